@@ -1,0 +1,165 @@
+// Copyright 2026 the unilock authors. MIT license.
+// This module is browser compatible.
+
+/**
+ * The base class of every error that a lock raises on purpose, so that one
+ * `instanceof LockError` tells lock trouble apart from a failure inside the
+ * critical section.
+ *
+ * @example Telling lock errors apart
+ * ```ts
+ * import { createLock, LockError } from "@unilock/unilock";
+ * import assert from "node:assert/strict";
+ *
+ * const lock = createLock("local");
+ * const lease = await lock.acquire();
+ * const error = await lock.acquire({ timeoutMs: 0 }).catch((e) => e);
+ * assert.ok(error instanceof LockError);
+ * await lease.release();
+ * ```
+ */
+export class LockError extends Error {
+  /** The name of the lock this error is about. */
+  readonly lockName: string;
+
+  /**
+   * Constructs a new instance.
+   *
+   * @param message The error message.
+   * @param lockName The name of the lock the error is about.
+   * @param options The `cause`, when another error led to this one.
+   */
+  constructor(message: string, lockName: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "LockError";
+    this.lockName = lockName;
+  }
+}
+
+/**
+ * Raised when `timeoutMs` passes before the lock could be acquired. Its `name`
+ * is `"TimeoutError"`, the same as the `DOMException` that
+ * `AbortSignal.timeout()` raises, so one `error.name === "TimeoutError"` check
+ * catches both.
+ *
+ * @example Catching a timeout
+ * ```ts
+ * import { createLock, LockTimeoutError } from "@unilock/unilock";
+ * import assert from "node:assert/strict";
+ *
+ * const lock = createLock("local", { name: "reports" });
+ * const lease = await lock.acquire();
+ * const error = await lock.acquire({ timeoutMs: 10 }).catch((e) => e);
+ * assert.ok(error instanceof LockTimeoutError);
+ * assert.equal(error.name, "TimeoutError");
+ * assert.equal(error.timeoutMs, 10);
+ * await lease.release();
+ * ```
+ */
+export class LockTimeoutError extends LockError {
+  /** How long the caller was willing to wait, in milliseconds. */
+  readonly timeoutMs: number;
+
+  /**
+   * Constructs a new instance.
+   *
+   * @param lockName The name of the lock that was not acquired in time.
+   * @param timeoutMs How long the caller waited, in milliseconds.
+   */
+  constructor(lockName: string, timeoutMs: number) {
+    super(
+      `Cannot acquire lock "${lockName}": timed out after ${timeoutMs}ms`,
+      lockName,
+    );
+    this.name = "TimeoutError";
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * The reason `lease.signal` aborts with when a lease is lost: it expired, or
+ * the backend no longer knows this holder. Work guarded by a lost lease must
+ * stop, and writes must carry the lease's fence so that storage can refuse a
+ * stale holder.
+ *
+ * @example Checking why a lease ended
+ * ```ts
+ * import { LockLostError } from "@unilock/unilock";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new LockLostError("jobs", "lease expired");
+ * assert.equal(error.message, 'Lock "jobs" was lost: lease expired');
+ * ```
+ */
+export class LockLostError extends LockError {
+  /**
+   * Constructs a new instance.
+   *
+   * @param lockName The name of the lock whose lease was lost.
+   * @param detail Why the lease was lost.
+   * @param options The `cause`, when a backend error led to the loss.
+   */
+  constructor(lockName: string, detail: string, options?: ErrorOptions) {
+    super(`Lock "${lockName}" was lost: ${detail}`, lockName, options);
+    this.name = "LockLostError";
+  }
+}
+
+/**
+ * Raised by `lease.extend()` once the lease has been released: a released
+ * lease cannot be brought back, acquire the lock again instead.
+ *
+ * @example Extending after release
+ * ```ts
+ * import { createLock, LockReleasedError } from "@unilock/unilock";
+ * import assert from "node:assert/strict";
+ *
+ * const lease = await createLock("local").acquire();
+ * await lease.release();
+ * await assert.rejects(lease.extend(), LockReleasedError);
+ * ```
+ */
+export class LockReleasedError extends LockError {
+  /**
+   * Constructs a new instance.
+   *
+   * @param lockName The name of the lock whose lease was already released.
+   * @param operation What was attempted on the released lease.
+   */
+  constructor(lockName: string, operation: string) {
+    super(
+      `Cannot ${operation} lock "${lockName}": the lease was already released`,
+      lockName,
+    );
+    this.name = "LockReleasedError";
+  }
+}
+
+/**
+ * Raised when a backend cannot be reached or answers something unexpected.
+ * The original failure is in `cause`. A backend error never means the lock
+ * was granted.
+ *
+ * @example Wrapping a transport failure
+ * ```ts
+ * import { LockBackendError } from "@unilock/unilock";
+ * import assert from "node:assert/strict";
+ *
+ * const cause = new Error("ECONNREFUSED");
+ * const error = new LockBackendError("jobs", "redis unreachable", { cause });
+ * assert.equal(error.cause, cause);
+ * ```
+ */
+export class LockBackendError extends LockError {
+  /**
+   * Constructs a new instance.
+   *
+   * @param lockName The name of the lock the failed call was for.
+   * @param detail What went wrong.
+   * @param options The underlying error, as `cause`.
+   */
+  constructor(lockName: string, detail: string, options?: ErrorOptions) {
+    super(`Lock "${lockName}" backend failed: ${detail}`, lockName, options);
+    this.name = "LockBackendError";
+  }
+}

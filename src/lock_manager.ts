@@ -1,0 +1,135 @@
+// Copyright 2026 the unilock authors. MIT license.
+// This module is browser compatible.
+
+import { createLock } from "./create_lock.ts";
+import type { Lock, LockOptions, LockType } from "./types.ts";
+import { checkName, show } from "./_validate.ts";
+
+/**
+ * Keeps named locks so that every part of a program asking for the same id
+ * gets the same lock: the seed's `LockManager`.
+ *
+ * @example One lock per resource
+ * ```ts
+ * import { LockManager } from "@unilock/unilock";
+ * import assert from "node:assert/strict";
+ *
+ * const manager = new LockManager();
+ * const a = manager.getOrCreateLock("schema_users");
+ * const b = manager.getOrCreateLock("schema_users", "local");
+ * assert.equal(a, b);
+ * assert.deepEqual(manager.listLocks(), { schema_users: "local" });
+ * assert.equal(manager.removeLock("schema_users"), true);
+ * assert.equal(manager.removeLock("schema_users"), false);
+ * ```
+ */
+export class LockManager {
+  #locks = new Map<string, Lock>();
+
+  /**
+   * Returns the lock kept under `lockId`, creating it on first use. The lock
+   * is named `lockId` unless `options.name` says otherwise.
+   *
+   * @example Getting a lock twice
+   * ```ts
+   * import { LockManager } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const manager = new LockManager();
+   * const lock = manager.getOrCreateLock("file_ops", "local");
+   * assert.equal(manager.getOrCreateLock("file_ops"), lock);
+   * assert.equal(lock.name, "file_ops");
+   * ```
+   *
+   * @param lockId The id: 1 to 512 characters.
+   * @param type The type to create with; when given for an existing id it must match.
+   * @param options Passed to {@linkcode createLock} when the lock is created.
+   * @returns The one lock kept under `lockId`.
+   * @throws {TypeError} When `lockId` exists with another type, or an argument is invalid.
+   */
+  getOrCreateLock(
+    lockId: string,
+    type?: LockType,
+    options?: LockOptions,
+  ): Lock {
+    checkName("get lock", lockId, "lockId");
+    const existing = this.#locks.get(lockId);
+    if (existing !== undefined) {
+      if (type !== undefined && type !== existing.type) {
+        throw new TypeError(
+          `Cannot get lock "${lockId}" as type ${
+            show(type)
+          }: it exists with type "${existing.type}"; remove it first to change its type`,
+        );
+      }
+      return existing;
+    }
+    const lock = createLock(type ?? "local", { name: lockId, ...options });
+    this.#locks.set(lockId, lock);
+    return lock;
+  }
+
+  /**
+   * Lists the kept locks: id to type.
+   *
+   * @example Listing locks
+   * ```ts
+   * import { LockManager } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const manager = new LockManager();
+   * manager.getOrCreateLock("a");
+   * assert.deepEqual(manager.listLocks(), { a: "local" });
+   * ```
+   *
+   * @returns A new object mapping each id to its lock's type.
+   */
+  listLocks(): Record<string, string> {
+    const list: Record<string, string> = {};
+    for (const [id, lock] of this.#locks) list[id] = lock.type;
+    return list;
+  }
+
+  /**
+   * Forgets the lock kept under `lockId`. Holders and waiters of that lock
+   * are not affected, but the next `getOrCreateLock(lockId)` creates a new,
+   * separate lock, so remove only locks nobody uses.
+   *
+   * @example Removing a lock
+   * ```ts
+   * import { LockManager } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const manager = new LockManager();
+   * manager.getOrCreateLock("a");
+   * assert.equal(manager.removeLock("a"), true);
+   * assert.equal(manager.removeLock("a"), false);
+   * ```
+   *
+   * @param lockId The id.
+   * @returns Whether a lock was kept under `lockId`.
+   */
+  removeLock(lockId: string): boolean {
+    return this.#locks.delete(lockId);
+  }
+}
+
+let defaultManager: LockManager | undefined;
+
+/**
+ * The isolate's shared {@linkcode LockManager}, created on first use.
+ *
+ * @example The shared manager
+ * ```ts
+ * import { getDefaultLockManager } from "@unilock/unilock";
+ * import assert from "node:assert/strict";
+ *
+ * const lock = getDefaultLockManager().getOrCreateLock("resource_name");
+ * assert.equal(getDefaultLockManager().getOrCreateLock("resource_name"), lock);
+ * ```
+ *
+ * @returns The same manager on every call within an isolate.
+ */
+export function getDefaultLockManager(): LockManager {
+  return defaultManager ??= new LockManager();
+}

@@ -1,0 +1,126 @@
+// Copyright 2026 the unilock authors. MIT license.
+// This module is browser compatible.
+
+/**
+ * How a lease holds its lock: `"exclusive"` admits one holder at a time;
+ * `"shared"` admits any number of shared holders while no exclusive holder
+ * has or waits for the lock (readers share, a waiting writer is not starved).
+ */
+export type LockMode = "exclusive" | "shared";
+
+/**
+ * The kind of lock {@linkcode createLock} builds. Types added through
+ * {@linkcode registerLockType} are accepted too.
+ */
+export type LockType =
+  | "local"
+  | "thread"
+  | "upstash"
+  | "durable-object"
+  | "auto"
+  | (string & Record<never, never>);
+
+/** Options for one acquisition: {@linkcode Lock.acquire}, {@linkcode Lock.tryAcquire}, {@linkcode Lock.withLock}. */
+export interface AcquireOptions {
+  /**
+   * Give up waiting after this many milliseconds and reject with a
+   * `LockTimeoutError` (`name` `"TimeoutError"`). `0` means "only if free
+   * now", rejecting instead of resolving `undefined` as `tryAcquire` does.
+   * Ignored by `tryAcquire`, which never waits.
+   *
+   * @default {undefined} wait as long as it takes
+   */
+  timeoutMs?: number;
+  /**
+   * Cancels this one waiter: it leaves the queue at once and the promise
+   * rejects with `signal.reason`. An already aborted signal rejects before
+   * anything is queued. Compose deadlines with `AbortSignal.timeout()` and
+   * `AbortSignal.any()`.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * Lease length in milliseconds on the distributed backends, renewed while
+   * the lease is held. A `local` lease lives as long as its holder's isolate,
+   * so `local` validates this value and otherwise has no use for it.
+   *
+   * @default {undefined} the backend's own default
+   */
+  leaseMs?: number;
+  /**
+   * `"exclusive"` for one holder, `"shared"` for many readers.
+   *
+   * @default {"exclusive"}
+   */
+  mode?: LockMode;
+}
+
+/** Options common to every lock type, given to {@linkcode createLock}. */
+export interface LockOptions {
+  /**
+   * The lock's name: what distributed backends key the lock by, and what
+   * errors and fences refer to. 1 to 512 characters. A `local` lock without a
+   * name gets a unique one (`"local-1"`, `"local-2"`, …).
+   *
+   * @default {undefined}
+   */
+  name?: string;
+  /** Backend-specific options are passed through to the backend's factory. */
+  [option: string]: unknown;
+}
+
+/**
+ * The proof of holding a lock, returned by {@linkcode Lock.acquire}. Release
+ * it exactly once with `release()` or `await using`; releasing again does
+ * nothing, and never releases a later holder.
+ */
+export interface Lease extends AsyncDisposable {
+  /** The name of the lock this lease holds. */
+  readonly name: string;
+  /** How this lease holds the lock. */
+  readonly mode: LockMode;
+  /**
+   * The fencing token: strictly increasing per lock name across all grants
+   * on a backend. Pass it with every write the lock guards and let storage
+   * refuse a write with a fence lower than one it has already seen.
+   */
+  readonly fence: number;
+  /** Aborts, with a `LockLostError` reason, when the lease is lost or expires. */
+  readonly signal: AbortSignal;
+  /** Whether `release()` has been called (or the lease was disposed). */
+  readonly released: boolean;
+  /** Gives the lock up. Idempotent: a second call resolves and does nothing. */
+  release(): Promise<void>;
+  /**
+   * Pushes the lease's expiry out by `leaseMs` (or the lease's own length).
+   * Rejects with a `LockReleasedError` after `release()`.
+   */
+  extend(leaseMs?: number): Promise<void>;
+}
+
+/**
+ * One named lock. Every backend implements the same contract: FIFO waiting,
+ * `exclusive` and `shared` modes, timeouts, cancellation by `AbortSignal`,
+ * idempotent release and strictly increasing fences.
+ */
+export interface Lock {
+  /** The lock's name. */
+  readonly name: string;
+  /** The lock type that built it, such as `"local"`. */
+  readonly type: string;
+  /** Waits (in FIFO order) until the lock is granted. */
+  acquire(options?: AcquireOptions): Promise<Lease>;
+  /** Takes the lock only if it can be granted now; busy resolves `undefined`. */
+  tryAcquire(options?: AcquireOptions): Promise<Lease | undefined>;
+  /**
+   * Runs `fn` while holding the lock and releases it afterwards, also when
+   * `fn` throws or rejects.
+   */
+  withLock<T>(
+    fn: (lease: Lease) => T | Promise<T>,
+    options?: AcquireOptions,
+  ): Promise<T>;
+  /** Whether anyone holds the lock now (in either mode). */
+  isLocked(): Promise<boolean>;
+}
