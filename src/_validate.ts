@@ -13,7 +13,7 @@ export const MAX_DELAY_MS = 2_147_483_647;
 /** Renders a bad value for an error message without throwing on odd inputs. */
 export function show(value: unknown): string {
   if (typeof value === "string") {
-    const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value;
+    const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
     return `${JSON.stringify(shown)} (a string of length ${value.length})`;
   }
   if (typeof value === "bigint") return `${value}n`;

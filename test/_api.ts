@@ -1,0 +1,262 @@
+// Copyright 2026 the unilock authors. MIT license.
+/**
+ * @internal The API around the locks (factory, registry, manager, helpers,
+ * errors), run on every runtime beside the contract suite.
+ */
+
+import {
+  createLock,
+  getDefaultLockManager,
+  LocalLock,
+  LockBackendError,
+  lockContext,
+  LockError,
+  LockLostError,
+  LockManager,
+  LockReleasedError,
+  LockTimeoutError,
+  registerLockType,
+  withLock,
+} from "../mod.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertThrows,
+  delay,
+  track,
+} from "./_assert.ts";
+import { randomName, type RegisterTest } from "./_contract.ts";
+
+export function apiSuite(test: RegisterTest): void {
+  test("createLock() makes a local lock by default", () => {
+    const lock = createLock();
+    assertEquals(lock.type, "local");
+    assert(lock instanceof LocalLock);
+    assert(/^local-\d+$/.test(lock.name), lock.name);
+    assert(createLock().name !== lock.name, "unnamed locks share a name");
+    return Promise.resolve();
+  });
+
+  test("createLock() throws a TypeError listing the known types when the type is unknown", () => {
+    assertThrows(() => createLock("redis"), TypeError, [
+      "'type'",
+      '"redis"',
+      '"local"',
+    ]);
+    assertThrows(() => createLock("upstash"), TypeError, [
+      "not available",
+      '"local"',
+    ]);
+    assertThrows(() => createLock(7 as never), TypeError, ["'type'", "7"]);
+    assertThrows(
+      () => createLock("local", "x" as never),
+      TypeError,
+      ["'options'"],
+    );
+    return Promise.resolve();
+  });
+
+  test("createLock() gives two separate locks for the same name", async () => {
+    const name = randomName();
+    const a = createLock("local", { name });
+    const b = createLock("local", { name });
+    const lease = await a.acquire();
+    const other = await b.tryAcquire();
+    assert(other !== undefined, "unshared locks excluded each other");
+    await other.release();
+    await lease.release();
+  });
+
+  test("registerLockType() adds a type that createLock() and LockManager build", async () => {
+    const type = randomName("type");
+    const made: string[] = [];
+    registerLockType(type, (options) => {
+      made.push(String(options.name));
+      return new LocalLock(options);
+    });
+    const lock = createLock(type, { name: "custom" });
+    assertEquals(made, ["custom"]);
+    assertEquals(await lock.withLock(() => "ran"), "ran");
+    const manager = new LockManager();
+    manager.getOrCreateLock("id", type);
+    assertEquals(made, ["custom", "id"]);
+  });
+
+  test("registerLockType() throws a TypeError when the type is taken or arguments are bad", () => {
+    assertThrows(
+      () => registerLockType("local", () => createLock()),
+      TypeError,
+      [
+        '"local"',
+        "taken",
+      ],
+    );
+    assertThrows(
+      () => registerLockType("durable-object", () => createLock()),
+      TypeError,
+      ["taken"],
+    );
+    assertThrows(() => registerLockType("", () => createLock()), TypeError, [
+      "'type'",
+    ]);
+    assertThrows(
+      () => registerLockType(randomName(), "nope" as never),
+      TypeError,
+      ["'factory'", '"nope"'],
+    );
+    const type = randomName("type");
+    registerLockType(type, () => ({}) as never);
+    assertThrows(() => createLock(type), TypeError, ["did not return a Lock"]);
+    return Promise.resolve();
+  });
+
+  test("LockManager.getOrCreateLock() returns the same lock for the same id", async () => {
+    const manager = new LockManager();
+    const id = randomName();
+    const lock = manager.getOrCreateLock(id, "local");
+    assertEquals(lock.name, id);
+    assert(manager.getOrCreateLock(id) === lock);
+    assert(manager.getOrCreateLock(id, "local") === lock);
+    assert(manager.getOrCreateLock(randomName()) !== lock);
+    const lease = await manager.getOrCreateLock(id).acquire();
+    assertEquals(await lock.isLocked(), true);
+    await lease.release();
+  });
+
+  test("LockManager.getOrCreateLock() throws a TypeError when the id exists with another type", () => {
+    const manager = new LockManager();
+    const type = randomName("type");
+    registerLockType(type, (options) => new LocalLock(options));
+    manager.getOrCreateLock("db", "local");
+    assertThrows(() => manager.getOrCreateLock("db", type), TypeError, [
+      '"db"',
+      '"local"',
+      type,
+    ]);
+    assertThrows(() => manager.getOrCreateLock(""), RangeError, ["'lockId'"]);
+    assertThrows(() => manager.getOrCreateLock(5 as never), TypeError, [
+      "'lockId'",
+    ]);
+    return Promise.resolve();
+  });
+
+  test("LockManager.listLocks() maps ids to types and removeLock() reports what it removed", () => {
+    const manager = new LockManager();
+    assertEquals(manager.listLocks(), {});
+    manager.getOrCreateLock("database_ops", "local");
+    manager.getOrCreateLock("file_ops");
+    assertEquals(manager.listLocks(), {
+      database_ops: "local",
+      file_ops: "local",
+    });
+    assertEquals(manager.removeLock("file_ops"), true);
+    assertEquals(manager.removeLock("file_ops"), false);
+    assertEquals(manager.removeLock("never_made"), false);
+    assertEquals(manager.listLocks(), { database_ops: "local" });
+    return Promise.resolve();
+  });
+
+  test("LockManager.getOrCreateLock() keeps an explicit options.name", () => {
+    const manager = new LockManager();
+    const lock = manager.getOrCreateLock("id", "local", { name: "display" });
+    assertEquals(lock.name, "display");
+    return Promise.resolve();
+  });
+
+  test("getDefaultLockManager() returns one manager per isolate", () => {
+    const manager = getDefaultLockManager();
+    assert(manager instanceof LockManager);
+    assert(getDefaultLockManager() === manager);
+    const id = randomName();
+    assert(
+      manager.getOrCreateLock(id) ===
+        getDefaultLockManager().getOrCreateLock(id),
+    );
+    manager.removeLock(id);
+    return Promise.resolve();
+  });
+
+  test("lockContext() acquires for an await using block and times out as TimeoutError", async () => {
+    const lock = createLock("local", { name: randomName() });
+    {
+      await using lease = await lockContext(lock, { timeoutMs: 1_000 });
+      assertEquals(lease.name, lock.name);
+      const error = await assertRejects(
+        lockContext(lock, { timeoutMs: 5 }),
+        LockTimeoutError,
+      );
+      assertEquals(error.name, "TimeoutError");
+    }
+    assertEquals(await lock.isLocked(), false);
+    await assertRejects(lockContext({} as never), TypeError, ["'lock'"]);
+  });
+
+  test("withLock() runs fn under the lock and releases it on exceptions", async () => {
+    const lock = createLock("local", { name: randomName() });
+    assertEquals(await withLock(lock, (lease) => lease.name), lock.name);
+    await assertRejects(
+      withLock(lock, () => {
+        throw new ValueError("Something went wrong");
+      }),
+      ValueError,
+    );
+    assertEquals(await lock.isLocked(), false);
+    await assertRejects(withLock(null as never, () => 1), TypeError, [
+      "'lock'",
+      "null",
+    ]);
+  });
+
+  test("LockError subclasses set name, lockName and cause", () => {
+    const cause = new Error("ECONNRESET");
+    const errors: [LockError, string][] = [
+      [new LockTimeoutError("a", 5), "TimeoutError"],
+      [new LockLostError("a", "lease expired", { cause }), "LockLostError"],
+      [new LockReleasedError("a", "extend"), "LockReleasedError"],
+      [new LockBackendError("a", "unreachable", { cause }), "LockBackendError"],
+      [new LockError("plain", "a"), "LockError"],
+    ];
+    for (const [error, name] of errors) {
+      assert(error instanceof LockError && error instanceof Error);
+      assertEquals(error.name, name);
+      assertEquals(error.lockName, "a");
+      assert(error.message.length > 0 && !error.message.endsWith("."));
+    }
+    assertEquals(errors[1]![0].cause, cause);
+    assertEquals(errors[3]![0].cause, cause);
+    return Promise.resolve();
+  });
+
+  test("LocalLock.waiting drops at once when a waiter is aborted or times out", async () => {
+    const lock = new LocalLock({ name: randomName() });
+    const holder = await lock.acquire();
+    const controller = new AbortController();
+    const aborted = track(lock.acquire({ signal: controller.signal }));
+    const timed = track(lock.acquire({ timeoutMs: 5 }));
+    const kept = track(lock.acquire());
+    assertEquals(lock.waiting, 3);
+    controller.abort();
+    assertEquals(lock.waiting, 2, "an aborted waiter stayed queued");
+    await delay(20);
+    assertEquals(lock.waiting, 1, "a timed-out waiter stayed queued");
+    assert(aborted.settled && timed.settled && !kept.settled);
+    await holder.release();
+    await (await kept.promise).release();
+    assertEquals(lock.waiting, 0);
+  });
+
+  test("LocalLock hands over in release order without a timer", async () => {
+    const lock = new LocalLock();
+    const first = await lock.acquire();
+    const second = track(lock.acquire());
+    await first.release();
+    // One microtask turn suffices: the grant happens inside release().
+    await Promise.resolve();
+    await Promise.resolve();
+    assertEquals(second.settled, true);
+    await second.value!.release();
+  });
+}
+
+class ValueError extends Error {}

@@ -1,0 +1,542 @@
+// Copyright 2026 the unilock authors. MIT license.
+/**
+ * @internal The lock contract, written once and run against every backend on
+ * every runtime (async-mutex's suite-factory idea). A backend plugs in with a
+ * {@linkcode ContractBackend}; a runtime plugs in with its `test` function.
+ */
+
+import {
+  createLock,
+  type Lock,
+  LockError,
+  type LockOptions,
+  LockReleasedError,
+  LockTimeoutError,
+} from "../mod.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertThrows,
+  delay,
+  track,
+} from "./_assert.ts";
+
+/** Registers one test with the runtime's runner. */
+export type RegisterTest = (
+  name: string,
+  fn: () => Promise<void>,
+) => void;
+
+/** How the contract reaches one backend. */
+export interface ContractBackend {
+  /** The lock type, as given to `createLock`. */
+  readonly type: string;
+  /** Options every lock of this backend needs besides `name`. */
+  readonly options?: () => LockOptions;
+  /**
+   * Long enough for an operation that could complete to have completed:
+   * how long the suite watches a promise before it calls it "still waiting".
+   */
+  readonly quietMs: number;
+}
+
+/** A name no other test (or earlier run against a shared backend) uses. */
+export function randomName(prefix = "contract"): string {
+  return `${prefix}-${crypto.randomUUID()}`;
+}
+
+/** Registers the whole contract for `backend` with `test`. */
+export function lockContract(
+  test: RegisterTest,
+  backend: ContractBackend,
+): void {
+  const { type, quietMs } = backend;
+  const make = (name = randomName()): Lock =>
+    createLock(type, { ...backend.options?.(), name });
+  const it = (name: string, fn: () => Promise<void>) =>
+    test(`[${type}] ${name}`, fn);
+
+  it("Lock.acquire() grants at once when the lock is free", async () => {
+    const name = randomName();
+    const lock = make(name);
+    assertEquals(lock.name, name);
+    assertEquals(lock.type, type);
+    assertEquals(await lock.isLocked(), false);
+    const lease = await lock.acquire();
+    assertEquals(lease.name, name);
+    assertEquals(lease.mode, "exclusive");
+    assertEquals(lease.released, false);
+    assert(
+      Number.isSafeInteger(lease.fence) && lease.fence > 0,
+      `fence ${lease.fence}`,
+    );
+    assertEquals(lease.signal.aborted, false);
+    assertEquals(await lock.isLocked(), true);
+    await lease.release();
+    assertEquals(lease.released, true);
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  it("Lock.acquire() waits while the lock is held and is granted on release", async () => {
+    const lock = make();
+    const first = await lock.acquire();
+    const second = track(lock.acquire());
+    await delay(quietMs);
+    assertEquals(second.settled, false, "second acquire settled while held");
+    await first.release();
+    const lease = await second.promise;
+    assert(lease.fence > first.fence, "fence did not increase on handoff");
+    await lease.release();
+  });
+
+  it("Lock.acquire() grants waiters in FIFO order", async () => {
+    const lock = make();
+    const holder = await lock.acquire();
+    const order: number[] = [];
+    const waiters = [0, 1, 2, 3, 4].map(async (i) => {
+      const lease = await lock.acquire();
+      order.push(i);
+      await delay(1);
+      await lease.release();
+    });
+    // Let every acquire reach the queue, in order, before the first grant.
+    await delay(quietMs);
+    await holder.release();
+    await Promise.all(waiters);
+    assertEquals(order, [0, 1, 2, 3, 4]);
+  });
+
+  it("Lock.withLock() never lets two critical sections overlap", async () => {
+    const lock = make();
+    let inside = 0, maxInside = 0, counter = 0;
+    await Promise.all(
+      Array.from({ length: 25 }, () =>
+        lock.withLock(async () => {
+          inside++;
+          maxInside = Math.max(maxInside, inside);
+          const read = counter;
+          await delay(0);
+          counter = read + 1;
+          inside--;
+        })),
+    );
+    assertEquals(maxInside, 1, "overlapping critical sections");
+    assertEquals(counter, 25, "lost updates");
+  });
+
+  it("Lease.fence strictly increases across grants in both modes", async () => {
+    const lock = make();
+    const fences: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const lease = await lock.acquire();
+      fences.push(lease.fence);
+      await lease.release();
+    }
+    const a = await lock.acquire({ mode: "shared" });
+    const b = await lock.acquire({ mode: "shared" });
+    fences.push(a.fence, b.fence);
+    await a.release();
+    await b.release();
+    await Promise.all(
+      [0, 1, 2].map(() =>
+        lock.withLock((lease) => void fences.push(lease.fence))
+      ),
+    );
+    for (let i = 1; i < fences.length; i++) {
+      assert(fences[i]! > fences[i - 1]!, `fences not increasing: ${fences}`);
+    }
+  });
+
+  it("Lock.tryAcquire() resolves undefined when the lock is held", async () => {
+    const lock = make();
+    const lease = await lock.tryAcquire();
+    assert(lease !== undefined, "tryAcquire on a free lock failed");
+    assertEquals(await lock.tryAcquire(), undefined);
+    assertEquals(await lock.tryAcquire({ mode: "shared" }), undefined);
+    await lease.release();
+    const again = await lock.tryAcquire();
+    assert(again !== undefined, "tryAcquire after release failed");
+    assert(again.fence > lease.fence);
+    await again.release();
+  });
+
+  it("Lock.tryAcquire() does not pass a queued writer when shared holders hold the lock", async () => {
+    const lock = make();
+    const reader = await lock.acquire({ mode: "shared" });
+    const writer = track(lock.acquire());
+    await delay(quietMs);
+    assertEquals(await lock.tryAcquire({ mode: "shared" }), undefined);
+    await reader.release();
+    await (await writer.promise).release();
+  });
+
+  it("Lock.acquire() admits many shared holders at once", async () => {
+    const lock = make();
+    const leases = await Promise.all(
+      [0, 1, 2, 3].map(() => lock.acquire({ mode: "shared" })),
+    );
+    assertEquals(new Set(leases.map((l) => l.fence)).size, 4);
+    for (const lease of leases) assertEquals(lease.mode, "shared");
+    assertEquals(await lock.isLocked(), true);
+    const exclusive = track(lock.acquire());
+    await delay(quietMs);
+    assertEquals(exclusive.settled, false, "exclusive granted beside readers");
+    for (const lease of leases.slice(0, 3)) await lease.release();
+    await delay(quietMs);
+    assertEquals(exclusive.settled, false, "exclusive granted beside a reader");
+    await leases[3]!.release();
+    await (await exclusive.promise).release();
+  });
+
+  it("Lock.acquire() does not starve a waiting writer when readers keep arriving", async () => {
+    const lock = make();
+    const first = await lock.acquire({ mode: "shared" });
+    const order: string[] = [];
+    const writer = lock.acquire().then(async (lease) => {
+      order.push("writer");
+      await lease.release();
+    });
+    await delay(quietMs);
+    const late = lock.acquire({ mode: "shared" }).then(async (lease) => {
+      order.push("late reader");
+      await lease.release();
+    });
+    await delay(quietMs);
+    assertEquals(order, [], "a late reader passed the waiting writer");
+    await first.release();
+    await Promise.all([writer, late]);
+    assertEquals(order, ["writer", "late reader"]);
+  });
+
+  it("Lock.acquire() grants consecutive shared waiters together after a writer", async () => {
+    const lock = make();
+    const writer = await lock.acquire();
+    const readers = [0, 1, 2].map(() =>
+      track(lock.acquire({ mode: "shared" }))
+    );
+    await delay(quietMs);
+    await writer.release();
+    const leases = await Promise.all(readers.map((r) => r.promise));
+    // All three hold at once: none was released before the others came.
+    assertEquals(leases.every((l) => !l.released), true);
+    await Promise.all(leases.map((l) => l.release()));
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  it("Lock.acquire() rejects with LockTimeoutError when timeoutMs passes", async () => {
+    const lock = make();
+    const holder = await lock.acquire();
+    const error = await assertRejects(
+      lock.acquire({ timeoutMs: 20 }),
+      LockTimeoutError,
+      [lock.name, "20ms"],
+    );
+    assertEquals(error.name, "TimeoutError");
+    assert(error instanceof LockError);
+    assertEquals((error as LockTimeoutError).timeoutMs, 20);
+    assertEquals((error as LockTimeoutError).lockName, lock.name);
+    await holder.release();
+  });
+
+  it("Lock.acquire() rejects at once when timeoutMs is 0 and the lock is held", async () => {
+    const lock = make();
+    const holder = await lock.acquire();
+    await assertRejects(lock.acquire({ timeoutMs: 0 }), LockTimeoutError);
+    await holder.release();
+    const lease = await lock.acquire({ timeoutMs: 0 });
+    await lease.release();
+  });
+
+  it("Lock.acquire() resolves normally when granted before timeoutMs", async () => {
+    const lock = make();
+    const holder = await lock.acquire();
+    const waiting = lock.acquire({ timeoutMs: 60_000 });
+    await delay(quietMs);
+    await holder.release();
+    const lease = await waiting;
+    await lease.release();
+  });
+
+  it("Lock.acquire() leaves no ghost waiter behind when it times out", async () => {
+    const lock = make();
+    const holder = await lock.acquire();
+    await Promise.all([
+      assertRejects(lock.acquire({ timeoutMs: 5 }), LockTimeoutError),
+      assertRejects(lock.acquire({ timeoutMs: 10 }), LockTimeoutError),
+    ]);
+    await holder.release();
+    const lease = await lock.tryAcquire();
+    assert(lease !== undefined, "a timed-out waiter took the lock");
+    await lease.release();
+  });
+
+  it("Lock.acquire() rejects with signal.reason when the signal is already aborted", async () => {
+    const lock = make();
+    const reason = new Error("stop");
+    await assertRejects(
+      lock.acquire({ signal: AbortSignal.abort(reason) }),
+    ).then((error) => assertEquals(error, reason));
+    assertEquals(
+      await lock.isLocked(),
+      false,
+      "an aborted acquire took the lock",
+    );
+    const lease = await lock.tryAcquire();
+    assert(lease !== undefined);
+    await lease.release();
+  });
+
+  it("Lock.acquire() rejects with signal.reason and leaves the queue when aborted while waiting", async () => {
+    const lock = make();
+    const holder = await lock.acquire();
+    const controller = new AbortController();
+    const waiting = track(lock.acquire({ signal: controller.signal }));
+    const behind = track(lock.acquire());
+    await delay(quietMs);
+    controller.abort(new Error("user left"));
+    await delay(quietMs);
+    assertEquals(waiting.settled, true);
+    assertEquals((waiting.error as Error)?.message, "user left");
+    assertEquals(behind.settled, false);
+    await holder.release();
+    const lease = await behind.promise;
+    assert(lease.fence > holder.fence);
+    await lease.release();
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  it("Lock.acquire() composes AbortSignal.timeout() as a deadline", async () => {
+    const lock = make();
+    const holder = await lock.acquire();
+    const error = await assertRejects(
+      lock.acquire({ signal: AbortSignal.timeout(10) }),
+    );
+    assertEquals(error.name, "TimeoutError");
+    await holder.release();
+  });
+
+  it("Lock.acquire() keeps the lease when the signal aborts after the grant", async () => {
+    const lock = make();
+    const controller = new AbortController();
+    const lease = await lock.acquire({ signal: controller.signal });
+    controller.abort();
+    await delay(quietMs);
+    assertEquals(lease.released, false);
+    assertEquals(await lock.isLocked(), true);
+    await lease.release();
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  it("Lock.acquire() has exactly one outcome when a grant races an abort", async () => {
+    for (const abortFirst of [false, true]) {
+      const lock = make();
+      const holder = await lock.acquire();
+      const controller = new AbortController();
+      const waiting = track(lock.acquire({ signal: controller.signal }));
+      await delay(quietMs);
+      if (abortFirst) controller.abort();
+      await holder.release();
+      if (!abortFirst) controller.abort();
+      await delay(quietMs);
+      assertEquals(waiting.settled, true);
+      const granted = waiting.value !== undefined;
+      const rejected = waiting.error !== undefined;
+      assert(granted !== rejected, "both or neither outcome");
+      if (granted) await waiting.value!.release();
+      const lease = await lock.tryAcquire();
+      assert(lease !== undefined, "the lock is stuck after the race");
+      await lease.release();
+    }
+  });
+
+  it("Lease.release() is idempotent and never releases a later holder", async () => {
+    const lock = make();
+    const first = await lock.acquire();
+    await first.release();
+    const second = await lock.acquire();
+    await first.release();
+    await first[Symbol.asyncDispose]();
+    assertEquals(await lock.isLocked(), true);
+    assertEquals(await lock.tryAcquire(), undefined);
+    await second.release();
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  it("Lease[Symbol.asyncDispose]() releases the lock at the end of an await using block", async () => {
+    const lock = make();
+    let fence = 0;
+    {
+      await using lease = await lock.acquire();
+      fence = lease.fence;
+      assertEquals(await lock.isLocked(), true);
+    }
+    assertEquals(await lock.isLocked(), false);
+    try {
+      await using _lease = await lock.acquire();
+      throw new Error("boom");
+    } catch (error) {
+      assertEquals((error as Error).message, "boom");
+    }
+    assertEquals(await lock.isLocked(), false);
+    const next = await lock.acquire();
+    assert(next.fence > fence);
+    await next.release();
+  });
+
+  it("Lease.extend() resolves while held and rejects with LockReleasedError after release", async () => {
+    const lock = make();
+    const lease = await lock.acquire({ leaseMs: 30_000 });
+    await lease.extend();
+    await lease.extend(30_000);
+    await assertRejects(lease.extend(0), RangeError, ["'leaseMs'", "0"]);
+    await assertRejects(lease.extend(Number.NaN), RangeError, [
+      "'leaseMs'",
+      "NaN",
+    ]);
+    assertEquals(lease.released, false);
+    await lease.release();
+    await assertRejects(lease.extend(), LockReleasedError, [lock.name]);
+  });
+
+  it("Lock.withLock() returns the result of fn and passes it the lease", async () => {
+    const lock = make();
+    const result = await lock.withLock((lease) => {
+      assertEquals(lease.name, lock.name);
+      assertEquals(lease.released, false);
+      return 42;
+    });
+    assertEquals(result, 42);
+    assertEquals(
+      await lock.withLock(() => Promise.resolve("async")),
+      "async",
+    );
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  it("Lock.withLock() releases the lock when fn throws or rejects", async () => {
+    const lock = make();
+    await assertRejects(
+      lock.withLock(() => {
+        throw new Error("sync failure");
+      }),
+      Error,
+      ["sync failure"],
+    );
+    assertEquals(await lock.isLocked(), false);
+    await assertRejects(
+      lock.withLock(async () => {
+        await delay(1);
+        throw new Error("async failure");
+      }),
+      Error,
+      ["async failure"],
+    );
+    assertEquals(await lock.isLocked(), false);
+    assertEquals(await lock.withLock(() => "usable"), "usable");
+  });
+
+  it("Lock.withLock() honours timeoutMs and mode", async () => {
+    const lock = make();
+    const holder = await lock.acquire();
+    await assertRejects(
+      lock.withLock(() => 1, { timeoutMs: 5 }),
+      LockTimeoutError,
+    );
+    await holder.release();
+    const modes = await Promise.all([
+      lock.withLock((l) => l.mode, { mode: "shared" }),
+      lock.withLock((l) => l.mode, { mode: "shared" }),
+    ]);
+    assertEquals(modes, ["shared", "shared"]);
+  });
+
+  it("Lock.acquire() serves the survivors in order when many waiters are cancelled", async () => {
+    const lock = make();
+    const holder = await lock.acquire();
+    const count = 200;
+    const controllers = Array.from(
+      { length: count },
+      () => new AbortController(),
+    );
+    const granted: number[] = [];
+    const outcomes = controllers.map((c, i) =>
+      lock.acquire({ signal: c.signal }).then(
+        async (lease) => {
+          granted.push(i);
+          await lease.release();
+        },
+        () => undefined,
+      )
+    );
+    await delay(quietMs);
+    // A fixed pattern, not Math.random, so a failure replays.
+    const cancelled = new Set<number>();
+    for (let i = 0; i < count; i++) {
+      if ((i * 7919) % 3 !== 0) {
+        cancelled.add(i);
+        controllers[i]!.abort();
+      }
+    }
+    await holder.release();
+    await Promise.all(outcomes);
+    const expected = Array.from({ length: count }, (_, i) => i).filter((i) =>
+      !cancelled.has(i)
+    );
+    assertEquals(granted, expected);
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  it("createLock() rejects a bad name with an error naming 'name' and the value", () => {
+    assertThrows(() => make(""), RangeError, ["'name'", '""']);
+    assertThrows(() => make("x".repeat(513)), RangeError, ["'name'", "513"]);
+    assertThrows(() => make(42 as unknown as string), TypeError, [
+      "'name'",
+      "42",
+    ]);
+    return Promise.resolve();
+  });
+
+  it("Lock.acquire() rejects bad options with an error naming the option and value, and the lock stays usable", async () => {
+    const lock = make();
+    const cases: [unknown, new (m?: string) => Error, string[]][] = [
+      [{ timeoutMs: -1 }, RangeError, ["'timeoutMs'", "-1"]],
+      [{ timeoutMs: Number.NaN }, RangeError, ["'timeoutMs'", "NaN"]],
+      [{ timeoutMs: Infinity }, RangeError, ["'timeoutMs'", "Infinity"]],
+      [{ timeoutMs: "5" }, TypeError, ["'timeoutMs'", '"5"']],
+      [{ leaseMs: 0 }, RangeError, ["'leaseMs'", "0"]],
+      [{ leaseMs: -5 }, RangeError, ["'leaseMs'", "-5"]],
+      [{ leaseMs: Infinity }, RangeError, ["'leaseMs'", "Infinity"]],
+      [{ mode: "both" }, TypeError, ["'mode'", '"both"']],
+      [{ signal: {} }, TypeError, ["'signal'"]],
+      ["fast", TypeError, ["'options'", '"fast"']],
+      [null, TypeError, ["'options'", "null"]],
+    ];
+    for (const [options, ErrorClass, includes] of cases) {
+      await assertRejects(
+        () => lock.acquire(options as never),
+        ErrorClass,
+        includes,
+      );
+      await assertRejects(
+        () => lock.tryAcquire(options as never),
+        ErrorClass,
+        includes,
+      );
+      await assertRejects(
+        () => lock.withLock(() => 1, options as never),
+        ErrorClass,
+        includes,
+      );
+    }
+    await assertRejects(
+      () => lock.withLock("not a function" as never),
+      TypeError,
+      ["'fn'"],
+    );
+    assertEquals(await lock.isLocked(), false);
+    const lease = await lock.acquire();
+    assertEquals(await lock.tryAcquire(), undefined);
+    await lease.release();
+  });
+}

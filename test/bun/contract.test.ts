@@ -1,0 +1,13 @@
+// Copyright 2026 the unilock authors. MIT license.
+import { test } from "bun:test";
+import { lockContract } from "../_contract.ts";
+import { apiSuite } from "../_api.ts";
+import { backends } from "../_backends.ts";
+import { assert } from "../_assert.ts";
+
+test("the suite runs on Bun", () => {
+  assert(typeof Bun === "object" && typeof Bun.version === "string");
+});
+
+apiSuite(test);
+for (const backend of backends) lockContract(test, backend);

@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// Copyright 2026 the unilock authors. MIT license.
+// The three descriptions of the public surface must agree: deno.json's
+// exports (JSR), package.json's exports (npm) with the tsdown entries that
+// build them, and mod.ts, which re-exports every public file in src/.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const read = (file) => readFileSync(join(root, file), "utf8");
+const problems = [];
+
+const deno = JSON.parse(read("deno.json"));
+const pkg = JSON.parse(read("package.json"));
+const denoKeys = Object.keys(deno.exports).sort();
+const npmKeys = Object.keys(pkg.exports).filter((k) => k !== "./package.json")
+  .sort();
+if (denoKeys.join() !== npmKeys.join()) {
+  problems.push(
+    `deno.json exports ${denoKeys} differ from package.json exports ${npmKeys}`,
+  );
+}
+for (const [key, file] of Object.entries(deno.exports)) {
+  if (!existsSync(join(root, file))) {
+    problems.push(`deno.json export ${key} points at missing ${file}`);
+  }
+  if (
+    deno.imports?.[key === "." ? deno.name : `${deno.name}${key.slice(1)}`] !==
+      file
+  ) {
+    problems.push(
+      `deno.json imports does not map ${deno.name}${
+        key.slice(1)
+      } to ${file} (doc examples import it)`,
+    );
+  }
+  const entry = pkg.exports[key];
+  if (entry === undefined) continue;
+  const base = file.replace(/^.*\//, "").replace(/\.ts$/, "");
+  for (
+    const [condition, out] of [["types", `./dist/${base}.d.ts`], [
+      "default",
+      `./dist/${base}.js`,
+    ]]
+  ) {
+    if (entry[condition] !== out) {
+      problems.push(
+        `package.json export ${key}.${condition} is ${
+          entry[condition]
+        }, expected ${out}`,
+      );
+    }
+  }
+}
+const tsdown = read("tsdown.config.ts");
+for (const file of Object.values(deno.exports)) {
+  if (!tsdown.includes(`"${file.replace(/^\.\//, "")}"`)) {
+    problems.push(`tsdown.config.ts does not build ${file}`);
+  }
+}
+const mod = read("mod.ts");
+for (const file of readdirSync(join(root, "src"))) {
+  if (
+    file.startsWith("_") || !file.endsWith(".ts") || file.endsWith("_test.ts")
+  ) continue;
+  if (!mod.includes(`export * from "./src/${file}";`)) {
+    problems.push(`mod.ts does not export src/${file}`);
+  }
+}
+if (pkg.version !== deno.version) {
+  problems.push(`versions differ: npm ${pkg.version}, JSR ${deno.version}`);
+}
+if (pkg.license !== deno.license) {
+  problems.push(`licenses differ: npm ${pkg.license}, JSR ${deno.license}`);
+}
+for (const [name, version] of Object.entries(pkg.devDependencies ?? {})) {
+  if (!/^\d+\.\d+\.\d+/.test(version)) {
+    problems.push(`devDependency ${name} is not pinned: ${version}`);
+  }
+}
+
+if (problems.length > 0) {
+  for (const problem of problems) console.error(`export check: ${problem}`);
+  process.exit(1);
+}
+console.log(
+  `export check: ${denoKeys.length} entry points agree across deno.json, package.json, tsdown and mod.ts`,
+);

@@ -1,0 +1,17 @@
+// Copyright 2026 the unilock authors. MIT license.
+import { test } from "vitest";
+import { lockContract } from "../_contract.ts";
+import { apiSuite } from "../_api.ts";
+import { backends } from "../_backends.ts";
+
+apiSuite(test);
+for (const backend of backends) lockContract(test, backend);
+
+test("the suite runs on Node", () => {
+  if (
+    typeof process?.versions?.node !== "string" || "Bun" in globalThis ||
+    "Deno" in globalThis
+  ) {
+    throw new Error("not Node");
+  }
+});

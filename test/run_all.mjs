@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+// Copyright 2026 the unilock authors. MIT license.
+// `npm test`: the whole suite on every runtime, then the package checks.
+// Prints each runner's output, then one closing line "N passed, N failed".
+// Usage: node test/run_all.mjs [--only node,workerd,deno,bun,checks]
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const bin = (name) => join(root, "node_modules", ".bin", name);
+const results = join(root, ".test-results");
+rmSync(results, { recursive: true, force: true });
+mkdirSync(results, { recursive: true });
+
+const onlyArg = process.argv.indexOf("--only");
+const only = onlyArg === -1
+  ? undefined
+  : new Set(process.argv[onlyArg + 1]?.split(","));
+const wanted = (group) => only === undefined || only.has(group);
+
+const env = {
+  ...process.env,
+  NO_COLOR: "1",
+  FORCE_COLOR: "0",
+  WRANGLER_SEND_METRICS: "false",
+};
+
+/** Runs a command, echoing its output; resolves { code, output }. */
+function run(command, args) {
+  return new Promise((resolve) => {
+    console.log(`\n$ ${[command.replace(root + "/", ""), ...args].join(" ")}`);
+    const child = spawn(command, args, {
+      cwd: root,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    const echo = (stream) => (chunk) => {
+      output += chunk;
+      stream.write(chunk);
+    };
+    child.stdout.on("data", echo(process.stdout));
+    child.stderr.on("data", echo(process.stderr));
+    child.on("error", (error) => resolve({ code: 127, output: String(error) }));
+    child.on(
+      "close",
+      (code, signal) =>
+        resolve({
+          code: code ?? (signal ? 128 : 1),
+          // Some runners colour their output even under NO_COLOR.
+          // deno-lint-ignore no-control-regex
+          output: output.replace(/\x1b\[[0-9;]*m/g, ""),
+        }),
+    );
+  });
+}
+
+const tally = [];
+function record(step, passed, failed, note = "") {
+  tally.push({ step, passed, failed, note });
+}
+
+/** A runner that exits non-zero without reporting a failed test still counts as one failure. */
+function settle(step, code, passed, failed) {
+  if (passed === undefined || failed === undefined) {
+    record(
+      step,
+      passed ?? 0,
+      (failed ?? 0) + 1,
+      `no test counts found (exit ${code})`,
+    );
+  } else if (code !== 0 && failed === 0) {
+    record(step, passed, 1, `exit ${code} with no failed test`);
+  } else if (passed + failed === 0) {
+    record(step, 0, 1, "ran no test");
+  } else {
+    record(step, passed, failed);
+  }
+}
+
+if (wanted("node") || wanted("workerd")) {
+  const projects = ["node", "workerd"].filter(wanted).flatMap((
+    p,
+  ) => ["--project", p]);
+  const json = join(results, "vitest.json");
+  const { code } = await run(bin("vitest"), [
+    "run",
+    ...projects,
+    "--reporter=default",
+    "--reporter=json",
+    `--outputFile.json=${json}`,
+  ]);
+  let passed, failed;
+  try {
+    const report = JSON.parse(readFileSync(json, "utf8"));
+    passed = report.numPassedTests;
+    failed = report.numFailedTests + (report.numTotalTestSuites > 0 ? 0 : 1);
+  } catch { /* counted as a failure by settle() */ }
+  settle("vitest (Node + workerd)", code, passed, failed);
+}
+
+if (wanted("deno")) {
+  const { code, output } = await run(bin("deno"), [
+    "test",
+    "--doc",
+    "test/deno/",
+    "mod.ts",
+    "src/",
+    "workers/",
+  ]);
+  const m = /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/
+    .exec(output);
+  settle(
+    "deno test (with --doc)",
+    code,
+    m ? Number(m[1]) : undefined,
+    m ? Number(m[2]) : undefined,
+  );
+}
+
+if (wanted("bun")) {
+  const { code, output } = await run(bin("bun"), ["test", "test/bun"]);
+  const p = /^\s*(\d+) pass$/m.exec(output);
+  const f = /^\s*(\d+) fail$/m.exec(output);
+  settle(
+    "bun test",
+    code,
+    p ? Number(p[1]) : undefined,
+    f ? Number(f[1]) : undefined,
+  );
+}
+
+if (wanted("checks")) {
+  const checks = [
+    ["deno check", bin("deno"), [
+      "check",
+      "mod.ts",
+      "src/",
+      "workers/",
+      "test/deno/",
+    ]],
+    ["deno lint", bin("deno"), ["lint"]],
+    ["deno fmt --check", bin("deno"), ["fmt", "--check"]],
+    ["deno publish --dry-run", bin("deno"), [
+      "publish",
+      "--dry-run",
+      "--allow-dirty",
+    ]],
+    ["npm build (tsdown)", bin("tsdown"), []],
+    ["export maps agree", process.execPath, ["test/check_exports.mjs"]],
+  ];
+  for (const [step, command, args] of checks) {
+    const { code } = await run(command, args);
+    record(
+      step,
+      code === 0 ? 1 : 0,
+      code === 0 ? 0 : 1,
+      code === 0 ? "" : `exit ${code}`,
+    );
+  }
+}
+
+console.log("\nSummary");
+for (const { step, passed, failed, note } of tally) {
+  console.log(
+    `  ${failed ? "FAIL" : "ok  "} ${step}: ${passed} passed, ${failed} failed${
+      note ? ` (${note})` : ""
+    }`,
+  );
+}
+const passed = tally.reduce((n, t) => n + t.passed, 0);
+const failed = tally.reduce((n, t) => n + t.failed, 0);
+console.log(`${passed} passed, ${failed} failed`);
+process.exitCode = failed > 0 || tally.length === 0 ? 1 : 0;

@@ -1,0 +1,14 @@
+// Copyright 2026 the unilock authors. MIT license.
+// The npm build: ESM and bundled declarations in dist/, from the same .ts
+// sources that JSR publishes as they are.
+import { defineConfig } from "tsdown";
+
+export default defineConfig({
+  entry: { mod: "mod.ts", worker: "workers/worker.ts" },
+  format: "esm",
+  platform: "neutral",
+  target: "es2022",
+  dts: true,
+  outDir: "dist",
+  clean: true,
+});

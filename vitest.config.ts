@@ -1,0 +1,28 @@
+// Copyright 2026 the unilock authors. MIT license.
+// Two projects run the same contract suite: on Node, and inside workerd
+// through the Workers pool (configured from the top-level wrangler.toml).
+import { defineConfig } from "vitest/config";
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "node",
+          include: ["test/node/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } }),
+        ],
+        test: {
+          name: "workerd",
+          include: ["test/workerd/**/*.test.ts"],
+        },
+      },
+    ],
+  },
+});
