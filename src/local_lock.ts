@@ -273,10 +273,9 @@ export class LocalLock implements Lock {
     timeoutMs: number | undefined,
   ): Promise<Lease> {
     const waiter = new Waiter(this, mode);
-    const promise = new Promise<Lease>((resolve, reject) => {
-      waiter.resolve = resolve;
-      waiter.reject = reject;
-    });
+    const promise = new Promise<Lease>(capture);
+    waiter.resolve = captured.resolve;
+    waiter.reject = captured.reject;
     if (this.#tail === undefined) this.#head = waiter;
     else {
       this.#tail.next = waiter;
@@ -334,6 +333,20 @@ async function holding<T>(
     // A local release is synchronous; awaiting it would only add a tick.
     void lease.release();
   }
+}
+
+// One executor for every waiter's promise (the executor runs synchronously,
+// so a module slot hands its functions over): no closure per waiter.
+const captured: {
+  resolve: (lease: Lease) => void;
+  reject: (reason: unknown) => void;
+} = { resolve: () => {}, reject: () => {} };
+function capture(
+  resolve: (lease: Lease) => void,
+  reject: (reason: unknown) => void,
+): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
 }
 
 function timeOut(waiter: Waiter, timeoutMs: number): void {
