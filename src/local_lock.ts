@@ -229,11 +229,10 @@ export class LocalLock implements Lock {
         ),
       );
     }
-    if (options === undefined) {
-      const lease = this.#grantNow("exclusive");
-      if (lease !== undefined) return holding(lease, fn);
-    }
-    return this.acquire(options).then((lease) => holding(lease, fn));
+    const lease = options === undefined
+      ? this.#grantNow("exclusive")
+      : undefined;
+    return holding(lease ?? this.acquire(options), fn);
   }
 
   /**
@@ -323,16 +322,29 @@ export class LocalLock implements Lock {
   }
 }
 
+// Takes the lease itself when granted at once, so the uncontended path pays
+// no extra await; otherwise awaits the grant here, without a .then() closure.
 async function holding<T>(
-  lease: Lease,
+  granted: Lease | Promise<Lease>,
   fn: (lease: Lease) => T | Promise<T>,
 ): Promise<T> {
+  const lease = granted instanceof LocalLease ? granted : await granted;
   try {
-    return await fn(lease);
+    const result = fn(lease);
+    // A synchronous section releases at once instead of a tick later, which
+    // matters under contention: the next holder waits for that tick.
+    if (!isThenable(result)) return result;
+    return await result;
   } finally {
     // A local release is synchronous; awaiting it would only add a tick.
     void lease.release();
   }
+}
+
+function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
+  return value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as Promise<T>).then === "function";
 }
 
 // One executor for every waiter's promise (the executor runs synchronously,

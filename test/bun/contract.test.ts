@@ -2,6 +2,7 @@
 import { test } from "bun:test";
 import { lockContract } from "../_contract.ts";
 import { apiSuite } from "../_api.ts";
+import { contractCanFailSuite } from "../_contract_can_fail.ts";
 import { backends } from "../_backends.ts";
 import { assert } from "../_assert.ts";
 
@@ -10,4 +11,5 @@ test("the suite runs on Bun", () => {
 });
 
 apiSuite(test);
+contractCanFailSuite(test);
 for (const backend of backends) lockContract(test, backend);

@@ -1,10 +1,12 @@
 // Copyright 2026 the unilock authors. MIT license.
 import { lockContract } from "../_contract.ts";
 import { apiSuite } from "../_api.ts";
+import { contractCanFailSuite } from "../_contract_can_fail.ts";
 import { backends } from "../_backends.ts";
 
 const test = (name: string, fn: () => Promise<void>) => Deno.test(name, fn);
 apiSuite(test);
+contractCanFailSuite(test);
 for (const backend of backends) lockContract(test, backend);
 
 Deno.test("the suite runs on Deno", () => {

@@ -2,9 +2,11 @@
 import { test } from "vitest";
 import { lockContract } from "../_contract.ts";
 import { apiSuite } from "../_api.ts";
+import { contractCanFailSuite } from "../_contract_can_fail.ts";
 import { backends } from "../_backends.ts";
 
 apiSuite(test);
+contractCanFailSuite(test);
 for (const backend of backends) lockContract(test, backend);
 
 test("the suite runs on Node", () => {
