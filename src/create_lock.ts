@@ -2,6 +2,7 @@
 // This module is browser compatible.
 
 import { LocalLock } from "./local_lock.ts";
+import { ThreadLock } from "./thread_lock.ts";
 import type { Lock, LockOptions, LockType } from "./types.ts";
 import { show } from "./_validate.ts";
 
@@ -11,7 +12,6 @@ export type LockFactory = (options: LockOptions) => Lock;
 // Types that the design plans and later releases ship: named in errors so a
 // user asking for one learns it is coming rather than misspelled.
 const PLANNED: ReadonlySet<string> = new Set([
-  "thread",
   "upstash",
   "durable-object",
   "auto",
@@ -19,6 +19,7 @@ const PLANNED: ReadonlySet<string> = new Set([
 
 const factories = new Map<string, LockFactory>([
   ["local", (options) => new LocalLock(options)],
+  ["thread", (options) => new ThreadLock(options)],
 ]);
 
 function knownTypes(): string {

@@ -5,4 +5,10 @@ import type { ContractBackend } from "./_contract.ts";
 
 export const backends: ContractBackend[] = [
   { type: "local", quietMs: 5 },
+  { type: "thread", quietMs: 5 },
 ];
+
+/** workerd runs no threads: the thread lock refuses to be created there. */
+export const workerdBackends: ContractBackend[] = backends.filter((b) =>
+  b.type !== "thread"
+);

@@ -4,7 +4,7 @@ import { test } from "vitest";
 import { lockContract } from "../_contract.ts";
 import { apiSuite } from "../_api.ts";
 import { contractCanFailSuite } from "../_contract_can_fail.ts";
-import { backends } from "../_backends.ts";
+import { workerdBackends as backends } from "../_backends.ts";
 
 apiSuite(test);
 contractCanFailSuite(test);

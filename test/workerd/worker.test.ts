@@ -2,7 +2,8 @@
 // The lock service Worker, called through the runtime's own module exports.
 import { exports } from "cloudflare:workers";
 import { test } from "vitest";
-import { assertEquals } from "../_assert.ts";
+import { assertEquals, assertThrows } from "../_assert.ts";
+import { createLock } from "../../mod.ts";
 
 test("worker.fetch() answers GET /v1/health inside workerd", async () => {
   const response = await exports.default.fetch("http://lock.test/v1/health");
@@ -28,4 +29,11 @@ test("the suite runs inside workerd, not on Node", () => {
     typeof (globalThis as { WebSocketPair?: unknown }).WebSocketPair,
     "function",
   );
+});
+
+test('createLock("thread") throws a TypeError naming workerd inside workerd', () => {
+  assertThrows(() => createLock("thread"), TypeError, [
+    "Cloudflare Workers (workerd)",
+    "no threads",
+  ]);
 });

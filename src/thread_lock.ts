@@ -1,0 +1,683 @@
+// Copyright 2026 the unilock authors. MIT license.
+// This module is browser compatible.
+
+import {
+  LockError,
+  LockLostError,
+  LockReleasedError,
+  LockTimeoutError,
+} from "./errors.ts";
+import type {
+  AcquireOptions,
+  Lease,
+  Lock,
+  LockMode,
+  LockOptions,
+} from "./types.ts";
+import {
+  checkAcquireOptions,
+  checkLeaseMs,
+  checkName,
+  show,
+} from "./_validate.ts";
+import {
+  type Grant,
+  GRANTED,
+  HEADER_BYTES,
+  LOST,
+  MAGIC,
+  now,
+  regionBytes,
+  ThreadState,
+  WAIT,
+} from "./_thread_state.ts";
+import { type Sleeper, waitOn } from "./_wait_on.ts";
+
+export { WAIT_STRATEGY } from "./_wait_on.ts";
+
+/** Options for {@linkcode ThreadLock}. */
+export interface ThreadLockOptions extends LockOptions {
+  /**
+   * The lock's name, used in errors. A rebuilt lock takes its name from the
+   * handle.
+   *
+   * @default {"thread-<n>"} a name unique within the thread
+   */
+  name?: string;
+  /**
+   * A handle from another thread's `lock.handle`: the new `ThreadLock` is
+   * the same lock, not a copy.
+   *
+   * @default {undefined} create a new lock
+   */
+  handle?: ThreadLockHandle;
+  /**
+   * Slots in shared memory: the most acquisitions that can wait at once,
+   * across all threads, plus shared holders that have a `leaseMs`. Each slot
+   * takes 32 bytes. An acquisition that finds no free slot rejects with a
+   * `LockError`. 1 to 65536.
+   *
+   * @default {256}
+   */
+  capacity?: number;
+}
+
+/**
+ * What a worker needs to rebuild a {@linkcode ThreadLock}: send it with
+ * `postMessage` (the `SharedArrayBuffer` is shared, not copied) and pass it
+ * as `createLock("thread", { handle })`.
+ */
+export interface ThreadLockHandle {
+  /** Always `"unilock/thread-lock"`. */
+  readonly kind: "unilock/thread-lock";
+  /** The layout version. */
+  readonly version: 1;
+  /** The lock's name. */
+  readonly name: string;
+  /** The shared memory holding the lock. */
+  readonly buffer: SharedArrayBuffer;
+  /** Where in `buffer` the lock's region starts. */
+  readonly byteOffset: number;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+let unnamed = 0;
+
+/** Throws unless this runtime can share memory between threads. */
+function checkThreadSupport(action: string): void {
+  const agent = (globalThis as { navigator?: { userAgent?: string } })
+    .navigator?.userAgent;
+  if (agent === "Cloudflare-Workers") {
+    throw new TypeError(
+      `Cannot ${action} on Cloudflare Workers (workerd): the runtime has no threads to share it with; use a "local" lock within one isolate or a "durable-object" lock across isolates`,
+    );
+  }
+  if (typeof SharedArrayBuffer !== "function") {
+    throw new TypeError(
+      `Cannot ${action} as SharedArrayBuffer is not available here: a browser page must be cross-origin isolated (Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp) to share memory with its workers`,
+    );
+  }
+}
+
+function checkHandle(handle: unknown): ThreadLockHandle {
+  const action = "rebuild thread lock";
+  if (handle === null || typeof handle !== "object") {
+    throw new TypeError(
+      `Cannot ${action} as 'handle' must be a ThreadLockHandle: current value is ${
+        show(handle)
+      }`,
+    );
+  }
+  const { kind, version, name, buffer, byteOffset } = handle as Record<
+    string,
+    unknown
+  >;
+  if (kind !== "unilock/thread-lock" || version !== 1) {
+    throw new TypeError(
+      `Cannot ${action} as 'handle' is not a unilock thread lock handle of version 1: kind is ${
+        show(kind)
+      }, version is ${show(version)}`,
+    );
+  }
+  if (!(buffer instanceof SharedArrayBuffer)) {
+    throw new TypeError(
+      `Cannot ${action} as 'handle.buffer' is not a SharedArrayBuffer (it is ${
+        show(buffer)
+      }): a handle works only in the process that made it, passed by postMessage, not through JSON or across processes`,
+    );
+  }
+  if (
+    typeof byteOffset !== "number" || !Number.isSafeInteger(byteOffset) ||
+    byteOffset < 0 || byteOffset % 8 !== 0 ||
+    byteOffset + HEADER_BYTES > buffer.byteLength
+  ) {
+    throw new TypeError(
+      `Cannot ${action} as 'handle.byteOffset' must be a multiple of 8 inside the buffer: current value is ${
+        show(byteOffset)
+      }`,
+    );
+  }
+  const header = new Int32Array(buffer, byteOffset, 2);
+  const capacity = header[1]!;
+  if (
+    Atomics.load(header, 0) !== MAGIC || capacity < 1 ||
+    byteOffset + regionBytes(capacity) > buffer.byteLength
+  ) {
+    throw new TypeError(
+      `Cannot ${action} as the handle's buffer does not hold a unilock thread lock at offset ${byteOffset}: the buffer is corrupt or not a lock`,
+    );
+  }
+  checkName(action, name);
+  return handle as ThreadLockHandle;
+}
+
+/**
+ * A lock shared by the threads of one process (Node `worker_threads`, Deno
+ * and Bun `Worker`s, browser workers): the `thread` lock type. Its state
+ * lives in a `SharedArrayBuffer`; waiting threads sleep with
+ * `Atomics.waitAsync` and never block their event loop. FIFO across threads,
+ * both modes, fences that strictly increase across all threads, and with
+ * `leaseMs`, recovery from a holder thread that was terminated.
+ *
+ * @example Sharing a lock with a worker
+ * ```ts
+ * import { createLock, ThreadLock } from "@unilock/unilock";
+ * import assert from "node:assert/strict";
+ *
+ * const lock = createLock("thread", { name: "jobs" }) as ThreadLock;
+ * // worker.postMessage(lock.handle); in the worker:
+ * const same = createLock("thread", { handle: lock.handle });
+ * const lease = await lock.acquire();
+ * assert.equal(await same.tryAcquire(), undefined);
+ * await lease.release();
+ * ```
+ */
+export class ThreadLock implements Lock {
+  /** The lock's name. */
+  readonly name: string;
+  /** Always `"thread"`. */
+  readonly type: string = "thread";
+  #state: ThreadState;
+  #handle: ThreadLockHandle;
+
+  /**
+   * Creates a lock in new shared memory, or rebuilds one from a handle.
+   *
+   * @param options A name and capacity, or a handle.
+   * @throws {TypeError} On a runtime without shared memory or threads, or a bad handle.
+   */
+  constructor(options?: ThreadLockOptions) {
+    const action = "create thread lock";
+    if (
+      options !== undefined && (options === null || typeof options !== "object")
+    ) {
+      throw new TypeError(
+        `Cannot ${action} as 'options' must be an object: current value is ${
+          show(options)
+        }`,
+      );
+    }
+    checkThreadSupport(action);
+    const { handle, capacity = 256 } = options ?? {};
+    if (handle !== undefined) {
+      this.#handle = checkHandle(handle);
+      this.name = this.#handle.name;
+    } else {
+      if (
+        typeof capacity !== "number" || !Number.isInteger(capacity) ||
+        capacity < 1 || capacity > 65536
+      ) {
+        throw new RangeError(
+          `Cannot ${action} as 'capacity' must be an integer from 1 to 65536: current value is ${
+            show(capacity)
+          }`,
+        );
+      }
+      const name = options?.name;
+      this.name = name === undefined
+        ? `thread-${++unnamed}`
+        : checkName(action, name);
+      const buffer = new SharedArrayBuffer(regionBytes(capacity));
+      ThreadState.format(buffer, 0, capacity);
+      this.#handle = {
+        kind: "unilock/thread-lock",
+        version: 1,
+        name: this.name,
+        buffer,
+        byteOffset: 0,
+      };
+    }
+    this.#state = new ThreadState(this.#handle.buffer, this.#handle.byteOffset);
+  }
+
+  /**
+   * Wraps a lock region that a `ThreadLockTable` keeps in its own buffer.
+   * @internal
+   */
+  static fromRegion(
+    name: string,
+    buffer: SharedArrayBuffer,
+    byteOffset: number,
+  ): ThreadLock {
+    return new ThreadLock({
+      handle: {
+        kind: "unilock/thread-lock",
+        version: 1,
+        name,
+        buffer,
+        byteOffset,
+      },
+    });
+  }
+
+  /**
+   * The handle to send to another thread with `postMessage`.
+   *
+   * @example Rebuilding from a handle
+   * ```ts
+   * import { ThreadLock } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new ThreadLock({ name: "x" });
+   * const again = new ThreadLock({ handle: lock.handle });
+   * assert.equal(again.name, "x");
+   * ```
+   */
+  get handle(): ThreadLockHandle {
+    return this.#handle;
+  }
+
+  /** How many acquisitions wait now, across all threads. */
+  get waiting(): number {
+    const state = this.#state;
+    state.lock();
+    try {
+      return state.waiting;
+    } finally {
+      state.unlock();
+    }
+  }
+
+  /**
+   * Waits until the lock is granted, in FIFO order across all threads.
+   *
+   * @example Acquiring with a lease
+   * ```ts
+   * import { ThreadLock } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new ThreadLock();
+   * const lease = await lock.acquire({ leaseMs: 5_000 });
+   * assert.equal(lease.signal.aborted, false);
+   * await lease.release();
+   * ```
+   *
+   * @param options Timeout, signal, lease length and mode.
+   * @returns The lease.
+   */
+  acquire(options?: AcquireOptions): Promise<Lease> {
+    const state = this.#state;
+    if (options === undefined) {
+      state.lock();
+      let grant: Grant | undefined | null;
+      try {
+        if (state.minExpiry !== 0) state.reap(now());
+        grant = state.grantNow(false, 0);
+      } finally {
+        state.unlock();
+      }
+      if (grant) {
+        return Promise.resolve(new ThreadLease(this, state, false, grant, 0));
+      }
+      return this.#queue(false, 0, undefined, undefined);
+    }
+    let mode: LockMode, signal: AbortSignal | undefined;
+    let timeoutMs: number | undefined, leaseMs: number | undefined;
+    try {
+      ({ mode, signal, timeoutMs, leaseMs } = checkAcquireOptions(
+        this.name,
+        options,
+      ));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const shared = mode === "shared";
+    let lease: ThreadLease | undefined;
+    try {
+      lease = this.#grantNow(shared, leaseMs ?? 0);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (lease !== undefined) return Promise.resolve(lease);
+    if (timeoutMs === 0) {
+      return Promise.reject(new LockTimeoutError(this.name, 0));
+    }
+    return this.#queue(
+      shared,
+      leaseMs ?? 0,
+      signal,
+      timeoutMs === undefined ? undefined : now() + timeoutMs,
+      timeoutMs,
+    );
+  }
+
+  /**
+   * Takes the lock only if it can be granted at once; busy resolves
+   * `undefined`.
+   *
+   * @example Trying from two handles
+   * ```ts
+   * import { ThreadLock } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new ThreadLock();
+   * const lease = await lock.tryAcquire();
+   * assert.ok(lease);
+   * assert.equal(await lock.tryAcquire(), undefined);
+   * await lease.release();
+   * ```
+   *
+   * @param options Mode, lease length and signal; `timeoutMs` does not apply.
+   * @returns The lease, or `undefined` when the lock is busy.
+   */
+  tryAcquire(options?: AcquireOptions): Promise<Lease | undefined> {
+    try {
+      const { mode, signal, leaseMs } = checkAcquireOptions(
+        this.name,
+        options,
+      );
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      return Promise.resolve(this.#grantNow(mode === "shared", leaseMs ?? 0));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Runs `fn` while holding the lock, then releases it, also when `fn`
+   * throws or rejects.
+   *
+   * @example Running a critical section
+   * ```ts
+   * import { ThreadLock } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new ThreadLock();
+   * assert.equal(await lock.withLock((lease) => lease.fence), 1);
+   * ```
+   *
+   * @typeParam T The result of `fn`.
+   * @param fn The critical section; it receives the lease.
+   * @param options Timeout, signal, lease length and mode.
+   * @returns What `fn` returned.
+   */
+  async withLock<T>(
+    fn: (lease: Lease) => T | Promise<T>,
+    options?: AcquireOptions,
+  ): Promise<T> {
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `Cannot run with lock "${this.name}" as 'fn' must be a function: current value is ${
+          show(fn)
+        }`,
+      );
+    }
+    const lease = await this.acquire(options);
+    try {
+      return await fn(lease);
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /**
+   * Whether any thread holds the lock now, in either mode.
+   *
+   * @example Checking the lock
+   * ```ts
+   * import { ThreadLock } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new ThreadLock();
+   * assert.equal(await lock.isLocked(), false);
+   * ```
+   *
+   * @returns `true` while a lease is held.
+   */
+  isLocked(): Promise<boolean> {
+    const state = this.#state;
+    state.lock();
+    try {
+      if (state.minExpiry !== 0) state.reap(now());
+      return Promise.resolve(state.writer || state.readers > 0);
+    } finally {
+      state.unlock();
+    }
+  }
+
+  #grantNow(shared: boolean, leaseMs: number): ThreadLease | undefined {
+    const state = this.#state;
+    state.lock();
+    let grant: Grant | undefined | null;
+    try {
+      if (state.minExpiry !== 0) state.reap(now());
+      grant = state.grantNow(shared, leaseMs);
+    } finally {
+      state.unlock();
+    }
+    if (grant === null) throw this.#full();
+    return grant && new ThreadLease(this, state, shared, grant, leaseMs);
+  }
+
+  #full(): LockError {
+    return new LockError(
+      `Cannot acquire lock "${this.name}": all ${this.#state.capacity} slots are in use; create the lock with a larger 'capacity'`,
+      this.name,
+    );
+  }
+
+  #enqueue(shared: boolean, leaseMs: number): number {
+    const state = this.#state;
+    state.lock();
+    let slot: number;
+    try {
+      slot = state.enqueue(shared, leaseMs);
+    } finally {
+      state.unlock();
+    }
+    if (slot === 0) throw this.#full();
+    return slot;
+  }
+
+  async #queue(
+    shared: boolean,
+    leaseMs: number,
+    signal: AbortSignal | undefined,
+    deadline: number | undefined,
+    timeoutMs?: number,
+  ): Promise<Lease> {
+    const state = this.#state, i32 = state.i32;
+    let slot = this.#enqueue(shared, leaseMs);
+    let index = state.stateIndex(slot);
+    const sleeper: Sleeper = { wake: undefined, polls: 0 };
+    const onAbort = () => sleeper.wake?.();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      for (;;) {
+        const current = Atomics.load(i32, index);
+        if (current === GRANTED || current === LOST) {
+          state.lock();
+          let grant: Grant | undefined;
+          try {
+            grant = state.consume(slot);
+          } finally {
+            state.unlock();
+          }
+          if (grant !== undefined) {
+            return new ThreadLease(this, state, shared, grant, leaseMs);
+          }
+          // The grant's lease ran out before this thread came to take it:
+          // queue again rather than hand out a lease that is already lost.
+          slot = this.#enqueue(shared, leaseMs);
+          index = state.stateIndex(slot);
+          continue;
+        }
+        const at = now();
+        const gaveUp = signal?.aborted
+          ? signal.reason
+          : deadline !== undefined && at >= deadline
+          ? new LockTimeoutError(this.name, timeoutMs!)
+          : undefined;
+        let wakeAt = deadline ?? Infinity;
+        state.lock();
+        try {
+          if (gaveUp !== undefined) {
+            // Either it leaves the queue now, or it was granted first and the
+            // grant stands: exactly one outcome.
+            if (state.cancel(slot)) throw gaveUp;
+            continue;
+          }
+          // A waiter is what notices a dead holder's lease running out.
+          state.reap(at);
+          const minExpiry = state.minExpiry;
+          if (minExpiry > 0 && minExpiry < wakeAt) wakeAt = minExpiry;
+        } finally {
+          state.unlock();
+        }
+        const slept = waitOn(
+          i32,
+          index,
+          WAIT,
+          wakeAt === Infinity ? Infinity : Math.max(0, wakeAt - now()),
+          sleeper,
+        );
+        if (slept !== undefined) await slept;
+      }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+}
+
+function unref(timer: unknown): void {
+  if (typeof timer === "object" && timer !== null && "unref" in timer) {
+    (timer as { unref(): void }).unref();
+  } else if (typeof timer === "number") {
+    (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno
+      ?.unrefTimer?.(timer);
+  }
+}
+
+function renewTick(lease: ThreadLease): void {
+  lease.renewNow();
+}
+
+/** A lease on a {@linkcode ThreadLock}. */
+class ThreadLease implements Lease {
+  readonly name: string;
+  readonly mode: LockMode;
+  readonly fence: number;
+  #state: ThreadState | undefined;
+  #slot: number;
+  #leaseMs: number;
+  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #controller: AbortController | undefined = undefined;
+
+  constructor(
+    lock: ThreadLock,
+    state: ThreadState,
+    shared: boolean,
+    grant: Grant,
+    leaseMs: number,
+  ) {
+    this.name = lock.name;
+    this.mode = shared ? "shared" : "exclusive";
+    this.fence = grant.fence;
+    this.#state = state;
+    this.#slot = grant.slot;
+    this.#leaseMs = leaseMs;
+    if (leaseMs > 0) this.#schedule();
+  }
+
+  get signal(): AbortSignal {
+    return (this.#controller ??= new AbortController()).signal;
+  }
+
+  get released(): boolean {
+    return this.#state === undefined;
+  }
+
+  #schedule(): void {
+    // Renewing at a third of the lease leaves two chances before it runs out.
+    this.#timer = setTimeout(
+      renewTick,
+      Math.max(1, this.#leaseMs / 3),
+      this,
+    );
+    unref(this.#timer);
+  }
+
+  #lose(detail: string): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#state = undefined;
+    (this.#controller ??= new AbortController()).abort(
+      new LockLostError(this.name, detail),
+    );
+  }
+
+  /** @internal Called by the renewal timer. */
+  renewNow(): void {
+    this.#timer = undefined;
+    if (this.#renew(this.#leaseMs)) this.#schedule();
+  }
+
+  #renew(leaseMs: number): boolean {
+    const state = this.#state;
+    if (state === undefined) return false;
+    state.lock();
+    let ok: boolean;
+    try {
+      ok = state.renew(this.mode === "shared", this.fence, this.#slot, leaseMs);
+    } finally {
+      state.unlock();
+    }
+    if (!ok) {
+      this.#lose(
+        `the lease of ${this.#leaseMs}ms expired before it was renewed (was the thread's event loop blocked?)`,
+      );
+    }
+    return ok;
+  }
+
+  release(): Promise<void> {
+    const state = this.#state;
+    if (state === undefined) return RESOLVED;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    state.lock();
+    let ok: boolean;
+    try {
+      ok = this.mode === "shared"
+        ? state.releaseReader(this.fence, this.#slot)
+        : state.releaseWriter(this.fence);
+    } finally {
+      state.unlock();
+    }
+    if (ok) this.#state = undefined;
+    else this.#lose("the lease expired before it was released");
+    return RESOLVED;
+  }
+
+  extend(leaseMs?: number): Promise<void> {
+    let length: number | undefined;
+    try {
+      length = checkLeaseMs(`extend lock "${this.name}"`, leaseMs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#state === undefined) {
+      const lost = this.#controller?.signal.reason;
+      return Promise.reject(
+        lost instanceof LockLostError
+          ? lost
+          : new LockReleasedError(this.name, "extend"),
+      );
+    }
+    length ??= this.#leaseMs;
+    if (length === 0) return RESOLVED; // no lease: it never expires
+    if (!this.#renew(length)) {
+      return Promise.reject(this.#controller!.signal.reason);
+    }
+    if (this.#slot !== 0 || this.mode === "exclusive") {
+      this.#leaseMs = length;
+      if (this.#timer === undefined) this.#schedule();
+    }
+    return RESOLVED;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+}
