@@ -45,6 +45,63 @@ const FENCE = 6, WRITER_FENCE = 7, WRITER_EXPIRY = 8, MIN_EXPIRY = 9;
 export const FREE = 0, WAIT = 1, GRANTED = 2, HELD = 3, LOST = 4;
 const EXCLUSIVE = 0, SHARED = 1;
 
+// Whether this thread may sleep in Atomics.wait: not on a browser's main
+// thread, which throws instead.
+let canBlock: boolean | undefined;
+function mayBlock(): boolean {
+  if (canBlock === undefined) {
+    try {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+      canBlock = true;
+    } catch {
+      canBlock = false;
+    }
+  }
+  return canBlock;
+}
+
+/**
+ * Takes a guard word (0 free, 1 taken, 2 taken with sleepers). A guard is
+ * held for a few dozen instructions, so a short spin usually wins; but with
+ * more threads than cores its holder can be descheduled mid-section, and then
+ * spinning only burns the time it needs, so after a while the thread sleeps
+ * in `Atomics.wait` (for at most 1 ms) until the holder wakes it.
+ */
+export function spinLock(i32: Int32Array, index: number): void {
+  if (Atomics.compareExchange(i32, index, 0, 1) === 0) return;
+  for (let spins = 0; spins < 64; spins++) {
+    if (
+      Atomics.load(i32, index) === 0 &&
+      Atomics.compareExchange(i32, index, 0, 1) === 0
+    ) return;
+  }
+  const block = mayBlock();
+  while (Atomics.exchange(i32, index, 2) !== 0) {
+    if (block) Atomics.wait(i32, index, 2, 1);
+  }
+}
+
+/** Frees a guard word taken by {@linkcode spinLock}, waking one sleeper. */
+export function spinUnlock(i32: Int32Array, index: number): void {
+  if (Atomics.exchange(i32, index, 0) === 2) Atomics.notify(i32, index, 1);
+}
+
+/** Throws unless this runtime can share memory between threads. */
+export function checkThreadSupport(action: string): void {
+  const agent = (globalThis as { navigator?: { userAgent?: string } })
+    .navigator?.userAgent;
+  if (agent === "Cloudflare-Workers") {
+    throw new TypeError(
+      `Cannot ${action} on Cloudflare Workers (workerd): the runtime has no threads to share it with; use a "local" lock within one isolate or a "durable-object" lock across isolates`,
+    );
+  }
+  if (typeof SharedArrayBuffer !== "function") {
+    throw new TypeError(
+      `Cannot ${action} as SharedArrayBuffer is not available here: a browser page must be cross-origin isolated (Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp) to share memory with its workers`,
+    );
+  }
+}
+
 /** The bytes one region with `capacity` slots takes. */
 export function regionBytes(capacity: number): number {
   return HEADER_BYTES + capacity * SLOT_BYTES;
@@ -107,19 +164,11 @@ export class ThreadState {
   }
 
   lock(): void {
-    const i32 = this.i32, g = this.#b + GUARD;
-    if (Atomics.compareExchange(i32, g, 0, 1) === 0) return;
-    // Another thread is inside a critical section of a few dozen
-    // instructions: spin briefly rather than sleep, which the main thread of
-    // a browser could not do anyway.
-    let spins = 0;
-    while (Atomics.compareExchange(i32, g, 0, 1) !== 0) {
-      if (++spins % 64 === 0) Atomics.load(i32, g);
-    }
+    spinLock(this.i32, this.#b + GUARD);
   }
 
   unlock(): void {
-    Atomics.store(this.i32, this.#b + GUARD, 0);
+    spinUnlock(this.i32, this.#b + GUARD);
   }
 
   // Everything below runs between lock() and unlock().
@@ -234,6 +283,9 @@ export class ThreadState {
     i32[b + QUEUE_TAIL] = s;
     i32[b + WAITING]!++;
     Atomics.store(i32, x, WAIT);
+    // The holder may have released between this thread's failed grantNow()
+    // and this enqueue, with nobody queued to hand over to: grant it now.
+    this.dispatch();
     return s;
   }
 

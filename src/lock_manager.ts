@@ -4,6 +4,22 @@
 import { createLock } from "./create_lock.ts";
 import type { Lock, LockOptions, LockType } from "./types.ts";
 import { checkName, show } from "./_validate.ts";
+import {
+  ThreadLockTable,
+  type ThreadLockTableHandle,
+} from "./thread_lock_table.ts";
+
+/** Options for {@linkcode LockManager}. */
+export interface LockManagerOptions {
+  /**
+   * Where the manager's `"thread"` locks live: a table, or a handle another
+   * thread sent from its `manager.threads.handle`. Managers sharing a table
+   * return the same lock for the same id in every thread.
+   *
+   * @default {undefined} a new table on first use
+   */
+  threads?: ThreadLockTable | ThreadLockTableHandle;
+}
 
 /**
  * Keeps named locks so that every part of a program asking for the same id
@@ -25,6 +41,52 @@ import { checkName, show } from "./_validate.ts";
  */
 export class LockManager {
   #locks = new Map<string, Lock>();
+  #threads: ThreadLockTable | undefined;
+
+  /**
+   * Constructs a new instance.
+   *
+   * @param options Where `"thread"` locks live.
+   */
+  constructor(options?: LockManagerOptions) {
+    if (
+      options !== undefined && (options === null || typeof options !== "object")
+    ) {
+      throw new TypeError(
+        `Cannot create lock manager as 'options' must be an object: current value is ${
+          show(options)
+        }`,
+      );
+    }
+    const threads = options?.threads;
+    if (threads !== undefined) {
+      this.#threads = threads instanceof ThreadLockTable
+        ? threads
+        : new ThreadLockTable({ handle: threads });
+    }
+  }
+
+  /**
+   * The shared-memory table behind this manager's `"thread"` locks, created
+   * on first use. Send `manager.threads.handle` to a worker and build its
+   * manager with `new LockManager({ threads: handle })` to share the locks.
+   *
+   * @example Sharing named thread locks with a worker
+   * ```ts
+   * import { LockManager } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const manager = new LockManager();
+   * // worker.postMessage(manager.threads.handle); in the worker:
+   * const there = new LockManager({ threads: manager.threads.handle });
+   * const lease = await manager.getOrCreateLock("db", "thread").acquire();
+   * assert.equal(await there.getOrCreateLock("db", "thread").tryAcquire(), undefined);
+   * await lease.release();
+   * ```
+   */
+  get threads(): ThreadLockTable {
+    return this.#threads ??= new ThreadLockTable();
+  }
 
   /**
    * Returns the lock kept under `lockId`, creating it on first use. The lock
@@ -64,7 +126,11 @@ export class LockManager {
       }
       return existing;
     }
-    const lock = createLock(type ?? "local", { name: lockId, ...options });
+    const lock = type === "thread"
+      // Thread locks come from the shared table, so that every thread's
+      // manager finds the same one; their size is the table's.
+      ? this.threads.get(lockId)
+      : createLock(type ?? "local", { name: lockId, ...options });
     this.#locks.set(lockId, lock);
     return lock;
   }

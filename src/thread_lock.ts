@@ -21,6 +21,7 @@ import {
   show,
 } from "./_validate.ts";
 import {
+  checkThreadSupport,
   type Grant,
   GRANTED,
   HEADER_BYTES,
@@ -82,22 +83,6 @@ export interface ThreadLockHandle {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 let unnamed = 0;
-
-/** Throws unless this runtime can share memory between threads. */
-function checkThreadSupport(action: string): void {
-  const agent = (globalThis as { navigator?: { userAgent?: string } })
-    .navigator?.userAgent;
-  if (agent === "Cloudflare-Workers") {
-    throw new TypeError(
-      `Cannot ${action} on Cloudflare Workers (workerd): the runtime has no threads to share it with; use a "local" lock within one isolate or a "durable-object" lock across isolates`,
-    );
-  }
-  if (typeof SharedArrayBuffer !== "function") {
-    throw new TypeError(
-      `Cannot ${action} as SharedArrayBuffer is not available here: a browser page must be cross-origin isolated (Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp) to share memory with its workers`,
-    );
-  }
-}
 
 function checkHandle(handle: unknown): ThreadLockHandle {
   const action = "rebuild thread lock";

@@ -104,6 +104,8 @@ if (wanted("node") || wanted("workerd")) {
 if (wanted("deno")) {
   const { code, output } = await run(bin("deno"), [
     "test",
+    // Workers in the thread tests load their script from the test folder.
+    "--allow-read",
     "--doc",
     "test/deno/",
     "mod.ts",

@@ -4,6 +4,7 @@ import { lockContract } from "../_contract.ts";
 import { apiSuite } from "../_api.ts";
 import { contractCanFailSuite } from "../_contract_can_fail.ts";
 import { backends } from "../_backends.ts";
+import { threadSuite } from "../_thread_suite.ts";
 import { assert } from "../_assert.ts";
 
 test("the suite runs on Bun", () => {
@@ -13,3 +14,4 @@ test("the suite runs on Bun", () => {
 apiSuite(test);
 contractCanFailSuite(test);
 for (const backend of backends) lockContract(test, backend);
+threadSuite(test);

@@ -3,11 +3,13 @@ import { lockContract } from "../_contract.ts";
 import { apiSuite } from "../_api.ts";
 import { contractCanFailSuite } from "../_contract_can_fail.ts";
 import { backends } from "../_backends.ts";
+import { threadSuite } from "../_thread_suite.ts";
 
 const test = (name: string, fn: () => Promise<void>) => Deno.test(name, fn);
 apiSuite(test);
 contractCanFailSuite(test);
 for (const backend of backends) lockContract(test, backend);
+threadSuite((name, fn) => Deno.test(name, fn));
 
 Deno.test("the suite runs on Deno", () => {
   if (typeof Deno.version?.deno !== "string") throw new Error("not Deno");

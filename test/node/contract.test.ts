@@ -4,10 +4,12 @@ import { lockContract } from "../_contract.ts";
 import { apiSuite } from "../_api.ts";
 import { contractCanFailSuite } from "../_contract_can_fail.ts";
 import { backends } from "../_backends.ts";
+import { threadSuite } from "../_thread_suite.ts";
 
 apiSuite(test);
 contractCanFailSuite(test);
 for (const backend of backends) lockContract(test, backend);
+threadSuite(test);
 
 test("the suite runs on Node", () => {
   if (

@@ -1,0 +1,273 @@
+// Copyright 2026 the unilock authors. MIT license.
+/**
+ * @internal What only the `thread` lock promises, tested with real threads:
+ * exclusion and fences across workers, FIFO across threads, recovery from a
+ * terminated holder, shared tables, and bad handles. Runs on Node, Deno and
+ * Bun (workerd has no threads).
+ */
+
+import {
+  createLock,
+  LockLostError,
+  LockManager,
+  ThreadLock,
+  type ThreadLockHandle,
+  ThreadLockTable,
+} from "../mod.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertThrows,
+  delay,
+} from "./_assert.ts";
+import { randomName } from "./_contract.ts";
+import { spawnWorker, type TestWorker } from "./thread/_spawn.ts";
+
+export type RegisterTimedTest = (
+  name: string,
+  fn: () => Promise<void>,
+  timeoutMs?: number,
+) => void;
+
+async function withWorkers(
+  count: number,
+  fn: (workers: TestWorker[]) => Promise<void>,
+): Promise<void> {
+  const workers: TestWorker[] = [];
+  try {
+    for (let i = 0; i < count; i++) workers.push(await spawnWorker());
+    await fn(workers);
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+/** Runs the cross-thread checker; returns the final count and the fence log. */
+async function checker(
+  workers: TestWorker[],
+  iterations: number,
+  broken: boolean,
+): Promise<{ count: number; fences: Float64Array }> {
+  const lock = new ThreadLock({ name: randomName("checker") });
+  const counter = new SharedArrayBuffer(4);
+  const total = workers.length * iterations;
+  const fences = new SharedArrayBuffer(8 * total);
+  for (const worker of workers) {
+    worker.send({
+      job: "checker",
+      handle: lock.handle,
+      counter,
+      fences,
+      iterations,
+      broken,
+    });
+  }
+  await Promise.all(workers.map((w) => w.next()));
+  return {
+    count: new Int32Array(counter)[0]!,
+    fences: new Float64Array(fences),
+  };
+}
+
+export function threadSuite(test: RegisterTimedTest): void {
+  test(
+    "ThreadLock keeps a non-atomic counter exact across 4 workers × 10,000 critical sections",
+    async () => {
+      await withWorkers(4, async (workers) => {
+        const { count, fences } = await checker(workers, 10_000, false);
+        assertEquals(count, 40_000, "lost updates: the lock did not exclude");
+        for (let i = 1; i < fences.length; i++) {
+          assert(
+            fences[i]! > fences[i - 1]!,
+            `fence ${fences[i]} after ${fences[i - 1]} at section ${i}`,
+          );
+        }
+      });
+    },
+    60_000,
+  );
+
+  test(
+    "the cross-thread checker fails when the workers skip the lock",
+    async () => {
+      await withWorkers(4, async (workers) => {
+        const { count } = await checker(workers, 10_000, true);
+        assert(
+          count < 40_000,
+          `no lost update without the lock (count ${count})`,
+        );
+      });
+    },
+    60_000,
+  );
+
+  test(
+    "ThreadLock grants waiters from different threads in FIFO order",
+    async () => {
+      await withWorkers(3, async (workers) => {
+        const lock = new ThreadLock({ name: randomName("fifo") });
+        const order = new SharedArrayBuffer(4 * 8);
+        const holder = await lock.acquire();
+        for (const [id, worker] of workers.entries()) {
+          worker.send({
+            job: "enqueue",
+            handle: lock.handle,
+            order,
+            id: id + 1,
+          });
+          assertEquals((await worker.next()).queued, id + 1);
+          // Wait until this worker's request is in the queue before the next.
+          while (lock.waiting < id + 1) await delay(1);
+        }
+        await holder.release();
+        await Promise.all(workers.map((w) => w.next()));
+        assertEquals(Array.from(new Int32Array(order).slice(1, 4)), [1, 2, 3]);
+      });
+    },
+    30_000,
+  );
+
+  test(
+    "ThreadLock recovers the lock after leaseMs when its holder thread is terminated",
+    async () => {
+      const lock = new ThreadLock({ name: randomName("terminated") });
+      let fence = 0;
+      await withWorkers(1, async ([worker]) => {
+        worker!.send({ job: "hold", handle: lock.handle, leaseMs: 300 });
+        fence = (await worker!.next()).fence as number;
+        assertEquals(await lock.tryAcquire(), undefined);
+      });
+      // The holder is gone without releasing; its lease runs out.
+      const lease = await lock.acquire({ timeoutMs: 10_000 });
+      assert(lease.fence > fence, "fence did not increase after recovery");
+      await lease.release();
+    },
+    30_000,
+  );
+
+  test("ThreadLease.signal aborts with LockLostError when the lease expires while the event loop is blocked", async () => {
+    const lock = new ThreadLock({ name: randomName("blocked") });
+    const lease = await lock.acquire({ leaseMs: 60 });
+    const until = Date.now() + 200;
+    while (Date.now() < until) { /* block renewal */ }
+    // Another handle, as another thread would: it finds the lease expired.
+    const other = new ThreadLock({ handle: lock.handle });
+    const next = await other.acquire({ timeoutMs: 1_000 });
+    assert(next.fence > lease.fence);
+    await delay(40);
+    assert(lease.signal.aborted, "the lost lease's signal did not abort");
+    assert(lease.signal.reason instanceof LockLostError);
+    await lease.release(); // must not release the new holder
+    assertEquals(await lock.isLocked(), true);
+    await assertRejects(lease.extend(), LockLostError);
+    await next.release();
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  test("ThreadLock renews a lease while held so it outlives leaseMs", async () => {
+    const lock = new ThreadLock({ name: randomName("renew") });
+    const lease = await lock.acquire({ leaseMs: 60 });
+    await delay(250);
+    assertEquals(lease.signal.aborted, false);
+    assertEquals(
+      await new ThreadLock({ handle: lock.handle }).tryAcquire(),
+      undefined,
+    );
+    await lease.extend(1_000);
+    await lease.release();
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  test(
+    "ThreadLock passes the contract suite inside a worker thread",
+    async () => {
+      await withWorkers(1, async ([worker]) => {
+        worker!.send({ job: "contract" });
+        const { total, failed } = await worker!.next() as {
+          total: number;
+          failed: string[];
+        };
+        assert(total > 40, `only ${total} contract tests ran`);
+        assertEquals(failed, []);
+      });
+    },
+    60_000,
+  );
+
+  test(
+    "LockManager shares named thread locks with a worker through its table",
+    async () => {
+      const manager = new LockManager();
+      const id = randomName("managed");
+      await withWorkers(1, async ([worker]) => {
+        worker!.send({ job: "manager", threads: manager.threads.handle, id });
+        const first = await worker!.next();
+        assertEquals(first.acquired, true);
+        const mine = manager.getOrCreateLock(id, "thread");
+        assertEquals(mine.type, "thread");
+        assertEquals(await mine.tryAcquire(), undefined, "not the same lock");
+        assert(manager.threads.names().includes(id));
+        assertEquals(manager.listLocks()[id], "thread");
+      });
+    },
+    30_000,
+  );
+
+  test("ThreadLock throws a TypeError for a handle that went through JSON or a corrupt buffer", () => {
+    const lock = new ThreadLock({ name: "h" });
+    const json = JSON.parse(JSON.stringify(lock.handle)) as ThreadLockHandle;
+    assertThrows(() => createLock("thread", { handle: json }), TypeError, [
+      "SharedArrayBuffer",
+      "postMessage",
+    ]);
+    const corrupt = { ...lock.handle, buffer: new SharedArrayBuffer(256) };
+    assertThrows(() => new ThreadLock({ handle: corrupt }), TypeError, [
+      "corrupt",
+    ]);
+    assertThrows(
+      () => new ThreadLock({ handle: { ...lock.handle, byteOffset: 3 } }),
+      TypeError,
+      ["'handle.byteOffset'"],
+    );
+    assertThrows(
+      () => new ThreadLock({ handle: { kind: "other" } as never }),
+      TypeError,
+      ["'handle'"],
+    );
+    assertThrows(() => new ThreadLock({ capacity: 0 }), RangeError, [
+      "'capacity'",
+      "0",
+    ]);
+    assertThrows(
+      () => new ThreadLockTable({ handle: { kind: "x" } as never }),
+      TypeError,
+      ["'handle'"],
+    );
+    assertThrows(() => new ThreadLockTable({ maxLocks: 0 }), RangeError, [
+      "'maxLocks'",
+    ]);
+    return Promise.resolve();
+  });
+
+  test("ThreadLock rejects with a LockError when every slot is taken, and stays usable", async () => {
+    const lock = new ThreadLock({ name: randomName("full"), capacity: 2 });
+    const holder = await lock.acquire();
+    const a = lock.acquire();
+    const b = lock.acquire();
+    await assertRejects(lock.acquire(), Error, ["slots", "'capacity'"]);
+    await holder.release();
+    await (await a).release();
+    await (await b).release();
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  test("ThreadLockTable throws a LockError when it holds its maximum of locks", () => {
+    const table = new ThreadLockTable({ maxLocks: 2 });
+    table.get("a");
+    table.get("b");
+    assertThrows(() => table.get("c"), Error, ["maximum of 2", "'maxLocks'"]);
+    assertEquals(table.names(), ["a", "b"]);
+    return Promise.resolve();
+  });
+}

@@ -1,0 +1,134 @@
+// Copyright 2026 the unilock authors. MIT license.
+/**
+ * @internal The worker side of the thread-lock tests: one script for Node
+ * (`worker_threads`, bundled by esbuild first), Deno and Bun (`Worker`).
+ * It receives jobs by message and answers by message.
+ */
+
+import {
+  createLock,
+  type Lease,
+  LockManager,
+  type ThreadLockHandle,
+  type ThreadLockTableHandle,
+} from "../../mod.ts";
+import { lockContract } from "../_contract.ts";
+
+interface Port {
+  addEventListener(type: "message", fn: (event: MessageEvent) => void): void;
+  postMessage(data: unknown): void;
+}
+
+async function parentPort(): Promise<Port> {
+  const g = globalThis as { process?: { versions?: { node?: string } } };
+  if (
+    typeof g.process?.versions?.node === "string" && !("Deno" in globalThis) &&
+    !("Bun" in globalThis)
+  ) {
+    const { parentPort } = await import("node:worker_threads");
+    return parentPort as unknown as Port;
+  }
+  return globalThis as unknown as Port;
+}
+
+/** Burns a little CPU between the read and the write, widening the race. */
+function spin(n: number): number {
+  let x = 0;
+  for (let i = 0; i < n; i++) x += i % 7;
+  return x;
+}
+
+export type Job =
+  | {
+    job: "checker";
+    handle: ThreadLockHandle;
+    counter: SharedArrayBuffer;
+    fences: SharedArrayBuffer;
+    iterations: number;
+    broken: boolean;
+  }
+  | { job: "hold"; handle: ThreadLockHandle; leaseMs?: number }
+  | {
+    job: "enqueue";
+    handle: ThreadLockHandle;
+    order: SharedArrayBuffer;
+    id: number;
+  }
+  | { job: "contract" }
+  | { job: "manager"; threads: ThreadLockTableHandle; id: string };
+
+const port = await parentPort();
+const held: Lease[] = [];
+
+async function run(message: Job): Promise<unknown> {
+  switch (message.job) {
+    case "checker": {
+      const lock = createLock("thread", { handle: message.handle });
+      const counter = new Int32Array(message.counter);
+      const fences = new Float64Array(message.fences);
+      for (let i = 0; i < message.iterations; i++) {
+        const lease = message.broken ? undefined : await lock.acquire();
+        // A non-atomic read-modify-write: only the lock keeps it exact.
+        const value = counter[0]!;
+        spin(200);
+        await null;
+        counter[0] = value + 1;
+        if (lease !== undefined) {
+          fences[value] = lease.fence;
+          await lease.release();
+        }
+      }
+      return { done: true };
+    }
+    case "hold": {
+      const lock = createLock("thread", { handle: message.handle });
+      const lease = await lock.acquire(
+        message.leaseMs === undefined
+          ? undefined
+          : { leaseMs: message.leaseMs },
+      );
+      held.push(lease);
+      return { fence: lease.fence };
+    }
+    case "enqueue": {
+      const lock = createLock("thread", { handle: message.handle });
+      const order = new Int32Array(message.order);
+      port.postMessage({ queued: message.id });
+      const lease = await lock.acquire();
+      order[Atomics.add(order, 0, 1) + 1] = message.id;
+      await lease.release();
+      return { done: message.id };
+    }
+    case "contract": {
+      const tests: [string, () => Promise<void>][] = [];
+      const register = (name: string, fn: () => Promise<void>) =>
+        void tests.push([name, fn]);
+      lockContract(register, { type: "thread", quietMs: 5 });
+      lockContract(register, { type: "local", quietMs: 5 });
+      const failed: string[] = [];
+      for (const [name, fn] of tests) {
+        try {
+          await fn();
+        } catch (error) {
+          failed.push(`${name}: ${(error as Error)?.message}`);
+        }
+      }
+      return { total: tests.length, failed };
+    }
+    case "manager": {
+      const manager = new LockManager({ threads: message.threads });
+      const lock = manager.getOrCreateLock(message.id, "thread");
+      const lease = await lock.tryAcquire();
+      if (lease !== undefined) held.push(lease);
+      return { acquired: lease !== undefined, fence: lease?.fence ?? 0 };
+    }
+  }
+}
+
+port.addEventListener("message", (event: MessageEvent) => {
+  run(event.data as Job).then(
+    (result) => port.postMessage(result),
+    (error) => port.postMessage({ error: String(error?.stack ?? error) }),
+  );
+});
+port.postMessage({ ready: true });
