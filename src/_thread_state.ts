@@ -21,7 +21,7 @@
  *  24  int32  QUEUE_TAIL     last waiting slot
  *  28  int32  FREE_HEAD      first free slot
  *  32  int32  WAITING        waiting slots
- *  36  int32  (reserved)
+ *  36  int32  OWNER          the thread id of the exclusive holder (a hint)
  *  40  int32  (reserved)
  *  44  int32  (reserved)
  *  48  f64    FENCE          last fence granted
@@ -29,7 +29,8 @@
  *  64  f64    WRITER_EXPIRY  when the exclusive lease expires (0 never)
  *  72  f64    MIN_EXPIRY     no lease expires before this (0 none)
  *  80  slots, 32 bytes each:
- *        int32 STATE (FREE, WAITING, GRANTED, HELD, LOST), int32 MODE,
+ *        int32 STATE (FREE, WAITING, GRANTED, HELD, LOST), int32 MODE (bit 0;
+ *        the other bits are the waiter's THREAD_ID),
  *        int32 PREV, int32 NEXT, f64 FENCE, f64 EXPIRY (lease length while
  *        waiting, expiry once granted)
  */
@@ -39,8 +40,20 @@ export const HEADER_BYTES = 80;
 export const SLOT_BYTES = 32;
 
 const CAPACITY = 1, GUARD = 2, WRITER = 3, READERS = 4;
-const QUEUE_HEAD = 5, QUEUE_TAIL = 6, FREE_HEAD = 7, WAITING = 8;
+const QUEUE_HEAD = 5, QUEUE_TAIL = 6, FREE_HEAD = 7, WAITING = 8, OWNER = 9;
 const FENCE = 6, WRITER_FENCE = 7, WRITER_EXPIRY = 8, MIN_EXPIRY = 9;
+
+/**
+ * This thread's id, as far as the lock is concerned: each thread loads this
+ * module anew, so each draws its own. Only a hint for spinning; never relied
+ * on for exclusion.
+ */
+export const THREAD_ID: number = (Math.random() * 0x3fff_ffff | 0) + 1;
+
+// Node 20 has no navigator; assume the smallest machine that has a choice.
+const CORES: number =
+  (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+    ?.hardwareConcurrency ?? 2;
 
 export const FREE = 0, WAIT = 1, GRANTED = 2, HELD = 3, LOST = 4;
 const EXCLUSIVE = 0, SHARED = 1;
@@ -238,6 +251,7 @@ export class ThreadState {
       if (i32[b + READERS] !== 0) return undefined;
       const fence = this.#nextFence();
       i32[b + WRITER] = 1;
+      i32[b + OWNER] = THREAD_ID;
       this.f64[this.#d + WRITER_FENCE] = fence;
       this.#setWriterExpiry(leaseMs);
       return { fence, slot: 0 };
@@ -261,7 +275,7 @@ export class ThreadState {
 
   #hold(s: number, mode: number, fence: number, expiry: number): void {
     const x = this.stateIndex(s), f = this.#slotF64(s);
-    this.i32[x + 1] = mode;
+    this.i32[x + 1] = THREAD_ID << 1 | mode;
     this.f64[f] = fence;
     this.f64[f + 1] = expiry;
     this.#noteExpiry(expiry);
@@ -273,7 +287,9 @@ export class ThreadState {
     const s = this.#alloc();
     if (s === 0) return 0;
     const i32 = this.i32, b = this.#b, x = this.stateIndex(s);
-    i32[x + 1] = shared ? SHARED : EXCLUSIVE;
+    // The waiter's thread rides along with its mode, so the grant can name
+    // the new owner at once (see shouldSpin).
+    i32[x + 1] = THREAD_ID << 1 | (shared ? SHARED : EXCLUSIVE);
     this.f64[this.#slotF64(s) + 1] = leaseMs;
     const tail = i32[b + QUEUE_TAIL]!;
     i32[x + 2] = tail;
@@ -318,7 +334,7 @@ export class ThreadState {
     const state = this.slotState(s);
     const x = this.stateIndex(s), f = this.#slotF64(s);
     const fence = this.f64[f]!;
-    const shared = this.i32[x + 1] === SHARED;
+    const shared = (this.i32[x + 1]! & 1) === SHARED;
     const expiry = this.f64[f + 1]!;
     if (state === GRANTED) {
       if (shared && expiry > 0) {
@@ -386,6 +402,20 @@ export class ThreadState {
     return true;
   }
 
+  /**
+   * Whether waiter `s` should spin before it sleeps: it is next in line and
+   * the lock's holder runs in another thread, so the handoff may come within
+   * microseconds — sooner than a sleeping thread can be woken.
+   */
+  shouldSpin(s: number): boolean {
+    const i32 = this.i32, b = this.#b;
+    return i32[b + QUEUE_HEAD] === s && i32[b + WRITER] === 1 &&
+      i32[b + OWNER] !== THREAD_ID &&
+      // With more threads wanting the lock than cores, a spinner only takes
+      // a core from the holder it waits for: then sleeping is faster.
+      i32[b + WAITING]! + 1 <= CORES;
+  }
+
   /** Whether an exclusive lease with this fence still holds the lock. */
   holdsWriter(fence: number): boolean {
     return this.i32[this.#b + WRITER] === 1 &&
@@ -416,7 +446,7 @@ export class ThreadState {
       const state = this.slotState(s);
       if (state !== HELD && state !== GRANTED) continue;
       const x = this.stateIndex(s), f = this.#slotF64(s);
-      if (i32[x + 1] !== SHARED) continue;
+      if ((i32[x + 1]! & 1) !== SHARED) continue;
       const expiry = this.f64[f + 1]!;
       if (expiry <= 0) continue;
       if (expiry > at) {
@@ -438,7 +468,7 @@ export class ThreadState {
     let s = i32[b + QUEUE_HEAD]!;
     while (s !== 0) {
       const x = this.stateIndex(s), f = this.#slotF64(s);
-      const shared = i32[x + 1] === SHARED;
+      const shared = (i32[x + 1]! & 1) === SHARED;
       if (i32[b + WRITER] === 1) return;
       if (!shared && i32[b + READERS] !== 0) return;
       const leaseMs = this.f64[f + 1]!;
@@ -451,6 +481,7 @@ export class ThreadState {
         if (leaseMs > 0) this.#noteExpiry(this.f64[f + 1]!);
       } else {
         i32[b + WRITER] = 1;
+        i32[b + OWNER] = i32[x + 1]! >>> 1;
         this.f64[this.#d + WRITER_FENCE] = fence;
         this.#setWriterExpiry(leaseMs);
         this.f64[f + 1] = 0;
