@@ -23,7 +23,15 @@ function latency(shared, id, lat, i) {
   if (stamp[1] !== id && stamp[0] > 0) lat[i] = now() - stamp[0];
 }
 
+/** Starts every worker together, so that every acquisition is contended. */
+function barrier(shared, count) {
+  const ready = new Int32Array(shared.ready);
+  Atomics.add(ready, 0, 1);
+  while (Atomics.load(ready, 0) < count) { /* a moment, once per run */ }
+}
+
 async function run(m) {
+  barrier(m.shared, m.workers);
   const lat = new Float64Array(
     m.shared.lat,
     m.id * m.iterations * 8,

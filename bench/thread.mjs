@@ -101,6 +101,7 @@ async function contended(kind, workers) {
     counter: new SharedArrayBuffer(4),
     stamp: new SharedArrayBuffer(16),
     lat: new SharedArrayBuffer(8 * total),
+    ready: new SharedArrayBuffer(4),
   };
   const lock = kind === "unilock"
     ? new lib.ThreadLock({ name: "bench" })
@@ -109,7 +110,14 @@ async function contended(kind, workers) {
   const name = `bench-${Math.random()}`;
   const start = performance.now();
   workers.forEach((w, id) => {
-    const base = { kind, shared, iterations: ITERATIONS, id, name };
+    const base = {
+      kind,
+      shared,
+      iterations: ITERATIONS,
+      id,
+      name,
+      workers: WORKERS,
+    };
     if (kind === "unilock") w.post({ ...base, handle: lock.handle });
     else if (kind === "port") {
       w.post({ ...base, port: ports[id].theirs }, [ports[id].theirs]);
@@ -126,6 +134,7 @@ async function contended(kind, workers) {
     !Number.isNaN(x)
   ).sort((a, b) => a - b);
   return {
+    handoffs: lat.length / total,
     perSecond: total / (elapsed / 1000),
     p50: percentile(lat, 0.5) * 1000,
     p99: percentile(lat, 0.99) * 1000,
@@ -180,6 +189,7 @@ for (const count of COUNTS) {
         perSecond: median(rounds.map((x) => x.perSecond)),
         p50: median(rounds.map((x) => x.p50)),
         p99: median(rounds.map((x) => x.p99)),
+        handoffs: median(rounds.map((x) => x.handoffs)),
       };
     }
   } finally {
@@ -190,14 +200,16 @@ for (const count of COUNTS) {
     `\n## Cross-thread handoff, ${WORKERS} workers (every acquisition contended)`,
   );
   console.log(
-    "| lock | acquisitions/s | handoff latency p50 | p99 | unilock's throughput is |\n|---|---|---|---|---|",
+    "| lock | acquisitions/s | handoffs between threads | handoff latency p50 | p99 | unilock's throughput is |\n|---|---|---|---|---|---|",
   );
   for (const kind of kinds) {
     const r = results[kind];
     console.log(
       `| ${labels[kind]} | ${Math.round(r.perSecond).toLocaleString("en")} | ${
-        r.p50.toFixed(1)
-      } µs | ${r.p99.toFixed(1)} µs | ${(base / r.perSecond).toFixed(2)}× |`,
+        (r.handoffs * 100).toFixed(0)
+      }% | ${r.p50.toFixed(1)} µs | ${r.p99.toFixed(1)} µs | ${
+        (base / r.perSecond).toFixed(2)
+      }× |`,
     );
   }
   for (const kind of kinds.slice(1)) {

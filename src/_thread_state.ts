@@ -73,6 +73,9 @@ function mayBlock(): boolean {
   return canBlock;
 }
 
+// How long a thread spins for a taken guard before it sleeps.
+const GUARD_SPIN_MS = 0.05;
+
 /**
  * Takes a guard word (0 free, 1 taken, 2 taken with sleepers). A guard is
  * held for a few dozen instructions, so a short spin usually wins; but with
@@ -82,12 +85,19 @@ function mayBlock(): boolean {
  */
 export function spinLock(i32: Int32Array, index: number): void {
   if (Atomics.compareExchange(i32, index, 0, 1) === 0) return;
-  for (let spins = 0; spins < 64; spins++) {
-    if (
-      Atomics.load(i32, index) === 0 &&
-      Atomics.compareExchange(i32, index, 0, 1) === 0
-    ) return;
-  }
+  // Spin long enough to outlast a critical section, and then some: a thread
+  // that sleeps here too soon lets the other threads take the guard again and
+  // again before the OS wakes it, and that unfairness would undo the queue's
+  // FIFO order one level up.
+  const until = performance.now() + GUARD_SPIN_MS;
+  do {
+    for (let spins = 0; spins < 64; spins++) {
+      if (
+        Atomics.load(i32, index) === 0 &&
+        Atomics.compareExchange(i32, index, 0, 1) === 0
+      ) return;
+    }
+  } while (performance.now() < until);
   const block = mayBlock();
   while (Atomics.exchange(i32, index, 2) !== 0) {
     if (block) Atomics.wait(i32, index, 2, 1);
