@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Copyright 2026 the unilock authors. MIT license.
-// `npm run bench:thread` (Node) and `npx deno run -A bench/thread.mjs` (Deno):
+// `npm run bench:thread` (Node, then Deno; `npx bun bench/thread.mjs` on Bun):
 // the thread lock side by side with the usual ways to share a lock between
 // worker threads, in one run, reported as ratios.
 //
@@ -13,7 +13,7 @@
 const isNode = typeof globalThis.process?.versions?.node === "string" &&
   !("Deno" in globalThis) && !("Bun" in globalThis);
 const lib = await import(isNode ? "unilock" : "../mod.ts");
-const args = isNode ? process.argv.slice(2) : Deno.args;
+const args = "Deno" in globalThis ? Deno.args : process.argv.slice(2);
 const opt = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
   return i === -1 ? fallback : Number(args[i + 1]);
@@ -26,9 +26,11 @@ let WORKERS = COUNTS[0];
 const ITERATIONS = opt("iterations", 10_000);
 const ROUNDS = opt("rounds", 3);
 const UNCONTENDED = opt("uncontended", 1_000_000);
-const runtime = isNode
-  ? `Node ${process.version}`
-  : `Deno ${Deno.version.deno}`;
+const runtime = "Deno" in globalThis
+  ? `Deno ${Deno.version.deno}`
+  : "Bun" in globalThis
+  ? `Bun ${Bun.version}`
+  : `Node ${process.version}`;
 
 const workerUrl = new URL("./_thread_worker.mjs", import.meta.url);
 async function startWorker() {
