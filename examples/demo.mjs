@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Copyright 2026 the unilock authors. MIT license.
-// `npm start`: six tasks contend for one lock. Each task takes the lock three
-// times, holds it for a moment and does a read-modify-write that would lose
-// updates without the lock. The demo prints what each task waited, a timeline
-// of who held the lock, and the proof: no two holders overlapped, fences only
-// went up, and no update was lost.
+// `npm start`: six tasks contend for one local lock. Each task takes the lock
+// three times, holds it for a moment and does a read-modify-write that would
+// lose updates without the lock. The demo prints what each task waited, a
+// timeline of who held the lock, and the proof: no two holders overlapped,
+// fences only went up, and no update was lost. Then four worker threads do
+// the same on one "thread" lock in shared memory.
+import { Worker } from "node:worker_threads";
 import { createLock, LockTimeoutError } from "unilock";
 
 const lock = createLock("local", { name: "inventory" });
@@ -84,9 +86,58 @@ try {
 }
 await holder.release();
 
-if (overlaps !== 0 || !fencesIncrease || stock !== sections.length) {
-  console.error(
-    "\nThe lock failed to exclude: this is a bug, please report it.",
+// The same contract across worker threads: one "thread" lock whose state
+// lives in shared memory, handed to each worker by postMessage.
+const THREADS = 4, THREAD_ROUNDS = 25;
+const shared = createLock("thread", { name: "ledger" });
+const counter = new SharedArrayBuffer(4);
+const log = new SharedArrayBuffer(8 * THREADS * THREAD_ROUNDS);
+console.log(
+  `\n${THREADS} worker threads × ${THREAD_ROUNDS} critical sections on thread lock "${shared.name}"`,
+);
+const reports = await Promise.all(
+  Array.from({ length: THREADS }, (_, id) =>
+    new Promise((resolve, reject) => {
+      const worker = new Worker(
+        new URL("./_demo_thread_worker.mjs", import.meta.url),
+        {
+          workerData: {
+            handle: shared.handle,
+            counter,
+            log,
+            rounds: THREAD_ROUNDS,
+            id,
+          },
+        },
+      );
+      worker.once("message", (report) => {
+        resolve(report);
+        void worker.terminate();
+      });
+      worker.once("error", reject);
+    })),
+);
+for (const { id, waits } of reports) {
+  const sorted = [...waits].sort((a, b) => a - b);
+  console.log(
+    `thread ${id + 1}: waited median ${
+      sorted[sorted.length >> 1].toFixed(1)
+    } ms, max ${sorted[sorted.length - 1].toFixed(1)} ms`,
   );
+}
+const total = new Int32Array(counter)[0];
+const threadFences = Array.from(new Float64Array(log));
+const threadFencesIncrease = threadFences.every((f, i) =>
+  i === 0 || f > threadFences[i - 1]
+);
+console.log(`critical sections:     ${THREADS * THREAD_ROUNDS}
+updates lost:          ${THREADS * THREAD_ROUNDS - total} (counter = ${total})
+fences increasing:     ${threadFencesIncrease ? "yes" : "NO"}`);
+
+if (
+  overlaps !== 0 || !fencesIncrease || stock !== sections.length ||
+  total !== THREADS * THREAD_ROUNDS || !threadFencesIncrease
+) {
+  console.error("\nA lock failed to exclude: this is a bug, please report it.");
   process.exit(1);
 }
