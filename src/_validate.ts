@@ -25,6 +25,31 @@ export function show(value: unknown): string {
   return String(value);
 }
 
+/** Throws unless `options` is `undefined` or an object. */
+export function checkOptions<T>(action: string, options: T): T {
+  if (
+    options !== undefined && (options === null || typeof options !== "object")
+  ) {
+    throw new TypeError(
+      `Cannot ${action} as 'options' must be an object: current value is ${
+        show(options)
+      }`,
+    );
+  }
+  return options;
+}
+
+/** Throws unless `fn`, a critical section for lock `name`, is a function. */
+export function checkFn(name: string, fn: unknown): void {
+  if (typeof fn !== "function") {
+    throw new TypeError(
+      `Cannot run with lock "${name}" as 'fn' must be a function: current value is ${
+        show(fn)
+      }`,
+    );
+  }
+}
+
 /** Throws unless `name` is a usable lock name. */
 export function checkName(
   action: string,
@@ -126,13 +151,7 @@ export function checkAcquireOptions(
       mode: "exclusive",
     };
   }
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(
-      `Cannot ${action} as 'options' must be an object: current value is ${
-        show(options)
-      }`,
-    );
-  }
+  checkOptions(action, options);
   const { timeoutMs, signal, leaseMs, mode } = options;
   return {
     timeoutMs: checkMs(action, "timeoutMs", timeoutMs),

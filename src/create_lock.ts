@@ -4,7 +4,7 @@
 import { LocalLock } from "./local_lock.ts";
 import { ThreadLock } from "./thread_lock.ts";
 import type { Lock, LockOptions, LockType } from "./types.ts";
-import { show } from "./_validate.ts";
+import { checkOptions, show } from "./_validate.ts";
 
 /** Builds a lock of one type from the options given to {@linkcode createLock}. */
 export type LockFactory = (options: LockOptions) => Lock;
@@ -60,15 +60,7 @@ export function createLock(
       }; known types are ${knownTypes()}`,
     );
   }
-  if (
-    options !== undefined && (options === null || typeof options !== "object")
-  ) {
-    throw new TypeError(
-      `Cannot create lock as 'options' must be an object: current value is ${
-        show(options)
-      }`,
-    );
-  }
+  checkOptions("create lock", options);
   const factory = factories.get(type);
   if (factory === undefined) {
     const why = PLANNED.has(type)

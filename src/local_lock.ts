@@ -11,9 +11,10 @@ import type {
 } from "./types.ts";
 import {
   checkAcquireOptions,
+  checkFn,
   checkLeaseMs,
   checkName,
-  show,
+  checkOptions,
 } from "./_validate.ts";
 
 /** Options for {@linkcode LocalLock}. */
@@ -94,15 +95,7 @@ export class LocalLock implements Lock {
    * @param options The lock's name.
    */
   constructor(options?: LocalLockOptions) {
-    if (
-      options !== undefined && (options === null || typeof options !== "object")
-    ) {
-      throw new TypeError(
-        `Cannot create lock as 'options' must be an object: current value is ${
-          show(options)
-        }`,
-      );
-    }
+    checkOptions("create lock", options);
     const name = options?.name;
     this.name = name === undefined
       ? `local-${++unnamed}`
@@ -220,14 +213,10 @@ export class LocalLock implements Lock {
     fn: (lease: Lease) => T | Promise<T>,
     options?: AcquireOptions,
   ): Promise<T> {
-    if (typeof fn !== "function") {
-      return Promise.reject(
-        new TypeError(
-          `Cannot run with lock "${this.name}" as 'fn' must be a function: current value is ${
-            show(fn)
-          }`,
-        ),
-      );
+    try {
+      checkFn(this.name, fn);
+    } catch (error) {
+      return Promise.reject(error);
     }
     const lease = options === undefined
       ? this.#grantNow("exclusive")

@@ -3,7 +3,7 @@
 
 import { createLock } from "./create_lock.ts";
 import type { Lock, LockOptions, LockType } from "./types.ts";
-import { checkName, show } from "./_validate.ts";
+import { checkName, checkOptions, show } from "./_validate.ts";
 import {
   ThreadLockTable,
   type ThreadLockTableHandle,
@@ -49,15 +49,7 @@ export class LockManager {
    * @param options Where `"thread"` locks live.
    */
   constructor(options?: LockManagerOptions) {
-    if (
-      options !== undefined && (options === null || typeof options !== "object")
-    ) {
-      throw new TypeError(
-        `Cannot create lock manager as 'options' must be an object: current value is ${
-          show(options)
-        }`,
-      );
-    }
+    checkOptions("create lock manager", options);
     const threads = options?.threads;
     if (threads !== undefined) {
       this.#threads = threads instanceof ThreadLockTable

@@ -16,8 +16,10 @@ import type {
 } from "./types.ts";
 import {
   checkAcquireOptions,
+  checkFn,
   checkLeaseMs,
   checkName,
+  checkOptions,
   show,
 } from "./_validate.ts";
 import {
@@ -173,15 +175,7 @@ export class ThreadLock implements Lock {
    */
   constructor(options?: ThreadLockOptions) {
     const action = "create thread lock";
-    if (
-      options !== undefined && (options === null || typeof options !== "object")
-    ) {
-      throw new TypeError(
-        `Cannot ${action} as 'options' must be an object: current value is ${
-          show(options)
-        }`,
-      );
-    }
+    checkOptions(action, options);
     checkThreadSupport(action);
     const { handle, capacity = 256 } = options ?? {};
     if (handle !== undefined) {
@@ -381,13 +375,7 @@ export class ThreadLock implements Lock {
     fn: (lease: Lease) => T | Promise<T>,
     options?: AcquireOptions,
   ): Promise<T> {
-    if (typeof fn !== "function") {
-      throw new TypeError(
-        `Cannot run with lock "${this.name}" as 'fn' must be a function: current value is ${
-          show(fn)
-        }`,
-      );
-    }
+    checkFn(this.name, fn);
     const lease = await this.acquire(options);
     try {
       return await fn(lease);

@@ -3,7 +3,7 @@
 
 import { LockError } from "./errors.ts";
 import { ThreadLock } from "./thread_lock.ts";
-import { checkName, show } from "./_validate.ts";
+import { checkName, checkOptions, show } from "./_validate.ts";
 import {
   checkThreadSupport,
   regionBytes,
@@ -126,15 +126,7 @@ export class ThreadLockTable {
    * @param options Sizes, or a handle.
    */
   constructor(options?: ThreadLockTableOptions) {
-    if (
-      options !== undefined && (options === null || typeof options !== "object")
-    ) {
-      throw new TypeError(
-        `Cannot create thread lock table as 'options' must be an object: current value is ${
-          show(options)
-        }`,
-      );
-    }
+    checkOptions("create thread lock table", options);
     checkThreadSupport("create thread lock table");
     const handle = options?.handle;
     if (handle !== undefined) {
