@@ -4,7 +4,14 @@
 import { defineConfig } from "tsdown";
 
 export default defineConfig({
-  entry: { mod: "mod.ts", worker: "workers/worker.ts" },
+  entry: {
+    mod: "mod.ts",
+    worker: "workers/worker.ts",
+    upstash_bridge: "src/upstash_bridge.ts",
+    _upstash_bridge_cli: "src/_upstash_bridge_cli.ts",
+  },
+  // node:* stays an import: the bridge and its CLI run on Node.
+  deps: { neverBundle: [/^node:/, "@upstash/redis"] },
   format: "esm",
   platform: "neutral",
   target: "es2022",

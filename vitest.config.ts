@@ -10,7 +10,7 @@ export default defineConfig({
       {
         test: {
           name: "node",
-          include: ["test/node/**/*.test.ts"],
+          include: ["test/node/**/*.test.ts", "test/upstash/**/*.test.ts"],
           environment: "node",
         },
       },

@@ -60,12 +60,25 @@ for (const file of Object.values(deno.exports)) {
   }
 }
 const mod = read("mod.ts");
+const subpaths = new Set(
+  Object.values(deno.exports).map((f) => f.replace(/^\.\//, "")),
+);
 for (const file of readdirSync(join(root, "src"))) {
   if (
     file.startsWith("_") || !file.endsWith(".ts") || file.endsWith("_test.ts")
   ) continue;
-  if (!mod.includes(`export * from "./src/${file}";`)) {
-    problems.push(`mod.ts does not export src/${file}`);
+  // Every public file is reachable: from mod.ts, or as an entry point.
+  if (
+    !mod.includes(`export * from "./src/${file}";`) &&
+    !subpaths.has(`src/${file}`)
+  ) {
+    problems.push(`src/${file} is neither exported by mod.ts nor an entry`);
+  }
+}
+for (const [bin, target] of Object.entries(pkg.bin ?? {})) {
+  const base = target.replace(/^.*\//, "").replace(/\.js$/, "");
+  if (!tsdown.includes(`${base}:`)) {
+    problems.push(`bin ${bin} (${target}) is not built by tsdown.config.ts`);
   }
 }
 if (pkg.version !== deno.version) {
