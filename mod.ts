@@ -38,6 +38,7 @@ export * from "./src/errors.ts";
 export * from "./src/local_lock.ts";
 export * from "./src/thread_lock.ts";
 export * from "./src/thread_lock_table.ts";
+export * from "./src/upstash_lock.ts";
 export * from "./src/create_lock.ts";
 export * from "./src/lock_manager.ts";
 export * from "./src/with_lock.ts";

@@ -6,6 +6,7 @@ import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 
 export default defineConfig({
   test: {
+    globalSetup: ["./test/upstash/global_setup.ts"],
     projects: [
       {
         test: {
@@ -16,7 +17,15 @@ export default defineConfig({
       },
       {
         plugins: [
-          cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } }),
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                UPSTASH_URL: inject("upstash").url,
+                UPSTASH_TOKEN: inject("upstash").token,
+              },
+            },
+          })),
         ],
         test: {
           name: "workerd",

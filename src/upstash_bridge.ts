@@ -220,6 +220,8 @@ export async function startUpstashBridge(
   }
 
   function send(res: ServerResponse, status: number, body: unknown): void {
+    // The client may be gone (a dropped stream, a closed subscription).
+    if (res.headersSent || res.writableEnded) return;
     const text = JSON.stringify(body);
     res.writeHead(status, {
       "content-type": "application/json",
@@ -285,42 +287,39 @@ export async function startUpstashBridge(
     return [404, { error: `ERR unknown path ${path}` }];
   }
 
-  function subscribe(
-    channel: string,
-    req: IncomingMessage,
-    res: ServerResponse,
-  ): void {
+  function subscribe(channel: string, res: ServerResponse): void {
     stats.subscriptions++;
+    // Headers at once: the stream is open from the client's point of view,
+    // and the "subscribe" event says when messages will arrive.
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+    });
+    res.flushHeaders();
     const conn = new RespConnection(redis.host, redis.port);
     side.add(conn);
+    let open = true;
     const end = () => {
+      if (!open) return;
+      open = false;
       conn.close();
       side.delete(conn);
       res.end();
     };
-    req.on("close", end);
+    res.on("close", end);
     conn.onPush = (value) => {
-      if (Array.isArray(value) && value[0] === "message") {
+      if (open && Array.isArray(value) && value[0] === "message") {
         res.write(`data: message,${value[1]},${value[2]}\n\n`);
       }
     };
     conn.subscribe(channel).then(
       (reply) => {
-        if (reply instanceof RespError) {
-          send(res, 400, { error: reply.message });
-          return end();
-        }
-        res.writeHead(200, {
-          "content-type": "text/event-stream",
-          "cache-control": "no-cache",
-          connection: "keep-alive",
-        });
+        if (!open) return;
+        if (reply instanceof RespError) return end();
         res.write(`data: subscribe,${channel},1\n\n`);
       },
-      (error) => {
-        send(res, 500, { error: `ERR Redis is unreachable: ${error.message}` });
-        end();
-      },
+      () => end(),
     );
   }
 
@@ -339,7 +338,7 @@ export async function startUpstashBridge(
     }
     if (url.pathname.startsWith("/subscribe/")) {
       await readBody(req);
-      return subscribe(decodeURIComponent(url.pathname.slice(11)), req, res);
+      return subscribe(decodeURIComponent(url.pathname.slice(11)), res);
     }
     let body: string;
     try {

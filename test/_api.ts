@@ -44,7 +44,7 @@ export function apiSuite(test: RegisterTest): void {
       '"redis"',
       '"local"',
     ]);
-    assertThrows(() => createLock("upstash"), TypeError, [
+    assertThrows(() => createLock("durable-object"), TypeError, [
       "not available",
       '"local"',
     ]);

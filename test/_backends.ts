@@ -2,6 +2,7 @@
 /** @internal The backends the contract suite runs against on every runtime. A new backend adds a line here. */
 
 import type { ContractBackend } from "./_contract.ts";
+import type { UpstashRedisLike } from "../mod.ts";
 
 export const backends: ContractBackend[] = [
   { type: "local", quietMs: 5 },
@@ -12,3 +13,17 @@ export const backends: ContractBackend[] = [
 export const workerdBackends: ContractBackend[] = backends.filter((b) =>
   b.type !== "thread"
 );
+
+/**
+ * The upstash backend, through a client of the runtime's own kind (the Node
+ * `@upstash/redis`, or `@upstash/redis/cloudflare` inside workerd) talking to
+ * the REST bridge in front of a real redis-server.
+ */
+export function upstashBackend(redis: UpstashRedisLike): ContractBackend {
+  return {
+    type: "upstash",
+    // An HTTP round trip and a Lua script, not a microtask.
+    quietMs: 80,
+    options: () => ({ redis, prefix: `test:${crypto.randomUUID()}:` }),
+  };
+}

@@ -104,8 +104,9 @@ if (wanted("node") || wanted("workerd")) {
 if (wanted("deno")) {
   const { code, output } = await run(bin("deno"), [
     "test",
-    // Workers in the thread tests load their script from the test folder.
-    "--allow-read",
+    // All permissions: the thread tests load worker scripts, the upstash
+    // tests run redis-server and a local HTTP bridge.
+    "-A",
     "--doc",
     "test/deno/",
     "mod.ts",

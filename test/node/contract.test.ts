@@ -1,14 +1,20 @@
 // Copyright 2026 the unilock authors. MIT license.
-import { test } from "vitest";
+import { Redis } from "@upstash/redis";
+import { inject, test } from "vitest";
 import { lockContract } from "../_contract.ts";
 import { apiSuite } from "../_api.ts";
 import { contractCanFailSuite } from "../_contract_can_fail.ts";
-import { backends } from "../_backends.ts";
+import { backends, upstashBackend } from "../_backends.ts";
 import { threadSuite } from "../_thread_suite.ts";
 
 apiSuite(test);
 contractCanFailSuite(test);
 for (const backend of backends) lockContract(test, backend);
+const { url, token } = inject("upstash");
+lockContract(
+  test,
+  upstashBackend(new Redis({ url, token, enableTelemetry: false })),
+);
 threadSuite(test);
 
 test("the suite runs on Node", () => {

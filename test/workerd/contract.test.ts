@@ -1,11 +1,27 @@
 // Copyright 2026 the unilock authors. MIT license.
 // Runs inside workerd: the same suite as every other runtime.
+import { env } from "cloudflare:workers";
+import { Redis } from "@upstash/redis/cloudflare";
 import { test } from "vitest";
 import { lockContract } from "../_contract.ts";
 import { apiSuite } from "../_api.ts";
 import { contractCanFailSuite } from "../_contract_can_fail.ts";
-import { workerdBackends as backends } from "../_backends.ts";
+import { upstashBackend, workerdBackends as backends } from "../_backends.ts";
 
 apiSuite(test);
 contractCanFailSuite(test);
 for (const backend of backends) lockContract(test, backend);
+const bindings = env as unknown as {
+  UPSTASH_URL: string;
+  UPSTASH_TOKEN: string;
+};
+lockContract(
+  test,
+  upstashBackend(
+    new Redis({
+      url: bindings.UPSTASH_URL,
+      token: bindings.UPSTASH_TOKEN,
+      enableTelemetry: false,
+    }),
+  ),
+);

@@ -1,0 +1,158 @@
+// Copyright 2026 the unilock authors. MIT license.
+// This module is browser compatible.
+/**
+ * @internal The Lua scripts of the `upstash` lock: one script, one HTTP
+ * request, per operation. Each is idempotent for the same token, because the
+ * client re-sends a request whose response was lost.
+ *
+ * Keys of lock K (see keysFor): K:h holders (zset token → expiry ms, server
+ * clock), K:w the exclusive holder's token, K:f fences (hash token → fence),
+ * K:n the fence counter (never expires), K:q waiters (zset token → ticket),
+ * K:qx waiter heartbeats (zset token → deadline ms), K:qm waiter modes (hash),
+ * K:s the ticket counter. Channel K:c carries the token of the waiter to wake.
+ */
+
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+// Drops holders whose lease ran out and waiters whose heartbeat stopped.
+const PURGE = `local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+for _, tk in ipairs(expired) do redis.call('HDEL', KEYS[3], tk) end
+if #expired > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) end
+local writer = redis.call('GET', KEYS[2])
+if writer and not redis.call('ZSCORE', KEYS[1], writer) then
+  redis.call('DEL', KEYS[2]); writer = false
+end
+local gone = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now)
+for _, tk in ipairs(gone) do
+  redis.call('ZREM', KEYS[5], tk); redis.call('HDEL', KEYS[7], tk)
+end
+if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now) end`;
+
+// Wakes the first waiter if it could be granted now.
+const WAKE = `local function wake(channel)
+  local head = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
+  if not head then return end
+  local m = redis.call('HGET', KEYS[7], head)
+  if m == 's' then
+    if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('PUBLISH', channel, head) end
+  elseif redis.call('ZCARD', KEYS[1]) == 0 then
+    redis.call('PUBLISH', channel, head)
+  end
+end`;
+
+// Keys live only as long as a holder or waiter may; the counter forever.
+const KEEP = `local function keep(ms)
+  for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6], KEYS[7], KEYS[8]}) do
+    local left = redis.call('PTTL', k)
+    if left ~= -2 and (left < ms) then redis.call('PEXPIRE', k, ms) end
+  end
+end`;
+
+/**
+ * ARGV: token, mode ('x' | 's'), leaseMs, join ('1' to queue when busy),
+ * waiterTtlMs, fence floor ('' none), channel.
+ * Returns {1, fence, leaseMs} when granted, {0, rank, waitMs} when not (rank
+ * -1 when not queued; waitMs until the first holder's lease ends).
+ */
+export const ACQUIRE = `${NOW}
+${PURGE}
+${WAKE}
+${KEEP}
+local token, mode = ARGV[1], ARGV[2]
+local lease, wttl = tonumber(ARGV[3]), tonumber(ARGV[5])
+local held = redis.call('ZSCORE', KEYS[1], token)
+if held then
+  return {1, tonumber(redis.call('HGET', KEYS[3], token)), tonumber(held) - now}
+end
+local head = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
+local first = (not head) or head == token
+local free
+if mode == 'x' then free = redis.call('ZCARD', KEYS[1]) == 0 else free = not writer end
+if first and free then
+  local fence = redis.call('INCR', KEYS[4])
+  if ARGV[6] ~= '' and fence < tonumber(ARGV[6]) then
+    fence = tonumber(ARGV[6]); redis.call('SET', KEYS[4], ARGV[6])
+  end
+  redis.call('ZADD', KEYS[1], now + lease, token)
+  redis.call('HSET', KEYS[3], token, fence)
+  if mode == 'x' then redis.call('SET', KEYS[2], token) end
+  redis.call('ZREM', KEYS[5], token); redis.call('ZREM', KEYS[6], token)
+  redis.call('HDEL', KEYS[7], token)
+  keep(lease + 1000)
+  if mode == 's' then wake(ARGV[7]) end
+  return {1, fence, lease}
+end
+local waitMs = 0
+local e = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
+if e then waitMs = tonumber(e) - now end
+if ARGV[4] == '1' then
+  if not redis.call('ZSCORE', KEYS[5], token) then
+    redis.call('ZADD', KEYS[5], redis.call('INCR', KEYS[8]), token)
+    redis.call('HSET', KEYS[7], token, mode)
+  end
+  redis.call('ZADD', KEYS[6], now + wttl, token)
+  keep(wttl + 1000)
+  -- Free, yet someone else is first: it may have missed its wake-up.
+  if free and head and head ~= token then wake(ARGV[7]) end
+  return {0, redis.call('ZRANK', KEYS[5], token), waitMs}
+end
+return {0, -1, waitMs}`;
+
+/** ARGV: token, channel. Returns 1 if this call released the lease. */
+export const RELEASE = `${NOW}
+${PURGE}
+${WAKE}
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1]); redis.call('HDEL', KEYS[3], ARGV[1])
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+wake(ARGV[2])
+return 1`;
+
+/** ARGV: token, leaseMs. Returns 1 if the lease was still held and now runs leaseMs more. */
+export const EXTEND = `${NOW}
+${KEEP}
+local e = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not e or tonumber(e) <= now then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+keep(tonumber(ARGV[2]) + 1000)
+return 1`;
+
+/** ARGV: token, channel. Takes a waiter out of the queue. */
+export const CANCEL = `${NOW}
+${PURGE}
+${WAKE}
+redis.call('ZREM', KEYS[5], ARGV[1]); redis.call('ZREM', KEYS[6], ARGV[1])
+redis.call('HDEL', KEYS[7], ARGV[1])
+wake(ARGV[2])
+return 1`;
+
+/** Returns {holders, waiters} after dropping what expired. */
+export const STATUS = `${NOW}
+${PURGE}
+return {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[5])}`;
+
+/** Percent-encodes all but [A-Za-z0-9_.-], so no name can reach into another's keys. */
+export function encodeName(name: string): string {
+  let out = "";
+  for (const byte of new TextEncoder().encode(name)) {
+    const c = String.fromCharCode(byte);
+    out += /[A-Za-z0-9_.-]/.test(c)
+      ? c
+      : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+/** The eight keys and the channel of one lock, in script order. */
+export function keysFor(
+  prefix: string,
+  name: string,
+): { keys: string[]; channel: string } {
+  // The braces keep every key of a lock in one cluster slot.
+  const k = `${prefix}{${encodeName(name)}}`;
+  return {
+    keys: ["h", "w", "f", "n", "q", "qx", "qm", "s"].map((s) => `${k}:${s}`),
+    channel: `${k}:c`,
+  };
+}

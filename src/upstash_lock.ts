@@ -1,0 +1,729 @@
+// Copyright 2026 the unilock authors. MIT license.
+// This module is browser compatible.
+
+import {
+  LockBackendError,
+  LockLostError,
+  LockReleasedError,
+  LockTimeoutError,
+} from "./errors.ts";
+import type {
+  AcquireOptions,
+  Lease,
+  Lock,
+  LockMode,
+  LockOptions,
+} from "./types.ts";
+import {
+  checkAcquireOptions,
+  checkFn,
+  checkLeaseMs,
+  checkName,
+  checkOptions,
+  show,
+} from "./_validate.ts";
+import {
+  ACQUIRE,
+  CANCEL,
+  EXTEND,
+  keysFor,
+  RELEASE,
+  STATUS,
+} from "./_upstash_scripts.ts";
+
+/**
+ * The part of an `@upstash/redis` client the lock uses. Any client with
+ * these methods works; `subscribe` is optional (without it, waiters poll).
+ */
+export interface UpstashRedisLike {
+  /** Runs a cached script by its SHA-1. */
+  evalsha(sha: string, keys: string[], args: string[]): Promise<unknown>;
+  /** Runs a script by its source. */
+  eval(script: string, keys: string[], args: string[]): Promise<unknown>;
+  /** Opens a Server-Sent Events subscription. */
+  subscribe?(channels: string[]): UpstashSubscriberLike;
+}
+
+/** The part of `@upstash/redis`'s `Subscriber` the lock uses. */
+export interface UpstashSubscriberLike {
+  /** Listens for `"subscribe"`, `"message"` and `"error"` events. */
+  on(type: string, listener: (data: unknown) => void): void;
+  /** Closes the subscription. */
+  unsubscribe(channels?: string[]): Promise<void>;
+}
+
+/** Options for {@linkcode UpstashLock}. */
+export interface UpstashLockOptions extends LockOptions {
+  /** The lock's name: 1 to 512 characters, encoded into the Redis keys. */
+  name?: string;
+  /**
+   * The Redis to use: an `@upstash/redis` client (on Workers, from
+   * `@upstash/redis/cloudflare`), or `{ url, token }` to build one. Without
+   * it, the client comes from `Redis.fromEnv()` (`UPSTASH_REDIS_REST_URL` and
+   * `UPSTASH_REDIS_REST_TOKEN`): the only time the lock reads the environment.
+   * `@upstash/redis` is loaded only when the lock builds the client itself.
+   *
+   * @default {undefined} `Redis.fromEnv()`
+   */
+  redis?: UpstashRedisLike | { url: string; token: string };
+  /**
+   * Prepended to every key, to keep the lock's keys apart from others.
+   *
+   * @default {"unilock:"}
+   */
+  prefix?: string;
+  /**
+   * The lease length when `acquire` is not given `leaseMs`. A lease is
+   * renewed every third of its length while held. 100 ms to 24 days.
+   *
+   * @default {30000}
+   */
+  leaseMs?: number;
+  /**
+   * How long a waiter stays queued without a sign of life; a waiting client
+   * renews its place every third of it. A crashed waiter holds up the queue
+   * at most this long. 1 s to 1 day.
+   *
+   * @default {10000}
+   */
+  waiterTtlMs?: number;
+}
+
+const MIN_LEASE_MS = 100;
+const RESOLVED: Promise<void> = Promise.resolve();
+let unnamedCount = 0;
+
+interface Script {
+  source: string;
+  sha: Promise<string> | undefined;
+}
+
+function script(source: string): Script {
+  return { source, sha: undefined };
+}
+
+const scripts = {
+  acquire: script(ACQUIRE),
+  release: script(RELEASE),
+  extend: script(EXTEND),
+  cancel: script(CANCEL),
+  status: script(STATUS),
+};
+
+async function sha1(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-1",
+    new TextEncoder().encode(text),
+  );
+  return Array.from(
+    new Uint8Array(digest),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+function isClient(value: unknown): value is UpstashRedisLike {
+  return value !== null && typeof value === "object" &&
+    typeof (value as UpstashRedisLike).eval === "function" &&
+    typeof (value as UpstashRedisLike).evalsha === "function";
+}
+
+function checkRedis(
+  action: string,
+  redis: unknown,
+): UpstashLockOptions["redis"] {
+  if (redis === undefined || isClient(redis)) return redis;
+  if (redis === null || typeof redis !== "object") {
+    throw new TypeError(
+      `Cannot ${action} as 'redis' must be an @upstash/redis client or { url, token }: current value is ${
+        show(redis)
+      }`,
+    );
+  }
+  const { url, token } = redis as { url?: unknown; token?: unknown };
+  if (url === undefined && token === undefined) {
+    throw new TypeError(
+      `Cannot ${action} as 'redis' has neither eval/evalsha methods nor url and token`,
+    );
+  }
+  let parsed: URL | undefined;
+  try {
+    parsed = typeof url === "string" ? new URL(url) : undefined;
+  } catch { /* reported below */ }
+  if (
+    parsed === undefined ||
+    (parsed.protocol !== "https:" && parsed.protocol !== "http:")
+  ) {
+    throw new TypeError(
+      `Cannot ${action} as 'redis.url' must be an http(s) URL: current value is ${
+        show(url)
+      }`,
+    );
+  }
+  if (typeof token !== "string" || token.length === 0) {
+    throw new TypeError(
+      `Cannot ${action} as 'redis.token' must be a non-empty string: current value is ${
+        show(token)
+      }`,
+    );
+  }
+  return { url: url as string, token };
+}
+
+function checkRange(
+  action: string,
+  option: string,
+  value: unknown,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value >= min && value <= max)) {
+    throw new RangeError(
+      `Cannot ${action} as '${option}' must be a number from ${min} to ${max}: current value is ${
+        show(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+type Reply = [number, number, number];
+
+function sleep(ms: number, wake: { fn: (() => void) | undefined }) {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      wake.fn = undefined;
+      resolve();
+    }
+    wake.fn = done;
+  });
+}
+
+/**
+ * A lock in Redis over Upstash's REST API: the `upstash` lock type, for
+ * serverless functions and processes on any runtime. One Lua script, one HTTP
+ * request, per operation: an uncontended acquire and release cost two.
+ *
+ * Waiters queue in Redis in FIFO order; a release publishes the token of the
+ * waiter that can go next on the lock's channel, and waiters listen through
+ * one Server-Sent Events subscription per lock, so nobody polls. Polling with
+ * jittered backoff, bounded by the holder's remaining lease, is only the
+ * fallback for lost messages or clients without `subscribe`.
+ *
+ * @example A lock shared by serverless functions
+ * ```ts ignore
+ * import { createLock } from "@unilock/unilock";
+ * import { Redis } from "@upstash/redis";
+ *
+ * const lock = createLock("upstash", { name: "invoices", redis: Redis.fromEnv() });
+ * await lock.withLock(async (lease) => {
+ *   // write with lease.fence, so storage can refuse a stale holder
+ * }, { timeoutMs: 10_000 });
+ * ```
+ */
+export class UpstashLock implements Lock {
+  /** The lock's name. */
+  readonly name: string;
+  /** Always `"upstash"`. */
+  readonly type: string = "upstash";
+  #keys: string[];
+  #channel: string;
+  #leaseMs: number;
+  #waiterTtlMs: number;
+  #redisOption: UpstashLockOptions["redis"];
+  #client: Promise<UpstashRedisLike> | undefined;
+  #waiters = new Map<string, () => void>();
+  #subscription:
+    | { ready: Promise<boolean>; subscriber: UpstashSubscriberLike }
+    | undefined;
+  #linger: ReturnType<typeof setTimeout> | undefined;
+  #queueChain: Promise<unknown> = RESOLVED;
+
+  /**
+   * Constructs a new instance. Checks every option now, so that a bad one
+   * fails here rather than at the first acquire.
+   *
+   * @param options Name, Redis client or credentials, prefix and timings.
+   */
+  constructor(options?: UpstashLockOptions) {
+    const action = "create upstash lock";
+    checkOptions(action, options);
+    const {
+      name,
+      redis,
+      prefix = "unilock:",
+      leaseMs,
+      waiterTtlMs,
+    } = options ?? {};
+    this.name = name === undefined
+      ? `upstash-${++unnamedCount}`
+      : checkName(action, name);
+    if (typeof prefix !== "string" || prefix.length > 128) {
+      throw new TypeError(
+        `Cannot ${action} as 'prefix' must be a string of at most 128 characters: current value is ${
+          show(prefix)
+        }`,
+      );
+    }
+    this.#redisOption = checkRedis(action, redis);
+    this.#leaseMs = checkRange(
+      action,
+      "leaseMs",
+      leaseMs,
+      MIN_LEASE_MS,
+      2_073_600_000,
+      30_000,
+    );
+    this.#waiterTtlMs = checkRange(
+      action,
+      "waiterTtlMs",
+      waiterTtlMs,
+      1_000,
+      86_400_000,
+      10_000,
+    );
+    const { keys, channel } = keysFor(prefix, this.name);
+    this.#keys = keys;
+    this.#channel = channel;
+  }
+
+  #redis(): Promise<UpstashRedisLike> {
+    return this.#client ??= (async () => {
+      const option = this.#redisOption;
+      if (isClient(option)) return option;
+      try {
+        // Loaded only now, and only when the lock builds the client itself.
+        const { Redis } = await import("@upstash/redis");
+        return (option === undefined ? Redis.fromEnv() : new Redis({
+          url: option.url,
+          token: option.token,
+        })) as unknown as UpstashRedisLike;
+      } catch (error) {
+        this.#client = undefined;
+        throw new LockBackendError(
+          this.name,
+          "cannot build the @upstash/redis client (is the package installed, and are UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN set?)",
+          { cause: error },
+        );
+      }
+    })();
+  }
+
+  async #run(which: keyof typeof scripts, args: string[]): Promise<unknown> {
+    const redis = await this.#redis();
+    const s = scripts[which];
+    s.sha ??= sha1(s.source);
+    try {
+      try {
+        return await redis.evalsha(await s.sha, this.#keys, args);
+      } catch (error) {
+        if (
+          !String((error as Error)?.message).toLowerCase().includes("noscript")
+        ) {
+          throw error;
+        }
+        return await redis.eval(s.source, this.#keys, args);
+      }
+    } catch (error) {
+      throw new LockBackendError(
+        this.name,
+        `the ${which} script failed: ${(error as Error)?.message ?? error}`,
+        { cause: error },
+      );
+    }
+  }
+
+  async #reply(which: "acquire", args: string[]): Promise<Reply> {
+    const reply = await this.#run(which, args);
+    if (
+      !Array.isArray(reply) || reply.length !== 3 ||
+      !reply.every((n) => typeof n === "number")
+    ) {
+      throw new LockBackendError(
+        this.name,
+        `malformed reply to ${which}: ${JSON.stringify(reply)?.slice(0, 200)}`,
+      );
+    }
+    return reply as Reply;
+  }
+
+  async #flag(which: "release" | "extend" | "cancel", args: string[]) {
+    const reply = await this.#run(which, args);
+    if (reply !== 0 && reply !== 1) {
+      throw new LockBackendError(
+        this.name,
+        `malformed reply to ${which}: ${JSON.stringify(reply)?.slice(0, 200)}`,
+      );
+    }
+    return reply === 1;
+  }
+
+  #attempt(
+    token: string,
+    mode: LockMode,
+    leaseMs: number,
+    join: boolean,
+  ): Promise<Reply> {
+    return this.#reply("acquire", [
+      token,
+      mode === "shared" ? "s" : "x",
+      String(Math.ceil(leaseMs)),
+      join ? "1" : "0",
+      String(this.#waiterTtlMs),
+      "",
+      this.#channel,
+    ]);
+  }
+
+  /**
+   * Waits, in FIFO order across all clients, until the lock is granted.
+   *
+   * @param options Timeout, signal, lease length and mode.
+   * @returns The lease; it renews itself until released.
+   * @throws {LockTimeoutError} When `timeoutMs` passes first.
+   * @throws {LockBackendError} When Redis cannot be reached or answers oddly.
+   */
+  acquire(options?: AcquireOptions): Promise<Lease> {
+    let checked;
+    try {
+      checked = checkAcquireOptions(this.name, options);
+      if (checked.leaseMs !== undefined) {
+        checkRange(
+          `acquire lock "${this.name}"`,
+          "leaseMs",
+          checked.leaseMs,
+          MIN_LEASE_MS,
+          2_073_600_000,
+          0,
+        );
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { mode, signal, timeoutMs } = checked;
+    const leaseMs = checked.leaseMs ?? this.#leaseMs;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return this.#acquire(mode, leaseMs, signal, timeoutMs);
+  }
+
+  async #acquire(
+    mode: LockMode,
+    leaseMs: number,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+  ): Promise<Lease> {
+    const token = `lk_${crypto.randomUUID()}`;
+    const deadline = timeoutMs === undefined
+      ? Infinity
+      : performance.now() + timeoutMs;
+    const join = timeoutMs !== 0;
+    // Within one client, queue in call order: each first request waits for
+    // the previous one, so concurrent acquires cannot overtake each other.
+    const first = this.#queueChain.then(() =>
+      this.#attempt(token, mode, leaseMs, join)
+    );
+    this.#queueChain = first.catch(() => {});
+    let reply = await first;
+    if (reply[0] === 1) return this.#lease(token, mode, reply[1], leaseMs);
+    if (!join) throw new LockTimeoutError(this.name, 0);
+    const wake = { fn: undefined as (() => void) | undefined };
+    let woken = false;
+    this.#waiters.set(token, () => {
+      woken = true;
+      wake.fn?.();
+    });
+    const onAbort = () => wake.fn?.();
+    signal?.addEventListener("abort", onAbort);
+    let attempt = 0;
+    try {
+      const subscribed = await this.#subscribe();
+      for (;;) {
+        if (signal?.aborted || performance.now() >= deadline) {
+          throw signal?.aborted
+            ? signal.reason
+            : new LockTimeoutError(this.name, timeoutMs!);
+        }
+        if (!woken) {
+          // A sleep that a wake-up cuts short. The timer is the fallback:
+          // bounded by the holder's remaining lease (it may have died), by
+          // the heartbeat that keeps this waiter's place, and by a backoff
+          // that is short only when nothing will wake us.
+          const backoff = subscribed
+            ? 2_000
+            : Math.min(1_000, 25 * 2 ** Math.min(attempt, 6));
+          const bound = Math.min(
+            backoff * (0.5 + Math.random() / 2),
+            Math.max(reply[2], 5),
+            this.#waiterTtlMs / 3,
+            deadline - performance.now(),
+          );
+          await sleep(Math.max(0, bound), wake);
+          if (signal?.aborted || performance.now() >= deadline) continue;
+        }
+        woken = false;
+        attempt++;
+        reply = await this.#attempt(token, mode, leaseMs, true);
+        if (reply[0] === 1) {
+          if (signal?.aborted || performance.now() >= deadline) {
+            // Granted as the caller gave up: one outcome, so give it back.
+            await this.#flag("release", [token, this.#channel]);
+            continue;
+          }
+          return this.#lease(token, mode, reply[1], leaseMs);
+        }
+      }
+    } catch (error) {
+      await this.#flag("cancel", [token, this.#channel]).catch(() => {});
+      throw error;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      this.#waiters.delete(token);
+      this.#maybeUnsubscribe();
+    }
+  }
+
+  /** Opens (or reuses) the wake-up subscription; resolves whether it works. */
+  async #subscribe(): Promise<boolean> {
+    if (this.#linger !== undefined) {
+      clearTimeout(this.#linger);
+      this.#linger = undefined;
+    }
+    if (this.#subscription === undefined) {
+      const redis = await this.#redis();
+      if (typeof redis.subscribe !== "function") return false;
+      const subscriber = redis.subscribe([this.#channel]);
+      const ready = new Promise<boolean>((resolve) => {
+        subscriber.on("subscribe", () => resolve(true));
+        subscriber.on("error", () => {
+          resolve(false);
+          // A broken stream is replaced on the next wait.
+          if (this.#subscription?.subscriber === subscriber) {
+            this.#subscription = undefined;
+          }
+        });
+      });
+      subscriber.on("message", (data) => {
+        const message = (data as { message?: unknown })?.message;
+        if (typeof message === "string") this.#waiters.get(message)?.();
+      });
+      this.#subscription = { ready, subscriber };
+    }
+    const ready = await Promise.race([
+      this.#subscription.ready,
+      new Promise<boolean>((resolve) => setTimeout(resolve, 2_000, false)),
+    ]);
+    return ready;
+  }
+
+  #maybeUnsubscribe(): void {
+    if (this.#waiters.size > 0 || this.#subscription === undefined) return;
+    if (this.#linger !== undefined) return;
+    // Kept a moment, so a client that waits again soon pays no new stream.
+    this.#linger = setTimeout(() => {
+      this.#linger = undefined;
+      if (this.#waiters.size > 0) return;
+      const subscription = this.#subscription;
+      this.#subscription = undefined;
+      subscription?.subscriber.unsubscribe().catch(() => {});
+    }, 1_000);
+    const t = this.#linger as unknown as { unref?: () => void };
+    t.unref?.();
+  }
+
+  /**
+   * Takes the lock only if it can be granted at once (one request); busy
+   * resolves `undefined`. Never passes a queued waiter.
+   *
+   * @param options Mode, lease length and signal; `timeoutMs` does not apply.
+   * @returns The lease, or `undefined` when the lock is busy.
+   */
+  async tryAcquire(options?: AcquireOptions): Promise<Lease | undefined> {
+    const checked = checkAcquireOptions(this.name, options);
+    if (checked.signal?.aborted) throw checked.signal.reason;
+    const leaseMs = checked.leaseMs ?? this.#leaseMs;
+    if (checked.leaseMs !== undefined) {
+      checkRange(
+        `acquire lock "${this.name}"`,
+        "leaseMs",
+        leaseMs,
+        MIN_LEASE_MS,
+        2_073_600_000,
+        0,
+      );
+    }
+    const token = `lk_${crypto.randomUUID()}`;
+    const reply = await this.#attempt(token, checked.mode, leaseMs, false);
+    return reply[0] === 1
+      ? this.#lease(token, checked.mode, reply[1], leaseMs)
+      : undefined;
+  }
+
+  /**
+   * Runs `fn` while holding the lock, then releases it, also when `fn`
+   * throws or rejects.
+   *
+   * @typeParam T The result of `fn`.
+   * @param fn The critical section; it receives the lease (watch `lease.signal`).
+   * @param options Timeout, signal, lease length and mode.
+   * @returns What `fn` returned.
+   */
+  async withLock<T>(
+    fn: (lease: Lease) => T | Promise<T>,
+    options?: AcquireOptions,
+  ): Promise<T> {
+    checkFn(this.name, fn);
+    const lease = await this.acquire(options);
+    try {
+      return await fn(lease);
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /**
+   * Whether any client holds the lock now, by the server's clock.
+   *
+   * @returns `true` while an unexpired lease is held.
+   */
+  async isLocked(): Promise<boolean> {
+    const reply = await this.#run("status", []);
+    if (!Array.isArray(reply) || typeof reply[0] !== "number") {
+      throw new LockBackendError(
+        this.name,
+        `malformed reply to status: ${JSON.stringify(reply)?.slice(0, 200)}`,
+      );
+    }
+    return reply[0] > 0;
+  }
+
+  #lease(token: string, mode: LockMode, fence: number, leaseMs: number): Lease {
+    return new UpstashLease(this.name, mode, fence, leaseMs, {
+      release: () => this.#flag("release", [token, this.#channel]),
+      extend: (ms) => this.#flag("extend", [token, String(Math.ceil(ms))]),
+    });
+  }
+}
+
+interface LeaseOps {
+  release(): Promise<boolean>;
+  extend(ms: number): Promise<boolean>;
+}
+
+/** A lease on an {@linkcode UpstashLock}; renews itself every third of its length. */
+class UpstashLease implements Lease {
+  readonly name: string;
+  readonly mode: LockMode;
+  readonly fence: number;
+  #ops: LeaseOps;
+  #leaseMs: number;
+  #released = false;
+  #lost = false;
+  #releasing: Promise<void> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #controller: AbortController | undefined;
+  #validUntil: number;
+
+  constructor(
+    name: string,
+    mode: LockMode,
+    fence: number,
+    leaseMs: number,
+    ops: LeaseOps,
+  ) {
+    this.name = name;
+    this.mode = mode;
+    this.fence = fence;
+    this.#ops = ops;
+    this.#leaseMs = leaseMs;
+    this.#validUntil = performance.now() + leaseMs;
+    this.#schedule();
+  }
+
+  get signal(): AbortSignal {
+    return (this.#controller ??= new AbortController()).signal;
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  #schedule(): void {
+    this.#timer = setTimeout(() => this.#renew(), this.#leaseMs / 3);
+    (this.#timer as unknown as { unref?: () => void }).unref?.();
+  }
+
+  async #renew(): Promise<void> {
+    this.#timer = undefined;
+    if (this.#released || this.#lost) return;
+    const sent = performance.now();
+    try {
+      if (await this.#ops.extend(this.#leaseMs)) {
+        this.#validUntil = sent + this.#leaseMs;
+        if (!this.#released) this.#schedule();
+        return;
+      }
+      this.#lose("the lease expired or was taken over before it was renewed");
+    } catch (error) {
+      // A failed renewal is retried while the lease can still be valid.
+      if (performance.now() < this.#validUntil) {
+        if (!this.#released) {
+          this.#timer = setTimeout(() => this.#renew(), 250);
+          (this.#timer as unknown as { unref?: () => void }).unref?.();
+        }
+      } else {
+        this.#lose("it could not be renewed in time", error);
+      }
+    }
+  }
+
+  #lose(detail: string, cause?: unknown): void {
+    if (this.#lost || this.#released) return;
+    this.#lost = true;
+    (this.#controller ??= new AbortController()).abort(
+      new LockLostError(
+        this.name,
+        detail,
+        cause === undefined ? undefined : { cause },
+      ),
+    );
+  }
+
+  release(): Promise<void> {
+    if (this.#releasing !== undefined) return this.#releasing;
+    this.#released = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    // Errors reach the caller; the lease counts as released either way, as
+    // Redis will expire it.
+    return this.#releasing = this.#ops.release().then(() => {});
+  }
+
+  async extend(leaseMs?: number): Promise<void> {
+    const ms = checkLeaseMs(`extend lock "${this.name}"`, leaseMs) ??
+      this.#leaseMs;
+    if (this.#released) throw new LockReleasedError(this.name, "extend");
+    if (this.#lost) throw this.#controller!.signal.reason;
+    checkRange(
+      `extend lock "${this.name}"`,
+      "leaseMs",
+      ms,
+      MIN_LEASE_MS,
+      2_073_600_000,
+      0,
+    );
+    const sent = performance.now();
+    if (!(await this.#ops.extend(ms))) {
+      this.#lose("the lease expired or was taken over before it was extended");
+      throw this.#controller!.signal.reason;
+    }
+    this.#leaseMs = ms;
+    this.#validUntil = sent + ms;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+}

@@ -1,0 +1,25 @@
+// Copyright 2026 the unilock authors. MIT license.
+// The contract against the upstash backend on Bun: a real redis-server and
+// the REST bridge, started and stopped by this file.
+import { Redis } from "@upstash/redis";
+import { afterAll, test } from "bun:test";
+import { lockContract } from "../_contract.ts";
+import { upstashBackend } from "../_backends.ts";
+import { startRedis } from "../_redis.ts";
+import { startUpstashBridge } from "../../src/upstash_bridge.ts";
+
+const redis = await startRedis();
+const bridge = await startUpstashBridge({ redisUrl: redis.url });
+afterAll(async () => {
+  // Let idle wake-up streams close on their own first (they linger 1 s).
+  await new Promise((resolve) => setTimeout(resolve, 1_200));
+  await bridge.close();
+  await redis.stop();
+});
+
+lockContract(
+  test,
+  upstashBackend(
+    new Redis({ url: bridge.url, token: bridge.token, enableTelemetry: false }),
+  ),
+);

@@ -1,0 +1,37 @@
+// Copyright 2026 the unilock authors. MIT license.
+// The contract against the upstash backend on Deno: a real redis-server and
+// the REST bridge, both started (and stopped) by this file, and the npm
+// @upstash/redis client as a Deno user would import it.
+import { Redis } from "@upstash/redis";
+import { lockContract } from "../_contract.ts";
+import { upstashBackend } from "../_backends.ts";
+import { startRedis } from "../_redis.ts";
+import { startUpstashBridge } from "../../src/upstash_bridge.ts";
+
+const redis = await startRedis();
+const bridge = await startUpstashBridge({ redisUrl: redis.url });
+const client = new Redis({
+  url: bridge.url,
+  token: bridge.token,
+  enableTelemetry: false,
+});
+
+// HTTP keep-alive sockets and the wake-up stream outlive single tests by
+// design, so Deno's per-test op and resource sanitizers stay off here.
+lockContract(
+  (name, fn) =>
+    Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false }),
+  upstashBackend(client),
+);
+
+Deno.test({
+  name: "the upstash test servers stop",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // Let idle wake-up streams close on their own first (they linger 1 s).
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    await bridge.close();
+    await redis.stop();
+  },
+});

@@ -1,0 +1,22 @@
+// Copyright 2026 the unilock authors. MIT license.
+// vitest global setup: a real redis-server and the REST bridge in front of
+// it, for both the Node and the workerd projects; stopped at the end.
+import type { TestProject } from "vitest/node";
+import { startUpstashBridge } from "../../src/upstash_bridge.ts";
+import { startRedis } from "../_redis.ts";
+
+export default async function setup(project: TestProject) {
+  const redis = await startRedis();
+  const bridge = await startUpstashBridge({ redisUrl: redis.url });
+  project.provide("upstash", { url: bridge.url, token: bridge.token });
+  return async () => {
+    await bridge.close();
+    await redis.stop();
+  };
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    upstash: { url: string; token: string };
+  }
+}
