@@ -200,6 +200,7 @@ export async function startUpstashBridge(
   };
   const faults: Required<BridgeFault>[] = [];
   const side = new Set<RespConnection>();
+  const streams = new Set<() => void>();
   let shared: RespConnection | undefined;
   const main = () => {
     if (shared === undefined || shared.closed) {
@@ -308,6 +309,8 @@ export async function startUpstashBridge(
       res.end();
     };
     res.on("close", end);
+    streams.add(end);
+    res.on("close", () => streams.delete(end));
     conn.onPush = (value) => {
       if (open && Array.isArray(value) && value[0] === "message") {
         res.write(`data: message,${value[1]},${value[2]}\n\n`);
@@ -401,6 +404,8 @@ export async function startUpstashBridge(
       } as Required<BridgeFault>);
     },
     close() {
+      // Streams end cleanly, as a server going away politely would.
+      for (const end of [...streams]) end();
       for (const conn of side) conn.close();
       shared?.close();
       return new Promise<void>((resolve) => {

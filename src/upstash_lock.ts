@@ -373,7 +373,9 @@ export class UpstashLock implements Lock {
       String(Math.ceil(leaseMs)),
       join ? "1" : "0",
       String(this.#waiterTtlMs),
-      "",
+      // The fence floor: fences follow the clock (µs) when the counter lags
+      // it, so they keep rising even if Redis lost the counter.
+      String(Date.now() * 1000),
       this.#channel,
     ]);
   }

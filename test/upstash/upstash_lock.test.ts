@@ -1,0 +1,195 @@
+// Copyright 2026 the unilock authors. MIT license.
+// What only the upstash lock promises, against a real redis-server (its own,
+// so it can be killed) behind the REST bridge, which injects the faults.
+import { Redis } from "@upstash/redis";
+import { afterAll, beforeAll, test } from "vitest";
+import {
+  createLock,
+  LockBackendError,
+  LockLostError,
+  type UpstashRedisLike,
+} from "../../mod.ts";
+import { RespConnection } from "../../src/_resp.ts";
+import {
+  startUpstashBridge,
+  type UpstashBridge,
+} from "../../src/upstash_bridge.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertThrows,
+  delay,
+} from "../_assert.ts";
+import { type RedisServer, startRedis } from "../_redis.ts";
+
+let redis: RedisServer;
+let bridge: UpstashBridge;
+let client: UpstashRedisLike;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  bridge = await startUpstashBridge({ redisUrl: redis.url });
+  client = new Redis({
+    url: bridge.url,
+    token: bridge.token,
+    enableTelemetry: false,
+  });
+});
+afterAll(async () => {
+  await delay(1_200); // idle wake-up streams close themselves first
+  await bridge?.close();
+  await redis?.stop();
+});
+
+function lock(options: Record<string, unknown> = {}) {
+  const prefix = `t:${crypto.randomUUID()}:`;
+  return {
+    prefix,
+    lock: createLock("upstash", {
+      name: "job",
+      redis: client,
+      prefix,
+      ...options,
+    }),
+  };
+}
+
+test("UpstashLock costs exactly 2 HTTP requests per uncontended acquire and release", async () => {
+  const { lock: l } = lock();
+  await (await l.acquire()).release(); // loads the scripts (NOSCRIPT → EVAL)
+  bridge.resetStats();
+  for (let i = 0; i < 5; i++) await (await l.acquire()).release();
+  assertEquals(bridge.stats.requests, 10);
+  assertEquals(bridge.stats.commands, 10);
+});
+
+test("UpstashLock returns the same lease when the response to acquire was lost after the grant", async () => {
+  const { lock: l, prefix } = lock();
+  await (await l.acquire()).release();
+  bridge.inject({ kind: "drop-response", match: prefix });
+  const lease = await l.acquire(); // the SDK re-sends; the script sees its token
+  assertEquals(bridge.stats.faults > 0, true);
+  assertEquals(await l.isLocked(), true);
+  await lease.release();
+  // Had the retry granted a second lease, the lock would still be held.
+  assertEquals(await l.isLocked(), false);
+});
+
+test("UpstashLock rejects with LockBackendError (with cause) on 5xx, 401 and garbage, and never grants", async () => {
+  const { lock: l, prefix } = lock();
+  await (await l.acquire()).release();
+  for (const kind of ["status-500", "status-401", "garbage"] as const) {
+    bridge.inject({ kind, match: prefix });
+    const error = await assertRejects(l.acquire(), LockBackendError, [
+      '"job"',
+    ]);
+    assert(error.cause !== undefined, `${kind}: no cause`);
+    assertEquals(await l.isLocked(), false, `${kind} left the lock held`);
+  }
+  const lease = await l.acquire();
+  await lease.release();
+});
+
+test("UpstashLock still works through slow responses", async () => {
+  const { lock: l, prefix } = lock();
+  bridge.inject({ kind: "delay", delayMs: 300, count: 2, match: prefix });
+  const started = performance.now();
+  const lease = await l.acquire();
+  await lease.release();
+  assert(performance.now() - started >= 300, "the delay was not applied");
+  assertEquals(await l.isLocked(), false);
+});
+
+test("UpstashLock signals LockLostError when Redis restarts under a holder, and is usable again after", async () => {
+  const { lock: l } = lock();
+  const lease = await l.acquire({ leaseMs: 300 });
+  const lost = new Promise((resolve) =>
+    lease.signal.addEventListener("abort", () => resolve(lease.signal.reason))
+  );
+  await redis.restart(); // SIGKILL, then an empty server on the same port
+  assert(
+    await lost instanceof LockLostError,
+    "the lost lease was not signalled",
+  );
+  const next = await l.acquire({ timeoutMs: 5_000 });
+  // The counter was lost with Redis; the clock floor keeps fences rising.
+  assert(next.fence > lease.fence, `fence ${next.fence} after ${lease.fence}`);
+  await lease.release(); // must not release the new holder
+  assertEquals(await l.isLocked(), true);
+  await next.release();
+});
+
+test("UpstashLock rejects with LockBackendError while Redis is down", async () => {
+  const { lock: l } = lock();
+  await redis.stop(true);
+  try {
+    await assertRejects(l.acquire(), LockBackendError, ["unreachable"]);
+  } finally {
+    await redis.restart();
+  }
+  const lease = await l.acquire({ timeoutMs: 5_000 });
+  await lease.release();
+});
+
+test('createLock("upstash") rejects bad options at once, naming the option and value', () => {
+  const cases: [Record<string, unknown>, new () => Error, string[]][] = [
+    [{ redis: { url: "ftp://x", token: "t" } }, TypeError, [
+      "'redis.url'",
+      "ftp://x",
+    ]],
+    [{ redis: { url: "not a url", token: "t" } }, TypeError, ["'redis.url'"]],
+    [{ redis: { url: "https://x.upstash.io" } }, TypeError, ["'redis.token'"]],
+    [{ redis: { url: "https://x.upstash.io", token: "" } }, TypeError, [
+      "'redis.token'",
+    ]],
+    [{ redis: { get() {} } }, TypeError, ["'redis'", "eval"]],
+    [{ redis: "redis://localhost" }, TypeError, ["'redis'"]],
+    [{ redis: client, leaseMs: 50 }, RangeError, ["'leaseMs'", "50"]],
+    [{ redis: client, waiterTtlMs: 10 }, RangeError, ["'waiterTtlMs'", "10"]],
+    [{ redis: client, prefix: 5 }, TypeError, ["'prefix'", "5"]],
+    [{ redis: client, name: "" }, RangeError, ["'name'"]],
+  ];
+  for (const [options, ErrorClass, includes] of cases) {
+    assertThrows(() => createLock("upstash", options), ErrorClass, includes);
+  }
+  return Promise.resolve();
+});
+
+test("UpstashLock encodes names into keys, so glob characters, unicode and ../ cannot collide or escape", async () => {
+  const prefix = `enc:${crypto.randomUUID()}:`;
+  const names = ["a*", "a?", "a[b]", "../x", "ünï cødé", "a:b{c}"];
+  // Held all at once: no two names share a key.
+  const leases = await Promise.all(
+    names.map((name) =>
+      createLock("upstash", { name, redis: client, prefix }).tryAcquire()
+    ),
+  );
+  assert(leases.every((l) => l !== undefined), "two names collided");
+  const conn = new RespConnection("127.0.0.1", redis.port);
+  try {
+    const keys = await conn.send(["KEYS", `${prefix}*`]) as string[];
+    for (const key of keys) {
+      const tail = key.slice(prefix.length);
+      assert(/^\{[A-Za-z0-9_.%-]+\}:[a-z]+$/.test(tail), `raw key ${key}`);
+    }
+  } finally {
+    conn.close();
+  }
+  await Promise.all(leases.map((l) => l!.release()));
+});
+
+test("UpstashLock waiters wake on release without polling", async () => {
+  const { lock: l } = lock();
+  const holder = await l.acquire();
+  const waiting = l.acquire();
+  await delay(300);
+  bridge.resetStats();
+  await delay(500);
+  // Nobody polled while the holder held on (a heartbeat every 3.3 s at most).
+  assertEquals(bridge.stats.requests, 0);
+  await holder.release();
+  await (await waiting).release();
+  // release + wake-up acquire + release: no more.
+  assertEquals(bridge.stats.requests, 3);
+});
