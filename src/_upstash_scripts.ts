@@ -29,18 +29,6 @@ for _, tk in ipairs(gone) do
 end
 if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now) end`;
 
-// Wakes the first waiter if it could be granted now.
-const WAKE = `local function wake(channel)
-  local head = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
-  if not head then return end
-  local m = redis.call('HGET', KEYS[7], head)
-  if m == 's' then
-    if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('PUBLISH', channel, head) end
-  elseif redis.call('ZCARD', KEYS[1]) == 0 then
-    redis.call('PUBLISH', channel, head)
-  end
-end`;
-
 // Keys live only as long as a holder or waiter may; the counter forever.
 const KEEP = `local function keep(ms)
   for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6], KEYS[7], KEYS[8]}) do
@@ -49,30 +37,12 @@ const KEEP = `local function keep(ms)
   end
 end`;
 
-/**
- * ARGV: token, mode ('x' | 's'), leaseMs, join ('1' to queue when busy),
- * waiterTtlMs, fence floor ('' none), channel.
- * Returns {1, fence, leaseMs} when granted, {0, rank, waitMs} when not (rank
- * -1 when not queued; waitMs until the first holder's lease ends).
- */
-export const ACQUIRE = `${NOW}
-${PURGE}
-${WAKE}
-${KEEP}
-local token, mode = ARGV[1], ARGV[2]
-local lease, wttl = tonumber(ARGV[3]), tonumber(ARGV[5])
-local held = redis.call('ZSCORE', KEYS[1], token)
-if held then
-  return {1, tonumber(redis.call('HGET', KEYS[3], token)), tonumber(held) - now}
-end
-local head = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
-local first = (not head) or head == token
-local free
-if mode == 'x' then free = redis.call('ZCARD', KEYS[1]) == 0 else free = not writer end
-if first and free then
+// Grants the lock to token: a fence from the counter (raised to the floor
+// when it lags the clock), a holder entry with its expiry, out of the queue.
+const GRANT = `local function grant(token, mode, lease, floor)
   local fence = redis.call('INCR', KEYS[4])
-  if ARGV[6] ~= '' and fence < tonumber(ARGV[6]) then
-    fence = tonumber(ARGV[6]); redis.call('SET', KEYS[4], ARGV[6])
+  if floor ~= '' and fence < tonumber(floor) then
+    fence = tonumber(floor); redis.call('SET', KEYS[4], floor)
   end
   redis.call('ZADD', KEYS[1], now + lease, token)
   redis.call('HSET', KEYS[3], token, fence)
@@ -80,7 +50,66 @@ if first and free then
   redis.call('ZREM', KEYS[5], token); redis.call('ZREM', KEYS[6], token)
   redis.call('HDEL', KEYS[7], token)
   keep(lease + 1000)
-  if mode == 's' then wake(ARGV[7]) end
+  return fence
+end`;
+
+// Hands the lock to the waiters at the head of the queue while their modes
+// allow, and tells each its grant on the channel ("token fence leaseMs"):
+// a woken waiter needs no request of its own.
+const HANDOFF = `local function handoff(floor, channel)
+  while true do
+    local head = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
+    if not head then return end
+    local entry = redis.call('HGET', KEYS[7], head)
+    local mode, lease
+    if entry then mode, lease = string.match(entry, '^(%a):(%d+)$') end
+    if not mode then
+      redis.call('ZREM', KEYS[5], head); redis.call('ZREM', KEYS[6], head)
+    else
+      if mode == 'x' then
+        if redis.call('ZCARD', KEYS[1]) > 0 then return end
+      elseif redis.call('EXISTS', KEYS[2]) == 1 then
+        return
+      end
+      local fence = grant(head, mode, tonumber(lease), floor)
+      redis.call('PUBLISH', channel, head .. ' ' .. fence .. ' ' .. lease)
+      if mode == 'x' then return end
+    end
+  end
+end`;
+
+const PRELUDE = `${NOW}
+${PURGE}
+${KEEP}
+${GRANT}
+${HANDOFF}`;
+
+/**
+ * ARGV: token, mode ('x' | 's'), leaseMs, join ('1' to queue when busy),
+ * waiterTtlMs, fence floor ('' none), channel.
+ * Returns {1, fence, leaseMs left} when granted (now, or earlier by a
+ * handoff), {0, rank, waitMs} when not (rank -1 when not queued; waitMs
+ * until the first holder's lease ends).
+ */
+export const ACQUIRE = `${PRELUDE}
+local token, mode = ARGV[1], ARGV[2]
+local lease, wttl = tonumber(ARGV[3]), tonumber(ARGV[5])
+handoff(ARGV[6], ARGV[7])
+local held = redis.call('ZSCORE', KEYS[1], token)
+if held then
+  return {1, tonumber(redis.call('HGET', KEYS[3], token)), tonumber(held) - now}
+end
+local head = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
+local first = (not head) or head == token
+local free
+if mode == 'x' then
+  free = redis.call('ZCARD', KEYS[1]) == 0
+else
+  free = redis.call('EXISTS', KEYS[2]) == 0
+end
+if first and free then
+  local fence = grant(token, mode, lease, ARGV[6])
+  if mode == 's' then handoff(ARGV[6], ARGV[7]) end
   return {1, fence, lease}
 end
 local waitMs = 0
@@ -89,24 +118,23 @@ if e then waitMs = tonumber(e) - now end
 if ARGV[4] == '1' then
   if not redis.call('ZSCORE', KEYS[5], token) then
     redis.call('ZADD', KEYS[5], redis.call('INCR', KEYS[8]), token)
-    redis.call('HSET', KEYS[7], token, mode)
+    redis.call('HSET', KEYS[7], token, mode .. ':' .. ARGV[3])
   end
   redis.call('ZADD', KEYS[6], now + wttl, token)
   keep(wttl + 1000)
-  -- Free, yet someone else is first: it may have missed its wake-up.
-  if free and head and head ~= token then wake(ARGV[7]) end
   return {0, redis.call('ZRANK', KEYS[5], token), waitMs}
 end
 return {0, -1, waitMs}`;
 
-/** ARGV: token, channel. Returns 1 if this call released the lease. */
-export const RELEASE = `${NOW}
-${PURGE}
-${WAKE}
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+/** ARGV: token, channel, fence floor. Returns 1 if this call released the lease. */
+export const RELEASE = `${PRELUDE}
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  handoff(ARGV[3], ARGV[2])
+  return 0
+end
 redis.call('ZREM', KEYS[1], ARGV[1]); redis.call('HDEL', KEYS[3], ARGV[1])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-wake(ARGV[2])
+handoff(ARGV[3], ARGV[2])
 return 1`;
 
 /** ARGV: token, leaseMs. Returns 1 if the lease was still held and now runs leaseMs more. */
@@ -118,18 +146,20 @@ redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
 keep(tonumber(ARGV[2]) + 1000)
 return 1`;
 
-/** ARGV: token, channel. Takes a waiter out of the queue. */
-export const CANCEL = `${NOW}
-${PURGE}
-${WAKE}
+/**
+ * ARGV: token, channel, fence floor. Takes a waiter out of the queue: 1. If
+ * a handoff granted it first, 2: the caller must release that lease.
+ */
+export const CANCEL = `${PRELUDE}
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 2 end
 redis.call('ZREM', KEYS[5], ARGV[1]); redis.call('ZREM', KEYS[6], ARGV[1])
 redis.call('HDEL', KEYS[7], ARGV[1])
-wake(ARGV[2])
+handoff(ARGV[3], ARGV[2])
 return 1`;
 
-/** Returns {holders, waiters} after dropping what expired. */
-export const STATUS = `${NOW}
-${PURGE}
+/** ARGV: channel, fence floor. Returns {holders, waiters} after dropping what expired. */
+export const STATUS = `${PRELUDE}
+handoff(ARGV[2], ARGV[1])
 return {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[5])}`;
 
 /** Percent-encodes all but [A-Za-z0-9_.-], so no name can reach into another's keys. */

@@ -9,7 +9,9 @@
  * `/multi-exec`, `/subscribe/<channel>` (Server-Sent Events), Bearer or
  * `?_token=` auth, `Upstash-Encoding: base64`, and the service's error shapes
  * (400 `{"error"}` for a failed command, 401 for auth, 405 for a method). It
- * counts requests and commands, and can inject faults for tests.
+ * counts requests and commands (`POST /unilock-bridge/stats` and
+ * `/unilock-bridge/reset-stats` read and zero them from another process),
+ * and can inject faults for tests.
  *
  * From a shell: `npx unilock-upstash-bridge --redis redis://127.0.0.1:6379`.
  *
@@ -327,12 +329,27 @@ export async function startUpstashBridge(
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
-    stats.requests++;
     const url = new URL(req.url ?? "/", "http://bridge");
     const auth = req.headers.authorization;
     const presented = auth?.startsWith("Bearer ")
       ? auth.slice(7)
       : url.searchParams.get("_token");
+    // The bridge's own endpoints, for a benchmark in another process; not
+    // counted, and not part of Upstash's API.
+    if (url.pathname.startsWith("/unilock-bridge/") && presented === token) {
+      if (url.pathname === "/unilock-bridge/stats") {
+        return send(res, 200, stats);
+      }
+      if (url.pathname === "/unilock-bridge/reset-stats") {
+        stats.requests =
+          stats.commands =
+          stats.subscriptions =
+          stats.faults =
+            0;
+        return send(res, 200, stats);
+      }
+    }
+    stats.requests++;
     if (presented !== token) {
       return send(res, 401, { error: "Unauthorized" });
     }

@@ -235,9 +235,14 @@ export class UpstashLock implements Lock {
   #waiterTtlMs: number;
   #redisOption: UpstashLockOptions["redis"];
   #client: Promise<UpstashRedisLike> | undefined;
-  #waiters = new Map<string, () => void>();
+  /** Waiters of this client by token; called with a handed-off grant. */
+  #waiters = new Map<string, (fence: number) => void>();
   #subscription:
-    | { ready: Promise<boolean>; subscriber: UpstashSubscriberLike }
+    | {
+      ready: Promise<boolean>;
+      live: boolean;
+      subscriber: UpstashSubscriberLike;
+    }
     | undefined;
   #linger: ReturnType<typeof setTimeout> | undefined;
   #queueChain: Promise<unknown> = RESOLVED;
@@ -352,13 +357,18 @@ export class UpstashLock implements Lock {
 
   async #flag(which: "release" | "extend" | "cancel", args: string[]) {
     const reply = await this.#run(which, args);
-    if (reply !== 0 && reply !== 1) {
+    if (reply !== 0 && reply !== 1 && reply !== 2) {
       throw new LockBackendError(
         this.name,
         `malformed reply to ${which}: ${JSON.stringify(reply)?.slice(0, 200)}`,
       );
     }
-    return reply === 1;
+    return reply as 0 | 1 | 2;
+  }
+
+  /** The fence floor: fences follow the clock (µs) when the counter lags it. */
+  #floor(): string {
+    return String(Date.now() * 1000);
   }
 
   #attempt(
@@ -373,9 +383,8 @@ export class UpstashLock implements Lock {
       String(Math.ceil(leaseMs)),
       join ? "1" : "0",
       String(this.#waiterTtlMs),
-      // The fence floor: fences follow the clock (µs) when the counter lags
-      // it, so they keep rising even if Redis lost the counter.
-      String(Date.now() * 1000),
+      // So fences keep rising even if Redis lost the counter.
+      this.#floor(),
       this.#channel,
     ]);
   }
@@ -422,63 +431,105 @@ export class UpstashLock implements Lock {
       ? Infinity
       : performance.now() + timeoutMs;
     const join = timeoutMs !== 0;
-    // Within one client, queue in call order: each first request waits for
-    // the previous one, so concurrent acquires cannot overtake each other.
-    const first = this.#queueChain.then(() =>
-      this.#attempt(token, mode, leaseMs, join)
-    );
-    this.#queueChain = first.catch(() => {});
-    let reply = await first;
-    if (reply[0] === 1) return this.#lease(token, mode, reply[1], leaseMs);
-    if (!join) throw new LockTimeoutError(this.name, 0);
     const wake = { fn: undefined as (() => void) | undefined };
-    let woken = false;
-    this.#waiters.set(token, () => {
-      woken = true;
-      wake.fn?.();
-    });
+    // A release hands the lock over in Redis and says so on the channel:
+    // the grant arrives here, with its fence, and costs no request. The
+    // waiter listens before its first request, so no handoff slips past.
+    let handed: number | undefined;
+    if (join) {
+      this.#waiters.set(token, (fence) => {
+        handed = fence;
+        wake.fn?.();
+      });
+    }
+    this.#keepSubscription();
+    const wasSubscribed = this.#subscription?.live === true;
+    let reply: Reply;
+    try {
+      // Within one client, queue in call order: each first request waits for
+      // the previous one, so concurrent acquires cannot overtake each other.
+      const first = this.#queueChain.then(() =>
+        this.#attempt(token, mode, leaseMs, join)
+      );
+      this.#queueChain = first.catch(() => {});
+      reply = await first;
+    } catch (error) {
+      this.#waiters.delete(token);
+      this.#maybeUnsubscribe();
+      throw error;
+    }
+    if (reply[0] === 1) {
+      this.#waiters.delete(token);
+      this.#maybeUnsubscribe();
+      return this.#lease(token, mode, reply[1], leaseMs);
+    }
+    if (!join) throw new LockTimeoutError(this.name, 0);
     const onAbort = () => wake.fn?.();
     signal?.addEventListener("abort", onAbort);
     let attempt = 0;
     try {
       const subscribed = await this.#subscribe();
+      // A stream that came up only now may have missed a handoff: look once.
+      if (subscribed && !wasSubscribed && handed === undefined) {
+        reply = await this.#attempt(token, mode, leaseMs, true);
+        if (reply[0] === 1) handed = reply[1];
+      }
       for (;;) {
+        if (handed !== undefined) {
+          if (signal?.aborted || performance.now() >= deadline) {
+            // Granted as the caller gave up: one outcome, so give it back.
+            await this.#flag("release", [token, this.#channel, this.#floor()]);
+            throw signal?.aborted
+              ? signal.reason
+              : new LockTimeoutError(this.name, timeoutMs!);
+          }
+          return this.#lease(token, mode, handed, leaseMs);
+        }
         if (signal?.aborted || performance.now() >= deadline) {
+          const outcome = await this.#flag("cancel", [
+            token,
+            this.#channel,
+            this.#floor(),
+          ]);
+          // 2: handed over before the cancel landed; give it back.
+          if (outcome === 2) {
+            await this.#flag("release", [token, this.#channel, this.#floor()]);
+          }
           throw signal?.aborted
             ? signal.reason
             : new LockTimeoutError(this.name, timeoutMs!);
         }
-        if (!woken) {
-          // A sleep that a wake-up cuts short. The timer is the fallback:
-          // bounded by the holder's remaining lease (it may have died), by
-          // the heartbeat that keeps this waiter's place, and by a backoff
-          // that is short only when nothing will wake us.
-          const backoff = subscribed
-            ? 2_000
-            : Math.min(1_000, 25 * 2 ** Math.min(attempt, 6));
-          const bound = Math.min(
-            backoff * (0.5 + Math.random() / 2),
-            Math.max(reply[2], 5),
-            this.#waiterTtlMs / 3,
-            deadline - performance.now(),
-          );
-          await sleep(Math.max(0, bound), wake);
-          if (signal?.aborted || performance.now() >= deadline) continue;
-        }
-        woken = false;
+        // A sleep that a handoff cuts short. The timer is the fallback for a
+        // lost message: bounded by the holder's remaining lease (it may have
+        // died), by the heartbeat that keeps this waiter's place, and by a
+        // backoff that is short only when no message can come.
+        const backoff = subscribed
+          ? 2_000
+          : Math.min(1_000, 25 * 2 ** Math.min(attempt, 6));
+        const bound = Math.min(
+          backoff * (0.5 + Math.random() / 2),
+          Math.max(reply[2], 5),
+          this.#waiterTtlMs / 3,
+          deadline - performance.now(),
+        );
+        await sleep(Math.max(0, bound), wake);
+        if (handed !== undefined || signal?.aborted) continue;
+        if (performance.now() >= deadline) continue;
         attempt++;
         reply = await this.#attempt(token, mode, leaseMs, true);
-        if (reply[0] === 1) {
-          if (signal?.aborted || performance.now() >= deadline) {
-            // Granted as the caller gave up: one outcome, so give it back.
-            await this.#flag("release", [token, this.#channel]);
-            continue;
-          }
-          return this.#lease(token, mode, reply[1], leaseMs);
-        }
+        if (reply[0] === 1) handed = reply[1];
       }
     } catch (error) {
-      await this.#flag("cancel", [token, this.#channel]).catch(() => {});
+      if (!(error instanceof LockTimeoutError) && error !== signal?.reason) {
+        // A backend failure while queued: leave the queue if Redis lets us.
+        await this.#flag("cancel", [token, this.#channel, this.#floor()])
+          .then((outcome) =>
+            outcome === 2
+              ? this.#flag("release", [token, this.#channel, this.#floor()])
+              : outcome
+          )
+          .catch(() => {});
+      }
       throw error;
     } finally {
       signal?.removeEventListener("abort", onAbort);
@@ -488,17 +539,27 @@ export class UpstashLock implements Lock {
   }
 
   /** Opens (or reuses) the wake-up subscription; resolves whether it works. */
-  async #subscribe(): Promise<boolean> {
+  /** Keeps a lingering subscription open for a new acquisition. */
+  #keepSubscription(): void {
     if (this.#linger !== undefined) {
       clearTimeout(this.#linger);
       this.#linger = undefined;
     }
+  }
+
+  async #subscribe(): Promise<boolean> {
+    this.#keepSubscription();
     if (this.#subscription === undefined) {
       const redis = await this.#redis();
       if (typeof redis.subscribe !== "function") return false;
       const subscriber = redis.subscribe([this.#channel]);
       const ready = new Promise<boolean>((resolve) => {
-        subscriber.on("subscribe", () => resolve(true));
+        subscriber.on("subscribe", () => {
+          if (this.#subscription?.subscriber === subscriber) {
+            this.#subscription.live = true;
+          }
+          resolve(true);
+        });
         subscriber.on("error", () => {
           resolve(false);
           // A broken stream is replaced on the next wait.
@@ -508,10 +569,16 @@ export class UpstashLock implements Lock {
         });
       });
       subscriber.on("message", (data) => {
+        // "token fence leaseMs", from a handoff in Redis.
         const message = (data as { message?: unknown })?.message;
-        if (typeof message === "string") this.#waiters.get(message)?.();
+        if (typeof message !== "string") return;
+        const [token, fence] = message.split(" ");
+        const fenceNumber = Number(fence);
+        if (token !== undefined && Number.isSafeInteger(fenceNumber)) {
+          this.#waiters.get(token)?.(fenceNumber);
+        }
       });
-      this.#subscription = { ready, subscriber };
+      this.#subscription = { ready, live: false, subscriber };
     }
     const ready = await Promise.race([
       this.#subscription.ready,
@@ -591,7 +658,7 @@ export class UpstashLock implements Lock {
    * @returns `true` while an unexpired lease is held.
    */
   async isLocked(): Promise<boolean> {
-    const reply = await this.#run("status", []);
+    const reply = await this.#run("status", [this.#channel, this.#floor()]);
     if (!Array.isArray(reply) || typeof reply[0] !== "number") {
       throw new LockBackendError(
         this.name,
@@ -603,8 +670,11 @@ export class UpstashLock implements Lock {
 
   #lease(token: string, mode: LockMode, fence: number, leaseMs: number): Lease {
     return new UpstashLease(this.name, mode, fence, leaseMs, {
-      release: () => this.#flag("release", [token, this.#channel]),
-      extend: (ms) => this.#flag("extend", [token, String(Math.ceil(ms))]),
+      release: async () =>
+        (await this.#flag("release", [token, this.#channel, this.#floor()])) ===
+          1,
+      extend: async (ms) =>
+        (await this.#flag("extend", [token, String(Math.ceil(ms))])) === 1,
     });
   }
 }

@@ -42,7 +42,8 @@ export async function startRedis(): Promise<RedisServer> {
     );
   }
   const dir = mkdtempSync(join(tmpdir(), "unilock-redis-"));
-  const port = 20_000 + Math.floor(Math.random() * 30_000);
+  // Below the ephemeral range (32768+), where client sockets could collide.
+  const port = 10_000 + Math.floor(Math.random() * 20_000);
   let child: ReturnType<typeof spawn>;
   const start = async () => {
     child = spawn("redis-server", [
