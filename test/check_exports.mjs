@@ -81,6 +81,31 @@ for (const [bin, target] of Object.entries(pkg.bin ?? {})) {
     problems.push(`bin ${bin} (${target}) is not built by tsdown.config.ts`);
   }
 }
+// mod.ts must load on every runtime: nothing in its static import graph may
+// import a backend's SDK or a platform module (dynamic import() is fine).
+const seen = new Set();
+const pending = ["mod.ts"];
+while (pending.length > 0) {
+  const file = pending.pop();
+  if (seen.has(file)) continue;
+  seen.add(file);
+  const text = read(file);
+  for (
+    const m of text.matchAll(/^(?:import|export)\b[^;]*?"([^"]+)"\s*;/gms)
+  ) {
+    const spec = m[1];
+    if (spec.startsWith(".")) {
+      pending.push(join(dirname(file), spec).replace(/^\.\//, ""));
+    } else if (
+      spec.startsWith("@upstash/") || spec.startsWith("cloudflare:") ||
+      spec.startsWith("node:")
+    ) {
+      problems.push(
+        `${file} statically imports ${spec}, reachable from mod.ts`,
+      );
+    }
+  }
+}
 if (pkg.version !== deno.version) {
   problems.push(`versions differ: npm ${pkg.version}, JSR ${deno.version}`);
 }
@@ -98,5 +123,5 @@ if (problems.length > 0) {
   process.exit(1);
 }
 console.log(
-  `export check: ${denoKeys.length} entry points agree across deno.json, package.json, tsdown and mod.ts`,
+  `export check: ${denoKeys.length} entry points agree across deno.json, package.json, tsdown and mod.ts; mod.ts's ${seen.size} modules import no SDK or platform module`,
 );

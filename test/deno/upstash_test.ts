@@ -25,6 +25,53 @@ lockContract(
 );
 
 Deno.test({
+  name:
+    "unilock-upstash-bridge (the CLI) serves the Upstash REST API for local Redis",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const cli = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../../src/_upstash_bridge_cli.ts", import.meta.url).pathname,
+        "--redis",
+        redis.url,
+        "--port",
+        "0",
+        "--token",
+        "cli-token",
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    try {
+      const reader = cli.stdout.getReader();
+      const { value } = await reader.read();
+      reader.releaseLock();
+      const url = /listening on (\S+)/.exec(new TextDecoder().decode(value))
+        ?.[1];
+      if (url === undefined) throw new Error("the CLI printed no URL");
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { authorization: "Bearer cli-token" },
+        body: JSON.stringify(["PING"]),
+      });
+      const body = await res.json();
+      if (res.status !== 200 || body.result !== "PONG") {
+        throw new Error(
+          `unexpected answer ${res.status} ${JSON.stringify(body)}`,
+        );
+      }
+    } finally {
+      cli.kill("SIGTERM");
+      await cli.status;
+      await cli.stdout.cancel().catch(() => {});
+    }
+  },
+});
+
+Deno.test({
   name: "the upstash test servers stop",
   sanitizeOps: false,
   sanitizeResources: false,
