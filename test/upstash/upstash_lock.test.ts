@@ -194,3 +194,57 @@ test("UpstashLock waiters wake on release without polling", async () => {
   // the holder's release and the waiter's release, no more.
   assertEquals(bridge.stats.requests, 2);
 });
+
+test('createLock("upstash") builds its own client from { url, token }, loading @upstash/redis on demand', async () => {
+  const l = createLock("upstash", {
+    name: "own-client",
+    redis: { url: bridge.url, token: bridge.token },
+    prefix: `t:${crypto.randomUUID()}:`,
+  });
+  const lease = await l.acquire();
+  assertEquals(await l.isLocked(), true);
+  await lease.release();
+});
+
+test('createLock("upstash") without redis reads UPSTASH_REDIS_REST_URL and _TOKEN, and only then', async () => {
+  const saved = {
+    url: process.env.UPSTASH_REDIS_REST_URL,
+    token: process.env.UPSTASH_REDIS_REST_TOKEN,
+  };
+  // Created with no environment at all: nothing is read yet.
+  delete process.env.UPSTASH_REDIS_REST_URL;
+  delete process.env.UPSTASH_REDIS_REST_TOKEN;
+  const l = createLock("upstash", {
+    name: "from-env",
+    prefix: `t:${crypto.randomUUID()}:`,
+  });
+  process.env.UPSTASH_REDIS_REST_URL = bridge.url;
+  process.env.UPSTASH_REDIS_REST_TOKEN = bridge.token;
+  try {
+    const lease = await l.acquire();
+    await lease.release();
+  } finally {
+    if (saved.url === undefined) delete process.env.UPSTASH_REDIS_REST_URL;
+    else process.env.UPSTASH_REDIS_REST_URL = saved.url;
+    if (saved.token === undefined) delete process.env.UPSTASH_REDIS_REST_TOKEN;
+    else process.env.UPSTASH_REDIS_REST_TOKEN = saved.token;
+  }
+});
+
+test("UpstashLock keeps the fence counter forever and the other keys only while needed", async () => {
+  const { lock: l, prefix } = lock();
+  const lease = await l.acquire({ leaseMs: 5_000 });
+  const conn = new RespConnection("127.0.0.1", redis.port);
+  try {
+    const keys = await conn.send(["KEYS", `${prefix}*`]) as string[];
+    for (const key of keys) {
+      const ttl = await conn.send(["PTTL", key]) as number;
+      if (key.endsWith(":n")) assertEquals(ttl, -1, `${key} expires`);
+      else assert(ttl > 0 && ttl <= 6_000, `${key} has TTL ${ttl}`);
+    }
+    assert(keys.some((k) => k.endsWith(":n")), "no fence counter key");
+  } finally {
+    conn.close();
+  }
+  await lease.release();
+});
