@@ -7,11 +7,12 @@ export default defineConfig({
   entry: {
     mod: "mod.ts",
     worker: "workers/worker.ts",
+    durable_object: "workers/durable_object.ts",
     upstash_bridge: "src/upstash_bridge.ts",
     _upstash_bridge_cli: "src/_upstash_bridge_cli.ts",
   },
   // node:* stays an import: the bridge and its CLI run on Node.
-  deps: { neverBundle: [/^node:/, "@upstash/redis"] },
+  deps: { neverBundle: [/^node:/, /^cloudflare:/, "@upstash/redis"] },
   format: "esm",
   platform: "neutral",
   target: "es2022",

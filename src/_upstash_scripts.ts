@@ -91,7 +91,7 @@ ${HANDOFF}`;
  * handoff), {0, rank, waitMs} when not (rank -1 when not queued; waitMs
  * until the first holder's lease ends).
  */
-export const ACQUIRE = `${PRELUDE}
+export const ACQUIRE: string = `${PRELUDE}
 local token, mode = ARGV[1], ARGV[2]
 local lease, wttl = tonumber(ARGV[3]), tonumber(ARGV[5])
 handoff(ARGV[6], ARGV[7])
@@ -127,7 +127,7 @@ end
 return {0, -1, waitMs}`;
 
 /** ARGV: token, channel, fence floor. Returns 1 if this call released the lease. */
-export const RELEASE = `${PRELUDE}
+export const RELEASE: string = `${PRELUDE}
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   handoff(ARGV[3], ARGV[2])
   return 0
@@ -138,7 +138,7 @@ handoff(ARGV[3], ARGV[2])
 return 1`;
 
 /** ARGV: token, leaseMs. Returns 1 if the lease was still held and now runs leaseMs more. */
-export const EXTEND = `${NOW}
+export const EXTEND: string = `${NOW}
 ${KEEP}
 local e = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not e or tonumber(e) <= now then return 0 end
@@ -150,7 +150,7 @@ return 1`;
  * ARGV: token, channel, fence floor. Takes a waiter out of the queue: 1. If
  * a handoff granted it first, 2: the caller must release that lease.
  */
-export const CANCEL = `${PRELUDE}
+export const CANCEL: string = `${PRELUDE}
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 2 end
 redis.call('ZREM', KEYS[5], ARGV[1]); redis.call('ZREM', KEYS[6], ARGV[1])
 redis.call('HDEL', KEYS[7], ARGV[1])
@@ -158,7 +158,7 @@ handoff(ARGV[3], ARGV[2])
 return 1`;
 
 /** ARGV: channel, fence floor. Returns {holders, waiters} after dropping what expired. */
-export const STATUS = `${PRELUDE}
+export const STATUS: string = `${PRELUDE}
 handoff(ARGV[2], ARGV[1])
 return {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[5])}`;
 

@@ -4,6 +4,7 @@
 import { LocalLock } from "./local_lock.ts";
 import { ThreadLock } from "./thread_lock.ts";
 import { UpstashLock } from "./upstash_lock.ts";
+import { DurableObjectLock } from "./durable_object_lock.ts";
 import type { Lock, LockOptions, LockType } from "./types.ts";
 import { checkOptions, show } from "./_validate.ts";
 
@@ -13,7 +14,6 @@ export type LockFactory = (options: LockOptions) => Lock;
 // Types that the design plans and later releases ship: named in errors so a
 // user asking for one learns it is coming rather than misspelled.
 const PLANNED: ReadonlySet<string> = new Set([
-  "durable-object",
   "auto",
 ]);
 
@@ -21,6 +21,7 @@ const factories = new Map<string, LockFactory>([
   ["local", (options) => new LocalLock(options)],
   ["thread", (options) => new ThreadLock(options)],
   ["upstash", (options) => new UpstashLock(options)],
+  ["durable-object", (options) => new DurableObjectLock(options)],
 ]);
 
 function knownTypes(): string {

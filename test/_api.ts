@@ -44,7 +44,7 @@ export function apiSuite(test: RegisterTest): void {
       '"redis"',
       '"local"',
     ]);
-    assertThrows(() => createLock("durable-object"), TypeError, [
+    assertThrows(() => createLock("auto"), TypeError, [
       "not available",
       '"local"',
     ]);

@@ -2,7 +2,7 @@
 /** @internal The backends the contract suite runs against on every runtime. A new backend adds a line here. */
 
 import type { ContractBackend } from "./_contract.ts";
-import type { UpstashRedisLike } from "../mod.ts";
+import type { LockDurableObjectNamespace, UpstashRedisLike } from "../mod.ts";
 
 export const backends: ContractBackend[] = [
   { type: "local", quietMs: 5 },
@@ -25,5 +25,16 @@ export function upstashBackend(redis: UpstashRedisLike): ContractBackend {
     // An HTTP round trip and a Lua script, not a microtask.
     quietMs: 80,
     options: () => ({ redis, prefix: `test:${crypto.randomUUID()}:` }),
+  };
+}
+
+/** The durable-object backend through a Worker's namespace binding (RPC). */
+export function durableObjectBackend(
+  namespace: LockDurableObjectNamespace,
+): ContractBackend {
+  return {
+    type: "durable-object",
+    quietMs: 40,
+    options: () => ({ namespace }),
   };
 }

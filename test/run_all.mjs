@@ -151,6 +151,7 @@ if (wanted("checks")) {
       "--dry-run",
       "--allow-dirty",
     ]],
+    ["tsc --noEmit (strict, isolatedDeclarations)", bin("tsc"), ["-p", "."]],
     ["npm build (tsdown)", bin("tsdown"), []],
     ["export maps agree", process.execPath, ["test/check_exports.mjs"]],
   ];

@@ -1,0 +1,431 @@
+// Copyright 2026 the unilock authors. MIT license.
+// This module is browser compatible.
+
+import {
+  LockBackendError,
+  LockLostError,
+  LockReleasedError,
+  LockTimeoutError,
+} from "./errors.ts";
+import type {
+  AcquireOptions,
+  Lease,
+  Lock,
+  LockMode,
+  LockOptions,
+} from "./types.ts";
+import {
+  checkAcquireOptions,
+  checkFn,
+  checkLeaseMs,
+  checkName,
+  checkOptions,
+  show,
+} from "./_validate.ts";
+
+/** The RPC surface of `LockDurableObject` (entry `./durable-object`). */
+export interface LockDurableObjectStub {
+  /** Grants, or queues and waits (at most 25 s per call). */
+  acquire(request: {
+    token: string;
+    mode: LockMode;
+    leaseMs: number;
+    waitMs: number;
+  }): Promise<
+    | { ok: true; fence: number; leaseMs: number }
+    | { ok: false; reason: "busy" | "wait" | "cancelled"; retryAfterMs: number }
+  >;
+  /** Ends a lease; idempotent. */
+  release(token: string): Promise<{ released: boolean }>;
+  /** Sets a lease to end `leaseMs` from now. */
+  extend(token: string, leaseMs: number): Promise<{ ok: boolean }>;
+  /** Leaves the queue; `held` if the lock was granted first. */
+  cancel(token: string): Promise<{ held: boolean }>;
+  /** Holders and waiters now. */
+  status(): Promise<{ holders: number; waiters: number }>;
+}
+
+/** The part of a `DurableObjectNamespace` binding the client uses. */
+export interface LockDurableObjectNamespace {
+  /** The id of the object for a name. */
+  idFromName(name: string): unknown;
+  /** A stub for an id. */
+  get(id: never): unknown;
+}
+
+/** Options for {@linkcode DurableObjectLock}. */
+export interface DurableObjectLockOptions extends LockOptions {
+  /** The lock's name: one Durable Object per name. 1 to 512 characters. */
+  name?: string;
+  /**
+   * The namespace binding of `LockDurableObject` in your Worker (for
+   * example `env.LOCKS`).
+   */
+  namespace?: LockDurableObjectNamespace;
+  /**
+   * The lease length when `acquire` is not given `leaseMs`; renewed every
+   * third of it while held. 100 ms to 24 days.
+   *
+   * @default {30000}
+   */
+  leaseMs?: number;
+}
+
+const MAX_WAIT_MS = 25_000;
+let unnamedCount = 0;
+
+function backend(name: string, what: string, error: unknown): LockBackendError {
+  return new LockBackendError(
+    name,
+    `${what} failed: ${(error as Error)?.message ?? error}`,
+    { cause: error },
+  );
+}
+
+/**
+ * A globally consistent named lock in a Cloudflare Durable Object: the
+ * `durable-object` lock type, used from a Worker through the namespace
+ * binding of `LockDurableObject` (one object per lock name). An uncontended
+ * acquire and release cost one RPC each; waiters wait inside the object, which
+ * grants the lock to them when it is released or its lease ends.
+ *
+ * @example Guarding a Worker handler
+ * ```ts ignore
+ * import { createLock } from "@unilock/unilock";
+ * export { LockDurableObject } from "@unilock/unilock/durable-object";
+ *
+ * export default {
+ *   async fetch(request: Request, env: { LOCKS: DurableObjectNamespace }) {
+ *     const lock = createLock("durable-object", { name: "stock", namespace: env.LOCKS });
+ *     return await lock.withLock(async (lease) => new Response(`fence ${lease.fence}`));
+ *   },
+ * };
+ * ```
+ */
+export class DurableObjectLock implements Lock {
+  /** The lock's name. */
+  readonly name: string;
+  /** Always `"durable-object"`. */
+  readonly type: string = "durable-object";
+  #namespace: LockDurableObjectNamespace;
+  #stub: LockDurableObjectStub | undefined;
+  #leaseMs: number;
+  #queueChain: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Constructs a new instance; checks the options now.
+   *
+   * @param options Name, namespace binding and lease length.
+   */
+  constructor(options?: DurableObjectLockOptions) {
+    const action = "create durable-object lock";
+    checkOptions(action, options);
+    const { name, namespace, leaseMs } = options ?? {};
+    this.name = name === undefined
+      ? `durable-object-${++unnamedCount}`
+      : checkName(action, name);
+    if (
+      namespace === null || typeof namespace !== "object" ||
+      typeof namespace.idFromName !== "function" ||
+      typeof namespace.get !== "function"
+    ) {
+      throw new TypeError(
+        `Cannot ${action} as 'namespace' must be the Durable Object namespace binding of LockDurableObject (env.LOCKS): current value is ${
+          show(namespace)
+        }`,
+      );
+    }
+    this.#namespace = namespace;
+    if (
+      leaseMs !== undefined &&
+      (typeof leaseMs !== "number" ||
+        !(leaseMs >= 100 && leaseMs <= 2_073_600_000))
+    ) {
+      throw new RangeError(
+        `Cannot ${action} as 'leaseMs' must be a number from 100 to 2073600000: current value is ${
+          show(leaseMs)
+        }`,
+      );
+    }
+    this.#leaseMs = leaseMs ?? 30_000;
+  }
+
+  #object(): LockDurableObjectStub {
+    return this.#stub ??= this.#namespace.get(
+      this.#namespace.idFromName(this.name) as never,
+    ) as LockDurableObjectStub;
+  }
+
+  /** One RPC; a failed stub is replaced for the next call (it may be broken). */
+  async #call<T>(
+    what: string,
+    fn: (stub: LockDurableObjectStub) => Promise<T>,
+  ) {
+    try {
+      return await fn(this.#object());
+    } catch (error) {
+      this.#stub = undefined;
+      throw backend(this.name, what, error);
+    }
+  }
+
+  /**
+   * Waits, in FIFO order inside the object, until the lock is granted.
+   *
+   * @param options Timeout, signal, lease length and mode.
+   * @returns The lease; it renews itself until released.
+   */
+  acquire(options?: AcquireOptions): Promise<Lease> {
+    let checked;
+    try {
+      checked = checkAcquireOptions(this.name, options);
+      if (checked.leaseMs !== undefined && checked.leaseMs < 100) {
+        throw new RangeError(
+          `Cannot acquire lock "${this.name}" as 'leaseMs' must be at least 100: current value is ${checked.leaseMs}`,
+        );
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (checked.signal?.aborted) return Promise.reject(checked.signal.reason);
+    return this.#acquire(
+      checked.mode,
+      checked.leaseMs ?? this.#leaseMs,
+      checked.signal,
+      checked.timeoutMs,
+    );
+  }
+
+  async #acquire(
+    mode: LockMode,
+    leaseMs: number,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+  ): Promise<Lease> {
+    const token = `lk_${crypto.randomUUID()}`;
+    const deadline = timeoutMs === undefined
+      ? Infinity
+      : performance.now() + timeoutMs;
+    const waitFor = () =>
+      Math.max(0, Math.min(MAX_WAIT_MS, deadline - performance.now()));
+    let gaveUp = false;
+    const onAbort = () => {
+      gaveUp = true;
+      // The pending call answers "cancelled" once the object hears this.
+      void this.#cancel(token).catch(() => {});
+    };
+    signal?.addEventListener("abort", onAbort);
+    try {
+      // Within one client, queue in call order.
+      const first = this.#queueChain.then(() =>
+        this.#call(
+          "acquire",
+          (s) => s.acquire({ token, mode, leaseMs, waitMs: waitFor() }),
+        )
+      );
+      this.#queueChain = first.catch(() => {});
+      let reply = await first;
+      for (;;) {
+        if (reply.ok) {
+          if (gaveUp || signal?.aborted) {
+            await this.#call("release", (s) => s.release(token));
+            throw signal?.reason;
+          }
+          return this.#lease(token, mode, reply.fence, leaseMs);
+        }
+        if (reply.reason === "cancelled" || signal?.aborted) {
+          throw signal?.aborted ? signal.reason : backend(
+            this.name,
+            "acquire",
+            new Error("the waiter was cancelled"),
+          );
+        }
+        if (reply.reason === "busy" || performance.now() >= deadline) {
+          await this.#cancel(token);
+          throw new LockTimeoutError(this.name, timeoutMs ?? 0);
+        }
+        // "wait": the call hit its cap; call again, keeping the place.
+        reply = await this.#call(
+          "acquire",
+          (s) => s.acquire({ token, mode, leaseMs, waitMs: waitFor() }),
+        );
+      }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Leaves the queue; releases the lease if the grant won the race. */
+  async #cancel(token: string): Promise<void> {
+    const { held } = await this.#call("cancel", (s) => s.cancel(token));
+    if (held) await this.#call("release", (s) => s.release(token));
+  }
+
+  /**
+   * Takes the lock only if it can be granted at once (one RPC).
+   *
+   * @param options Mode, lease length and signal.
+   * @returns The lease, or `undefined` when the lock is busy.
+   */
+  async tryAcquire(options?: AcquireOptions): Promise<Lease | undefined> {
+    const checked = checkAcquireOptions(this.name, options);
+    if (checked.signal?.aborted) throw checked.signal.reason;
+    const leaseMs = checked.leaseMs ?? this.#leaseMs;
+    const token = `lk_${crypto.randomUUID()}`;
+    const reply = await this.#call(
+      "acquire",
+      (s) => s.acquire({ token, mode: checked.mode, leaseMs, waitMs: 0 }),
+    );
+    return reply.ok
+      ? this.#lease(token, checked.mode, reply.fence, leaseMs)
+      : undefined;
+  }
+
+  /**
+   * Runs `fn` while holding the lock, then releases it.
+   *
+   * @typeParam T The result of `fn`.
+   * @param fn The critical section.
+   * @param options Timeout, signal, lease length and mode.
+   * @returns What `fn` returned.
+   */
+  async withLock<T>(
+    fn: (lease: Lease) => T | Promise<T>,
+    options?: AcquireOptions,
+  ): Promise<T> {
+    checkFn(this.name, fn);
+    const lease = await this.acquire(options);
+    try {
+      return await fn(lease);
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /**
+   * Whether a lease holds the lock now, by the object's clock.
+   *
+   * @returns `true` while a lease is held.
+   */
+  async isLocked(): Promise<boolean> {
+    const { holders } = await this.#call("status", (s) => s.status());
+    return holders > 0;
+  }
+
+  #lease(token: string, mode: LockMode, fence: number, leaseMs: number): Lease {
+    return new DurableObjectLease(this.name, mode, fence, leaseMs, {
+      release: () => this.#call("release", (s) => s.release(token)),
+      extend: (ms) => this.#call("extend", (s) => s.extend(token, ms)),
+    });
+  }
+}
+
+interface LeaseOps {
+  release(): Promise<{ released: boolean }>;
+  extend(ms: number): Promise<{ ok: boolean }>;
+}
+
+/** A lease on a {@linkcode DurableObjectLock}; renews itself every third of its length. */
+class DurableObjectLease implements Lease {
+  readonly name: string;
+  readonly mode: LockMode;
+  readonly fence: number;
+  #ops: LeaseOps;
+  #leaseMs: number;
+  #released = false;
+  #lost = false;
+  #releasing: Promise<void> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #controller: AbortController | undefined;
+  #validUntil: number;
+
+  constructor(
+    name: string,
+    mode: LockMode,
+    fence: number,
+    leaseMs: number,
+    ops: LeaseOps,
+  ) {
+    this.name = name;
+    this.mode = mode;
+    this.fence = fence;
+    this.#ops = ops;
+    this.#leaseMs = leaseMs;
+    this.#validUntil = performance.now() + leaseMs;
+    this.#schedule(leaseMs / 3);
+  }
+
+  get signal(): AbortSignal {
+    return (this.#controller ??= new AbortController()).signal;
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  #schedule(ms: number): void {
+    this.#timer = setTimeout(() => this.#renew(), ms);
+    (this.#timer as unknown as { unref?: () => void }).unref?.();
+  }
+
+  async #renew(): Promise<void> {
+    this.#timer = undefined;
+    if (this.#released || this.#lost) return;
+    const sent = performance.now();
+    try {
+      if ((await this.#ops.extend(this.#leaseMs)).ok) {
+        this.#validUntil = sent + this.#leaseMs;
+        if (!this.#released) this.#schedule(this.#leaseMs / 3);
+        return;
+      }
+      this.#lose("the lease expired before it was renewed");
+    } catch (error) {
+      if (performance.now() < this.#validUntil) {
+        if (!this.#released) this.#schedule(250);
+      } else this.#lose("it could not be renewed in time", error);
+    }
+  }
+
+  #lose(detail: string, cause?: unknown): void {
+    if (this.#lost || this.#released) return;
+    this.#lost = true;
+    (this.#controller ??= new AbortController()).abort(
+      new LockLostError(
+        this.name,
+        detail,
+        cause === undefined ? undefined : { cause },
+      ),
+    );
+  }
+
+  release(): Promise<void> {
+    if (this.#releasing !== undefined) return this.#releasing;
+    this.#released = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    return this.#releasing = this.#ops.release().then(() => {});
+  }
+
+  async extend(leaseMs?: number): Promise<void> {
+    const ms = checkLeaseMs(`extend lock "${this.name}"`, leaseMs) ??
+      this.#leaseMs;
+    if (this.#released) throw new LockReleasedError(this.name, "extend");
+    if (this.#lost) throw this.#controller!.signal.reason;
+    if (ms < 100) {
+      throw new RangeError(
+        `Cannot extend lock "${this.name}" as 'leaseMs' must be at least 100: current value is ${ms}`,
+      );
+    }
+    const sent = performance.now();
+    if (!(await this.#ops.extend(ms)).ok) {
+      this.#lose("the lease expired before it was extended");
+      throw this.#controller!.signal.reason;
+    }
+    this.#leaseMs = ms;
+    this.#validUntil = sent + ms;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+}

@@ -1,0 +1,375 @@
+// Copyright 2026 the unilock authors. MIT license.
+
+/**
+ * The Durable Object behind the `durable-object` lock: one object per lock
+ * name. Re-export it from your Worker and bind it:
+ *
+ * ```toml
+ * [[durable_objects.bindings]]
+ * name = "LOCKS"
+ * class_name = "LockDurableObject"
+ *
+ * [[migrations]]
+ * tag = "v1"
+ * new_sqlite_classes = ["LockDurableObject"]
+ * ```
+ *
+ * Holders, their expiries and the fence counter live in the object's SQLite
+ * storage, written before any reply (the output gate makes the write durable
+ * before the caller hears of it). Waiters wait inside the object, in FIFO
+ * order, and the event that frees the lock (a release, a cancel, an expiry)
+ * grants it to them: no client polls. Expiry is checked against the object's
+ * clock on every event; timers only wake. Every call is idempotent by its
+ * client-made token.
+ *
+ * @example Exporting the class from a Worker
+ * ```ts ignore
+ * export { LockDurableObject } from "@unilock/unilock/durable-object";
+ * ```
+ *
+ * @module
+ */
+
+import { DurableObject } from "cloudflare:workers";
+
+/** The part of the object's SQLite API this class uses. */
+interface SqlCursor<T> {
+  one(): T;
+  toArray(): T[];
+  readonly rowsWritten: number;
+}
+interface SqlStorageLike {
+  exec<T = Record<string, unknown>>(
+    query: string,
+    ...bindings: unknown[]
+  ): SqlCursor<T>;
+}
+/** The part of `DurableObjectState` this class uses. */
+export interface LockDurableObjectState {
+  /** The object's storage, with its SQLite API. */
+  readonly storage: { readonly sql: SqlStorageLike };
+}
+
+/** The request of {@linkcode LockDurableObject.acquire}. */
+export interface LockAcquireRequest {
+  /** The client-made token that names this acquisition (and its lease). */
+  token: string;
+  /** `"exclusive"` or `"shared"`. */
+  mode: "exclusive" | "shared";
+  /** The lease length, in ms. */
+  leaseMs: number;
+  /** How long this call may wait, in ms; capped at {@linkcode MAX_WAIT_MS}. */
+  waitMs: number;
+}
+
+/** The answer of {@linkcode LockDurableObject.acquire}. */
+export type LockAcquireReply =
+  | { ok: true; fence: number; leaseMs: number }
+  | {
+    ok: false;
+    /** busy: not granted and not queued; wait: still queued, call again with the same token; cancelled: taken out of the queue. */
+    reason: "busy" | "wait" | "cancelled";
+    /** When the first holder's lease ends, in ms from now (0 if unknown). */
+    retryAfterMs: number;
+  };
+
+/** The longest one acquire call waits; clients call again with the same token. */
+export const MAX_WAIT_MS = 25_000;
+
+/** How long a waiter whose call ended keeps its place for the next call. */
+const REJOIN_MS = 10_000;
+
+interface Waiter {
+  token: string;
+  shared: boolean;
+  leaseMs: number;
+  /** The pending call, if the client is waiting on one now. */
+  resolve: ((reply: LockAcquireReply) => void) | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** While no call is pending: when the waiter loses its place. */
+  detachedUntil: number;
+}
+
+/** Checks an RPC argument the way a stranger's HTTP body must be checked. */
+function fail(message: string): never {
+  throw new TypeError(message);
+}
+
+function checkToken(token: unknown): string {
+  if (typeof token !== "string" || token.length < 8 || token.length > 128) {
+    fail(`'token' must be a string of 8 to 128 characters`);
+  }
+  return token;
+}
+
+function checkMs(name: string, value: unknown, min: number, max: number) {
+  if (typeof value !== "number" || !(value >= min && value <= max)) {
+    fail(`'${name}' must be a number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+/**
+ * One lock name's state and waiters. Its methods are the RPC interface that
+ * the `durable-object` lock client and the HTTP lock service call.
+ */
+export class LockDurableObject extends DurableObject {
+  #sql: SqlStorageLike;
+  #queue: Waiter[] = [];
+  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Constructs the object and its tables.
+   *
+   * @param ctx The object's state.
+   * @param env The Worker's bindings.
+   */
+  constructor(ctx: LockDurableObjectState, env: unknown) {
+    super(ctx as never, env as never);
+    this.#sql = ctx.storage.sql;
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS holders (
+      token TEXT PRIMARY KEY,
+      shared INTEGER NOT NULL,
+      fence INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL
+    )`);
+    // The fence counter: one row, never deleted, never decreased.
+    this.#sql.exec(
+      "CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY CHECK (id = 1), fence INTEGER NOT NULL)",
+    );
+    this.#sql.exec("INSERT OR IGNORE INTO counter (id, fence) VALUES (1, 0)");
+  }
+
+  #expire(now: number): void {
+    this.#sql.exec("DELETE FROM holders WHERE expires_at <= ?", now);
+  }
+
+  #holderCounts(): { all: number; exclusive: number } {
+    const row = this.#sql.exec<{ all: number; exclusive: number }>(
+      "SELECT COUNT(*) AS [all], COALESCE(SUM(shared = 0), 0) AS exclusive FROM holders",
+    ).one();
+    return { all: row.all, exclusive: row.exclusive };
+  }
+
+  #free(shared: boolean): boolean {
+    const { all, exclusive } = this.#holderCounts();
+    return shared ? exclusive === 0 : all === 0;
+  }
+
+  #grant(token: string, shared: boolean, leaseMs: number, now: number) {
+    // The clock floor (µs) keeps fences rising even if storage were reset.
+    const fence = this.#sql.exec<{ fence: number }>(
+      "UPDATE counter SET fence = MAX(fence + 1, ?) WHERE id = 1 RETURNING fence",
+      now * 1000,
+    ).one().fence;
+    this.#sql.exec(
+      "INSERT INTO holders (token, shared, fence, expires_at) VALUES (?, ?, ?, ?)",
+      token,
+      shared ? 1 : 0,
+      fence,
+      now + leaseMs,
+    );
+    this.#armExpiry(now);
+    return fence;
+  }
+
+  #firstExpiry(): number | undefined {
+    const row = this.#sql.exec<{ at: number | null }>(
+      "SELECT MIN(expires_at) AS at FROM holders",
+    ).one();
+    return row.at ?? undefined;
+  }
+
+  /** Wakes the object when the first lease ends, so its waiters move on. */
+  #armExpiry(now: number): void {
+    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    if (this.#queue.length === 0) return;
+    const at = this.#firstExpiry();
+    if (at === undefined) return;
+    this.#expiryTimer = setTimeout(() => {
+      this.#expiryTimer = undefined;
+      const t = Date.now();
+      this.#expire(t);
+      this.#handoff(t);
+    }, Math.max(0, at - now) + 1);
+  }
+
+  /** Grants the lock to waiters at the head of the queue while modes allow. */
+  #handoff(now: number): void {
+    while (this.#queue.length > 0) {
+      const head = this.#queue[0]!;
+      if (head.resolve === undefined && head.detachedUntil <= now) {
+        this.#queue.shift(); // gone without coming back
+        continue;
+      }
+      if (!this.#free(head.shared)) break;
+      this.#queue.shift();
+      const fence = this.#grant(head.token, head.shared, head.leaseMs, now);
+      if (head.timer !== undefined) clearTimeout(head.timer);
+      // A detached waiter finds its lease when it calls again.
+      head.resolve?.({ ok: true, fence, leaseMs: head.leaseMs });
+      if (!head.shared) break;
+    }
+    this.#armExpiry(now);
+  }
+
+  #retryAfter(now: number): number {
+    const at = this.#firstExpiry();
+    return at === undefined ? 0 : Math.max(0, at - now);
+  }
+
+  /**
+   * Grants the lock, or queues the caller and waits up to `waitMs` (at most
+   * {@linkcode MAX_WAIT_MS}) for it. Calling again with the same token keeps
+   * the place in the queue, and returns the lease if it was granted since.
+   *
+   * @param request Token, mode, lease length and wait.
+   * @returns The grant, or why there is none yet.
+   */
+  acquire(request: LockAcquireRequest): Promise<LockAcquireReply> {
+    const token = checkToken(request?.token);
+    if (request.mode !== "exclusive" && request.mode !== "shared") {
+      fail(`'mode' must be "exclusive" or "shared"`);
+    }
+    const shared = request.mode === "shared";
+    const leaseMs = checkMs("leaseMs", request.leaseMs, 100, 2_073_600_000);
+    const waitMs = Math.min(
+      checkMs("waitMs", request.waitMs, 0, 2_147_483_647),
+      MAX_WAIT_MS,
+    );
+    const now = Date.now();
+    this.#expire(now);
+    this.#handoff(now);
+    const held = this.#sql.exec<{ fence: number; expires_at: number }>(
+      "SELECT fence, expires_at FROM holders WHERE token = ?",
+      token,
+    ).toArray()[0];
+    if (held !== undefined) {
+      return Promise.resolve({
+        ok: true,
+        fence: held.fence,
+        leaseMs: held.expires_at - now,
+      });
+    }
+    let waiter = this.#queue.find((w) => w.token === token);
+    const first = this.#queue.length === 0 || this.#queue[0] === waiter;
+    if (first && this.#free(shared)) {
+      if (waiter !== undefined) this.#queue.shift();
+      const fence = this.#grant(token, shared, leaseMs, now);
+      if (shared) this.#handoff(now);
+      return Promise.resolve({ ok: true, fence, leaseMs });
+    }
+    if (waitMs <= 0 && waiter === undefined) {
+      return Promise.resolve({
+        ok: false,
+        reason: "busy",
+        retryAfterMs: this.#retryAfter(now),
+      });
+    }
+    if (waiter === undefined) {
+      waiter = {
+        token,
+        shared,
+        leaseMs,
+        resolve: undefined,
+        timer: undefined,
+        detachedUntil: 0,
+      };
+      this.#queue.push(waiter);
+      this.#armExpiry(now);
+    }
+    // A call that replaces an earlier one still pending ends the earlier one.
+    waiter.resolve?.({ ok: false, reason: "wait", retryAfterMs: 0 });
+    if (waiter.timer !== undefined) clearTimeout(waiter.timer);
+    const w = waiter;
+    return new Promise<LockAcquireReply>((resolve) => {
+      w.resolve = resolve;
+      w.timer = setTimeout(() => {
+        w.resolve = undefined;
+        w.timer = undefined;
+        w.detachedUntil = Date.now() + REJOIN_MS;
+        resolve({
+          ok: false,
+          reason: "wait",
+          retryAfterMs: this.#retryAfter(Date.now()),
+        });
+      }, waitMs);
+    });
+  }
+
+  /**
+   * Ends the lease `token` holds, and hands the lock over. Idempotent.
+   *
+   * @param token The lease's token.
+   * @returns Whether this call released a lease.
+   */
+  release(token: string): { released: boolean } {
+    checkToken(token);
+    const now = Date.now();
+    this.#expire(now);
+    const released = this.#sql.exec(
+      "DELETE FROM holders WHERE token = ?",
+      token,
+    ).rowsWritten > 0;
+    this.#handoff(now);
+    return { released };
+  }
+
+  /**
+   * Sets the lease `token` holds to end `leaseMs` from now.
+   *
+   * @param token The lease's token.
+   * @param leaseMs The new length, from now.
+   * @returns Whether the lease was still held.
+   */
+  extend(token: string, leaseMs: number): { ok: boolean } {
+    checkToken(token);
+    checkMs("leaseMs", leaseMs, 100, 2_073_600_000);
+    const now = Date.now();
+    this.#expire(now);
+    const ok = this.#sql.exec(
+      "UPDATE holders SET expires_at = ? WHERE token = ?",
+      now + leaseMs,
+      token,
+    ).rowsWritten > 0;
+    this.#armExpiry(now);
+    return { ok };
+  }
+
+  /**
+   * Takes `token` out of the queue (its pending call answers "cancelled").
+   *
+   * @param token The waiter's token.
+   * @returns `held: true` if it was granted first: release it then.
+   */
+  cancel(token: string): { held: boolean } {
+    checkToken(token);
+    const now = Date.now();
+    this.#expire(now);
+    const held = this.#sql.exec(
+      "SELECT 1 FROM holders WHERE token = ?",
+      token,
+    ).toArray().length > 0;
+    const index = this.#queue.findIndex((w) => w.token === token);
+    if (index >= 0) {
+      const [w] = this.#queue.splice(index, 1);
+      if (w!.timer !== undefined) clearTimeout(w!.timer);
+      w!.resolve?.({ ok: false, reason: "cancelled", retryAfterMs: 0 });
+    }
+    this.#handoff(now);
+    return { held };
+  }
+
+  /**
+   * The lock's state by the object's clock.
+   *
+   * @returns How many leases hold it and how many waiters queue.
+   */
+  status(): { holders: number; waiters: number } {
+    const now = Date.now();
+    this.#expire(now);
+    this.#handoff(now);
+    return { holders: this.#holderCounts().all, waiters: this.#queue.length };
+  }
+}
