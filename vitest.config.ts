@@ -23,6 +23,7 @@ export default defineConfig({
               bindings: {
                 UPSTASH_URL: inject("upstash").url,
                 UPSTASH_TOKEN: inject("upstash").token,
+                UNILOCK_TOKEN: "workerd-test-secret",
               },
             },
           })),

@@ -63,6 +63,19 @@ export interface DurableObjectLockOptions extends LockOptions {
    */
   namespace?: LockDurableObjectNamespace;
   /**
+   * The lock service's base URL (a deployed `./worker`, or `wrangler dev`),
+   * for callers outside Cloudflare. Give `url` and `token`, or `namespace`.
+   *
+   * @default {undefined}
+   */
+  url?: string;
+  /**
+   * The service's bearer secret (its `UNILOCK_TOKEN`), with `url`.
+   *
+   * @default {undefined}
+   */
+  token?: string;
+  /**
    * The lease length when `acquire` is not given `leaseMs`; renewed every
    * third of it while held. 100 ms to 24 days.
    *
@@ -72,6 +85,56 @@ export interface DurableObjectLockOptions extends LockOptions {
 }
 
 const MAX_WAIT_MS = 25_000;
+
+/**
+ * The lock service over HTTP, shaped like a namespace binding so the client
+ * logic is one: each "stub" call is one request to `./worker`.
+ */
+function httpNamespace(base: URL, token: string): LockDurableObjectNamespace {
+  return {
+    idFromName: (name) => name,
+    get: (id) => {
+      const lockUrl = new URL(
+        `v1/locks/${encodeURIComponent(id as unknown as string)}`,
+        base.href.endsWith("/") ? base : new URL(`${base.href}/`),
+      );
+      const call = async (op: string, body?: unknown) => {
+        const response = await fetch(
+          op === "" ? lockUrl : `${lockUrl.href}/${op}`,
+          {
+            method: op === "" ? "GET" : "POST",
+            headers: {
+              authorization: `Bearer ${token}`,
+              ...(body === undefined
+                ? {}
+                : { "content-type": "application/json" }),
+            },
+            ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          },
+        );
+        const text = await response.text();
+        if (response.status !== 200) {
+          throw new Error(`HTTP ${response.status}: ${text.slice(0, 300)}`);
+        }
+        try {
+          return JSON.parse(text);
+        } catch (error) {
+          throw new Error(`malformed reply: ${text.slice(0, 300)}`, {
+            cause: error,
+          });
+        }
+      };
+      const stub: LockDurableObjectStub = {
+        acquire: (request) => call("acquire", request),
+        release: (t) => call("release", { token: t }),
+        extend: (t, leaseMs) => call("extend", { token: t, leaseMs }),
+        cancel: (t) => call("cancel", { token: t }),
+        status: () => call(""),
+      };
+      return stub;
+    },
+  };
+}
 let unnamedCount = 0;
 
 function backend(name: string, what: string, error: unknown): LockBackendError {
@@ -85,7 +148,8 @@ function backend(name: string, what: string, error: unknown): LockBackendError {
 /**
  * A globally consistent named lock in a Cloudflare Durable Object: the
  * `durable-object` lock type, used from a Worker through the namespace
- * binding of `LockDurableObject` (one object per lock name). An uncontended
+ * binding of `LockDurableObject` (one object per lock name), or from anywhere
+ * else over HTTP through the lock service (`{ url, token }`). An uncontended
  * acquire and release cost one RPC each; waiters wait inside the object, which
  * grants the lock to them when it is released or its lease ends.
  *
@@ -120,22 +184,52 @@ export class DurableObjectLock implements Lock {
   constructor(options?: DurableObjectLockOptions) {
     const action = "create durable-object lock";
     checkOptions(action, options);
-    const { name, namespace, leaseMs } = options ?? {};
+    const { name, namespace, url, token, leaseMs } = options ?? {};
     this.name = name === undefined
       ? `durable-object-${++unnamedCount}`
       : checkName(action, name);
-    if (
-      namespace === null || typeof namespace !== "object" ||
-      typeof namespace.idFromName !== "function" ||
-      typeof namespace.get !== "function"
-    ) {
-      throw new TypeError(
-        `Cannot ${action} as 'namespace' must be the Durable Object namespace binding of LockDurableObject (env.LOCKS): current value is ${
-          show(namespace)
-        }`,
-      );
+    if (url !== undefined || token !== undefined) {
+      if (namespace !== undefined) {
+        throw new TypeError(
+          `Cannot ${action} with both 'namespace' and 'url': give the binding inside a Worker, url and token elsewhere`,
+        );
+      }
+      let parsed: URL | undefined;
+      try {
+        parsed = typeof url === "string" ? new URL(url) : undefined;
+      } catch { /* reported below */ }
+      if (
+        parsed === undefined ||
+        (parsed.protocol !== "https:" && parsed.protocol !== "http:")
+      ) {
+        throw new TypeError(
+          `Cannot ${action} as 'url' must be the lock service's http(s) URL: current value is ${
+            show(url)
+          }`,
+        );
+      }
+      if (typeof token !== "string" || token.length === 0) {
+        throw new TypeError(
+          `Cannot ${action} as 'token' must be the service's non-empty bearer secret: current value is ${
+            show(token)
+          }`,
+        );
+      }
+      this.#namespace = httpNamespace(parsed, token);
+    } else {
+      if (
+        namespace === null || typeof namespace !== "object" ||
+        typeof namespace.idFromName !== "function" ||
+        typeof namespace.get !== "function"
+      ) {
+        throw new TypeError(
+          `Cannot ${action} as 'namespace' must be the Durable Object namespace binding of LockDurableObject (env.LOCKS), or give 'url' and 'token': current value is ${
+            show(namespace)
+          }`,
+        );
+      }
+      this.#namespace = namespace;
     }
-    this.#namespace = namespace;
     if (
       leaseMs !== undefined &&
       (typeof leaseMs !== "number" ||

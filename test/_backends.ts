@@ -38,3 +38,15 @@ export function durableObjectBackend(
     options: () => ({ namespace }),
   };
 }
+
+/** The durable-object backend over HTTP, through the lock service. */
+export function lockServiceBackend(
+  url: string,
+  token: string,
+): ContractBackend {
+  return {
+    type: "durable-object",
+    quietMs: 60,
+    options: () => ({ url, token }),
+  };
+}

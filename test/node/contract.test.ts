@@ -4,12 +4,14 @@ import { inject, test } from "vitest";
 import { lockContract } from "../_contract.ts";
 import { apiSuite } from "../_api.ts";
 import { contractCanFailSuite } from "../_contract_can_fail.ts";
-import { backends, upstashBackend } from "../_backends.ts";
+import { backends, lockServiceBackend, upstashBackend } from "../_backends.ts";
 import { threadSuite } from "../_thread_suite.ts";
 
 apiSuite(test);
 contractCanFailSuite(test);
 for (const backend of backends) lockContract(test, backend);
+const service = inject("lockService");
+lockContract(test, lockServiceBackend(service.url, service.token));
 const { url, token } = inject("upstash");
 lockContract(
   test,

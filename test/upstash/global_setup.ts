@@ -1,15 +1,20 @@
 // Copyright 2026 the unilock authors. MIT license.
 // vitest global setup: a real redis-server and the REST bridge in front of
-// it, for both the Node and the workerd projects; stopped at the end.
+// it, for both the Node and the workerd projects, and the lock service on
+// `wrangler dev` for the Node project's HTTP client; stopped at the end.
 import type { TestProject } from "vitest/node";
 import { startUpstashBridge } from "../../src/upstash_bridge.ts";
 import { startRedis } from "../_redis.ts";
+import { startLockService } from "../_wrangler.ts";
 
 export default async function setup(project: TestProject) {
   const redis = await startRedis();
   const bridge = await startUpstashBridge({ redisUrl: redis.url });
   project.provide("upstash", { url: bridge.url, token: bridge.token });
+  const service = await startLockService();
+  project.provide("lockService", { url: service.url, token: service.token });
   return async () => {
+    await service.stop();
     await bridge.close();
     await redis.stop();
   };
@@ -18,5 +23,6 @@ export default async function setup(project: TestProject) {
 declare module "vitest" {
   export interface ProvidedContext {
     upstash: { url: string; token: string };
+    lockService: { url: string; token: string };
   }
 }

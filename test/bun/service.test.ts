@@ -1,0 +1,12 @@
+// Copyright 2026 the unilock authors. MIT license.
+// The contract against the durable-object lock over HTTP on Bun, through the
+// lock service on `wrangler dev`, started and stopped by this file.
+import { afterAll, test } from "bun:test";
+import { lockContract } from "../_contract.ts";
+import { lockServiceBackend } from "../_backends.ts";
+import { startLockService } from "../_wrangler.ts";
+
+const service = await startLockService();
+afterAll(() => service.stop());
+
+lockContract(test, lockServiceBackend(service.url, service.token));

@@ -1,0 +1,22 @@
+// Copyright 2026 the unilock authors. MIT license.
+// The contract against the durable-object lock over HTTP on Deno: the lock
+// service on `wrangler dev` (local workerd, real SQLite Durable Object),
+// started and stopped by this file.
+import { lockContract } from "../_contract.ts";
+import { lockServiceBackend } from "../_backends.ts";
+import { startLockService } from "../_wrangler.ts";
+
+const service = await startLockService();
+
+lockContract(
+  (name, fn) =>
+    Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false }),
+  lockServiceBackend(service.url, service.token),
+);
+
+Deno.test({
+  name: "the lock service stops",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () => service.stop(),
+});
