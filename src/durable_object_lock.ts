@@ -87,6 +87,23 @@ export interface DurableObjectLockOptions extends LockOptions {
 const MAX_WAIT_MS = 25_000;
 
 /**
+ * Bounds a long-poll call: the object answers by its own wait cap, so a call
+ * that stays silent well past it went to an object that was reset or lost
+ * (its caller may never hear). Rejecting lets the caller call again with the
+ * same token, which is safe.
+ */
+function watched<T>(call: Promise<T>, waitMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error("the lock object did not answer in time")),
+      waitMs + 2_000,
+    );
+  });
+  return Promise.race([call, silent]).finally(() => clearTimeout(timer));
+}
+
+/**
  * The lock service over HTTP, shaped like a namespace binding so the client
  * logic is one: each "stub" call is one request to `./worker`.
  */
@@ -312,9 +329,12 @@ export class DurableObjectLock implements Lock {
     try {
       // Within one client, queue in call order.
       const first = this.#queueChain.then(() =>
-        this.#call(
+        this.#retrying(
           "acquire",
-          (s) => s.acquire({ token, mode, leaseMs, waitMs: waitFor() }),
+          (s) => {
+            const waitMs = waitFor();
+            return watched(s.acquire({ token, mode, leaseMs, waitMs }), waitMs);
+          },
         )
       );
       this.#queueChain = first.catch(() => {});
@@ -339,9 +359,12 @@ export class DurableObjectLock implements Lock {
           throw new LockTimeoutError(this.name, timeoutMs ?? 0);
         }
         // "wait": the call hit its cap; call again, keeping the place.
-        reply = await this.#call(
+        reply = await this.#retrying(
           "acquire",
-          (s) => s.acquire({ token, mode, leaseMs, waitMs: waitFor() }),
+          (s) => {
+            const waitMs = waitFor();
+            return watched(s.acquire({ token, mode, leaseMs, waitMs }), waitMs);
+          },
         );
       }
     } finally {
@@ -349,10 +372,37 @@ export class DurableObjectLock implements Lock {
     }
   }
 
+  /**
+   * A call that is safe to repeat (every call carries its token), repeated
+   * on a fresh stub when the object was reset or evicted under it, or the
+   * network dropped it: a waiter keeps waiting, or finds the lease it was
+   * granted. A rejected argument (TypeError) or an overloaded object is not
+   * retried.
+   */
+  async #retrying<T>(
+    what: string,
+    fn: (stub: LockDurableObjectStub) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.#call(what, fn);
+      } catch (error) {
+        const cause = (error as LockBackendError).cause as
+          | (Error & { overloaded?: boolean })
+          | undefined;
+        if (
+          attempt >= 3 || cause instanceof TypeError || cause?.overloaded ||
+          /HTTP 4\d\d/.test(String(cause?.message))
+        ) throw error;
+        await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
+      }
+    }
+  }
+
   /** Leaves the queue; releases the lease if the grant won the race. */
   async #cancel(token: string): Promise<void> {
-    const { held } = await this.#call("cancel", (s) => s.cancel(token));
-    if (held) await this.#call("release", (s) => s.release(token));
+    const { held } = await this.#retrying("cancel", (s) => s.cancel(token));
+    if (held) await this.#retrying("release", (s) => s.release(token));
   }
 
   /**
@@ -402,14 +452,14 @@ export class DurableObjectLock implements Lock {
    * @returns `true` while a lease is held.
    */
   async isLocked(): Promise<boolean> {
-    const { holders } = await this.#call("status", (s) => s.status());
+    const { holders } = await this.#retrying("status", (s) => s.status());
     return holders > 0;
   }
 
   #lease(token: string, mode: LockMode, fence: number, leaseMs: number): Lease {
     return new DurableObjectLease(this.name, mode, fence, leaseMs, {
-      release: () => this.#call("release", (s) => s.release(token)),
-      extend: (ms) => this.#call("extend", (s) => s.extend(token, ms)),
+      release: () => this.#retrying("release", (s) => s.release(token)),
+      extend: (ms) => this.#retrying("extend", (s) => s.extend(token, ms)),
     });
   }
 }
