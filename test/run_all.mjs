@@ -153,6 +153,11 @@ if (wanted("checks")) {
     ]],
     ["tsc --noEmit (strict, isolatedDeclarations)", bin("tsc"), ["-p", "."]],
     ["npm build (tsdown)", bin("tsdown"), []],
+    [
+      "wrangler deploy --dry-run (the lock service builds)",
+      bin("wrangler"),
+      ["deploy", "--dry-run", "--outdir", ".test-results/wrangler-dist"],
+    ],
     ["export maps agree", process.execPath, ["test/check_exports.mjs"]],
   ];
   for (const [step, command, args] of checks) {
