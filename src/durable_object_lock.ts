@@ -328,15 +328,17 @@ export class DurableObjectLock implements Lock {
     signal?.addEventListener("abort", onAbort);
     try {
       // Within one client, queue in call order.
-      const first = this.#queueChain.then(() =>
-        this.#retrying(
+      const first = this.#queueChain.then(() => {
+        // Its turn may come after the caller gave up: then it never asks.
+        if (gaveUp || signal?.aborted) throw signal?.reason;
+        return this.#retrying(
           "acquire",
           (s) => {
             const waitMs = waitFor();
             return watched(s.acquire({ token, mode, leaseMs, waitMs }), waitMs);
           },
-        )
-      );
+        );
+      });
       this.#queueChain = first.catch(() => {});
       let reply = await first;
       for (;;) {

@@ -448,9 +448,11 @@ export class UpstashLock implements Lock {
     try {
       // Within one client, queue in call order: each first request waits for
       // the previous one, so concurrent acquires cannot overtake each other.
-      const first = this.#queueChain.then(() =>
-        this.#attempt(token, mode, leaseMs, join)
-      );
+      const first = this.#queueChain.then(() => {
+        // Its turn may come after the caller gave up: then it never asks.
+        if (signal?.aborted) throw signal.reason;
+        return this.#attempt(token, mode, leaseMs, join);
+      });
       this.#queueChain = first.catch(() => {});
       reply = await first;
     } catch (error) {
@@ -461,6 +463,11 @@ export class UpstashLock implements Lock {
     if (reply[0] === 1) {
       this.#waiters.delete(token);
       this.#maybeUnsubscribe();
+      if (signal?.aborted) {
+        // Granted as the caller gave up: one outcome, so give it back.
+        await this.#flag("release", [token, this.#channel, this.#floor()]);
+        throw signal.reason;
+      }
       return this.#lease(token, mode, reply[1], leaseMs);
     }
     if (!join) throw new LockTimeoutError(this.name, 0);
