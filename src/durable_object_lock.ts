@@ -1,12 +1,7 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import {
-  LockBackendError,
-  LockLostError,
-  LockReleasedError,
-  LockTimeoutError,
-} from "./errors.ts";
+import { LockBackendError, LockTimeoutError } from "./errors.ts";
 import type {
   AcquireOptions,
   Lease,
@@ -14,10 +9,10 @@ import type {
   LockMode,
   LockOptions,
 } from "./types.ts";
+import { RenewingLease } from "./_renewing_lease.ts";
 import {
   checkAcquireOptions,
   checkFn,
-  checkLeaseMs,
   checkName,
   checkOptions,
   show,
@@ -85,6 +80,7 @@ export interface DurableObjectLockOptions extends LockOptions {
 }
 
 const MAX_WAIT_MS = 25_000;
+const MIN_LEASE_MS = 100;
 
 /**
  * Bounds a long-poll call: the object answers by its own wait cap, so a call
@@ -459,119 +455,10 @@ export class DurableObjectLock implements Lock {
   }
 
   #lease(token: string, mode: LockMode, fence: number, leaseMs: number): Lease {
-    return new DurableObjectLease(this.name, mode, fence, leaseMs, {
+    return new RenewingLease(this.name, mode, fence, leaseMs, MIN_LEASE_MS, {
       release: () => this.#retrying("release", (s) => s.release(token)),
-      extend: (ms) => this.#retrying("extend", (s) => s.extend(token, ms)),
+      extend: async (ms) =>
+        (await this.#retrying("extend", (s) => s.extend(token, ms))).ok,
     });
-  }
-}
-
-interface LeaseOps {
-  release(): Promise<{ released: boolean }>;
-  extend(ms: number): Promise<{ ok: boolean }>;
-}
-
-/** A lease on a {@linkcode DurableObjectLock}; renews itself every third of its length. */
-class DurableObjectLease implements Lease {
-  readonly name: string;
-  readonly mode: LockMode;
-  readonly fence: number;
-  #ops: LeaseOps;
-  #leaseMs: number;
-  #released = false;
-  #lost = false;
-  #releasing: Promise<void> | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #controller: AbortController | undefined;
-  #validUntil: number;
-
-  constructor(
-    name: string,
-    mode: LockMode,
-    fence: number,
-    leaseMs: number,
-    ops: LeaseOps,
-  ) {
-    this.name = name;
-    this.mode = mode;
-    this.fence = fence;
-    this.#ops = ops;
-    this.#leaseMs = leaseMs;
-    this.#validUntil = performance.now() + leaseMs;
-    this.#schedule(leaseMs / 3);
-  }
-
-  get signal(): AbortSignal {
-    return (this.#controller ??= new AbortController()).signal;
-  }
-
-  get released(): boolean {
-    return this.#released;
-  }
-
-  #schedule(ms: number): void {
-    this.#timer = setTimeout(() => this.#renew(), ms);
-    (this.#timer as unknown as { unref?: () => void }).unref?.();
-  }
-
-  async #renew(): Promise<void> {
-    this.#timer = undefined;
-    if (this.#released || this.#lost) return;
-    const sent = performance.now();
-    try {
-      if ((await this.#ops.extend(this.#leaseMs)).ok) {
-        this.#validUntil = sent + this.#leaseMs;
-        if (!this.#released) this.#schedule(this.#leaseMs / 3);
-        return;
-      }
-      this.#lose("the lease expired before it was renewed");
-    } catch (error) {
-      if (performance.now() < this.#validUntil) {
-        if (!this.#released) this.#schedule(250);
-      } else this.#lose("it could not be renewed in time", error);
-    }
-  }
-
-  #lose(detail: string, cause?: unknown): void {
-    if (this.#lost || this.#released) return;
-    this.#lost = true;
-    (this.#controller ??= new AbortController()).abort(
-      new LockLostError(
-        this.name,
-        detail,
-        cause === undefined ? undefined : { cause },
-      ),
-    );
-  }
-
-  release(): Promise<void> {
-    if (this.#releasing !== undefined) return this.#releasing;
-    this.#released = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    return this.#releasing = this.#ops.release().then(() => {});
-  }
-
-  async extend(leaseMs?: number): Promise<void> {
-    const ms = checkLeaseMs(`extend lock "${this.name}"`, leaseMs) ??
-      this.#leaseMs;
-    if (this.#released) throw new LockReleasedError(this.name, "extend");
-    if (this.#lost) throw this.#controller!.signal.reason;
-    if (ms < 100) {
-      throw new RangeError(
-        `Cannot extend lock "${this.name}" as 'leaseMs' must be at least 100: current value is ${ms}`,
-      );
-    }
-    const sent = performance.now();
-    if (!(await this.#ops.extend(ms)).ok) {
-      this.#lose("the lease expired before it was extended");
-      throw this.#controller!.signal.reason;
-    }
-    this.#leaseMs = ms;
-    this.#validUntil = sent + ms;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.release();
   }
 }

@@ -1,12 +1,7 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import {
-  LockBackendError,
-  LockLostError,
-  LockReleasedError,
-  LockTimeoutError,
-} from "./errors.ts";
+import { LockBackendError, LockTimeoutError } from "./errors.ts";
 import type {
   AcquireOptions,
   Lease,
@@ -14,10 +9,10 @@ import type {
   LockMode,
   LockOptions,
 } from "./types.ts";
+import { RenewingLease } from "./_renewing_lease.ts";
 import {
   checkAcquireOptions,
   checkFn,
-  checkLeaseMs,
   checkName,
   checkOptions,
   show,
@@ -676,133 +671,12 @@ export class UpstashLock implements Lock {
   }
 
   #lease(token: string, mode: LockMode, fence: number, leaseMs: number): Lease {
-    return new UpstashLease(this.name, mode, fence, leaseMs, {
+    return new RenewingLease(this.name, mode, fence, leaseMs, MIN_LEASE_MS, {
       release: async () =>
         (await this.#flag("release", [token, this.#channel, this.#floor()])) ===
           1,
       extend: async (ms) =>
         (await this.#flag("extend", [token, String(Math.ceil(ms))])) === 1,
     });
-  }
-}
-
-interface LeaseOps {
-  release(): Promise<boolean>;
-  extend(ms: number): Promise<boolean>;
-}
-
-/** A lease on an {@linkcode UpstashLock}; renews itself every third of its length. */
-class UpstashLease implements Lease {
-  readonly name: string;
-  readonly mode: LockMode;
-  readonly fence: number;
-  #ops: LeaseOps;
-  #leaseMs: number;
-  #released = false;
-  #lost = false;
-  #releasing: Promise<void> | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #controller: AbortController | undefined;
-  #validUntil: number;
-
-  constructor(
-    name: string,
-    mode: LockMode,
-    fence: number,
-    leaseMs: number,
-    ops: LeaseOps,
-  ) {
-    this.name = name;
-    this.mode = mode;
-    this.fence = fence;
-    this.#ops = ops;
-    this.#leaseMs = leaseMs;
-    this.#validUntil = performance.now() + leaseMs;
-    this.#schedule();
-  }
-
-  get signal(): AbortSignal {
-    return (this.#controller ??= new AbortController()).signal;
-  }
-
-  get released(): boolean {
-    return this.#released;
-  }
-
-  #schedule(): void {
-    this.#timer = setTimeout(() => this.#renew(), this.#leaseMs / 3);
-    (this.#timer as unknown as { unref?: () => void }).unref?.();
-  }
-
-  async #renew(): Promise<void> {
-    this.#timer = undefined;
-    if (this.#released || this.#lost) return;
-    const sent = performance.now();
-    try {
-      if (await this.#ops.extend(this.#leaseMs)) {
-        this.#validUntil = sent + this.#leaseMs;
-        if (!this.#released) this.#schedule();
-        return;
-      }
-      this.#lose("the lease expired or was taken over before it was renewed");
-    } catch (error) {
-      // A failed renewal is retried while the lease can still be valid.
-      if (performance.now() < this.#validUntil) {
-        if (!this.#released) {
-          this.#timer = setTimeout(() => this.#renew(), 250);
-          (this.#timer as unknown as { unref?: () => void }).unref?.();
-        }
-      } else {
-        this.#lose("it could not be renewed in time", error);
-      }
-    }
-  }
-
-  #lose(detail: string, cause?: unknown): void {
-    if (this.#lost || this.#released) return;
-    this.#lost = true;
-    (this.#controller ??= new AbortController()).abort(
-      new LockLostError(
-        this.name,
-        detail,
-        cause === undefined ? undefined : { cause },
-      ),
-    );
-  }
-
-  release(): Promise<void> {
-    if (this.#releasing !== undefined) return this.#releasing;
-    this.#released = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    // Errors reach the caller; the lease counts as released either way, as
-    // Redis will expire it.
-    return this.#releasing = this.#ops.release().then(() => {});
-  }
-
-  async extend(leaseMs?: number): Promise<void> {
-    const ms = checkLeaseMs(`extend lock "${this.name}"`, leaseMs) ??
-      this.#leaseMs;
-    if (this.#released) throw new LockReleasedError(this.name, "extend");
-    if (this.#lost) throw this.#controller!.signal.reason;
-    checkRange(
-      `extend lock "${this.name}"`,
-      "leaseMs",
-      ms,
-      MIN_LEASE_MS,
-      2_073_600_000,
-      0,
-    );
-    const sent = performance.now();
-    if (!(await this.#ops.extend(ms))) {
-      this.#lose("the lease expired or was taken over before it was extended");
-      throw this.#controller!.signal.reason;
-    }
-    this.#leaseMs = ms;
-    this.#validUntil = sent + ms;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.release();
   }
 }

@@ -1,0 +1,132 @@
+// Copyright 2026 the unilock authors. MIT license.
+// This module is browser compatible.
+/**
+ * @internal The lease of the distributed lock types: renewed every third of
+ * its length while held, lost (its signal aborted with `LockLostError`) when a
+ * renewal finds it gone or cannot reach the backend before it ends.
+ */
+
+import { LockLostError, LockReleasedError } from "./errors.ts";
+import type { Lease, LockMode } from "./types.ts";
+import { checkLeaseMs } from "./_validate.ts";
+
+/** What a lease asks its backend: both calls are idempotent. */
+export interface LeaseOps {
+  /** Ends the lease. */
+  release(): Promise<unknown>;
+  /** Sets the lease to end `ms` from now; false when it was lost. */
+  extend(ms: number): Promise<boolean>;
+}
+
+export class RenewingLease implements Lease {
+  readonly name: string;
+  readonly mode: LockMode;
+  readonly fence: number;
+  #ops: LeaseOps;
+  #leaseMs: number;
+  #minLeaseMs: number;
+  #released = false;
+  #lost = false;
+  #releasing: Promise<void> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #controller: AbortController | undefined;
+  #validUntil: number;
+
+  constructor(
+    name: string,
+    mode: LockMode,
+    fence: number,
+    leaseMs: number,
+    minLeaseMs: number,
+    ops: LeaseOps,
+  ) {
+    this.name = name;
+    this.mode = mode;
+    this.fence = fence;
+    this.#ops = ops;
+    this.#leaseMs = leaseMs;
+    this.#minLeaseMs = minLeaseMs;
+    // Valid from the client's point of view from now (the grant was earlier
+    // still, so this errs on the safe side only by the reply's transit).
+    this.#validUntil = performance.now() + leaseMs;
+    this.#schedule(leaseMs / 3);
+  }
+
+  get signal(): AbortSignal {
+    return (this.#controller ??= new AbortController()).signal;
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  #schedule(ms: number): void {
+    this.#timer = setTimeout(() => this.#renew(), ms);
+    // A held lease must not keep a process alive by itself.
+    (this.#timer as unknown as { unref?: () => void }).unref?.();
+  }
+
+  async #renew(): Promise<void> {
+    this.#timer = undefined;
+    if (this.#released || this.#lost) return;
+    const sent = performance.now();
+    try {
+      if (await this.#ops.extend(this.#leaseMs)) {
+        this.#validUntil = sent + this.#leaseMs;
+        if (!this.#released) this.#schedule(this.#leaseMs / 3);
+        return;
+      }
+      this.#lose("the lease expired or was taken over before it was renewed");
+    } catch (error) {
+      // A failed renewal is retried while the lease can still be valid.
+      if (performance.now() < this.#validUntil) {
+        if (!this.#released) this.#schedule(250);
+      } else this.#lose("it could not be renewed in time", error);
+    }
+  }
+
+  #lose(detail: string, cause?: unknown): void {
+    if (this.#lost || this.#released) return;
+    this.#lost = true;
+    (this.#controller ??= new AbortController()).abort(
+      new LockLostError(
+        this.name,
+        detail,
+        cause === undefined ? undefined : { cause },
+      ),
+    );
+  }
+
+  release(): Promise<void> {
+    if (this.#releasing !== undefined) return this.#releasing;
+    this.#released = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    // Errors reach the caller; the lease counts as released either way, as
+    // the backend expires it.
+    return this.#releasing = this.#ops.release().then(() => {});
+  }
+
+  async extend(leaseMs?: number): Promise<void> {
+    const ms = checkLeaseMs(`extend lock "${this.name}"`, leaseMs) ??
+      this.#leaseMs;
+    if (this.#released) throw new LockReleasedError(this.name, "extend");
+    if (this.#lost) throw this.#controller!.signal.reason;
+    if (ms < this.#minLeaseMs) {
+      throw new RangeError(
+        `Cannot extend lock "${this.name}" as 'leaseMs' must be at least ${this.#minLeaseMs}: current value is ${ms}`,
+      );
+    }
+    const sent = performance.now();
+    if (!(await this.#ops.extend(ms))) {
+      this.#lose("the lease expired or was taken over before it was extended");
+      throw this.#controller!.signal.reason;
+    }
+    this.#leaseMs = ms;
+    this.#validUntil = sent + ms;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+}
