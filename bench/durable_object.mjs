@@ -10,8 +10,12 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLock } from "unilock";
+import {
+  contended as measureContended,
+  HOLD_MS,
+  uncontended as measureUncontended,
+} from "./_contention.mjs";
 
-const HOLD_MS = 10;
 const quick = process.argv.includes("--quick");
 const root = new URL("..", import.meta.url).pathname;
 
@@ -51,10 +55,10 @@ async function startService() {
 }
 
 const service = await startService();
-let requests = 0;
+let sent = 0;
 const realFetch = globalThis.fetch;
 globalThis.fetch = (...args) => {
-  requests++;
+  sent++;
   return realFetch(...args);
 };
 
@@ -95,53 +99,17 @@ const peers = {
   "client polling (50 ms retry)": pollingLock,
 };
 
-function percentile(sorted, p) {
-  return sorted.length
-    ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
-    : NaN;
-}
-
-async function uncontended(make) {
-  const acquire = make(`bench-${crypto.randomUUID()}`);
-  await (await acquire())();
-  const n = quick ? 20 : 100;
-  requests = 0;
-  for (let i = 0; i < n; i++) await (await acquire())();
-  return requests / n;
-}
-
-async function contended(make, contenders, each) {
-  const name = `bench-${crypto.randomUUID()}`;
-  const acquires = Array.from({ length: contenders }, () => make(name));
-  await (await acquires[0]())();
-  requests = 0;
-  let held = 0, lastRelease = 0, lastHolder = -1, inside = 0, overlaps = 0;
-  const wakes = [];
-  const start = performance.now();
-  await Promise.all(acquires.map(async (acquire, id) => {
-    for (let i = 0; i < each; i++) {
-      const release = await acquire();
-      const got = performance.now();
-      if (++inside > 1) overlaps++;
-      if (lastHolder !== id && lastRelease > 0) wakes.push(got - lastRelease);
-      await new Promise((r) => setTimeout(r, HOLD_MS));
-      inside--;
-      held += performance.now() - got;
-      lastRelease = performance.now();
-      lastHolder = id;
-      await release();
-    }
-  }));
-  const elapsed = performance.now() - start;
-  wakes.sort((a, b) => a - b);
-  return {
-    perAcquisition: requests / (contenders * each),
-    utilization: held / elapsed,
-    p50: percentile(wakes, 0.5),
-    p99: percentile(wakes, 0.99),
-    overlaps,
-  };
-}
+const requests = {
+  reset: () => {
+    sent = 0;
+    return Promise.resolve();
+  },
+  read: () => Promise.resolve(sent),
+};
+const uncontended = (make) =>
+  measureUncontended(make, requests, quick ? 20 : 100);
+const contended = (make, contenders, each) =>
+  measureContended(make, requests, contenders, each);
 
 try {
   console.log(

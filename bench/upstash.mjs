@@ -9,8 +9,12 @@ import { createConnection } from "node:net";
 import { Redis } from "@upstash/redis";
 import { Lock as UpstashLock } from "@upstash/lock";
 import { createLock } from "unilock";
+import {
+  contended as measureContended,
+  HOLD_MS,
+  uncontended as measureUncontended,
+} from "./_contention.mjs";
 
-const HOLD_MS = 10;
 const quick = process.argv.includes("--quick");
 
 async function startRedis() {
@@ -136,57 +140,19 @@ const peers = {
   },
 };
 
-async function uncontended(make) {
-  const acquire = make(`bench-${crypto.randomUUID()}`);
-  await (await acquire())(); // warm-up: script loading
-  const n = quick ? 20 : 100;
-  await bridge.resetStats();
-  for (let i = 0; i < n; i++) await (await acquire())();
-  await bridge.refresh();
-  return bridge.stats.requests / n;
-}
-
-function percentile(sorted, p) {
-  return sorted.length
-    ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
-    : NaN;
-}
-
+const requests = {
+  reset: () => bridge.resetStats(),
+  read: async () => {
+    await bridge.refresh();
+    return bridge.stats.requests;
+  },
+};
+const uncontended = (make) =>
+  measureUncontended(make, requests, quick ? 20 : 100);
 async function contended(make, contenders, each) {
-  const name = `bench-${crypto.randomUUID()}`;
-  const acquires = Array.from({ length: contenders }, () => make(name));
-  for (const acquire of acquires.slice(0, 1)) await (await acquire())(); // load scripts
-  await new Promise((r) => setTimeout(r, 50));
-  await bridge.resetStats();
-  let held = 0, lastRelease = 0, lastHolder = -1, inside = 0, overlaps = 0;
-  const wakes = [];
-  const start = performance.now();
-  await Promise.all(acquires.map(async (acquire, id) => {
-    for (let i = 0; i < each; i++) {
-      const release = await acquire();
-      const got = performance.now();
-      if (++inside > 1) overlaps++;
-      if (lastHolder !== id && lastRelease > 0) wakes.push(got - lastRelease);
-      await new Promise((r) => setTimeout(r, HOLD_MS));
-      inside--;
-      held += performance.now() - got;
-      lastRelease = performance.now();
-      lastHolder = id;
-      await release();
-    }
-  }));
-  const elapsed = performance.now() - start;
-  await bridge.refresh();
+  const result = await measureContended(make, requests, contenders, each);
   await new Promise((r) => setTimeout(r, 1_200)); // idle streams close
-  wakes.sort((a, b) => a - b);
-  const total = contenders * each;
-  return {
-    perAcquisition: bridge.stats.requests / total,
-    utilization: held / elapsed,
-    p50: percentile(wakes, 0.5),
-    p99: percentile(wakes, 0.99),
-    overlaps,
-  };
+  return result;
 }
 
 console.log(
