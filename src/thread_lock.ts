@@ -14,9 +14,9 @@ import type {
   LockMode,
   LockOptions,
 } from "./types.ts";
+import { hold } from "./_hold.ts";
 import {
   checkAcquireOptions,
-  checkFn,
   checkLeaseMs,
   checkName,
   checkOptions,
@@ -371,17 +371,11 @@ export class ThreadLock implements Lock {
    * @param options Timeout, signal, lease length and mode.
    * @returns What `fn` returned.
    */
-  async withLock<T>(
+  withLock<T>(
     fn: (lease: Lease) => T | Promise<T>,
     options?: AcquireOptions,
   ): Promise<T> {
-    checkFn(this.name, fn);
-    const lease = await this.acquire(options);
-    try {
-      return await fn(lease);
-    } finally {
-      await lease.release();
-    }
+    return hold(this, fn, options);
   }
 
   /**

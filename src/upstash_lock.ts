@@ -10,9 +10,9 @@ import type {
   LockOptions,
 } from "./types.ts";
 import { RenewingLease } from "./_renewing_lease.ts";
+import { hold } from "./_hold.ts";
 import {
   checkAcquireOptions,
-  checkFn,
   checkName,
   checkOptions,
   show,
@@ -641,17 +641,11 @@ export class UpstashLock implements Lock {
    * @param options Timeout, signal, lease length and mode.
    * @returns What `fn` returned.
    */
-  async withLock<T>(
+  withLock<T>(
     fn: (lease: Lease) => T | Promise<T>,
     options?: AcquireOptions,
   ): Promise<T> {
-    checkFn(this.name, fn);
-    const lease = await this.acquire(options);
-    try {
-      return await fn(lease);
-    } finally {
-      await lease.release();
-    }
+    return hold(this, fn, options);
   }
 
   /**
