@@ -153,6 +153,12 @@ if (wanted("checks")) {
     ]],
     ["tsc --noEmit (strict, isolatedDeclarations)", bin("tsc"), ["-p", "."]],
     ["npm build (tsdown)", bin("tsdown"), []],
+    ["publint (the npm package's exports and files)", bin("publint"), []],
+    [
+      "attw (its types resolve for ESM consumers)",
+      bin("attw"),
+      ["--pack", ".", "--profile", "esm-only"],
+    ],
     [
       "wrangler deploy --dry-run (the lock service builds)",
       bin("wrangler"),
