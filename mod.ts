@@ -40,6 +40,7 @@ export * from "./src/thread_lock.ts";
 export * from "./src/thread_lock_table.ts";
 export * from "./src/upstash_lock.ts";
 export * from "./src/durable_object_lock.ts";
+export * from "./src/lock_target.ts";
 export * from "./src/create_lock.ts";
 export * from "./src/lock_manager.ts";
 export * from "./src/with_lock.ts";

@@ -5,23 +5,23 @@ import { LocalLock } from "./local_lock.ts";
 import { ThreadLock } from "./thread_lock.ts";
 import { UpstashLock } from "./upstash_lock.ts";
 import { DurableObjectLock } from "./durable_object_lock.ts";
+import { describeLockTarget } from "./lock_target.ts";
 import type { Lock, LockOptions, LockType } from "./types.ts";
 import { checkOptions, show } from "./_validate.ts";
 
 /** Builds a lock of one type from the options given to {@linkcode createLock}. */
 export type LockFactory = (options: LockOptions) => Lock;
 
-// Types that the design plans and later releases ship: named in errors so a
-// user asking for one learns it is coming rather than misspelled.
-const PLANNED: ReadonlySet<string> = new Set([
-  "auto",
-]);
-
-const factories = new Map<string, LockFactory>([
+const factories: Map<string, LockFactory> = new Map<string, LockFactory>([
   ["local", (options) => new LocalLock(options)],
   ["thread", (options) => new ThreadLock(options)],
   ["upstash", (options) => new UpstashLock(options)],
   ["durable-object", (options) => new DurableObjectLock(options)],
+  ["auto", (options): Lock => {
+    // Detection is opt-in: only what the options and the given env say.
+    const target = describeLockTarget(options);
+    return factories.get(target.type)!(target.options);
+  }],
 ]);
 
 function knownTypes(): string {
@@ -65,11 +65,8 @@ export function createLock(
   checkOptions("create lock", options);
   const factory = factories.get(type);
   if (factory === undefined) {
-    const why = PLANNED.has(type)
-      ? "is not available in this version of unilock"
-      : "is unknown";
     throw new TypeError(
-      `Cannot create lock as 'type' ${why}: current value is ${
+      `Cannot create lock as 'type' is unknown: current value is ${
         show(type)
       }; known types are ${knownTypes()}`,
     );
@@ -122,11 +119,9 @@ export function registerLockType(type: string, factory: LockFactory): void {
       }`,
     );
   }
-  if (factories.has(type) || PLANNED.has(type)) {
+  if (factories.has(type)) {
     throw new TypeError(
-      `Cannot register lock type "${type}" as the type is already taken; taken types are ${knownTypes()}${
-        [...PLANNED].map((t) => `, "${t}"`).join("")
-      }`,
+      `Cannot register lock type "${type}" as the type is already taken; taken types are ${knownTypes()}`,
     );
   }
   factories.set(type, factory);

@@ -6,6 +6,8 @@
 
 import {
   createLock,
+  describeLockTarget,
+  detectRuntime,
   getDefaultLockManager,
   LocalLock,
   LockBackendError,
@@ -16,6 +18,7 @@ import {
   LockReleasedError,
   LockTimeoutError,
   registerLockType,
+  type Runtime,
   withLock,
 } from "../mod.ts";
 import {
@@ -28,7 +31,116 @@ import {
 } from "./_assert.ts";
 import { randomName, type RegisterTest } from "./_contract.ts";
 
-export function apiSuite(test: RegisterTest): void {
+export function apiSuite(test: RegisterTest, runtime: Runtime): void {
+  test(`detectRuntime() says "${runtime}" on ${runtime}`, () => {
+    assertEquals(detectRuntime(), runtime);
+    return Promise.resolve();
+  });
+
+  test("describeLockTarget() prefers explicit backend options, then the given env, else local", () => {
+    const namespace = { idFromName: () => 1, get: () => ({}) };
+    const t = (options?: Record<string, unknown>) =>
+      describeLockTarget(options);
+    assertEquals(t().type, "local");
+    assertEquals(t({ name: "a" }).type, "local");
+    assertEquals(t({ namespace }).type, "durable-object");
+    assertEquals(
+      t({ url: "https://x.dev", token: "s" }).type,
+      "durable-object",
+    );
+    assertEquals(
+      t({ redis: { url: "https://x", token: "t" } }).type,
+      "upstash",
+    );
+    // Explicit options win over what env holds.
+    assertEquals(
+      t({ redis: { url: "https://x", token: "t" }, env: { LOCKS: namespace } })
+        .type,
+      "upstash",
+    );
+    const fromBinding = t({ name: "a", env: { LOCKS: namespace, OTHER: 1 } });
+    assertEquals(fromBinding.type, "durable-object");
+    assert(fromBinding.options.namespace === namespace);
+    assert(fromBinding.reason.includes("LOCKS"), fromBinding.reason);
+    assertEquals(t({ env: { MY_LOCKS: namespace } }).type, "durable-object");
+    const ambiguous = t({ env: { A: namespace, B: namespace } });
+    assertEquals(ambiguous.type, "local");
+    assert(ambiguous.reason.includes("A, B"), ambiguous.reason);
+    const upstash = t({
+      name: "a",
+      env: {
+        UPSTASH_REDIS_REST_URL: "https://u.io",
+        UPSTASH_REDIS_REST_TOKEN: "tok",
+      },
+    });
+    assertEquals(upstash.type, "upstash");
+    assertEquals(upstash.options.redis, { url: "https://u.io", token: "tok" });
+    assert(!upstash.reason.includes("tok"), "the reason leaks the token");
+    assertEquals(
+      t({ env: { KV_REST_API_URL: "https://k.io", KV_REST_API_TOKEN: "k" } })
+        .type,
+      "upstash",
+    );
+    assertEquals(
+      t({ env: { UPSTASH_REDIS_REST_URL: "https://u.io" } }).type,
+      "local",
+    );
+    assertThrows(() => t({ env: 5 }), TypeError, ["'env'", "5"]);
+    assertEquals(t({ name: "n" }).runtime, runtime);
+    return Promise.resolve();
+  });
+
+  test('describeLockTarget() reads the process environment only with env: "process"', () => {
+    const p = (globalThis as { process?: { env?: Record<string, string> } })
+      .process;
+    if (p?.env === undefined) {
+      assertThrows(() => describeLockTarget({ env: "process" }), TypeError, [
+        "process environment",
+      ]);
+      return Promise.resolve();
+    }
+    const saved = [
+      p.env.UPSTASH_REDIS_REST_URL,
+      p.env.UPSTASH_REDIS_REST_TOKEN,
+    ];
+    p.env.UPSTASH_REDIS_REST_URL = "https://env.upstash.io";
+    p.env.UPSTASH_REDIS_REST_TOKEN = "env-token";
+    try {
+      assertEquals(describeLockTarget({ name: "a" }).type, "local");
+      const target = describeLockTarget({ name: "a", env: "process" });
+      assertEquals(target.type, "upstash");
+      assert(target.reason.includes("process environment"), target.reason);
+    } finally {
+      if (saved[0] === undefined) delete p.env.UPSTASH_REDIS_REST_URL;
+      else p.env.UPSTASH_REDIS_REST_URL = saved[0];
+      if (saved[1] === undefined) delete p.env.UPSTASH_REDIS_REST_TOKEN;
+      else p.env.UPSTASH_REDIS_REST_TOKEN = saved[1];
+    }
+    return Promise.resolve();
+  });
+
+  test('createLock("auto") builds what describeLockTarget() describes, without touching a backend', () => {
+    assertEquals(createLock("auto", { name: "a" }).type, "local");
+    const upstash = createLock("auto", {
+      name: "a",
+      env: {
+        UPSTASH_REDIS_REST_URL: "https://u.io",
+        UPSTASH_REDIS_REST_TOKEN: "t",
+      },
+    });
+    assertEquals(upstash.type, "upstash");
+    assertEquals(upstash.name, "a");
+    const manager = new LockManager();
+    assertEquals(
+      manager.getOrCreateLock("m", "auto", {
+        env: { LOCKS: { idFromName: () => 1, get: () => ({}) } },
+      }).type,
+      "durable-object",
+    );
+    assertEquals(manager.listLocks(), { m: "durable-object" });
+    return Promise.resolve();
+  });
+
   test("createLock() makes a local lock by default", () => {
     const lock = createLock();
     assertEquals(lock.type, "local");
@@ -42,10 +154,6 @@ export function apiSuite(test: RegisterTest): void {
     assertThrows(() => createLock("redis"), TypeError, [
       "'type'",
       '"redis"',
-      '"local"',
-    ]);
-    assertThrows(() => createLock("auto"), TypeError, [
-      "not available",
       '"local"',
     ]);
     assertThrows(() => createLock(7 as never), TypeError, ["'type'", "7"]);

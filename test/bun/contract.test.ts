@@ -11,7 +11,7 @@ test("the suite runs on Bun", () => {
   assert(typeof Bun === "object" && typeof Bun.version === "string");
 });
 
-apiSuite(test);
+apiSuite(test, "bun");
 contractCanFailSuite(test);
 for (const backend of backends) lockContract(test, backend);
 threadSuite(test);

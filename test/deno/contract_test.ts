@@ -6,7 +6,7 @@ import { backends } from "../_backends.ts";
 import { threadSuite } from "../_thread_suite.ts";
 
 const test = (name: string, fn: () => Promise<void>) => Deno.test(name, fn);
-apiSuite(test);
+apiSuite(test, "deno");
 contractCanFailSuite(test);
 for (const backend of backends) lockContract(test, backend);
 threadSuite((name, fn) => Deno.test(name, fn));

@@ -7,7 +7,7 @@ import { contractCanFailSuite } from "../_contract_can_fail.ts";
 import { backends, lockServiceBackend, upstashBackend } from "../_backends.ts";
 import { threadSuite } from "../_thread_suite.ts";
 
-apiSuite(test);
+apiSuite(test, "node");
 contractCanFailSuite(test);
 for (const backend of backends) lockContract(test, backend);
 const service = inject("lockService");

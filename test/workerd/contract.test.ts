@@ -13,7 +13,7 @@ import {
   workerdBackends as backends,
 } from "../_backends.ts";
 
-apiSuite(test);
+apiSuite(test, "workerd");
 contractCanFailSuite(test);
 for (const backend of backends) lockContract(test, backend);
 const bindings = env as unknown as {
