@@ -154,6 +154,9 @@ if (wanted("checks")) {
     ["tsc --noEmit (strict, isolatedDeclarations)", bin("tsc"), ["-p", "."]],
     ["npm build (tsdown)", bin("tsdown"), []],
     ["publint (the npm package's exports and files)", bin("publint"), []],
+    ["the demo (npm start) runs and proves no overlap", process.execPath, [
+      "examples/demo.mjs",
+    ]],
     [
       "attw (its types resolve for ESM consumers)",
       bin("attw"),
