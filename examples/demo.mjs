@@ -137,6 +137,8 @@ console.log(`critical sections:     ${THREADS * THREAD_ROUNDS}
 updates lost:          ${THREADS * THREAD_ROUNDS - total} (counter = ${total})
 fences increasing:     ${threadFencesIncrease ? "yes" : "NO"}`);
 
+const threadWaits = reports.flatMap((r) => r.waits).sort((a, b) => a - b);
+
 // Across processes and machines: the upstash and durable-object locks.
 const distributedRows = await distributed();
 
@@ -153,8 +155,8 @@ const rows = [
   {
     label: "thread",
     acquisitions: THREADS * THREAD_ROUNDS,
-    median: undefined,
-    p99: undefined,
+    median: threadWaits[threadWaits.length >> 1],
+    p99: threadWaits[Math.floor(threadWaits.length * 0.99)],
     requests: undefined,
     fencesIncrease: threadFencesIncrease,
     overlaps: THREADS * THREAD_ROUNDS - total, // a lost update is an overlap
