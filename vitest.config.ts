@@ -4,11 +4,24 @@
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 
+// Examples import the package by name, as users do; tests run them against
+// the sources.
+const alias = {
+  "unilock/durable-object":
+    new URL("./workers/durable_object.ts", import.meta.url)
+      .pathname,
+  "unilock/upstash-bridge": new URL("./src/upstash_bridge.ts", import.meta.url)
+    .pathname,
+  unilock: new URL("./mod.ts", import.meta.url).pathname,
+};
+
 export default defineConfig({
+  resolve: { alias },
   test: {
     globalSetup: ["./test/upstash/global_setup.ts"],
     projects: [
       {
+        resolve: { alias },
         test: {
           name: "node",
           include: ["test/node/**/*.test.ts", "test/upstash/**/*.test.ts"],
@@ -16,6 +29,7 @@ export default defineConfig({
         },
       },
       {
+        resolve: { alias },
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: "./wrangler.toml" },
