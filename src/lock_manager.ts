@@ -19,6 +19,21 @@ export interface LockManagerOptions {
    * @default {undefined} a new table on first use
    */
   threads?: ThreadLockTable | ThreadLockTableHandle;
+  /**
+   * The type `getOrCreateLock` creates when it is given none: configure a
+   * manager once for its target (say `"auto"` or `"upstash"`).
+   *
+   * @default {"local"}
+   */
+  type?: LockType;
+  /**
+   * Options every lock the manager creates gets (a call's own options win):
+   * `{ env }` for `"auto"`, `{ redis }` for `"upstash"`, `{ namespace }` or
+   * `{ url, token }` for `"durable-object"`.
+   *
+   * @default {undefined}
+   */
+  lockOptions?: LockOptions;
 }
 
 /**
@@ -42,6 +57,8 @@ export interface LockManagerOptions {
 export class LockManager {
   #locks = new Map<string, Lock>();
   #threads: ThreadLockTable | undefined;
+  #type: LockType;
+  #lockOptions: LockOptions | undefined;
 
   /**
    * Constructs a new instance.
@@ -50,6 +67,26 @@ export class LockManager {
    */
   constructor(options?: LockManagerOptions) {
     checkOptions("create lock manager", options);
+    const { type = "local", lockOptions } = options ?? {};
+    if (typeof type !== "string") {
+      throw new TypeError(
+        `Cannot create lock manager as 'type' must be a lock type: current value is ${
+          show(type)
+        }`,
+      );
+    }
+    if (
+      lockOptions !== undefined &&
+      (lockOptions === null || typeof lockOptions !== "object")
+    ) {
+      throw new TypeError(
+        `Cannot create lock manager as 'lockOptions' must be an object: current value is ${
+          show(lockOptions)
+        }`,
+      );
+    }
+    this.#type = type;
+    this.#lockOptions = lockOptions;
     const threads = options?.threads;
     if (threads !== undefined) {
       this.#threads = threads instanceof ThreadLockTable
@@ -109,7 +146,8 @@ export class LockManager {
     checkName("get lock", lockId, "lockId");
     const existing = this.#locks.get(lockId);
     if (existing !== undefined) {
-      if (type !== undefined && type !== existing.type) {
+      // "auto" accepts whatever it chose when the lock was created.
+      if (type !== undefined && type !== "auto" && type !== existing.type) {
         throw new TypeError(
           `Cannot get lock "${lockId}" as type ${
             show(type)
@@ -118,11 +156,12 @@ export class LockManager {
       }
       return existing;
     }
-    const lock = type === "thread"
+    const chosen = type ?? this.#type;
+    const lock = chosen === "thread"
       // Thread locks come from the shared table, so that every thread's
       // manager finds the same one; their size is the table's.
       ? this.threads.get(lockId)
-      : createLock(type ?? "local", { name: lockId, ...options });
+      : createLock(chosen, { ...this.#lockOptions, name: lockId, ...options });
     this.#locks.set(lockId, lock);
     return lock;
   }

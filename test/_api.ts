@@ -119,6 +119,33 @@ export function apiSuite(test: RegisterTest, runtime: Runtime): void {
     return Promise.resolve();
   });
 
+  test("LockManager configured once for a target creates every lock for it", () => {
+    const env = {
+      UPSTASH_REDIS_REST_URL: "https://u.io",
+      UPSTASH_REDIS_REST_TOKEN: "t",
+    };
+    const manager = new LockManager({ type: "auto", lockOptions: { env } });
+    const a = manager.getOrCreateLock("a");
+    assertEquals(a.type, "upstash");
+    assertEquals(a.name, "a");
+    // "auto" again finds the same lock, whatever it chose.
+    assert(manager.getOrCreateLock("a", "auto") === a);
+    assertEquals(manager.getOrCreateLock("b", "local").type, "local");
+    assertEquals(
+      new LockManager({ type: "local" }).getOrCreateLock("c").type,
+      "local",
+    );
+    assertThrows(() => new LockManager({ type: 5 as never }), TypeError, [
+      "'type'",
+    ]);
+    assertThrows(
+      () => new LockManager({ lockOptions: "x" as never }),
+      TypeError,
+      ["'lockOptions'"],
+    );
+    return Promise.resolve();
+  });
+
   test('createLock("auto") builds what describeLockTarget() describes, without touching a backend', () => {
     assertEquals(createLock("auto", { name: "a" }).type, "local");
     const upstash = createLock("auto", {
