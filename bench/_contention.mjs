@@ -60,3 +60,62 @@ export async function contended(make, requests, contenders, each) {
     overlaps,
   };
 }
+
+/**
+ * Runs every peer through the three scenarios both distributed benchmarks
+ * report (uncontended requests, 10 contenders, growth at 2/10/50), prints
+ * their tables, and returns the first two for the targets.
+ */
+export async function runScenarios(peers, requests, { quick, settleMs = 0 }) {
+  const contend = async (make, contenders, each) => {
+    const result = await contended(make, requests, contenders, each);
+    // Let what a run leaves open (idle wake-up streams) close first.
+    if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
+    return result;
+  };
+  console.log("\n## Requests per uncontended acquire + release");
+  console.log("| lock | requests |\n|---|---|");
+  const unc = {};
+  for (const [label, make] of Object.entries(peers)) {
+    unc[label] = await uncontended(make, requests, quick ? 20 : 100);
+    console.log(`| ${label} | ${unc[label].toFixed(2)} |`);
+  }
+  console.log(`\n## 10 contenders, each holding ${HOLD_MS} ms`);
+  console.log(
+    "| lock | requests per acquisition | utilization | wake-up p50 | wake-up p99 | overlaps |\n|---|---|---|---|---|---|",
+  );
+  const ten = {};
+  for (const [label, make] of Object.entries(peers)) {
+    const r = ten[label] = await contend(make, 10, quick ? 3 : 10);
+    console.log(
+      `| ${label} | ${r.perAcquisition.toFixed(2)} | ${
+        (r.utilization * 100).toFixed(0)
+      }% | ${r.p50.toFixed(1)} ms | ${r.p99.toFixed(1)} ms | ${r.overlaps} |`,
+    );
+  }
+  console.log("\n## Requests per acquisition as contention grows");
+  const sizes = quick ? [[2, 5], [10, 3]] : [[2, 20], [10, 10], [50, 4]];
+  console.log(
+    `| lock | ${sizes.map(([c]) => `${c} contenders`).join(" | ")} |\n|---|${
+      sizes.map(() => "---").join("|")
+    }|`,
+  );
+  for (const [label, make] of Object.entries(peers)) {
+    const cells = [];
+    for (const [c, each] of sizes) {
+      cells.push((await contend(make, c, each)).perAcquisition.toFixed(2));
+    }
+    console.log(`| ${label} | ${cells.join(" | ")} |`);
+  }
+  return { unc, ten };
+}
+
+/** Prints a targets table: [target, measured, met]. */
+export function printTargets(issue, rows) {
+  console.log(
+    `\n## Targets (${issue})\n| target | measured | met |\n|---|---|---|`,
+  );
+  for (const [target, measured, met] of rows) {
+    console.log(`| ${target} | ${measured} | ${met ? "yes" : "NO"} |`);
+  }
+}

@@ -5,56 +5,13 @@
 // Durable Object lock repos do), both through the same lock service on local
 // `wrangler dev` (workerd with the real SQLite-backed object), started and
 // stopped here. Every contender is its own client.
-import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createLock } from "unilock";
-import {
-  contended as measureContended,
-  HOLD_MS,
-  uncontended as measureUncontended,
-} from "./_contention.mjs";
+import { HOLD_MS, printTargets, runScenarios } from "./_contention.mjs";
+import { startLockService } from "../test/_services.mjs";
 
 const quick = process.argv.includes("--quick");
-const root = new URL("..", import.meta.url).pathname;
 
-async function startService() {
-  const port = 10_000 + Math.floor(Math.random() * 20_000);
-  const token = `bench_${crypto.randomUUID()}`;
-  const child = spawn("node", [
-    join(root, "node_modules/wrangler/bin/wrangler.js"),
-    "dev",
-    "--local",
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--inspector-port",
-    "0",
-    "--persist-to",
-    mkdtempSync(join(tmpdir(), "unilock-bench-")),
-    "--var",
-    `UNILOCK_TOKEN:${token}`,
-  ], {
-    cwd: root,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-    stdio: "ignore",
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 240; i++) {
-    try {
-      const res = await fetch(`${url}/v1/health`);
-      await res.body?.cancel();
-      if (res.ok) return { url, token, stop: () => child.kill("SIGTERM") };
-    } catch { /* starting */ }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  child.kill("SIGKILL");
-  throw new Error("wrangler dev did not start");
-}
-
-const service = await startService();
+const service = await startLockService();
 let sent = 0;
 const realFetch = globalThis.fetch;
 globalThis.fetch = (...args) => {
@@ -106,79 +63,39 @@ const requests = {
   },
   read: () => Promise.resolve(sent),
 };
-const uncontended = (make) =>
-  measureUncontended(make, requests, quick ? 20 : 100);
-const contended = (make, contenders, each) =>
-  measureContended(make, requests, contenders, each);
-
 try {
   console.log(
     `durable-object lock benchmark — Node ${process.version}, HTTP clients → lock service on local wrangler dev; hold ${HOLD_MS} ms`,
   );
-  console.log(
-    "\n## Requests per uncontended acquire + release\n| lock | requests |\n|---|---|",
-  );
-  const unc = {};
-  for (const [label, make] of Object.entries(peers)) {
-    unc[label] = await uncontended(make);
-    console.log(`| ${label} | ${unc[label].toFixed(2)} |`);
-  }
-  console.log(`\n## 10 contenders, each holding ${HOLD_MS} ms`);
-  console.log(
-    "| lock | requests per acquisition | utilization | wake-up p50 | wake-up p99 | overlaps |\n|---|---|---|---|---|---|",
-  );
-  const ten = {};
-  for (const [label, make] of Object.entries(peers)) {
-    const r = ten[label] = await contended(make, 10, quick ? 3 : 10);
-    console.log(
-      `| ${label} | ${r.perAcquisition.toFixed(2)} | ${
-        (r.utilization * 100).toFixed(0)
-      }% | ${r.p50.toFixed(1)} ms | ${r.p99.toFixed(1)} ms | ${r.overlaps} |`,
-    );
-  }
-  console.log("\n## Requests per acquisition as contention grows");
-  const sizes = quick ? [[2, 5], [10, 3]] : [[2, 20], [10, 10], [50, 4]];
-  console.log(
-    `| lock | ${sizes.map(([c]) => `${c} contenders`).join(" | ")} |\n|---|${
-      sizes.map(() => "---").join("|")
-    }|`,
-  );
-  for (const [label, make] of Object.entries(peers)) {
-    const cells = [];
-    for (const [c, each] of sizes) {
-      cells.push((await contended(make, c, each)).perAcquisition.toFixed(2));
-    }
-    console.log(`| ${label} | ${cells.join(" | ")} |`);
-  }
+  const { unc, ten } = await runScenarios(peers, requests, { quick });
   const u = ten.unilock;
-  console.log(
-    "\n## Targets (issue #5)\n| target | measured | met |\n|---|---|---|",
-  );
-  console.log(
-    `| uncontended: one request per acquire and one per release | ${
-      unc.unilock.toFixed(2)
-    } per pair | ${unc.unilock === 2 ? "yes" : "NO"} |`,
-  );
-  console.log(
-    `| 10 contenders: ≤ 2.2 requests per acquisition | ${
-      u.perAcquisition.toFixed(2)
-    } | ${u.perAcquisition <= 2.2 ? "yes" : "NO"} |`,
-  );
-  console.log(
-    `| 10 contenders: wake-up median ≤ 5 ms | ${u.p50.toFixed(1)} ms | ${
-      u.p50 <= 5 ? "yes" : "NO"
-    } |`,
-  );
-  console.log(
-    `| 10 contenders: wake-up p99 ≤ 15 ms | ${u.p99.toFixed(1)} ms | ${
-      u.p99 <= 15 ? "yes" : "NO"
-    } |`,
-  );
-  console.log(
-    `| 10 contenders: utilization ≥ 60% | ${
-      (u.utilization * 100).toFixed(0)
-    }% | ${u.utilization >= 0.6 ? "yes" : "NO"} |`,
-  );
+  printTargets("issue #5", [
+    [
+      "uncontended: one request per acquire and one per release",
+      `${unc.unilock.toFixed(2)} per pair`,
+      unc.unilock === 2,
+    ],
+    [
+      "10 contenders: ≤ 2.2 requests per acquisition",
+      u.perAcquisition.toFixed(2),
+      u.perAcquisition <= 2.2,
+    ],
+    [
+      "10 contenders: wake-up median ≤ 5 ms",
+      `${u.p50.toFixed(1)} ms`,
+      u.p50 <= 5,
+    ],
+    [
+      "10 contenders: wake-up p99 ≤ 15 ms",
+      `${u.p99.toFixed(1)} ms`,
+      u.p99 <= 15,
+    ],
+    [
+      "10 contenders: utilization ≥ 60%",
+      `${(u.utilization * 100).toFixed(0)}%`,
+      u.utilization >= 0.6,
+    ],
+  ]);
 } finally {
-  service.stop();
+  await service.stop();
 }

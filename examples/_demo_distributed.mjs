@@ -4,82 +4,16 @@
 // (redis-server + the REST bridge, when redis-server is installed) and the
 // durable-object lock (the lock service on local workerd via `wrangler dev`:
 // no account, no network). Everything it starts, it stops.
-import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { createConnection } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createLock } from "unilock";
 import { startUpstashBridge } from "unilock/upstash-bridge";
+import {
+  hasRedisServer,
+  REDIS_INSTALL_ADVICE,
+  startLockService,
+  startRedis,
+} from "../test/_services.mjs";
 
-const root = new URL("..", import.meta.url).pathname;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const port = () => 10_000 + Math.floor(Math.random() * 20_000);
-
-async function until(check, what) {
-  for (let i = 0; i < 240; i++) {
-    if (await check()) return;
-    await sleep(250);
-  }
-  throw new Error(`${what} did not start`);
-}
-
-async function startRedis() {
-  if (spawnSync("redis-server", ["--version"]).status !== 0) return undefined;
-  const p = port();
-  const child = spawn("redis-server", [
-    "--port",
-    String(p),
-    "--bind",
-    "127.0.0.1",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-  ], { stdio: "ignore" });
-  await until(() =>
-    new Promise((resolve) => {
-      const s = createConnection({ host: "127.0.0.1", port: p });
-      s.once("connect", () => (s.destroy(), resolve(true)));
-      s.once("error", () => resolve(false));
-    }), "redis-server");
-  return { url: `redis://127.0.0.1:${p}`, stop: () => child.kill("SIGTERM") };
-}
-
-async function startLockService() {
-  const p = port();
-  const token = `demo_${crypto.randomUUID()}`;
-  const child = spawn("node", [
-    join(root, "node_modules/wrangler/bin/wrangler.js"),
-    "dev",
-    "--local",
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(p),
-    "--inspector-port",
-    "0",
-    "--persist-to",
-    mkdtempSync(join(tmpdir(), "unilock-demo-")),
-    "--var",
-    `UNILOCK_TOKEN:${token}`,
-  ], {
-    cwd: root,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-    stdio: "ignore",
-  });
-  const url = `http://127.0.0.1:${p}`;
-  await until(async () => {
-    try {
-      const res = await fetch(`${url}/v1/health`);
-      await res.body?.cancel();
-      return res.ok;
-    } catch {
-      return false;
-    }
-  }, "wrangler dev");
-  return { url, token, stop: () => child.kill("SIGTERM") };
-}
 
 /**
  * `clients` separate clients take the lock `rounds` times each, holding it
@@ -136,12 +70,12 @@ export async function distributed() {
   const rows = [];
   const stops = [];
   try {
-    const redis = await startRedis();
-    if (redis === undefined) {
+    if (!hasRedisServer()) {
       console.log(
-        "\nupstash: skipped — redis-server is not installed (sudo apt-get install -y redis-server, or brew install redis)",
+        `\nupstash: skipped — redis-server is not installed: ${REDIS_INSTALL_ADVICE}`,
       );
     } else {
+      const redis = await startRedis();
       stops.push(redis.stop);
       const bridge = await startUpstashBridge({ redisUrl: redis.url });
       stops.unshift(() => bridge.close());

@@ -4,7 +4,7 @@
 import { afterAll, test } from "bun:test";
 import { lockContract } from "../_contract.ts";
 import { lockServiceBackend } from "../_backends.ts";
-import { startLockService } from "../_wrangler.ts";
+import { startLockService } from "../_services.mjs";
 
 const service = await startLockService();
 afterAll(() => service.stop());

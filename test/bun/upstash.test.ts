@@ -5,7 +5,7 @@ import { Redis } from "@upstash/redis";
 import { afterAll, test } from "bun:test";
 import { lockContract } from "../_contract.ts";
 import { upstashBackend } from "../_backends.ts";
-import { startRedis } from "../_redis.ts";
+import { startRedis } from "../_services.mjs";
 import { startUpstashBridge } from "../../src/upstash_bridge.ts";
 
 const redis = await startRedis();

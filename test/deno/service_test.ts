@@ -4,7 +4,7 @@
 // started and stopped by this file.
 import { lockContract } from "../_contract.ts";
 import { lockServiceBackend } from "../_backends.ts";
-import { startLockService } from "../_wrangler.ts";
+import { startLockService } from "../_services.mjs";
 
 const service = await startLockService();
 

@@ -8,7 +8,7 @@ import {
   type UpstashBridge,
 } from "../../src/upstash_bridge.ts";
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
-import { type RedisServer, startRedis } from "../_redis.ts";
+import { type RedisServer, startRedis } from "../_services.mjs";
 
 let redis: RedisServer;
 let bridge: UpstashBridge;

@@ -4,8 +4,7 @@
 // `wrangler dev` for the Node project's HTTP client; stopped at the end.
 import type { TestProject } from "vitest/node";
 import { startUpstashBridge } from "../../src/upstash_bridge.ts";
-import { startRedis } from "../_redis.ts";
-import { startLockService } from "../_wrangler.ts";
+import { startLockService, startRedis } from "../_services.mjs";
 
 export default async function setup(project: TestProject) {
   const redis = await startRedis();

@@ -21,7 +21,7 @@ import {
   assertThrows,
   delay,
 } from "../_assert.ts";
-import { type RedisServer, startRedis } from "../_redis.ts";
+import { type RedisServer, startRedis } from "../_services.mjs";
 
 let redis: RedisServer;
 let bridge: UpstashBridge;

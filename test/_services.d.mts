@@ -1,0 +1,23 @@
+// Copyright 2026 the unilock authors. MIT license.
+// Types of _services.mjs.
+
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  /** Stops the server (SIGKILL when `crash`, as a crash would). */
+  stop(crash?: boolean): Promise<void>;
+  /** Starts it again on the same port, empty (a restart loses what was not persisted). */
+  restart(): Promise<void>;
+}
+
+export interface LockService {
+  readonly url: string;
+  readonly token: string;
+  stop(): Promise<void>;
+}
+
+export function hasRedisServer(): boolean;
+export const REDIS_INSTALL_ADVICE: string;
+export function startRedis(): Promise<RedisServer>;
+export function startLockService(): Promise<LockService>;
