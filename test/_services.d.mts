@@ -7,7 +7,7 @@ export interface RedisServer {
   readonly pid: number;
   /** Stops the server (SIGKILL when `crash`, as a crash would). */
   stop(crash?: boolean): Promise<void>;
-  /** Starts it again on the same port, empty (a restart loses what was not persisted). */
+  /** Starts it again on the same port (a restart loses what was not persisted). */
   restart(): Promise<void>;
 }
 
@@ -15,9 +15,13 @@ export interface LockService {
   readonly url: string;
   readonly token: string;
   stop(): Promise<void>;
+  /** Stops it and starts it again on the same port with the same state. */
+  restart(): Promise<void>;
 }
 
 export function hasRedisServer(): boolean;
 export const REDIS_INSTALL_ADVICE: string;
-export function startRedis(): Promise<RedisServer>;
+export function startRedis(
+  options?: { persist?: boolean },
+): Promise<RedisServer>;
 export function startLockService(): Promise<LockService>;

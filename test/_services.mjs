@@ -51,8 +51,13 @@ export function hasRedisServer() {
 export const REDIS_INSTALL_ADVICE =
   "install it with `sudo apt-get install -y redis-server` (Debian/Ubuntu) or `brew install redis` (macOS)";
 
-/** Starts a `redis-server` without persistence; fails, saying how to install it, when it is missing. */
-export async function startRedis() {
+/**
+ * Starts a `redis-server`; fails, saying how to install it, when it is
+ * missing. Without persistence, unless `persist` asks for an append-only file
+ * synced on every write (what a restart under chaos needs, as Upstash keeps
+ * its data).
+ */
+export async function startRedis({ persist = false } = {}) {
   if (!hasRedisServer()) {
     throw new Error(
       `redis-server is not installed, and this needs a real Redis: ${REDIS_INSTALL_ADVICE}, then run it again`,
@@ -70,7 +75,9 @@ export async function startRedis() {
       "--save",
       "",
       "--appendonly",
-      "no",
+      persist ? "yes" : "no",
+      "--appendfsync",
+      "always",
       "--dir",
       dir,
     ], { stdio: "ignore" });
@@ -99,34 +106,17 @@ export async function startRedis() {
   };
 }
 
-/** Starts the lock service with `wrangler dev` (a Node program, whichever runtime asks). */
+/**
+ * Starts the lock service with `wrangler dev` (a Node program, whichever
+ * runtime asks). `restart()` stops it and starts it again on the same port
+ * with the same state (a reset of every object, their storage kept).
+ */
 export async function startLockService() {
   const port = randomPort();
   const token = `svc_${crypto.randomUUID()}`;
-  const child = spawn("node", [
-    join(root, "node_modules", "wrangler", "bin", "wrangler.js"),
-    "dev",
-    "--local",
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--inspector-port",
-    "0",
-    "--persist-to",
-    mkdtempSync(join(tmpdir(), "unilock-wrangler-")),
-    "--var",
-    `UNILOCK_TOKEN:${token}`,
-  ], {
-    cwd: root,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let log = "";
-  child.stdout.on("data", (d) => (log += d));
-  child.stderr.on("data", (d) => (log += d));
+  const persistTo = mkdtempSync(join(tmpdir(), "unilock-wrangler-"));
   const url = `http://127.0.0.1:${port}`;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
+  let child, log, exited;
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGTERM");
@@ -135,25 +125,59 @@ export async function startLockService() {
       clearTimeout(timer);
     }
   };
-  const up = await until(
-    async () => {
-      if (child.exitCode !== null) return true; // reported below
-      try {
-        const res = await fetch(`${url}/v1/health`);
-        await res.body?.cancel();
-        return res.status === 200;
-      } catch {
-        return false;
-      }
-    },
-    240,
-    250,
-  );
-  if (!up || child.exitCode !== null) {
-    await stop();
-    throw new Error(
-      `wrangler dev did not start on port ${port}:\n${log.slice(-2000)}`,
+  const start = async () => {
+    log = "";
+    child = spawn("node", [
+      join(root, "node_modules", "wrangler", "bin", "wrangler.js"),
+      "dev",
+      "--local",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--inspector-port",
+      "0",
+      "--persist-to",
+      persistTo,
+      "--var",
+      `UNILOCK_TOKEN:${token}`,
+    ], {
+      cwd: root,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout.on("data", (d) => (log += d));
+    child.stderr.on("data", (d) => (log += d));
+    exited = new Promise((resolve) => child.once("exit", resolve));
+    const up = await until(
+      async () => {
+        if (child.exitCode !== null) return true; // reported below
+        try {
+          const res = await fetch(`${url}/v1/health`);
+          await res.body?.cancel();
+          return res.status === 200;
+        } catch {
+          return false;
+        }
+      },
+      240,
+      250,
     );
-  }
-  return { url, token, stop };
+    if (!up || child.exitCode !== null) {
+      await stop();
+      throw new Error(
+        `wrangler dev did not start on port ${port}:\n${log.slice(-2000)}`,
+      );
+    }
+  };
+  await start();
+  return {
+    url,
+    token,
+    stop,
+    restart: async () => {
+      await stop();
+      await start();
+    },
+  };
 }

@@ -1,0 +1,65 @@
+// Copyright 2026 the unilock authors. MIT license.
+/**
+ * @internal A lock that skips its check, for proving the checker can fail:
+ * it grants every acquire at once, and a holder arriving while others hold
+ * gets their fence (a backend that forgot its holder and granted twice).
+ */
+import { registerLockType } from "unilock";
+
+export const BROKEN_TYPE = "chaos-broken";
+
+class BrokenLock {
+  type = BROKEN_TYPE;
+  #fence = 0;
+  #held = 0;
+
+  constructor(name) {
+    this.name = name;
+  }
+
+  acquire(options = {}) {
+    if (this.#held === 0) this.#fence++;
+    this.#held++;
+    let released = false;
+    const lock = this;
+    return Promise.resolve({
+      name: this.name,
+      mode: options.mode ?? "exclusive",
+      fence: this.#fence,
+      signal: new AbortController().signal,
+      get released() {
+        return released;
+      },
+      release() {
+        if (!released) {
+          released = true;
+          lock.#held--;
+        }
+        return Promise.resolve();
+      },
+      extend: () => Promise.resolve(),
+      [Symbol.asyncDispose]() {
+        return this.release();
+      },
+    });
+  }
+
+  tryAcquire(options) {
+    return this.acquire(options);
+  }
+
+  async withLock(fn, options) {
+    const lease = await this.acquire(options);
+    try {
+      return await fn(lease);
+    } finally {
+      await lease.release();
+    }
+  }
+
+  isLocked() {
+    return Promise.resolve(this.#held > 0);
+  }
+}
+
+registerLockType(BROKEN_TYPE, (options) => new BrokenLock(options.name));

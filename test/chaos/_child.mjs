@@ -1,0 +1,67 @@
+// Copyright 2026 the unilock authors. MIT license.
+/**
+ * @internal A chaos client process for the HTTP backends: `tasks` clients,
+ * each with its own lock objects (as separate serverless invocations would
+ * have), against the Upstash REST API or the lock service. Writes its
+ * records to stdout as they come ("R <json>"), so a process killed mid-run
+ * still leaves what it finished, then "D <json>" with its counts.
+ *
+ * Usage: node _child.mjs '<json config>'
+ */
+import { createLock } from "unilock";
+import { derive } from "./_rng.mjs";
+import { remoteStore } from "./_store.mjs";
+import { runClient } from "./_workload.mjs";
+
+const config = JSON.parse(process.argv[2]);
+const store = remoteStore(config.storeUrl);
+
+function lockFactory() {
+  const locks = new Map();
+  return (name) => {
+    let lock = locks.get(name);
+    if (lock === undefined) {
+      lock = config.backend === "upstash"
+        ? createLock("upstash", {
+          name,
+          redis: { url: config.url, token: config.token },
+          prefix: config.prefix,
+        })
+        : createLock("durable-object", {
+          name,
+          url: config.url,
+          token: config.token,
+        });
+      locks.set(name, lock);
+    }
+    return lock;
+  };
+}
+
+const write = (line) =>
+  new Promise((resolve) => process.stdout.write(line + "\n", resolve));
+let pending = Promise.resolve();
+const results = await Promise.all(
+  Array.from({ length: config.tasks }, (_, t) =>
+    runClient({
+      ...config.workload,
+      lock: lockFactory(),
+      store,
+      names: config.names,
+      client: config.client * 100 + t,
+      seed: derive(config.seed, config.client * 100 + t),
+      flush: (records) => {
+        const line = `R ${JSON.stringify(records)}`;
+        pending = pending.then(() => write(line));
+      },
+    })),
+);
+await pending;
+const counts = {};
+for (const r of results) {
+  for (const [k, n] of Object.entries(r.counts)) counts[k] = (counts[k] ?? 0) + n;
+}
+await write(
+  `D ${JSON.stringify({ counts, errors: results.flatMap((r) => r.errors) })}`,
+);
+process.exit(0);

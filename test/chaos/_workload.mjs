@@ -1,0 +1,231 @@
+// Copyright 2026 the unilock authors. MIT license.
+/**
+ * @internal One chaos client: acquires random names from a list, and in each
+ * critical section does a non-atomic read-modify-write on a fenced store,
+ * recording (name, fence, client, mode, start, end) for the checker. It
+ * times out, aborts and pauses at random when the scenario asks, with the
+ * choices drawn from a seeded generator.
+ *
+ * Runs the same in a task, a worker thread, or a child process.
+ */
+import { now, seeded } from "./_rng.mjs";
+
+/** Record fields, in order (records travel between processes as arrays). */
+export const R = {
+  name: 0,
+  fence: 1,
+  client: 2,
+  shared: 3,
+  start: 4,
+  end: 5,
+  lost: 6,
+  write: 7,
+};
+
+/** Write outcomes. */
+export const WRITE = { none: 0, accepted: 1, rejected: 2 };
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function between(rng, [min, max]) {
+  return min + Math.floor(rng() * (max - min + 1));
+}
+
+function busyWait(ms) {
+  const until = performance.now() + ms;
+  while (performance.now() < until) { /* a stop-the-world pause */ }
+}
+
+/** Waits until `signal` aborts or `ms` pass; resolves whether it aborted. */
+function aborted(signal, ms) {
+  if (signal.aborted) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(false);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * Runs one client.
+ *
+ * @param {object} config
+ * @param {(name: string) => import("unilock").Lock} config.lock the lock for a name
+ * @param {object} config.store a fenced store (sync or async methods)
+ * @param {string[]} config.names
+ * @param {number} config.client this client's number
+ * @param {number} config.sections how many acquisitions to attempt
+ * @param {number} config.seed
+ * @param {number} [config.deadline] stop starting sections after this time (now())
+ * @param {[number, number]} [config.holdMs] hold time range; [0, 0] yields microtasks only
+ * @param {number} [config.sharedRatio]
+ * @param {number} [config.timeoutRatio]
+ * @param {[number, number]} [config.timeoutMs]
+ * @param {number} [config.abortRatio]
+ * @param {[number, number]} [config.abortMs]
+ * @param {number} [config.pauseRatio] sections that stall past their lease
+ * @param {number} [config.pauseMs]
+ * @param {number} [config.leaseMs]
+ * @param {boolean} [config.strictLeases] count a lost lease of an unpaused holder as a violation
+ * @param {(records: unknown[][]) => void} [config.flush] takes records in batches
+ */
+export async function runClient(config) {
+  const {
+    lock,
+    store,
+    names,
+    client,
+    sections,
+    seed,
+    deadline = Infinity,
+    holdMs = [0, 0],
+    sharedRatio = 0,
+    timeoutRatio = 0,
+    timeoutMs = [1, 20],
+    abortRatio = 0,
+    abortMs = [0, 10],
+    pauseRatio = 0,
+    pauseMs = 0,
+    leaseMs,
+    strictLeases = false,
+    flush,
+  } = config;
+  const rng = seeded(seed);
+  const counts = {
+    attempts: 0,
+    granted: 0,
+    timeouts: 0,
+    aborts: 0,
+    backendErrors: 0,
+    otherErrors: 0,
+    releaseErrors: 0,
+    paused: 0,
+    lost: 0,
+    lostSignalled: 0,
+    unsignalled: 0,
+    unexpectedLost: 0,
+  };
+  const errors = [];
+  let records = [];
+  for (let i = 0; i < sections && now() < deadline; i++) {
+    const nameIndex = Math.floor(rng() * names.length);
+    const name = names[nameIndex];
+    const shared = rng() < sharedRatio;
+    const options = { mode: shared ? "shared" : "exclusive" };
+    if (leaseMs !== undefined) options.leaseMs = leaseMs;
+    if (rng() < timeoutRatio) options.timeoutMs = between(rng, timeoutMs);
+    let abortTimer;
+    if (rng() < abortRatio) {
+      const controller = new AbortController();
+      options.signal = controller.signal;
+      const reason = Object.assign(new Error("chaos abort"), {
+        name: "ChaosAbort",
+      });
+      abortTimer = setTimeout(
+        () => controller.abort(reason),
+        between(rng, abortMs),
+      );
+    }
+    const pause = !shared && rng() < pauseRatio;
+    const hold = between(rng, holdMs);
+    counts.attempts++;
+    let lease;
+    try {
+      lease = await lock(name).acquire(options);
+    } catch (error) {
+      const kind = error?.name;
+      if (kind === "TimeoutError") counts.timeouts++;
+      else if (kind === "ChaosAbort") counts.aborts++;
+      else if (kind === "LockBackendError") counts.backendErrors++;
+      else {
+        counts.otherErrors++;
+        if (errors.length < 5) errors.push(String(error?.stack ?? error));
+      }
+      continue;
+    } finally {
+      clearTimeout(abortTimer);
+    }
+    counts.granted++;
+    const start = now();
+    let write = WRITE.none;
+    try {
+      if (shared) {
+        await store.peek(name);
+        if (hold > 0) await sleep(hold);
+        else await null;
+      } else {
+        const value = await store.read(name, lease.fence);
+        if (pause) {
+          counts.paused++;
+          busyWait(pauseMs);
+        } else if (hold > 0) await sleep(hold);
+        else await null;
+        // A turn of the event loop between the read and the write: the
+        // window in which a lease that ran out is noticed (or is not).
+        await sleep(0);
+        if (value === undefined) write = WRITE.rejected;
+        else {
+          write = (await store.write(name, lease.fence, value + 1))
+            ? WRITE.accepted
+            : WRITE.rejected;
+        }
+      }
+    } catch (error) {
+      counts.otherErrors++;
+      if (errors.length < 5) errors.push(String(error?.stack ?? error));
+    }
+    const end = now();
+    // A stale write means a newer holder exists: this lease is lost, and its
+    // signal must say so. So must a pause past the lease. A holder cannot
+    // know of its loss the moment it happens (a paused event loop runs no
+    // timer): the section counts as lost when the signal aborts before the
+    // release, and the fence is what stopped its write.
+    if (write === WRITE.rejected || (pause && pauseMs > (leaseMs ?? 0))) {
+      if (await aborted(lease.signal, (leaseMs ?? 0) * 2 + 2_000)) {
+        counts.lostSignalled++;
+      } else counts.unsignalled++;
+    }
+    const lost = lease.signal.aborted;
+    if (lost) {
+      counts.lost++;
+      // Without faults and pauses, no lease may be lost: a backend that
+      // reaps live holders (and then says so) is as wrong as one that
+      // grants twice.
+      if (strictLeases && !pause) counts.unexpectedLost++;
+    }
+    records.push([
+      nameIndex,
+      lease.fence,
+      client,
+      shared ? 1 : 0,
+      start,
+      end,
+      lost ? 1 : 0,
+      write,
+    ]);
+    try {
+      await lease.release();
+    } catch (error) {
+      if (error?.name === "LockBackendError") counts.releaseErrors++;
+      else {
+        counts.otherErrors++;
+        if (errors.length < 5) errors.push(String(error?.stack ?? error));
+      }
+    }
+    if (flush !== undefined && records.length >= 200) {
+      flush(records);
+      records = [];
+    }
+  }
+  if (flush !== undefined && records.length > 0) {
+    flush(records);
+    records = [];
+  }
+  return { records, counts, errors };
+}

@@ -1,0 +1,466 @@
+#!/usr/bin/env node
+// Copyright 2026 the unilock authors. MIT license.
+/**
+ * `npm run chaos`: the mutual-exclusion checker against every backend, under
+ * named fault scenarios with fixed seeds. Bounded: every scenario stops
+ * starting critical sections at its deadline. `--quick` runs each scenario
+ * briefly (part of `npm test`).
+ *
+ * Usage: node test/chaos/run.mjs [--quick] [--backend local,thread,upstash,durable-object]
+ *          [--scenario name] [--seed n] [--json file]
+ */
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+import { createLock } from "unilock";
+import { startUpstashBridge } from "unilock/upstash-bridge";
+import { startLockService, startRedis } from "../_services.mjs";
+import { check } from "./_checker.mjs";
+import { BROKEN_TYPE } from "./_broken_lock.mjs";
+import { FAULT_KINDS, startFaultProxy } from "./_fault_proxy.mjs";
+import { derive, now, seeded } from "./_rng.mjs";
+import { FencedStore, serveStore, SharedFencedStore } from "./_store.mjs";
+import { runClient } from "./_workload.mjs";
+
+const arg = (flag) => {
+  const i = process.argv.indexOf(flag);
+  return i === -1 ? undefined : process.argv[i + 1];
+};
+const quick = process.argv.includes("--quick");
+const only = arg("--backend")?.split(",");
+const onlyScenario = arg("--scenario");
+const baseSeed = Number(arg("--seed") ?? 20261127);
+const jsonFile = arg("--json");
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Full-run sections per scenario; --quick runs a fiftieth, at least 150. */
+const size = (n) => quick ? Math.max(150, Math.round(n / 50)) : n;
+const deadlineMs = quick ? 20_000 : 300_000;
+
+const timeoutsAndAborts = {
+  timeoutRatio: 0.3,
+  timeoutMs: [0, 30],
+  abortRatio: 0.3,
+  abortMs: [0, 30],
+};
+
+const SCENARIOS = {
+  local: [
+    { name: "contention", sections: 60_000, clients: 32, workload: { sharedRatio: 0.1, strictLeases: true } },
+    {
+      name: "timeouts-aborts",
+      sections: 40_000,
+      clients: 32,
+      workload: { ...timeoutsAndAborts, timeoutMs: [0, 3], abortMs: [0, 3], holdMs: [0, 1] },
+    },
+    {
+      name: "mass-cancel",
+      sections: 10_000,
+      clients: 5_000,
+      perClient: 2,
+      names: 1,
+      workload: { abortRatio: 0.7, abortMs: [0, 50] },
+    },
+    { name: "broken-lock", broken: true, sections: 5_000, clients: 16, workload: { holdMs: [0, 1] } },
+  ],
+  thread: [
+    { name: "contention", sections: 40_000, workload: { sharedRatio: 0.1, leaseMs: 2_000, strictLeases: true } },
+    { name: "timeouts-aborts", sections: 30_000, workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true } },
+    {
+      name: "paused-holder",
+      sections: 20_000,
+      workload: { leaseMs: 200, pauseRatio: 0.002, pauseMs: 400 },
+    },
+    { name: "holder-killed", sections: 20_000, kill: true, workload: { leaseMs: 300, holdMs: [0, 1] } },
+  ],
+  upstash: [
+    { name: "clean", sections: 20_000, workload: { holdMs: [0, 2], strictLeases: true } },
+    {
+      name: "request-faults",
+      sections: 30_000,
+      faults: { rate: 0.03, kinds: FAULT_KINDS, delayMs: 300 },
+      workload: { holdMs: [0, 2], leaseMs: 2_000 },
+    },
+    { name: "redis-restart", sections: 20_000, restartEveryMs: 3_000, workload: { holdMs: [0, 2], leaseMs: 3_000 } },
+    {
+      name: "paused-holder",
+      sections: 15_000,
+      workload: { holdMs: [0, 2], leaseMs: 500, pauseRatio: 0.004, pauseMs: 800 },
+    },
+    { name: "client-killed", sections: 15_000, kill: true, workload: { holdMs: [0, 2], leaseMs: 1_000 } },
+    { name: "timeouts-aborts", sections: 15_000, workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true } },
+  ],
+  "durable-object": [
+    { name: "clean", sections: 20_000, workload: { holdMs: [0, 2], strictLeases: true } },
+    {
+      name: "request-faults",
+      sections: 30_000,
+      faults: { rate: 0.03, kinds: FAULT_KINDS, delayMs: 300 },
+      workload: { holdMs: [0, 2], leaseMs: 2_000 },
+    },
+    { name: "service-restart", sections: 20_000, restartEveryMs: 6_000, workload: { holdMs: [0, 2], leaseMs: 3_000 } },
+    {
+      name: "paused-holder",
+      sections: 15_000,
+      workload: { holdMs: [0, 2], leaseMs: 500, pauseRatio: 0.004, pauseMs: 800 },
+    },
+    { name: "client-killed", sections: 15_000, kill: true, workload: { holdMs: [0, 2], leaseMs: 1_000 } },
+    { name: "timeouts-aborts", sections: 15_000, workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true } },
+  ],
+};
+
+function lockNames(count, tag) {
+  const run = crypto.randomUUID().slice(0, 8);
+  return Array.from({ length: count }, (_, i) => `chaos-${tag}-${run}-${i}`);
+}
+
+/** Polls until every name can be taken at once; returns how many never could. */
+async function stuckAfter(names, make, boundMs) {
+  let stuck = 0;
+  for (const name of names) {
+    const lock = make(name);
+    const until = now() + boundMs;
+    let free = false;
+    while (!free && now() < until) {
+      try {
+        const lease = await lock.tryAcquire();
+        if (lease !== undefined) {
+          free = true;
+          await lease.release();
+        }
+      } catch { /* the backend is settling: try again */ }
+      if (!free) await sleep(100);
+    }
+    if (!free) stuck++;
+  }
+  return stuck;
+}
+
+// ---------------------------------------------------------------- local
+
+async function runLocal(scenario, seed) {
+  const names = lockNames(scenario.names ?? 4, "local");
+  const store = new FencedStore();
+  const type = scenario.broken ? BROKEN_TYPE : "local";
+  const locks = new Map(names.map((n) => [n, createLock(type, { name: n })]));
+  const clients = scenario.clients;
+  const perClient = scenario.perClient ??
+    Math.ceil(size(scenario.sections) / clients);
+  const deadline = now() + deadlineMs;
+  const results = await Promise.all(
+    Array.from({ length: clients }, (_, c) =>
+      runClient({
+        ...scenario.workload,
+        lock: (name) => locks.get(name),
+        store,
+        names,
+        client: c,
+        sections: perClient,
+        seed: derive(seed, c),
+        deadline,
+      })),
+  );
+  const stuck = await stuckAfter(names, (n) => locks.get(n), 1_000);
+  return check({ names, results, store: store.state(), stuck });
+}
+
+// ---------------------------------------------------------------- thread
+
+async function runThread(scenario, seed) {
+  const names = lockNames(4, "thread");
+  const storeBuffer = SharedFencedStore.buffer(names.length);
+  const store = new SharedFencedStore(storeBuffer, names);
+  const locks = names.map((name) => createLock("thread", { name }));
+  const workers = 3;
+  const tasks = 4;
+  const perClient = Math.ceil(size(scenario.sections) / (workers * tasks));
+  const deadline = now() + deadlineMs;
+  const rng = seeded(seed);
+  const results = [];
+  const running = new Set();
+  let next = 0;
+  const startWorker = () => {
+    const index = next++;
+    const result = { records: [], counts: {}, errors: [] };
+    results.push(result);
+    const worker = new Worker(new URL("./_thread_worker.mjs", import.meta.url), {
+      workerData: {
+        handles: locks.map((l) => l.handle),
+        storeBuffer,
+        names,
+        tasks,
+        seed: derive(seed, index),
+        worker: index,
+        workload: { ...scenario.workload, sections: perClient, deadline },
+      },
+    });
+    running.add(worker);
+    const done = new Promise((resolve) => {
+      worker.on("message", (m) => {
+        if (m.records) result.records.push(...m.records);
+        if (m.done) {
+          result.counts = m.done.counts;
+          result.errors = m.done.errors;
+        }
+      });
+      worker.on("error", (e) => {
+        result.errors.push(String(e?.stack ?? e));
+        result.counts.otherErrors = (result.counts.otherErrors ?? 0) + 1;
+      });
+      worker.on("exit", () => {
+        running.delete(worker);
+        resolve();
+      });
+    });
+    return { worker, done };
+  };
+  const started = Array.from({ length: workers }, startWorker);
+  const finished = started.map((s) => s.done);
+  let killed = 0;
+  if (scenario.kill) {
+    // Terminate a worker at random moments (a holder may die mid-section),
+    // starting a replacement each time.
+    const killer = (async () => {
+      while (running.size > 0 && now() < deadline) {
+        await sleep(100 + rng() * 400);
+        const victim = [...running][Math.floor(rng() * running.size)];
+        if (victim === undefined) break;
+        killed++;
+        await victim.terminate();
+        if (killed <= 6) finished.push(startWorker().done);
+        else break;
+      }
+    })();
+    await killer;
+  }
+  while (true) {
+    const count = finished.length;
+    await Promise.all(finished);
+    if (finished.length === count) break;
+  }
+  const stuck = await stuckAfter(
+    names,
+    (n) => locks[names.indexOf(n)],
+    (scenario.workload.leaseMs ?? 2_000) * 3,
+  );
+  const report = check({ names, results, store: store.state(), stuck });
+  if (killed > 0) report.faults = { "worker-terminated": killed };
+  return report;
+}
+
+// ---------------------------------------------------------------- HTTP backends
+
+const infra = {};
+
+async function upstashInfra() {
+  if (infra.upstash) return infra.upstash;
+  const redis = await startRedis({ persist: true });
+  const bridge = await startUpstashBridge({ redisUrl: redis.url });
+  return infra.upstash = {
+    redis,
+    bridge,
+    url: bridge.url,
+    token: bridge.token,
+    stop: async () => {
+      await bridge.close();
+      await redis.stop();
+    },
+    restart: () => redis.restart(),
+    make: (name) =>
+      createLock("upstash", {
+        name,
+        redis: { url: bridge.url, token: bridge.token },
+      }),
+    // A killed client's waiter place lapses after its heartbeat TTL.
+    settleMs: 15_000,
+  };
+}
+
+async function lockServiceInfra() {
+  if (infra.do) return infra.do;
+  const service = await startLockService();
+  return infra.do = {
+    url: service.url,
+    token: service.token,
+    stop: () => service.stop(),
+    restart: () => service.restart(),
+    make: (name) =>
+      createLock("durable-object", {
+        name,
+        url: service.url,
+        token: service.token,
+      }),
+    // A waiter that stopped calling keeps its place for 10 s.
+    settleMs: 15_000,
+  };
+}
+
+function startChild(config, result) {
+  const child = spawn(process.execPath, [
+    new URL("./_child.mjs", import.meta.url).pathname,
+    JSON.stringify(config),
+  ], { stdio: ["ignore", "pipe", "pipe"] });
+  let buffer = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk) => {
+    buffer += chunk;
+    let nl;
+    while ((nl = buffer.indexOf("\n")) !== -1) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      if (line.startsWith("R ")) result.records.push(...JSON.parse(line.slice(2)));
+      else if (line.startsWith("D ")) {
+        const done = JSON.parse(line.slice(2));
+        result.counts = done.counts;
+        result.errors = done.errors;
+      }
+    }
+  });
+  child.stderr.on("data", (d) => (stderr += d));
+  const exited = new Promise((resolve) =>
+    child.once("exit", (code, signal) => {
+      if (code !== 0 && signal !== "SIGKILL") {
+        result.errors.push(`client exited ${code ?? signal}: ${stderr.slice(-500)}`);
+        result.counts.otherErrors = (result.counts.otherErrors ?? 0) + 1;
+      }
+      resolve();
+    })
+  );
+  return { child, exited };
+}
+
+async function runHttp(backend, scenario, seed) {
+  const env = backend === "upstash"
+    ? await upstashInfra()
+    : await lockServiceInfra();
+  const names = lockNames(4, backend === "upstash" ? "up" : "do");
+  const store = new FencedStore();
+  const storeServer = await serveStore(store);
+  const proxy = await startFaultProxy(env.url, {
+    seed: derive(seed, 9_999),
+    rate: scenario.faults?.rate ?? 0,
+    kinds: scenario.faults?.kinds ?? [],
+    delayMs: scenario.faults?.delayMs,
+  });
+  const processes = 4;
+  const tasks = 4;
+  const perClient = Math.ceil(size(scenario.sections) / (processes * tasks));
+  const deadline = now() + deadlineMs;
+  const rng = seeded(seed);
+  const results = [];
+  const running = new Set();
+  let next = 0;
+  const launch = () => {
+    const index = next++;
+    const result = { records: [], counts: {}, errors: [] };
+    results.push(result);
+    const spawned = startChild({
+      backend,
+      url: proxy.url,
+      token: env.token,
+      storeUrl: storeServer.url,
+      names,
+      tasks,
+      client: index,
+      seed: derive(seed, index),
+      workload: { ...scenario.workload, sections: perClient, deadline },
+    }, result);
+    running.add(spawned.child);
+    spawned.exited.then(() => running.delete(spawned.child));
+    return spawned.exited;
+  };
+  const finished = Array.from({ length: processes }, launch);
+  const faults = {};
+  const disrupt = async (every, act, label) => {
+    while (running.size > 0 && now() < deadline) {
+      await sleep(every * (0.5 + rng()));
+      if (running.size === 0) break;
+      await act();
+      faults[label] = (faults[label] ?? 0) + 1;
+    }
+  };
+  const disruption = scenario.restartEveryMs
+    ? disrupt(
+      scenario.restartEveryMs,
+      env.restart,
+      backend === "upstash" ? "redis-restart" : "service-restart",
+    )
+    : scenario.kill
+    ? disrupt(1_500, async () => {
+      const victim = [...running][Math.floor(rng() * running.size)];
+      victim?.kill("SIGKILL");
+      if ((faults["client-killed"] ?? 0) < 8) finished.push(launch());
+    }, "client-killed")
+    : Promise.resolve();
+  while (true) {
+    const count = finished.length;
+    await Promise.all(finished);
+    if (finished.length === count && running.size === 0) break;
+  }
+  await disruption;
+  proxy.calm();
+  Object.assign(faults, ...Object.entries(proxy.stats().injected).filter(([, n]) => n > 0).map(([k, n]) => ({ [k]: n })));
+  const stuck = await stuckAfter(
+    names,
+    env.make,
+    (scenario.workload.leaseMs ?? 30_000) + env.settleMs,
+  );
+  await proxy.close();
+  await storeServer.close();
+  const report = check({ names, results, store: store.state(), stuck });
+  report.faults = faults;
+  report.requests = proxy.stats().requests;
+  return report;
+}
+
+// ---------------------------------------------------------------- main
+
+const runners = {
+  local: runLocal,
+  thread: runThread,
+  upstash: (s, seed) => runHttp("upstash", s, seed),
+  "durable-object": (s, seed) => runHttp("durable-object", s, seed),
+};
+
+const rows = [];
+let failed = 0;
+let passed = 0;
+try {
+  for (const [backend, scenarios] of Object.entries(SCENARIOS)) {
+    if (only !== undefined && !only.includes(backend)) continue;
+    for (const [i, scenario] of scenarios.entries()) {
+      if (onlyScenario !== undefined && scenario.name !== onlyScenario) continue;
+      const seed = derive(baseSeed, i + backend.length * 100);
+      const started = now();
+      const report = await runners[backend](scenario, seed);
+      report.seconds = Math.round((now() - started) / 100) / 10;
+      // The broken lock must be caught: its scenario passes when it fails.
+      const ok = scenario.broken
+        ? report.overlaps > 0 && report.lostUpdates + report.fenceOrder > 0
+        : report.violations === 0;
+      if (ok) passed++;
+      else failed++;
+      const replay = `node test/chaos/run.mjs --backend ${backend} --scenario ${scenario.name} --seed ${baseSeed}${quick ? " --quick" : ""}`;
+      rows.push({ backend, scenario: scenario.name, seed, ok, replay, ...report });
+      console.log(
+        `${ok ? "ok  " : "FAIL"} ${backend}/${scenario.name}: ${report.sections} sections, ` +
+          `faults ${JSON.stringify(report.faults ?? {})}, overlaps ${report.overlaps}, ` +
+          `fence order ${report.fenceOrder}, lost updates ${report.lostUpdates}, ` +
+          `stale writes rejected ${report.staleWritesRejected}, paused ${report.paused}, lost leases ${report.lostLeases} ` +
+          `(signalled ${report.lostSignalled}), timeouts ${report.timeouts}, aborts ${report.aborts}, ` +
+          `backend errors ${report.backendErrors}, stuck ${report.stuck}, ${report.seconds} s` +
+          (scenario.broken ? " (a broken lock: must be caught)" : ""),
+      );
+      if (!ok) {
+        console.log(`     replay: ${replay}`);
+        console.log(JSON.stringify({ ...report, examples: report.examples }, null, 1).slice(0, 3000));
+      }
+    }
+  }
+} finally {
+  await infra.upstash?.stop();
+  await infra.do?.stop();
+}
+if (jsonFile) writeFileSync(jsonFile, JSON.stringify(rows, null, 1));
+console.log(`${passed} passed, ${failed} failed`);
+process.exitCode = failed > 0 ? 1 : 0;
