@@ -201,6 +201,18 @@ export class DurableObjectLock implements Lock {
     this.name = name === undefined
       ? `durable-object-${++unnamedCount}`
       : checkName(action, name);
+    // The name travels in a URL (and names the object either way): a lone
+    // surrogate has no UTF-8 form, so it could not reach the same object.
+    if (
+      /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+        .test(this.name)
+    ) {
+      throw new RangeError(
+        `Cannot ${action} as 'name' must be well-formed Unicode (no lone surrogate): current value is ${
+          show(this.name)
+        }`,
+      );
+    }
     if (url !== undefined || token !== undefined) {
       if (namespace !== undefined) {
         throw new TypeError(

@@ -59,7 +59,9 @@ const results = await Promise.all(
 await pending;
 const counts = {};
 for (const r of results) {
-  for (const [k, n] of Object.entries(r.counts)) counts[k] = (counts[k] ?? 0) + n;
+  for (const [k, n] of Object.entries(r.counts)) {
+    counts[k] = (counts[k] ?? 0) + n;
+  }
 }
 await write(
   `D ${JSON.stringify({ counts, errors: results.flatMap((r) => r.errors) })}`,

@@ -64,7 +64,8 @@ export async function startFaultProxy(targetUrl, faults) {
   const server = createServer(async (req, res) => {
     requests++;
     const body = await readAll(req);
-    const streaming = (req.headers.accept ?? "").includes("text/event-stream") ||
+    const streaming =
+      (req.headers.accept ?? "").includes("text/event-stream") ||
       req.url.startsWith("/subscribe");
     const roll = rng();
     const kind = enabled && roll < faults.rate
@@ -79,6 +80,8 @@ export async function startFaultProxy(targetUrl, faults) {
         const reply = await forward(target, req, body);
         res.writeHead(reply.statusCode, reply.headers);
         reply.pipe(res);
+        // A client that hangs up (an unsubscribe) hangs up upstream too.
+        res.on("close", () => reply.destroy());
         return;
       }
       injected[kind]++;
@@ -110,7 +113,7 @@ export async function startFaultProxy(targetUrl, faults) {
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address();
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: faults.bypass ? targetUrl : `http://127.0.0.1:${port}`,
     stats: () => ({ requests, injected: { ...injected } }),
     /** Stops injecting (the end-of-run checks go through cleanly). */
     calm: () => {

@@ -96,7 +96,8 @@ export function remoteStore(url) {
     return await res.json();
   };
   return {
-    read: async (name, fence) => (await call("read", { name, fence })) ?? undefined,
+    read: async (name, fence) =>
+      (await call("read", { name, fence })) ?? undefined,
     write: (name, fence, value) => call("write", { name, fence, value }),
     peek: (name) => call("peek", { name }),
   };

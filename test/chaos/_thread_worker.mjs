@@ -30,6 +30,10 @@ const results = await Promise.all(
 );
 const counts = {};
 for (const r of results) {
-  for (const [k, n] of Object.entries(r.counts)) counts[k] = (counts[k] ?? 0) + n;
+  for (const [k, n] of Object.entries(r.counts)) {
+    counts[k] = (counts[k] ?? 0) + n;
+  }
 }
-parentPort.postMessage({ done: { counts, errors: results.flatMap((r) => r.errors) } });
+parentPort.postMessage({
+  done: { counts, errors: results.flatMap((r) => r.errors) },
+});

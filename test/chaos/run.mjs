@@ -33,8 +33,9 @@ const baseSeed = Number(arg("--seed") ?? 20261127);
 const jsonFile = arg("--json");
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Full-run sections per scenario; --quick runs a fiftieth, at least 150. */
-const size = (n) => quick ? Math.max(150, Math.round(n / 50)) : n;
+/** Full-run sections per scenario; --quick runs a fiftieth, at least 150; --scale sets another share. */
+const scale = Number(arg("--scale") ?? (quick ? 1 / 50 : 1));
+const size = (n) => Math.max(150, Math.round(n * scale));
 const deadlineMs = quick ? 20_000 : 300_000;
 
 const timeoutsAndAborts = {
@@ -46,12 +47,22 @@ const timeoutsAndAborts = {
 
 const SCENARIOS = {
   local: [
-    { name: "contention", sections: 60_000, clients: 32, workload: { sharedRatio: 0.1, strictLeases: true } },
+    {
+      name: "contention",
+      sections: 60_000,
+      clients: 32,
+      workload: { sharedRatio: 0.1, strictLeases: true },
+    },
     {
       name: "timeouts-aborts",
       sections: 40_000,
       clients: 32,
-      workload: { ...timeoutsAndAborts, timeoutMs: [0, 3], abortMs: [0, 3], holdMs: [0, 1] },
+      workload: {
+        ...timeoutsAndAborts,
+        timeoutMs: [0, 3],
+        abortMs: [0, 3],
+        holdMs: [0, 1],
+      },
     },
     {
       name: "mass-cancel",
@@ -61,53 +72,124 @@ const SCENARIOS = {
       names: 1,
       workload: { abortRatio: 0.7, abortMs: [0, 50] },
     },
-    { name: "broken-lock", broken: true, sections: 5_000, clients: 16, workload: { holdMs: [0, 1] } },
+    {
+      name: "broken-lock",
+      broken: true,
+      sections: 5_000,
+      clients: 16,
+      workload: { holdMs: [0, 1] },
+    },
   ],
   thread: [
-    { name: "contention", sections: 40_000, workload: { sharedRatio: 0.1, leaseMs: 2_000, strictLeases: true } },
-    { name: "timeouts-aborts", sections: 30_000, workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true } },
+    {
+      name: "contention",
+      sections: 40_000,
+      workload: { sharedRatio: 0.1, leaseMs: 2_000, strictLeases: true },
+    },
+    {
+      name: "timeouts-aborts",
+      sections: 30_000,
+      workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true },
+    },
     {
       name: "paused-holder",
       sections: 20_000,
       workload: { leaseMs: 200, pauseRatio: 0.002, pauseMs: 400 },
     },
-    { name: "holder-killed", sections: 20_000, kill: true, workload: { leaseMs: 300, holdMs: [0, 1] } },
+    {
+      name: "holder-killed",
+      sections: 20_000,
+      kill: true,
+      workload: { leaseMs: 300, holdMs: [0, 1] },
+    },
   ],
   upstash: [
-    { name: "clean", sections: 20_000, workload: { holdMs: [0, 2], strictLeases: true } },
+    {
+      name: "clean",
+      sections: 20_000,
+      workload: { holdMs: [0, 2], strictLeases: true },
+    },
     {
       name: "request-faults",
       sections: 30_000,
       faults: { rate: 0.03, kinds: FAULT_KINDS, delayMs: 300 },
       workload: { holdMs: [0, 2], leaseMs: 2_000 },
     },
-    { name: "redis-restart", sections: 20_000, restartEveryMs: 3_000, workload: { holdMs: [0, 2], leaseMs: 3_000 } },
+    {
+      name: "redis-restart",
+      sections: 20_000,
+      restartEveryMs: 3_000,
+      workload: { holdMs: [0, 2], leaseMs: 3_000 },
+    },
     {
       name: "paused-holder",
       sections: 15_000,
-      workload: { holdMs: [0, 2], leaseMs: 500, pauseRatio: 0.004, pauseMs: 800 },
+      workload: {
+        holdMs: [0, 2],
+        leaseMs: 500,
+        pauseRatio: 0.004,
+        pauseMs: 800,
+      },
     },
-    { name: "client-killed", sections: 15_000, kill: true, workload: { holdMs: [0, 2], leaseMs: 1_000 } },
-    { name: "timeouts-aborts", sections: 15_000, workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true } },
+    {
+      name: "client-killed",
+      sections: 15_000,
+      kill: true,
+      workload: { holdMs: [0, 2], leaseMs: 1_000 },
+    },
+    {
+      name: "timeouts-aborts",
+      sections: 15_000,
+      workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true },
+    },
   ],
   "durable-object": [
-    { name: "clean", sections: 20_000, workload: { holdMs: [0, 2], strictLeases: true } },
+    {
+      name: "clean",
+      sections: 20_000,
+      workload: { holdMs: [0, 2], strictLeases: true },
+    },
     {
       name: "request-faults",
       sections: 30_000,
       faults: { rate: 0.03, kinds: FAULT_KINDS, delayMs: 300 },
       workload: { holdMs: [0, 2], leaseMs: 2_000 },
     },
-    { name: "service-restart", sections: 20_000, restartEveryMs: 6_000, workload: { holdMs: [0, 2], leaseMs: 3_000 } },
+    {
+      name: "service-restart",
+      sections: 20_000,
+      restartEveryMs: 6_000,
+      workload: { holdMs: [0, 2], leaseMs: 3_000 },
+    },
     {
       name: "paused-holder",
       sections: 15_000,
-      workload: { holdMs: [0, 2], leaseMs: 500, pauseRatio: 0.004, pauseMs: 800 },
+      workload: {
+        holdMs: [0, 2],
+        leaseMs: 500,
+        pauseRatio: 0.004,
+        pauseMs: 800,
+      },
     },
-    { name: "client-killed", sections: 15_000, kill: true, workload: { holdMs: [0, 2], leaseMs: 1_000 } },
-    { name: "timeouts-aborts", sections: 15_000, workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true } },
+    {
+      name: "client-killed",
+      sections: 15_000,
+      kill: true,
+      workload: { holdMs: [0, 2], leaseMs: 1_000 },
+    },
+    {
+      name: "timeouts-aborts",
+      sections: 15_000,
+      workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true },
+    },
   ],
 };
+
+/** Quick runs pause five times as often, so that they pause at all. */
+function pauses(scenario) {
+  const ratio = scenario.workload.pauseRatio;
+  return ratio === undefined ? {} : { pauseRatio: quick ? ratio * 5 : ratio };
+}
 
 function lockNames(count, tag) {
   const run = crypto.randomUUID().slice(0, 8);
@@ -183,17 +265,25 @@ async function runThread(scenario, seed) {
     const index = next++;
     const result = { records: [], counts: {}, errors: [] };
     results.push(result);
-    const worker = new Worker(new URL("./_thread_worker.mjs", import.meta.url), {
-      workerData: {
-        handles: locks.map((l) => l.handle),
-        storeBuffer,
-        names,
-        tasks,
-        seed: derive(seed, index),
-        worker: index,
-        workload: { ...scenario.workload, sections: perClient, deadline },
+    const worker = new Worker(
+      new URL("./_thread_worker.mjs", import.meta.url),
+      {
+        workerData: {
+          handles: locks.map((l) => l.handle),
+          storeBuffer,
+          names,
+          tasks,
+          seed: derive(seed, index),
+          worker: index,
+          workload: {
+            ...scenario.workload,
+            ...pauses(scenario),
+            sections: perClient,
+            deadline,
+          },
+        },
       },
-    });
+    );
     running.add(worker);
     const done = new Promise((resolve) => {
       worker.on("message", (m) => {
@@ -308,8 +398,9 @@ function startChild(config, result) {
     while ((nl = buffer.indexOf("\n")) !== -1) {
       const line = buffer.slice(0, nl);
       buffer = buffer.slice(nl + 1);
-      if (line.startsWith("R ")) result.records.push(...JSON.parse(line.slice(2)));
-      else if (line.startsWith("D ")) {
+      if (line.startsWith("R ")) {
+        result.records.push(...JSON.parse(line.slice(2)));
+      } else if (line.startsWith("D ")) {
         const done = JSON.parse(line.slice(2));
         result.counts = done.counts;
         result.errors = done.errors;
@@ -320,7 +411,9 @@ function startChild(config, result) {
   const exited = new Promise((resolve) =>
     child.once("exit", (code, signal) => {
       if (code !== 0 && signal !== "SIGKILL") {
-        result.errors.push(`client exited ${code ?? signal}: ${stderr.slice(-500)}`);
+        result.errors.push(
+          `client exited ${code ?? signal}: ${stderr.slice(-500)}`,
+        );
         result.counts.otherErrors = (result.counts.otherErrors ?? 0) + 1;
       }
       resolve();
@@ -337,6 +430,7 @@ async function runHttp(backend, scenario, seed) {
   const store = new FencedStore();
   const storeServer = await serveStore(store);
   const proxy = await startFaultProxy(env.url, {
+    bypass: process.env.CHAOS_NO_PROXY === "1",
     seed: derive(seed, 9_999),
     rate: scenario.faults?.rate ?? 0,
     kinds: scenario.faults?.kinds ?? [],
@@ -363,7 +457,12 @@ async function runHttp(backend, scenario, seed) {
       tasks,
       client: index,
       seed: derive(seed, index),
-      workload: { ...scenario.workload, sections: perClient, deadline },
+      workload: {
+        ...scenario.workload,
+        ...pauses(scenario),
+        sections: perClient,
+        deadline,
+      },
     }, result);
     running.add(spawned.child);
     spawned.exited.then(() => running.delete(spawned.child));
@@ -371,8 +470,8 @@ async function runHttp(backend, scenario, seed) {
   };
   const finished = Array.from({ length: processes }, launch);
   const faults = {};
-  const disrupt = async (every, act, label) => {
-    while (running.size > 0 && now() < deadline) {
+  const disrupt = async (every, act, label, limit = Infinity) => {
+    while (running.size > 0 && now() < deadline && !(faults[label] >= limit)) {
       await sleep(every * (0.5 + rng()));
       if (running.size === 0) break;
       await act();
@@ -386,11 +485,17 @@ async function runHttp(backend, scenario, seed) {
       backend === "upstash" ? "redis-restart" : "service-restart",
     )
     : scenario.kill
-    ? disrupt(1_500, async () => {
-      const victim = [...running][Math.floor(rng() * running.size)];
-      victim?.kill("SIGKILL");
-      if ((faults["client-killed"] ?? 0) < 8) finished.push(launch());
-    }, "client-killed")
+    ? disrupt(
+      1_500,
+      async () => {
+        // A client process dies (mid-wait or mid-hold); another takes its place.
+        const victim = [...running][Math.floor(rng() * running.size)];
+        victim?.kill("SIGKILL");
+        finished.push(launch());
+      },
+      "client-killed",
+      quick ? 2 : 8,
+    )
     : Promise.resolve();
   while (true) {
     const count = finished.length;
@@ -399,7 +504,12 @@ async function runHttp(backend, scenario, seed) {
   }
   await disruption;
   proxy.calm();
-  Object.assign(faults, ...Object.entries(proxy.stats().injected).filter(([, n]) => n > 0).map(([k, n]) => ({ [k]: n })));
+  Object.assign(
+    faults,
+    ...Object.entries(proxy.stats().injected).filter(([, n]) => n > 0).map((
+      [k, n],
+    ) => ({ [k]: n })),
+  );
   const stuck = await stuckAfter(
     names,
     env.make,
@@ -429,7 +539,9 @@ try {
   for (const [backend, scenarios] of Object.entries(SCENARIOS)) {
     if (only !== undefined && !only.includes(backend)) continue;
     for (const [i, scenario] of scenarios.entries()) {
-      if (onlyScenario !== undefined && scenario.name !== onlyScenario) continue;
+      if (onlyScenario !== undefined && scenario.name !== onlyScenario) {
+        continue;
+      }
       const seed = derive(baseSeed, i + backend.length * 100);
       const started = now();
       const report = await runners[backend](scenario, seed);
@@ -440,11 +552,25 @@ try {
         : report.violations === 0;
       if (ok) passed++;
       else failed++;
-      const replay = `node test/chaos/run.mjs --backend ${backend} --scenario ${scenario.name} --seed ${baseSeed}${quick ? " --quick" : ""}`;
-      rows.push({ backend, scenario: scenario.name, seed, ok, replay, ...report });
+      const replay =
+        `node test/chaos/run.mjs --backend ${backend} --scenario ${scenario.name} --seed ${baseSeed}${
+          quick ? " --quick" : ""
+        }`;
+      rows.push({
+        backend,
+        scenario: scenario.name,
+        seed,
+        ok,
+        replay,
+        ...report,
+      });
       console.log(
-        `${ok ? "ok  " : "FAIL"} ${backend}/${scenario.name}: ${report.sections} sections, ` +
-          `faults ${JSON.stringify(report.faults ?? {})}, overlaps ${report.overlaps}, ` +
+        `${
+          ok ? "ok  " : "FAIL"
+        } ${backend}/${scenario.name}: ${report.sections} sections, ` +
+          `faults ${
+            JSON.stringify(report.faults ?? {})
+          }, overlaps ${report.overlaps}, ` +
           `fence order ${report.fenceOrder}, lost updates ${report.lostUpdates}, ` +
           `stale writes rejected ${report.staleWritesRejected}, paused ${report.paused}, lost leases ${report.lostLeases} ` +
           `(signalled ${report.lostSignalled}), timeouts ${report.timeouts}, aborts ${report.aborts}, ` +
@@ -453,7 +579,10 @@ try {
       );
       if (!ok) {
         console.log(`     replay: ${replay}`);
-        console.log(JSON.stringify({ ...report, examples: report.examples }, null, 1).slice(0, 3000));
+        console.log(
+          JSON.stringify({ ...report, examples: report.examples }, null, 1)
+            .slice(0, 3000),
+        );
       }
     }
   }
