@@ -21,7 +21,13 @@ class BrokenLock {
     if (this.#held === 0) this.#fence++;
     this.#held++;
     let released = false;
-    const lock = this;
+    const release = () => {
+      if (!released) {
+        released = true;
+        this.#held--;
+      }
+      return Promise.resolve();
+    };
     return Promise.resolve({
       name: this.name,
       mode: options.mode ?? "exclusive",
@@ -30,13 +36,7 @@ class BrokenLock {
       get released() {
         return released;
       },
-      release() {
-        if (!released) {
-          released = true;
-          lock.#held--;
-        }
-        return Promise.resolve();
-      },
+      release,
       extend: () => Promise.resolve(),
       [Symbol.asyncDispose]() {
         return this.release();

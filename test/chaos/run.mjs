@@ -487,7 +487,7 @@ async function runHttp(backend, scenario, seed) {
     : scenario.kill
     ? disrupt(
       1_500,
-      async () => {
+      () => {
         // A client process dies (mid-wait or mid-hold); another takes its place.
         const victim = [...running][Math.floor(rng() * running.size)];
         victim?.kill("SIGKILL");
