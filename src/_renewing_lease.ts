@@ -29,6 +29,7 @@ export class RenewingLease implements Lease {
   #lost = false;
   #releasing: Promise<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #deadline: ReturnType<typeof setTimeout> | undefined;
   #controller: AbortController | undefined;
   #validUntil: number;
 
@@ -46,10 +47,29 @@ export class RenewingLease implements Lease {
     this.#ops = ops;
     this.#leaseMs = leaseMs;
     this.#minLeaseMs = minLeaseMs;
-    // Valid from the client's point of view from now (the grant was earlier
-    // still, so this errs on the safe side only by the reply's transit).
+    // The backend granted before this reply arrived: counted from now, the
+    // holder's view of its lease can outlast the backend's by the reply's
+    // transit (see RELIABILITY.md). Renewals count from their sending, which
+    // is safe, and they come every third of the lease.
     this.#validUntil = performance.now() + leaseMs;
     this.#schedule(leaseMs / 3);
+    this.#watchDeadline();
+  }
+
+  /**
+   * Says the lease is lost the moment it runs out unrenewed, even while a
+   * renewal is still in flight (a slow or dropped request would otherwise
+   * keep the holder believing for as long as the request takes).
+   */
+  #watchDeadline(): void {
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadline = setTimeout(() => {
+      this.#deadline = undefined;
+      if (performance.now() >= this.#validUntil) {
+        this.#lose("it ran out before a renewal reached the backend");
+      } else this.#watchDeadline();
+    }, Math.max(0, this.#validUntil - performance.now()));
+    (this.#deadline as unknown as { unref?: () => void }).unref?.();
   }
 
   get signal(): AbortSignal {
@@ -72,8 +92,12 @@ export class RenewingLease implements Lease {
     const sent = performance.now();
     try {
       if (await this.#ops.extend(this.#leaseMs)) {
+        if (this.#lost) return; // it ran out while the renewal was away
         this.#validUntil = sent + this.#leaseMs;
-        if (!this.#released) this.#schedule(this.#leaseMs / 3);
+        if (!this.#released) {
+          this.#schedule(this.#leaseMs / 3);
+          this.#watchDeadline();
+        }
         return;
       }
       this.#lose("the lease expired or was taken over before it was renewed");
@@ -88,6 +112,7 @@ export class RenewingLease implements Lease {
   #lose(detail: string, cause?: unknown): void {
     if (this.#lost || this.#released) return;
     this.#lost = true;
+    this.#stopTimers();
     (this.#controller ??= new AbortController()).abort(
       new LockLostError(
         this.name,
@@ -97,11 +122,16 @@ export class RenewingLease implements Lease {
     );
   }
 
+  #stopTimers(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#timer = this.#deadline = undefined;
+  }
+
   release(): Promise<void> {
     if (this.#releasing !== undefined) return this.#releasing;
     this.#released = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#stopTimers();
     // Errors reach the caller; the lease counts as released either way, as
     // the backend expires it.
     return this.#releasing = this.#ops.release().then(() => {});
@@ -122,8 +152,10 @@ export class RenewingLease implements Lease {
       this.#lose("the lease expired or was taken over before it was extended");
       throw this.#controller!.signal.reason;
     }
+    if (this.#lost) throw this.#controller!.signal.reason;
     this.#leaseMs = ms;
     this.#validUntil = sent + ms;
+    this.#watchDeadline();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -101,6 +101,23 @@ test("UpstashLock still works through slow responses", async () => {
   assertEquals(await l.isLocked(), false);
 });
 
+test("UpstashLock lease.signal aborts when the lease runs out while a renewal is still in flight", async () => {
+  const { lock: l, prefix } = lock();
+  const lease = await l.acquire({ leaseMs: 600 });
+  // Every renewal hangs for longer than the whole lease: the holder must
+  // hear that its lease ran out when it did, not when a reply comes back.
+  bridge.inject({ kind: "delay", delayMs: 2_000, count: 3, match: prefix });
+  const started = performance.now();
+  const reason = await new Promise((resolve) =>
+    lease.signal.addEventListener("abort", () => resolve(lease.signal.reason))
+  );
+  const after = performance.now() - started;
+  assert(reason instanceof LockLostError, `reason ${reason}`);
+  assert(after < 1_000, `the loss was signalled ${after.toFixed(0)} ms late`);
+  await lease.release().catch(() => {});
+  await delay(2_100); // let the held requests through
+});
+
 test("UpstashLock signals LockLostError when Redis restarts under a holder, and is usable again after", async () => {
   const { lock: l } = lock();
   const lease = await l.acquire({ leaseMs: 300 });
