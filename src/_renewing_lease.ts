@@ -40,6 +40,7 @@ export class RenewingLease implements Lease {
     leaseMs: number,
     minLeaseMs: number,
     ops: LeaseOps,
+    validUntil: number,
   ) {
     this.name = name;
     this.mode = mode;
@@ -47,12 +48,14 @@ export class RenewingLease implements Lease {
     this.#ops = ops;
     this.#leaseMs = leaseMs;
     this.#minLeaseMs = minLeaseMs;
-    // The backend granted before this reply arrived: counted from now, the
-    // holder's view of its lease can outlast the backend's by the reply's
-    // transit (see RELIABILITY.md). Renewals count from their sending, which
-    // is safe, and they come every third of the lease.
-    this.#validUntil = performance.now() + leaseMs;
-    this.#schedule(leaseMs / 3);
+    // By the client's clock (performance.now()), a time the backend's lease
+    // cannot end before: the backend lets the holder reckon it from a
+    // request the holder sent before the grant, never from a reply's
+    // arrival, which can come late (a slow network, a paused event loop).
+    this.#validUntil = validUntil;
+    this.#schedule(
+      Math.min(leaseMs / 3, Math.max(0, validUntil - performance.now()) / 2),
+    );
     this.#watchDeadline();
   }
 

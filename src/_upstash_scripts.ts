@@ -54,8 +54,11 @@ const GRANT = `local function grant(token, mode, lease, floor)
 end`;
 
 // Hands the lock to the waiters at the head of the queue while their modes
-// allow, and tells each its grant on the channel ("token fence leaseMs"):
-// a woken waiter needs no request of its own.
+// allow, and tells each its grant on the channel ("token fence leaseMs
+// since"): a woken waiter needs no request of its own. "since" is the time
+// from the waiter's heartbeat deadline to now: with its own heartbeat TTL,
+// the waiter reckons the lease from its last request, which it sent before
+// the grant, rather than from the message, which may come late.
 const HANDOFF = `local function handoff(floor, channel)
   while true do
     local head = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
@@ -71,8 +74,10 @@ const HANDOFF = `local function handoff(floor, channel)
       elseif redis.call('EXISTS', KEYS[2]) == 1 then
         return
       end
+      local beat = redis.call('ZSCORE', KEYS[6], head)
       local fence = grant(head, mode, tonumber(lease), floor)
-      redis.call('PUBLISH', channel, head .. ' ' .. fence .. ' ' .. lease)
+      redis.call('PUBLISH', channel, head .. ' ' .. fence .. ' ' .. lease ..
+        ' ' .. (beat and (now - tonumber(beat)) or ''))
       if mode == 'x' then return end
     end
   end

@@ -465,6 +465,6 @@ export class DurableObjectLock implements Lock {
       release: () => this.#retrying("release", (s) => s.release(token)),
       extend: async (ms) =>
         (await this.#retrying("extend", (s) => s.extend(token, ms))).ok,
-    });
+    }, performance.now() + leaseMs);
   }
 }

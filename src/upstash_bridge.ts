@@ -75,7 +75,9 @@ export interface UpstashBridgeOptions {
  * - `drop-response`: run the command, then close the connection unanswered;
  * - `delay`: answer `delayMs` late;
  * - `status-500` / `status-401`: answer that status without running it;
- * - `garbage`: answer 200 with a body that is not JSON, without running it.
+ * - `garbage`: answer 200 with a body that is not JSON, without running it;
+ * - `delay-messages`: deliver the next subscription messages (matched on
+ *   "channel message") `delayMs` late, as a slow network would.
  */
 export interface BridgeFault {
   kind:
@@ -84,10 +86,11 @@ export interface BridgeFault {
     | "delay"
     | "status-500"
     | "status-401"
-    | "garbage";
-  /** How many requests it applies to. @default {1} */
+    | "garbage"
+    | "delay-messages";
+  /** How many requests (or messages) it applies to. @default {1} */
   count?: number;
-  /** With `delay`: how long. @default {100} */
+  /** With `delay` and `delay-messages`: how long. @default {100} */
   delayMs?: number;
   /** Only requests whose body contains this string. @default {undefined} every request */
   match?: string;
@@ -211,9 +214,14 @@ export async function startUpstashBridge(
     return shared;
   };
 
-  function takeFault(body: string): Required<BridgeFault> | undefined {
+  /** The next fault for a request (or, with `stream`, a stream message). */
+  function takeFault(
+    body: string,
+    stream = false,
+  ): Required<BridgeFault> | undefined {
     const index = faults.findIndex((f) =>
-      f.match === "" || body.includes(f.match)
+      (f.kind === "delay-messages") === stream &&
+      (f.match === "" || body.includes(f.match))
     );
     if (index < 0) return undefined;
     const fault = faults[index]!;
@@ -315,7 +323,10 @@ export async function startUpstashBridge(
     res.on("close", () => streams.delete(end));
     conn.onPush = (value) => {
       if (open && Array.isArray(value) && value[0] === "message") {
-        res.write(`data: message,${value[1]},${value[2]}\n\n`);
+        const event = `data: message,${value[1]},${value[2]}\n\n`;
+        const fault = takeFault(`${value[1]} ${value[2]}`, true);
+        if (fault === undefined) res.write(event);
+        else setTimeout(() => open && res.write(event), fault.delayMs);
       }
     };
     conn.subscribe(channel).then(

@@ -183,7 +183,11 @@ function checkRange(
   return value;
 }
 
-type Reply = [number, number, number];
+/** The acquire script's reply, and when (performance.now()) it was asked. */
+type Reply = [number, number, number, number];
+
+// An acquisition whose grant ran out before it reached its caller.
+const STALE = Symbol("stale grant");
 
 function sleep(ms: number, wake: { fn: (() => void) | undefined }) {
   return new Promise<void>((resolve) => {
@@ -231,7 +235,7 @@ export class UpstashLock implements Lock {
   #redisOption: UpstashLockOptions["redis"];
   #client: Promise<UpstashRedisLike> | undefined;
   /** Waiters of this client by token; called with a handed-off grant. */
-  #waiters = new Map<string, (fence: number) => void>();
+  #waiters = new Map<string, (fence: number, validMs: number) => void>();
   #subscription:
     | {
       ready: Promise<boolean>;
@@ -366,13 +370,14 @@ export class UpstashLock implements Lock {
     return String(Date.now() * 1000);
   }
 
-  #attempt(
+  async #attempt(
     token: string,
     mode: LockMode,
     leaseMs: number,
     join: boolean,
   ): Promise<Reply> {
-    return this.#reply("acquire", [
+    const sent = performance.now();
+    const reply = await this.#reply("acquire", [
       token,
       mode === "shared" ? "s" : "x",
       String(Math.ceil(leaseMs)),
@@ -382,6 +387,8 @@ export class UpstashLock implements Lock {
       this.#floor(),
       this.#channel,
     ]);
+    reply[3] = sent;
+    return reply;
   }
 
   /**
@@ -412,7 +419,31 @@ export class UpstashLock implements Lock {
     const { mode, signal, timeoutMs } = checked;
     const leaseMs = checked.leaseMs ?? this.#leaseMs;
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return this.#acquire(mode, leaseMs, signal, timeoutMs);
+    const deadline = timeoutMs === undefined
+      ? Infinity
+      : performance.now() + timeoutMs;
+    return this.#acquireFresh(mode, leaseMs, signal, timeoutMs, deadline);
+  }
+
+  async #acquireFresh(
+    mode: LockMode,
+    leaseMs: number,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    deadline: number,
+  ): Promise<Lease> {
+    for (;;) {
+      const lease = await this.#acquire(
+        mode,
+        leaseMs,
+        signal,
+        timeoutMs,
+        deadline,
+      );
+      // A grant that ran out on its way here (the event loop stalled, say)
+      // was given back: queue again rather than hand out a lost lease.
+      if (lease !== STALE) return lease;
+    }
   }
 
   async #acquire(
@@ -420,20 +451,24 @@ export class UpstashLock implements Lock {
     leaseMs: number,
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
-  ): Promise<Lease> {
+    deadline: number,
+  ): Promise<Lease | typeof STALE> {
     const token = `lk_${crypto.randomUUID()}`;
-    const deadline = timeoutMs === undefined
-      ? Infinity
-      : performance.now() + timeoutMs;
     const join = timeoutMs !== 0;
     const wake = { fn: undefined as (() => void) | undefined };
     // A release hands the lock over in Redis and says so on the channel:
     // the grant arrives here, with its fence, and costs no request. The
     // waiter listens before its first request, so no handoff slips past.
     let handed: number | undefined;
+    // Until when the grant is surely valid, by this client's clock: counted
+    // from the send time of this waiter's latest answered request (or its
+    // first), as Redis last heard from the waiter after that.
+    let handedUntil = -Infinity;
+    let contact = performance.now();
     if (join) {
-      this.#waiters.set(token, (fence) => {
+      this.#waiters.set(token, (fence, validMs) => {
         handed = fence;
+        handedUntil = contact + validMs;
         wake.fn?.();
       });
     }
@@ -450,6 +485,7 @@ export class UpstashLock implements Lock {
       });
       this.#queueChain = first.catch(() => {});
       reply = await first;
+      contact = reply[3];
     } catch (error) {
       this.#waiters.delete(token);
       this.#maybeUnsubscribe();
@@ -463,7 +499,7 @@ export class UpstashLock implements Lock {
         await this.#flag("release", [token, this.#channel, this.#floor()]);
         throw signal.reason;
       }
-      return this.#lease(token, mode, reply[1], leaseMs);
+      return this.#lease(token, mode, reply[1], leaseMs, reply[3] + reply[2]);
     }
     if (!join) throw new LockTimeoutError(this.name, 0);
     const onAbort = () => wake.fn?.();
@@ -474,7 +510,11 @@ export class UpstashLock implements Lock {
       // A stream that came up only now may have missed a handoff: look once.
       if (subscribed && !wasSubscribed && handed === undefined) {
         reply = await this.#attempt(token, mode, leaseMs, true);
-        if (reply[0] === 1) handed = reply[1];
+        contact = reply[3];
+        if (reply[0] === 1) {
+          handed = reply[1];
+          handedUntil = reply[3] + reply[2];
+        }
       }
       for (;;) {
         if (handed !== undefined) {
@@ -485,7 +525,7 @@ export class UpstashLock implements Lock {
               ? signal.reason
               : new LockTimeoutError(this.name, timeoutMs!);
           }
-          return this.#lease(token, mode, handed, leaseMs);
+          return this.#lease(token, mode, handed, leaseMs, handedUntil);
         }
         if (signal?.aborted || performance.now() >= deadline) {
           const outcome = await this.#flag("cancel", [
@@ -519,7 +559,11 @@ export class UpstashLock implements Lock {
         if (performance.now() >= deadline) continue;
         attempt++;
         reply = await this.#attempt(token, mode, leaseMs, true);
-        if (reply[0] === 1) handed = reply[1];
+        contact = reply[3];
+        if (reply[0] === 1) {
+          handed = reply[1];
+          handedUntil = reply[3] + reply[2];
+        }
       }
     } catch (error) {
       if (!(error instanceof LockTimeoutError) && error !== signal?.reason) {
@@ -571,13 +615,19 @@ export class UpstashLock implements Lock {
         });
       });
       subscriber.on("message", (data) => {
-        // "token fence leaseMs", from a handoff in Redis.
+        // "token fence leaseMs since", from a handoff in Redis.
         const message = (data as { message?: unknown })?.message;
         if (typeof message !== "string") return;
-        const [token, fence] = message.split(" ");
+        const [token, fence, lease, since] = message.split(" ");
         const fenceNumber = Number(fence);
-        if (token !== undefined && Number.isSafeInteger(fenceNumber)) {
-          this.#waiters.get(token)?.(fenceNumber);
+        // The lease ends lease + since + heartbeat TTL after the waiter's
+        // last request reached Redis (its heartbeat deadline minus the TTL).
+        const validMs = Number(lease) + Number(since) + this.#waiterTtlMs;
+        if (
+          token !== undefined && Number.isSafeInteger(fenceNumber) &&
+          since !== "" && Number.isFinite(validMs)
+        ) {
+          this.#waiters.get(token)?.(fenceNumber, validMs);
         }
       });
       this.#subscription = { ready, live: false, subscriber };
@@ -627,9 +677,15 @@ export class UpstashLock implements Lock {
     }
     const token = `lk_${crypto.randomUUID()}`;
     const reply = await this.#attempt(token, checked.mode, leaseMs, false);
-    return reply[0] === 1
-      ? this.#lease(token, checked.mode, reply[1], leaseMs)
-      : undefined;
+    if (reply[0] !== 1) return undefined;
+    const lease = this.#lease(
+      token,
+      checked.mode,
+      reply[1],
+      leaseMs,
+      reply[3] + reply[2],
+    );
+    return lease === STALE ? undefined : lease;
   }
 
   /**
@@ -664,13 +720,26 @@ export class UpstashLock implements Lock {
     return reply[0] > 0;
   }
 
-  #lease(token: string, mode: LockMode, fence: number, leaseMs: number): Lease {
+  /** The lease, or STALE (given back) when it ran out before it got here. */
+  #lease(
+    token: string,
+    mode: LockMode,
+    fence: number,
+    leaseMs: number,
+    validUntil: number,
+  ): Lease | typeof STALE {
+    if (validUntil <= performance.now()) {
+      this.#flag("release", [token, this.#channel, this.#floor()]).catch(
+        () => {}, // it has run out anyway
+      );
+      return STALE;
+    }
     return new RenewingLease(this.name, mode, fence, leaseMs, MIN_LEASE_MS, {
       release: async () =>
         (await this.#flag("release", [token, this.#channel, this.#floor()])) ===
           1,
       extend: async (ms) =>
         (await this.#flag("extend", [token, String(Math.ceil(ms))])) === 1,
-    });
+    }, validUntil);
   }
 }

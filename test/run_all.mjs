@@ -2,7 +2,7 @@
 // Copyright 2026 the unilock authors. MIT license.
 // `npm test`: the whole suite on every runtime, then the package checks.
 // Prints each runner's output, then one closing line "N passed, N failed".
-// Usage: node test/run_all.mjs [--only node,workerd,deno,bun,checks]
+// Usage: node test/run_all.mjs [--only node,workerd,deno,bun,checks,chaos]
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -178,6 +178,24 @@ if (wanted("checks")) {
       code === 0 ? "" : `exit ${code}`,
     );
   }
+}
+
+if (wanted("chaos")) {
+  // The mutual-exclusion checker, briefly, on every backend under faults
+  // (`npm run chaos` is the full run). Runs the built package, so the build
+  // comes first.
+  await run(bin("tsdown"), ["--logLevel", "warn"]);
+  const { code, output } = await run(process.execPath, [
+    "test/chaos/run.mjs",
+    "--quick",
+  ]);
+  const m = /^(\d+) passed, (\d+) failed$/m.exec(output);
+  settle(
+    "chaos --quick (every backend, every fault scenario)",
+    code,
+    m ? Number(m[1]) : undefined,
+    m ? Number(m[2]) : undefined,
+  );
 }
 
 console.log("\nSummary");

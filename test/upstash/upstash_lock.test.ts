@@ -118,6 +118,29 @@ test("UpstashLock lease.signal aborts when the lease runs out while a renewal is
   await delay(2_100); // let the held requests through
 });
 
+test("UpstashLock never hands out a grant that ran out before its wake-up message arrived", async () => {
+  const { lock: a, prefix } = lock();
+  const b = createLock("upstash", {
+    name: "job",
+    redis: client,
+    prefix,
+    waiterTtlMs: 30_000, // no heartbeat finds the grant before the message
+  });
+  // A long lease for a, so that b's fallback poll waits a second or more.
+  const held = await a.acquire({ leaseMs: 5_000 });
+  const waiting = b.acquire({ leaseMs: 200 });
+  await delay(200); // b is queued and listening
+  // The handoff's message reaches b after Redis has let the 200 ms grant run
+  // out: b must give it back and queue again, not believe it holds.
+  bridge.inject({ kind: "delay-messages", delayMs: 500, match: prefix });
+  await held.release();
+  const lease = await waiting;
+  await delay(120); // past the first renewal of a stale lease
+  assert(!lease.signal.aborted, "a lease that had run out was handed out");
+  assertEquals(await b.isLocked(), true);
+  await lease.release();
+});
+
 test("UpstashLock signals LockLostError when Redis restarts under a holder, and is usable again after", async () => {
   const { lock: l } = lock();
   const lease = await l.acquire({ leaseMs: 300 });
