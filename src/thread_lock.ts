@@ -608,6 +608,9 @@ class ThreadLease implements Lease {
     state.lock();
     let ok: boolean;
     try {
+      // A lease that ran out is lost even if no waiter has reaped it yet
+      // (a stalled thread renews late): as on every backend, expiry ends it.
+      if (state.minExpiry !== 0) state.reap(now());
       ok = state.renew(this.mode === "shared", this.fence, this.#slot, leaseMs);
     } finally {
       state.unlock();

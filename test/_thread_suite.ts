@@ -165,6 +165,23 @@ export function threadSuite(test: RegisterTimedTest): void {
     assertEquals(await lock.isLocked(), false);
   });
 
+  test("ThreadLease.signal aborts with LockLostError when the lease expires while the event loop is blocked and nobody else wants the lock", async () => {
+    const lock = new ThreadLock({ name: randomName("stalled") });
+    const lease = await lock.acquire({ leaseMs: 60 });
+    const until = Date.now() + 200;
+    while (Date.now() < until) { /* block renewal */ }
+    // No waiter reaped it, yet it ran out: the late renewal must not revive
+    // it (every backend ends a lease at its expiry).
+    await delay(40);
+    assert(lease.signal.aborted, "the expired lease's signal did not abort");
+    assert(lease.signal.reason instanceof LockLostError);
+    await lease.release();
+    const next = await lock.tryAcquire();
+    assert(next !== undefined, "the expired lease left the lock held");
+    assert(next.fence > lease.fence);
+    await next.release();
+  });
+
   test("ThreadLock renews a lease while held so it outlives leaseMs", async () => {
     const lock = new ThreadLock({ name: randomName("renew") });
     const lease = await lock.acquire({ leaseMs: 60 });

@@ -207,7 +207,23 @@ export async function runClient(config) {
     if (write === WRITE.rejected || stalled) {
       if (await aborted(lease.signal, (leaseMs ?? 0) * 2 + 2_000)) {
         counts.lostSignalled++;
-      } else counts.unsignalled++;
+      } else {
+        counts.unsignalled++;
+        if (errors.length < 5) {
+          errors.push(
+            `unsignalled lost lease: ${
+              JSON.stringify({
+                name,
+                fence: lease.fence,
+                write,
+                stalled,
+                pause,
+                held: end - start,
+              })
+            }`,
+          );
+        }
+      }
     }
     const lost = lease.signal.aborted;
     if (lost) {
