@@ -4,12 +4,11 @@
 // 0.2.1 (at its default 100 ms retry delay and at 10 ms), through the same
 // REST bridge in front of a real redis-server that this script starts and
 // stops. Every contender is its own client, as serverless functions are.
-import { spawn } from "node:child_process";
 import { Redis } from "@upstash/redis";
 import { Lock as UpstashLock } from "@upstash/lock";
 import { createLock } from "unilock";
 import { HOLD_MS, printTargets, runScenarios } from "./_contention.mjs";
-import { startRedis } from "../test/_services.mjs";
+import { startBridgeProcess, startRedis } from "../test/_services.mjs";
 
 const quick = process.argv.includes("--quick");
 
@@ -19,49 +18,6 @@ const redis = await startRedis();
 const bridge = await startBridgeProcess(redis.url);
 const client = () =>
   new Redis({ url: bridge.url, token: bridge.token, enableTelemetry: false });
-
-async function startBridgeProcess(redisUrl) {
-  const token = `bench_${crypto.randomUUID()}`;
-  const cli = new URL("../dist/_upstash_bridge_cli.js", import.meta.url);
-  const child = spawn(process.execPath, [
-    cli.pathname,
-    "--redis",
-    redisUrl,
-    "--port",
-    "0",
-    "--token",
-    token,
-  ], { stdio: ["ignore", "pipe", "inherit"] });
-  const url = await new Promise((resolve, reject) => {
-    child.stdout.once(
-      "data",
-      (line) => resolve(/listening on (\S+)/.exec(String(line))?.[1]),
-    );
-    child.once("exit", () => reject(new Error("the bridge did not start")));
-  });
-  const call = async (path) => {
-    const res = await fetch(`${url}/unilock-bridge/${path}`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}` },
-    });
-    return res.json();
-  };
-  const bridge = {
-    url,
-    token,
-    stats: { requests: 0 },
-    async refresh() {
-      bridge.stats = await call("stats");
-    },
-    async resetStats() {
-      bridge.stats = await call("reset-stats");
-    },
-    close() {
-      child.kill("SIGTERM");
-    },
-  };
-  return bridge;
-}
 
 /** A peer: make(name) gives a contender with acquire() → release(). */
 /** @upstash/lock retrying every `delayMs` until it gets the lock. */

@@ -25,3 +25,13 @@ export function startRedis(
   options?: { persist?: boolean },
 ): Promise<RedisServer>;
 export function startLockService(): Promise<LockService>;
+
+export interface BridgeProcess {
+  readonly url: string;
+  readonly token: string;
+  stats: Record<string, number>;
+  refresh(): Promise<void>;
+  resetStats(): Promise<void>;
+  close(): Promise<void>;
+}
+export function startBridgeProcess(redisUrl: string): Promise<BridgeProcess>;

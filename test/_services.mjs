@@ -181,3 +181,54 @@ export async function startLockService() {
     },
   };
 }
+
+/**
+ * Starts the Upstash REST bridge in a process of its own (the built
+ * `dist/_upstash_bridge_cli.js`), as Upstash is a server of its own: in the
+ * caller's process it would share an event loop with the clients.
+ */
+export async function startBridgeProcess(redisUrl) {
+  const token = `bridge_${crypto.randomUUID()}`;
+  const cli = new URL("../dist/_upstash_bridge_cli.js", import.meta.url);
+  const child = spawn(process.execPath, [
+    cli.pathname,
+    "--redis",
+    redisUrl,
+    "--port",
+    "0",
+    "--token",
+    token,
+  ], { stdio: ["ignore", "pipe", "inherit"] });
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.once(
+      "data",
+      (line) => resolve(/listening on (\S+)/.exec(String(line))?.[1]),
+    );
+    child.once("exit", () => reject(new Error("the bridge did not start")));
+  });
+  const call = async (path) => {
+    const res = await fetch(`${url}/unilock-bridge/${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+    });
+    return res.json();
+  };
+  const bridge = {
+    url,
+    token,
+    stats: { requests: 0 },
+    async refresh() {
+      bridge.stats = await call("stats");
+    },
+    async resetStats() {
+      bridge.stats = await call("reset-stats");
+    },
+    async close() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+  return bridge;
+}

@@ -13,8 +13,11 @@ import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { createLock } from "unilock";
-import { startUpstashBridge } from "unilock/upstash-bridge";
-import { startLockService, startRedis } from "../_services.mjs";
+import {
+  startBridgeProcess,
+  startLockService,
+  startRedis,
+} from "../_services.mjs";
 import { check } from "./_checker.mjs";
 import { BROKEN_TYPE } from "./_broken_lock.mjs";
 import { FAULT_KINDS, startFaultProxy } from "./_fault_proxy.mjs";
@@ -45,6 +48,50 @@ const timeoutsAndAborts = {
   abortMs: [0, 30],
 };
 
+/** The scenarios of a backend reached over HTTP by client processes. */
+function httpScenarios(restart) {
+  return [
+    {
+      name: "clean",
+      sections: 15_000,
+      workload: { holdMs: [0, 2], strictLeases: true },
+    },
+    {
+      name: "request-faults",
+      sections: 30_000,
+      faults: { rate: 0.03, kinds: FAULT_KINDS, delayMs: 300 },
+      workload: { holdMs: [0, 2], leaseMs: 2_000 },
+    },
+    {
+      name: restart.name,
+      sections: 20_000,
+      restartEveryMs: restart.everyMs,
+      workload: { holdMs: [0, 2], leaseMs: 3_000 },
+    },
+    {
+      name: "paused-holder",
+      sections: 15_000,
+      workload: {
+        holdMs: [0, 2],
+        leaseMs: 500,
+        pauseRatio: 0.004,
+        pauseMs: 800,
+      },
+    },
+    {
+      name: "client-killed",
+      sections: 15_000,
+      kill: true,
+      workload: { holdMs: [0, 2], leaseMs: 1_000 },
+    },
+    {
+      name: "timeouts-aborts",
+      sections: 25_000,
+      workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true },
+    },
+  ];
+}
+
 const SCENARIOS = {
   local: [
     {
@@ -55,7 +102,7 @@ const SCENARIOS = {
     },
     {
       name: "timeouts-aborts",
-      sections: 40_000,
+      sections: 100_000,
       clients: 32,
       workload: {
         ...timeoutsAndAborts,
@@ -66,9 +113,9 @@ const SCENARIOS = {
     },
     {
       name: "mass-cancel",
-      sections: 10_000,
+      sections: 30_000,
       clients: 5_000,
-      perClient: 2,
+      perClient: quick ? 2 : 6,
       names: 1,
       workload: { abortRatio: 0.7, abortMs: [0, 50] },
     },
@@ -88,101 +135,23 @@ const SCENARIOS = {
     },
     {
       name: "timeouts-aborts",
-      sections: 30_000,
+      sections: 60_000,
       workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true },
     },
     {
       name: "paused-holder",
-      sections: 20_000,
+      sections: 30_000,
       workload: { leaseMs: 200, pauseRatio: 0.002, pauseMs: 400 },
     },
     {
       name: "holder-killed",
-      sections: 20_000,
+      sections: 30_000,
       kill: true,
       workload: { leaseMs: 300, holdMs: [0, 1] },
     },
   ],
-  upstash: [
-    {
-      name: "clean",
-      sections: 20_000,
-      workload: { holdMs: [0, 2], strictLeases: true },
-    },
-    {
-      name: "request-faults",
-      sections: 30_000,
-      faults: { rate: 0.03, kinds: FAULT_KINDS, delayMs: 300 },
-      workload: { holdMs: [0, 2], leaseMs: 2_000 },
-    },
-    {
-      name: "redis-restart",
-      sections: 20_000,
-      restartEveryMs: 3_000,
-      workload: { holdMs: [0, 2], leaseMs: 3_000 },
-    },
-    {
-      name: "paused-holder",
-      sections: 15_000,
-      workload: {
-        holdMs: [0, 2],
-        leaseMs: 500,
-        pauseRatio: 0.004,
-        pauseMs: 800,
-      },
-    },
-    {
-      name: "client-killed",
-      sections: 15_000,
-      kill: true,
-      workload: { holdMs: [0, 2], leaseMs: 1_000 },
-    },
-    {
-      name: "timeouts-aborts",
-      sections: 15_000,
-      workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true },
-    },
-  ],
-  "durable-object": [
-    {
-      name: "clean",
-      sections: 20_000,
-      workload: { holdMs: [0, 2], strictLeases: true },
-    },
-    {
-      name: "request-faults",
-      sections: 30_000,
-      faults: { rate: 0.03, kinds: FAULT_KINDS, delayMs: 300 },
-      workload: { holdMs: [0, 2], leaseMs: 2_000 },
-    },
-    {
-      name: "service-restart",
-      sections: 20_000,
-      restartEveryMs: 6_000,
-      workload: { holdMs: [0, 2], leaseMs: 3_000 },
-    },
-    {
-      name: "paused-holder",
-      sections: 15_000,
-      workload: {
-        holdMs: [0, 2],
-        leaseMs: 500,
-        pauseRatio: 0.004,
-        pauseMs: 800,
-      },
-    },
-    {
-      name: "client-killed",
-      sections: 15_000,
-      kill: true,
-      workload: { holdMs: [0, 2], leaseMs: 1_000 },
-    },
-    {
-      name: "timeouts-aborts",
-      sections: 15_000,
-      workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true },
-    },
-  ],
+  upstash: httpScenarios({ name: "redis-restart", everyMs: 3_000 }),
+  "durable-object": httpScenarios({ name: "service-restart", everyMs: 6_000 }),
 };
 
 /** Quick runs pause five times as often, so that they pause at all. */
@@ -317,8 +286,8 @@ async function runThread(scenario, seed) {
         if (victim === undefined) break;
         killed++;
         await victim.terminate();
-        if (killed <= 6) finished.push(startWorker().done);
-        else break;
+        finished.push(startWorker().done);
+        if (killed >= (quick ? 3 : 20)) break;
       }
     })();
     await killer;
@@ -345,7 +314,7 @@ const infra = {};
 async function upstashInfra() {
   if (infra.upstash) return infra.upstash;
   const redis = await startRedis({ persist: true });
-  const bridge = await startUpstashBridge({ redisUrl: redis.url });
+  const bridge = await startBridgeProcess(redis.url);
   return infra.upstash = {
     redis,
     bridge,
