@@ -148,6 +148,9 @@ function httpNamespace(base: URL, token: string): LockDurableObjectNamespace {
     },
   };
 }
+// An acquisition whose grant ran out before it reached its caller.
+const STALE = Symbol("stale grant");
+
 let unnamedCount = 0;
 
 function backend(name: string, what: string, error: unknown): LockBackendError {
@@ -307,11 +310,13 @@ export class DurableObjectLock implements Lock {
       return Promise.reject(error);
     }
     if (checked.signal?.aborted) return Promise.reject(checked.signal.reason);
+    const { timeoutMs } = checked;
     return this.#acquire(
       checked.mode,
       checked.leaseMs ?? this.#leaseMs,
       checked.signal,
-      checked.timeoutMs,
+      timeoutMs,
+      timeoutMs === undefined ? Infinity : performance.now() + timeoutMs,
     );
   }
 
@@ -320,14 +325,20 @@ export class DurableObjectLock implements Lock {
     leaseMs: number,
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
+    deadline: number,
   ): Promise<Lease> {
     const token = `lk_${crypto.randomUUID()}`;
-    const deadline = timeoutMs === undefined
-      ? Infinity
-      : performance.now() + timeoutMs;
     const waitFor = () =>
       Math.max(0, Math.min(MAX_WAIT_MS, deadline - performance.now()));
     let gaveUp = false;
+    // When the call that brought the reply was sent: the reply's leaseMs
+    // counts from the call's arrival, which came after.
+    let sent = 0;
+    const ask = (s: LockDurableObjectStub) => {
+      const waitMs = waitFor();
+      sent = performance.now();
+      return watched(s.acquire({ token, mode, leaseMs, waitMs }), waitMs);
+    };
     const onAbort = () => {
       gaveUp = true;
       // The pending call answers "cancelled" once the object hears this.
@@ -339,13 +350,7 @@ export class DurableObjectLock implements Lock {
       const first = this.#queueChain.then(() => {
         // Its turn may come after the caller gave up: then it never asks.
         if (gaveUp || signal?.aborted) throw signal?.reason;
-        return this.#retrying(
-          "acquire",
-          (s) => {
-            const waitMs = waitFor();
-            return watched(s.acquire({ token, mode, leaseMs, waitMs }), waitMs);
-          },
-        );
+        return this.#retrying("acquire", ask);
       });
       this.#queueChain = first.catch(() => {});
       let reply = await first;
@@ -355,7 +360,23 @@ export class DurableObjectLock implements Lock {
             await this.#call("release", (s) => s.release(token));
             throw signal?.reason;
           }
-          return this.#lease(token, mode, reply.fence, leaseMs);
+          const lease = this.#lease(
+            token,
+            mode,
+            reply.fence,
+            leaseMs,
+            sent + reply.leaseMs,
+          );
+          // A grant that ran out on its way here is given back: queue again
+          // rather than hand out a lost lease.
+          if (lease !== STALE) return lease;
+          return await this.#acquire(
+            mode,
+            leaseMs,
+            signal,
+            timeoutMs,
+            deadline,
+          );
         }
         if (reply.reason === "cancelled" || signal?.aborted) {
           throw signal?.aborted ? signal.reason : backend(
@@ -369,13 +390,7 @@ export class DurableObjectLock implements Lock {
           throw new LockTimeoutError(this.name, timeoutMs ?? 0);
         }
         // "wait": the call hit its cap; call again, keeping the place.
-        reply = await this.#retrying(
-          "acquire",
-          (s) => {
-            const waitMs = waitFor();
-            return watched(s.acquire({ token, mode, leaseMs, waitMs }), waitMs);
-          },
-        );
+        reply = await this.#retrying("acquire", ask);
       }
     } finally {
       signal?.removeEventListener("abort", onAbort);
@@ -426,13 +441,20 @@ export class DurableObjectLock implements Lock {
     if (checked.signal?.aborted) throw checked.signal.reason;
     const leaseMs = checked.leaseMs ?? this.#leaseMs;
     const token = `lk_${crypto.randomUUID()}`;
+    const sent = performance.now();
     const reply = await this.#call(
       "acquire",
       (s) => s.acquire({ token, mode: checked.mode, leaseMs, waitMs: 0 }),
     );
-    return reply.ok
-      ? this.#lease(token, checked.mode, reply.fence, leaseMs)
-      : undefined;
+    if (!reply.ok) return undefined;
+    const lease = this.#lease(
+      token,
+      checked.mode,
+      reply.fence,
+      leaseMs,
+      sent + reply.leaseMs,
+    );
+    return lease === STALE ? undefined : lease;
   }
 
   /**
@@ -460,11 +482,23 @@ export class DurableObjectLock implements Lock {
     return holders > 0;
   }
 
-  #lease(token: string, mode: LockMode, fence: number, leaseMs: number): Lease {
+  /** The lease, or STALE (given back) when it ran out before it got here. */
+  #lease(
+    token: string,
+    mode: LockMode,
+    fence: number,
+    leaseMs: number,
+    validUntil: number,
+  ): Lease | typeof STALE {
+    if (validUntil <= performance.now()) {
+      // It has run out anyway: giving it back only hands it on sooner.
+      this.#retrying("release", (s) => s.release(token)).catch(() => {});
+      return STALE;
+    }
     return new RenewingLease(this.name, mode, fence, leaseMs, MIN_LEASE_MS, {
       release: () => this.#retrying("release", (s) => s.release(token)),
       extend: async (ms) =>
         (await this.#retrying("extend", (s) => s.extend(token, ms))).ok,
-    }, performance.now() + leaseMs);
+    }, validUntil);
   }
 }

@@ -64,7 +64,16 @@ export interface LockAcquireRequest {
 
 /** The answer of {@linkcode LockDurableObject.acquire}. */
 export type LockAcquireReply =
-  | { ok: true; fence: number; leaseMs: number }
+  | {
+    ok: true;
+    fence: number;
+    /**
+     * How long the lease runs, counted from when this call reached the
+     * object: a client reckons its lease from when it sent the call, so a
+     * late reply cannot make it believe in a lease that already ended.
+     */
+    leaseMs: number;
+  }
   | {
     ok: false;
     /** busy: not granted and not queued; wait: still queued, call again with the same token; cancelled: taken out of the queue. */
@@ -85,6 +94,8 @@ interface Waiter {
   leaseMs: number;
   /** The pending call, if the client is waiting on one now. */
   resolve: ((reply: LockAcquireReply) => void) | undefined;
+  /** When the pending call reached the object. */
+  arrivedAt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   /** While no call is pending: when the waiter loses its place. */
   detachedUntil: number;
@@ -208,7 +219,11 @@ export class LockDurableObject extends DurableObject {
       const fence = this.#grant(head.token, head.shared, head.leaseMs, now);
       if (head.timer !== undefined) clearTimeout(head.timer);
       // A detached waiter finds its lease when it calls again.
-      head.resolve?.({ ok: true, fence, leaseMs: head.leaseMs });
+      head.resolve?.({
+        ok: true,
+        fence,
+        leaseMs: head.leaseMs + (now - head.arrivedAt),
+      });
       if (!head.shared) break;
     }
     this.#armExpiry(now);
@@ -273,6 +288,7 @@ export class LockDurableObject extends DurableObject {
         shared,
         leaseMs,
         resolve: undefined,
+        arrivedAt: now,
         timer: undefined,
         detachedUntil: 0,
       };
@@ -283,6 +299,7 @@ export class LockDurableObject extends DurableObject {
     waiter.resolve?.({ ok: false, reason: "wait", retryAfterMs: 0 });
     if (waiter.timer !== undefined) clearTimeout(waiter.timer);
     const w = waiter;
+    w.arrivedAt = now;
     return new Promise<LockAcquireReply>((resolve) => {
       w.resolve = resolve;
       w.timer = setTimeout(() => {

@@ -1,0 +1,62 @@
+// Copyright 2026 the unilock authors. MIT license.
+// What only the HTTP client of the durable-object lock promises, against the
+// lock service on `wrangler dev` (its own process, so this one can stall
+// while the object goes on).
+import { spawn } from "node:child_process";
+import { inject, test } from "vitest";
+import { createLock } from "../../mod.ts";
+import { assert, delay } from "../_assert.ts";
+import { randomName } from "../_contract.ts";
+
+const service = inject("lockService");
+
+function post(name: string, op: string, body: unknown): Promise<Response> {
+  return fetch(`${service.url}/v1/locks/${encodeURIComponent(name)}/${op}`, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${service.token}`,
+      "content-type": "application/json",
+    },
+    body: JSON.stringify(body),
+  });
+}
+
+test("DurableObjectLock never hands out a grant that ran out before the reply was read", async () => {
+  const name = randomName("stale");
+  const holder = `tk_${crypto.randomUUID()}`;
+  const held = await (await post(name, "acquire", {
+    token: holder,
+    leaseMs: 5_000,
+  })).json() as { ok: boolean };
+  assert(held.ok, "the holder did not get the lock");
+  const lock = createLock("durable-object", { name, ...service });
+  const waiting = lock.acquire({ leaseMs: 200 });
+  await delay(300); // parked in the object
+  // Another process releases while this one is stalled: the object hands
+  // the lock over at once, and the 200 ms grant runs out before this
+  // process reads the reply. It must give it back and queue again.
+  const releaser = spawn(process.execPath, [
+    "-e",
+    `setTimeout(async () => {
+      const res = await fetch(${
+      JSON.stringify(
+        `${service.url}/v1/locks/${encodeURIComponent(name)}/release`,
+      )
+    }, {
+        method: "POST",
+        headers: { authorization: "Bearer ${service.token}", "content-type": "application/json" },
+        body: ${JSON.stringify(JSON.stringify({ token: holder }))},
+      });
+      process.exit(res.ok ? 0 : 1);
+    }, 150);`,
+  ]);
+  const released = new Promise((resolve) => releaser.once("exit", resolve));
+  const until = performance.now() + 1_500;
+  while (performance.now() < until) { /* a stop-the-world pause */ }
+  assert(await released === 0, "the other process could not release");
+  const lease = await waiting;
+  await delay(120); // past the first renewal of a stale lease
+  assert(!lease.signal.aborted, "a lease that had run out was handed out");
+  assert(await lock.isLocked(), "the lock is not held");
+  await lease.release();
+});
