@@ -458,6 +458,9 @@ export class ThreadLock implements Lock {
           state.lock();
           let grant: Grant | undefined;
           try {
+            // A grant that ran out while this thread was stalled is reaped
+            // here, and so found LOST, rather than handed out expired.
+            if (state.minExpiry !== 0) state.reap(now());
             grant = state.consume(slot);
           } finally {
             state.unlock();

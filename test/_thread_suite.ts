@@ -182,6 +182,22 @@ export function threadSuite(test: RegisterTimedTest): void {
     await next.release();
   });
 
+  test("ThreadLock never hands out a grant that ran out while the waiting thread was stalled", async () => {
+    const name = randomName("stale-grant");
+    const a = new ThreadLock({ name });
+    const b = new ThreadLock({ handle: a.handle });
+    const held = await a.acquire();
+    const waiting = b.acquire({ leaseMs: 90 });
+    await delay(20); // b is queued
+    await held.release(); // grants b's slot at once
+    const until = Date.now() + 250;
+    while (Date.now() < until) { /* b's thread stalls before it takes it */ }
+    const lease = await waiting;
+    await delay(60); // past the first renewal of a stale lease
+    assert(!lease.signal.aborted, "a lease that had run out was handed out");
+    await lease.release();
+  });
+
   test("ThreadLock renews a lease while held so it outlives leaseMs", async () => {
     const lock = new ThreadLock({ name: randomName("renew") });
     const lease = await lock.acquire({ leaseMs: 60 });
