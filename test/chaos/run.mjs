@@ -7,7 +7,7 @@
  * briefly (part of `npm test`).
  *
  * Usage: node test/chaos/run.mjs [--quick] [--backend local,thread,upstash,durable-object]
- *          [--scenario name] [--seed n] [--json file]
+ *          [--scenario name] [--seed n] [--scale share] [--json file] [--markdown file]
  */
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -34,6 +34,7 @@ const only = arg("--backend")?.split(",");
 const onlyScenario = arg("--scenario");
 const baseSeed = Number(arg("--seed") ?? 20261127);
 const jsonFile = arg("--json");
+const markdownFile = arg("--markdown");
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Full-run sections per scenario; --quick runs a fiftieth, at least 150; --scale sets another share. */
@@ -541,8 +542,10 @@ try {
             JSON.stringify(report.faults ?? {})
           }, overlaps ${report.overlaps}, ` +
           `fence order ${report.fenceOrder}, lost updates ${report.lostUpdates}, ` +
-          `stale writes rejected ${report.staleWritesRejected}, paused ${report.paused}, lost leases ${report.lostLeases} ` +
-          `(signalled ${report.lostSignalled}), timeouts ${report.timeouts}, aborts ${report.aborts}, ` +
+          `stale writes rejected ${report.staleWritesRejected}, paused ${report.paused}, lost leases ${
+            report.lostLeases + report.unsignalled
+          } ` +
+          `(signalled ${report.lostLeases}), timeouts ${report.timeouts}, aborts ${report.aborts}, ` +
           `backend errors ${report.backendErrors}, stuck ${report.stuck}, ${report.seconds} s` +
           (scenario.broken ? " (a broken lock: must be caught)" : ""),
       );
@@ -560,5 +563,34 @@ try {
   await infra.do?.stop();
 }
 if (jsonFile) writeFileSync(jsonFile, JSON.stringify(rows, null, 1));
+if (markdownFile) writeFileSync(markdownFile, markdown(rows));
+
+/** The table RELIABILITY.md shows. */
+function markdown(rows) {
+  const lines = [
+    "| backend | scenario | critical sections | faults injected | violations | stale writes fenced off | lost leases (signalled) | timeouts / aborts / backend errors | seconds |",
+    "|---|---|---:|---|---:|---:|---:|---|---:|",
+  ];
+  for (const r of rows) {
+    const faults = Object.entries(r.faults ?? {}).map(([k, n]) => `${k} ${n}`)
+      .join(", ") || "—";
+    const violations = r.scenario === "broken-lock"
+      ? `caught: ${r.overlaps} overlaps, ${r.lostUpdates} lost updates`
+      : String(r.violations);
+    const cells = [
+      r.backend,
+      r.scenario,
+      r.sections.toLocaleString("en"),
+      faults,
+      violations,
+      r.staleWritesRejected,
+      `${r.lostLeases + r.unsignalled} (${r.lostLeases})`,
+      `${r.timeouts} / ${r.aborts} / ${r.backendErrors}`,
+      r.seconds,
+    ];
+    lines.push(`| ${cells.join(" | ")} |`);
+  }
+  return lines.join("\n") + "\n";
+}
 console.log(`${passed} passed, ${failed} failed`);
 process.exitCode = failed > 0 ? 1 : 0;
