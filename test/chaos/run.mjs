@@ -37,9 +37,9 @@ const jsonFile = arg("--json");
 const markdownFile = arg("--markdown");
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Full-run sections per scenario; --quick runs a fiftieth, at least 150; --scale sets another share. */
-const scale = Number(arg("--scale") ?? (quick ? 1 / 50 : 1));
-const size = (n) => Math.max(150, Math.round(n * scale));
+/** Full-run sections per scenario; --quick runs a hundredth, at least 100; --scale sets another share. */
+const scale = Number(arg("--scale") ?? (quick ? 1 / 100 : 1));
+const size = (n) => Math.max(100, Math.round(n * scale));
 const deadlineMs = quick ? 20_000 : 300_000;
 
 const timeoutsAndAborts = {
@@ -89,6 +89,14 @@ function httpScenarios(restart) {
       name: "timeouts-aborts",
       sections: 25_000,
       workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true },
+    },
+    {
+      // 400 waiters queued at once on one name, most aborted at random.
+      name: "mass-cancel",
+      names: 1,
+      tasks: 100,
+      perClient: quick ? 1 : 3,
+      workload: { holdMs: [0, 1], abortRatio: 0.7, abortMs: [0, 1_500] },
     },
   ];
 }
@@ -150,6 +158,15 @@ const SCENARIOS = {
       kill: true,
       workload: { leaseMs: 300, holdMs: [0, 1] },
     },
+    {
+      // 1,500 waiters across three threads on one name, most aborted.
+      name: "mass-cancel",
+      names: 1,
+      tasks: 500,
+      perClient: quick ? 1 : 4,
+      capacity: 2_048,
+      workload: { abortRatio: 0.7, abortMs: [0, 50], leaseMs: 2_000 },
+    },
   ],
   upstash: httpScenarios({ name: "redis-restart", everyMs: 3_000 }),
   "durable-object": httpScenarios({ name: "service-restart", everyMs: 6_000 }),
@@ -164,6 +181,20 @@ function pauses(scenario) {
 function lockNames(count, tag) {
   const run = crypto.randomUUID().slice(0, 8);
   return Array.from({ length: count }, (_, i) => `chaos-${tag}-${run}-${i}`);
+}
+
+/**
+ * How long a name may take to be free after a run. Only a fault may leave a
+ * holder (until its lease ends) or a waiter's place (until it lapses, after
+ * `lapseMs`) behind; without one, every name must be free at once, so that a
+ * ghost waiter left by a timeout or an abort is caught.
+ */
+function settleBound(scenario, lapseMs) {
+  const disrupted = scenario.kill || scenario.restartEveryMs ||
+    scenario.faults || scenario.workload.pauseRatio;
+  return disrupted
+    ? (scenario.workload.leaseMs ?? 30_000) * 2 + lapseMs
+    : 1_000;
 }
 
 /** Polls until every name can be taken at once; returns how many never could. */
@@ -219,13 +250,16 @@ async function runLocal(scenario, seed) {
 // ---------------------------------------------------------------- thread
 
 async function runThread(scenario, seed) {
-  const names = lockNames(4, "thread");
+  const names = lockNames(scenario.names ?? 4, "thread");
   const storeBuffer = SharedFencedStore.buffer(names.length);
   const store = new SharedFencedStore(storeBuffer, names);
-  const locks = names.map((name) => createLock("thread", { name }));
+  const locks = names.map((name) =>
+    createLock("thread", { name, capacity: scenario.capacity ?? 256 })
+  );
   const workers = 3;
-  const tasks = 4;
-  const perClient = Math.ceil(size(scenario.sections) / (workers * tasks));
+  const tasks = scenario.tasks ?? 4;
+  const perClient = scenario.perClient ??
+    Math.ceil(size(scenario.sections) / (workers * tasks));
   const deadline = now() + deadlineMs;
   const rng = seeded(seed);
   const results = [];
@@ -301,7 +335,7 @@ async function runThread(scenario, seed) {
   const stuck = await stuckAfter(
     names,
     (n) => locks[names.indexOf(n)],
-    (scenario.workload.leaseMs ?? 2_000) * 3,
+    settleBound(scenario, 0),
   );
   const report = check({ names, results, store: store.state(), stuck });
   if (killed > 0) report.faults = { "worker-terminated": killed };
@@ -396,7 +430,10 @@ async function runHttp(backend, scenario, seed) {
   const env = backend === "upstash"
     ? await upstashInfra()
     : await lockServiceInfra();
-  const names = lockNames(4, backend === "upstash" ? "up" : "do");
+  const names = lockNames(
+    scenario.names ?? 4,
+    backend === "upstash" ? "up" : "do",
+  );
   const store = new FencedStore();
   const storeServer = await serveStore(store);
   const proxy = await startFaultProxy(env.url, {
@@ -407,8 +444,9 @@ async function runHttp(backend, scenario, seed) {
     delayMs: scenario.faults?.delayMs,
   });
   const processes = 4;
-  const tasks = 4;
-  const perClient = Math.ceil(size(scenario.sections) / (processes * tasks));
+  const tasks = scenario.tasks ?? 4;
+  const perClient = scenario.perClient ??
+    Math.ceil(size(scenario.sections) / (processes * tasks));
   const deadline = now() + deadlineMs;
   const rng = seeded(seed);
   const results = [];
@@ -483,7 +521,7 @@ async function runHttp(backend, scenario, seed) {
   const stuck = await stuckAfter(
     names,
     env.make,
-    (scenario.workload.leaseMs ?? 30_000) + env.settleMs,
+    settleBound(scenario, env.settleMs),
   );
   await proxy.close();
   await storeServer.close();
