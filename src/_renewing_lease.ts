@@ -165,3 +165,35 @@ export class RenewingLease implements Lease {
     return this.release();
   }
 }
+
+/** A grant that ran out before it reached its caller, and was given back. */
+export const STALE: unique symbol = Symbol("stale grant");
+
+/**
+ * The lease for a grant valid until `validUntil` (performance.now() time), or
+ * STALE when that has passed already (a reply read late): the grant is given
+ * back, which only hands it on sooner, and the caller queues again.
+ */
+export function leaseFor(
+  name: string,
+  mode: LockMode,
+  fence: number,
+  leaseMs: number,
+  minLeaseMs: number,
+  ops: LeaseOps,
+  validUntil: number,
+): Lease | typeof STALE {
+  if (validUntil <= performance.now()) {
+    ops.release().catch(() => {}); // it has run out anyway
+    return STALE;
+  }
+  return new RenewingLease(
+    name,
+    mode,
+    fence,
+    leaseMs,
+    minLeaseMs,
+    ops,
+    validUntil,
+  );
+}

@@ -9,7 +9,7 @@ import type {
   LockMode,
   LockOptions,
 } from "./types.ts";
-import { RenewingLease } from "./_renewing_lease.ts";
+import { leaseFor, STALE } from "./_renewing_lease.ts";
 import { hold } from "./_hold.ts";
 import {
   checkAcquireOptions,
@@ -148,8 +148,6 @@ function httpNamespace(base: URL, token: string): LockDurableObjectNamespace {
     },
   };
 }
-// An acquisition whose grant ran out before it reached its caller.
-const STALE = Symbol("stale grant");
 
 let unnamedCount = 0;
 
@@ -490,12 +488,7 @@ export class DurableObjectLock implements Lock {
     leaseMs: number,
     validUntil: number,
   ): Lease | typeof STALE {
-    if (validUntil <= performance.now()) {
-      // It has run out anyway: giving it back only hands it on sooner.
-      this.#retrying("release", (s) => s.release(token)).catch(() => {});
-      return STALE;
-    }
-    return new RenewingLease(this.name, mode, fence, leaseMs, MIN_LEASE_MS, {
+    return leaseFor(this.name, mode, fence, leaseMs, MIN_LEASE_MS, {
       release: () => this.#retrying("release", (s) => s.release(token)),
       extend: async (ms) =>
         (await this.#retrying("extend", (s) => s.extend(token, ms))).ok,

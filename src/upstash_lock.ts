@@ -9,7 +9,7 @@ import type {
   LockMode,
   LockOptions,
 } from "./types.ts";
-import { RenewingLease } from "./_renewing_lease.ts";
+import { leaseFor, STALE } from "./_renewing_lease.ts";
 import { hold } from "./_hold.ts";
 import {
   checkAcquireOptions,
@@ -185,9 +185,6 @@ function checkRange(
 
 /** The acquire script's reply, and when (performance.now()) it was asked. */
 type Reply = [number, number, number, number];
-
-// An acquisition whose grant ran out before it reached its caller.
-const STALE = Symbol("stale grant");
 
 function sleep(ms: number, wake: { fn: (() => void) | undefined }) {
   return new Promise<void>((resolve) => {
@@ -728,13 +725,7 @@ export class UpstashLock implements Lock {
     leaseMs: number,
     validUntil: number,
   ): Lease | typeof STALE {
-    if (validUntil <= performance.now()) {
-      this.#flag("release", [token, this.#channel, this.#floor()]).catch(
-        () => {}, // it has run out anyway
-      );
-      return STALE;
-    }
-    return new RenewingLease(this.name, mode, fence, leaseMs, MIN_LEASE_MS, {
+    return leaseFor(this.name, mode, fence, leaseMs, MIN_LEASE_MS, {
       release: async () =>
         (await this.#flag("release", [token, this.#channel, this.#floor()])) ===
           1,
