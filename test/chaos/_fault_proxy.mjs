@@ -113,7 +113,7 @@ export async function startFaultProxy(targetUrl, faults) {
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address();
   return {
-    url: faults.bypass ? targetUrl : `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${port}`,
     stats: () => ({ requests, injected: { ...injected } }),
     /** Stops injecting (the end-of-run checks go through cleanly). */
     calm: () => {

@@ -437,7 +437,6 @@ async function runHttp(backend, scenario, seed) {
   const store = new FencedStore();
   const storeServer = await serveStore(store);
   const proxy = await startFaultProxy(env.url, {
-    bypass: process.env.CHAOS_NO_PROXY === "1",
     seed: derive(seed, 9_999),
     rate: scenario.faults?.rate ?? 0,
     kinds: scenario.faults?.kinds ?? [],
