@@ -389,6 +389,9 @@ async function lockServiceInfra() {
   };
 }
 
+/** Every client process started, so that a run that fails stops them too. */
+const children = new Set();
+
 function startChild(config, result) {
   const child = spawn(process.execPath, [
     new URL("./_child.mjs", import.meta.url).pathname,
@@ -412,6 +415,8 @@ function startChild(config, result) {
     }
   });
   child.stderr.on("data", (d) => (stderr += d));
+  children.add(child);
+  child.once("exit", () => children.delete(child));
   const exited = new Promise((resolve) =>
     child.once("exit", (code, signal) => {
       if (code !== 0 && signal !== "SIGKILL") {
@@ -596,6 +601,7 @@ try {
     }
   }
 } finally {
+  for (const child of children) child.kill("SIGKILL");
   await infra.upstash?.stop();
   await infra.do?.stop();
 }
