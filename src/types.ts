@@ -54,6 +54,27 @@ export interface AcquireOptions {
    * @default {"exclusive"}
    */
   mode?: LockMode;
+  /**
+   * Who is acquiring, as a label (a request id, a job or worker name): shown
+   * by `query()` and used by deadlock detection. 1 to 256 characters.
+   *
+   * @default {undefined}
+   */
+  owner?: string;
+  /**
+   * Where this waiter queues: an integer from -100 to 100, higher served
+   * first, arrival order among equals. So that no waiter starves, waiting
+   * ages it: the queue is ordered by `ticket - priority * 10` (lowest
+   * first, the earlier arrival on a tie), where `ticket` numbers the lock's
+   * waiters in the order they queued. A waiter is passed only by a later one
+   * of higher priority that queued fewer than 10 arrivals per priority step
+   * after it, so at most `10 * (100 - priority)` later arrivals ever pass
+   * it. Priority orders waiters only: a free lock is granted at once, and
+   * `tryAcquire` never waits.
+   *
+   * @default {0}
+   */
+  priority?: number;
 }
 
 /** Options common to every lock type, given to {@linkcode createLock}. */

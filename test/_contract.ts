@@ -6,6 +6,7 @@
  */
 
 import {
+  type AcquireOptions,
   createLock,
   type Lock,
   LockError,
@@ -538,5 +539,137 @@ export function lockContract(
     const lease = await lock.acquire();
     assertEquals(await lock.tryAcquire(), undefined);
     await lease.release();
+  });
+
+  // Priorities. A durable-object client queues one acquisition at a time, so
+  // waiters that must queue side by side use a client each; the others share
+  // one lock object (a local lock is only shared that way).
+  const peer = (lock: Lock): Lock =>
+    type === "durable-object" ? make(lock.name) : lock;
+  // Queues `fn`'s acquisitions one after another, each in the queue before
+  // the next arrives, recording grant order by label.
+  const queueInOrder = async (
+    lock: Lock,
+    waiters: [string, AcquireOptions][],
+    order: string[],
+  ): Promise<Promise<void>[]> => {
+    const done: Promise<void>[] = [];
+    for (const [label, options] of waiters) {
+      done.push(
+        peer(lock).acquire(options).then(async (lease) => {
+          order.push(label);
+          await delay(1);
+          await lease.release();
+        }, (error) => {
+          order.push(`${label}: ${(error as Error).name}`);
+        }),
+      );
+      await delay(quietMs);
+    }
+    return done;
+  };
+
+  it("Lock.acquire() serves higher priority first and arrival order within a priority", async () => {
+    const lock = make();
+    const holder = await lock.acquire();
+    const order: string[] = [];
+    const done = await queueInOrder(lock, [
+      ["a", {}],
+      ["b", { priority: 5 }],
+      ["c", { priority: 0 }],
+      ["d", { priority: 5 }],
+      ["e", { priority: -3 }],
+    ], order);
+    assertEquals(order, [], "granted while held");
+    await holder.release();
+    await Promise.all(done);
+    assertEquals(order, ["b", "d", "a", "c", "e"]);
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  it("Lock.acquire() lets at most 10 later arrivals per priority step pass a waiter", async () => {
+    const lock = make();
+    const holder = await lock.acquire();
+    const order: string[] = [];
+    // The queue is ordered by ticket - priority * 10: "low" (ticket 1) is
+    // passed by priority-1 arrivals with tickets 2 to 10, and no later one.
+    const done = await queueInOrder(lock, [
+      ["low", { priority: 0 }],
+      ...Array.from(
+        { length: 12 },
+        (_, i) => [`h${i + 2}`, { priority: 1 }] as [string, AcquireOptions],
+      ),
+    ], order);
+    await holder.release();
+    await Promise.all(done);
+    assertEquals(order, [
+      ...Array.from({ length: 9 }, (_, i) => `h${i + 2}`),
+      "low",
+      "h11",
+      "h12",
+      "h13",
+    ]);
+  });
+
+  it("Lock.acquire() with a priority leaves the queue on timeout and abort without disturbing the order", async () => {
+    const lock = make();
+    const holder = await lock.acquire();
+    const order: string[] = [];
+    const controller = new AbortController();
+    const done = await queueInOrder(lock, [
+      ["a", {}],
+      ["b", { priority: 9, timeoutMs: quietMs }],
+      ["c", { priority: 5, signal: controller.signal }],
+      ["d", { priority: 5 }],
+    ], order);
+    controller.abort(new Error("stop"));
+    await delay(quietMs * 2);
+    assertEquals(order, ["b: TimeoutError", "c: Error"]);
+    await holder.release();
+    await Promise.all(done);
+    assertEquals(order, ["b: TimeoutError", "c: Error", "d", "a"]);
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  it("Lock.acquire() lets a higher-priority shared waiter join shared holders ahead of a queued writer", async () => {
+    const lock = make();
+    const reader = await lock.acquire({ mode: "shared" });
+    const order: string[] = [];
+    const done = await queueInOrder(lock, [
+      ["writer", {}],
+      ["urgent reader", { mode: "shared", priority: 1 }],
+      ["late reader", { mode: "shared" }],
+    ], order);
+    // The urgent reader went first in line, beside the current reader.
+    assertEquals(order, ["urgent reader"]);
+    await reader.release();
+    await Promise.all(done);
+    assertEquals(order, ["urgent reader", "writer", "late reader"]);
+  });
+
+  it("Lock.acquire() rejects a bad priority with an error naming 'priority' and the value", async () => {
+    const lock = make();
+    const cases: [unknown, new (m?: string) => Error, string[]][] = [
+      [1.5, RangeError, ["'priority'", "1.5"]],
+      [101, RangeError, ["'priority'", "101"]],
+      [-101, RangeError, ["'priority'", "-101"]],
+      [Number.NaN, RangeError, ["'priority'", "NaN"]],
+      ["1", TypeError, ["'priority'", '"1"']],
+    ];
+    for (const [priority, ErrorClass, includes] of cases) {
+      await assertRejects(
+        () => lock.acquire({ priority } as never),
+        ErrorClass,
+        includes,
+      );
+      await assertRejects(
+        () => lock.tryAcquire({ priority } as never),
+        ErrorClass,
+        includes,
+      );
+    }
+    const lease = await lock.acquire({ priority: 100 });
+    await lease.release();
+    assertEquals(await lock.isLocked(), false);
   });
 }
