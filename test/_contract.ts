@@ -6,6 +6,7 @@
  */
 
 import {
+  acquireAll,
   type AcquireOptions,
   createLock,
   type Lock,
@@ -671,5 +672,83 @@ export function lockContract(
     const lease = await lock.acquire({ priority: 100 });
     await lease.release();
     assertEquals(await lock.isLocked(), false);
+  });
+
+  it("acquireAll() lets two callers take the same locks in opposite orders without deadlock", async () => {
+    const [x, y, z] = [make(), make(), make()];
+    let inside = 0, maxInside = 0;
+    const worker = async (locks: Lock[]) => {
+      for (let i = 0; i < 3; i++) {
+        await using group = await acquireAll(locks, { timeoutMs: 10_000 });
+        assertEquals(group.leases.map((l) => l.name), locks.map((l) => l.name));
+        maxInside = Math.max(maxInside, ++inside);
+        await delay(1);
+        inside--;
+      }
+    };
+    await Promise.all([
+      worker([x, y, z]),
+      worker([z, y, x]),
+      worker([y, x, z]),
+    ]);
+    assertEquals(maxInside, 1);
+    for (const lock of [x, y, z]) assertEquals(await lock.isLocked(), false);
+  });
+
+  it("acquireAll() releases what it took when timeoutMs passes midway", async () => {
+    const [x, y, z] = [make(), make(), make()].sort((a, b) =>
+      a.name < b.name ? -1 : 1
+    );
+    const blocker = await peer(y).acquire();
+    const error = await assertRejects(
+      acquireAll([z!, y!, x!], { timeoutMs: quietMs * 2 }),
+      LockTimeoutError,
+      [`"${y!.name}"`],
+    );
+    assertEquals((error as LockTimeoutError).timeoutMs, quietMs * 2);
+    // x was taken first and given back; z was never reached.
+    assertEquals(await x!.isLocked(), false);
+    assertEquals(await z!.isLocked(), false);
+    await blocker.release();
+    const group = await acquireAll([x!, y!, z!], { timeoutMs: 10_000 });
+    await group.release();
+    await group.release();
+    assertEquals(group.released, true);
+    for (const lock of [x, y, z]) assertEquals(await lock!.isLocked(), false);
+  });
+
+  it("acquireAll() rejects with signal.reason and holds nothing when aborted", async () => {
+    const [x, y] = [make(), make()].sort((a, b) => a.name < b.name ? -1 : 1);
+    const blocker = await peer(y!).acquire();
+    const controller = new AbortController();
+    const pending = track(acquireAll([x!, y!], { signal: controller.signal }));
+    await delay(quietMs);
+    assertEquals(pending.settled, false);
+    const reason = new Error("stop");
+    controller.abort(reason);
+    await assertRejects(pending.promise);
+    assertEquals(pending.error, reason);
+    assertEquals(await x!.isLocked(), false);
+    await blocker.release();
+    assertEquals(await y!.isLocked(), false);
+    await assertRejects(
+      acquireAll([x!, y!], { signal: controller.signal }),
+    );
+    assertEquals(await x!.isLocked(), false);
+  });
+
+  it("acquireAll() holds every lock until the group is released, in the given mode", async () => {
+    const [x, y] = [make(), make()];
+    const group = await acquireAll([x, y], { mode: "shared" });
+    assertEquals(group.leases.map((l) => l.mode), ["shared", "shared"]);
+    assertEquals(group.signal.aborted, false);
+    const other = await acquireAll([y, x], { mode: "shared", timeoutMs: 0 });
+    assertEquals(await x.tryAcquire(), undefined);
+    await group.extend();
+    await other.release();
+    await group[Symbol.asyncDispose]();
+    assertEquals(group.released, true);
+    assertEquals(await x.isLocked(), false);
+    assertEquals(await y.isLocked(), false);
   });
 }
