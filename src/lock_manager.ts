@@ -4,6 +4,7 @@
 import { createLock } from "./create_lock.ts";
 import type { Lock, LockOptions, LockType } from "./types.ts";
 import { checkName, checkOptions, show } from "./_validate.ts";
+import { ManagedLock, WaitForGraph } from "./_managed_lock.ts";
 import {
   ThreadLockTable,
   type ThreadLockTableHandle,
@@ -59,6 +60,7 @@ export class LockManager {
   #threads: ThreadLockTable | undefined;
   #type: LockType;
   #lockOptions: LockOptions | undefined;
+  #graph: WaitForGraph | undefined;
 
   /**
    * Constructs a new instance.
@@ -157,11 +159,16 @@ export class LockManager {
       return existing;
     }
     const chosen = type ?? this.#type;
-    const lock = chosen === "thread"
+    let lock = chosen === "thread"
       // Thread locks come from the shared table, so that every thread's
       // manager finds the same one; their size is the table's.
       ? this.threads.get(lockId)
       : createLock(chosen, { ...this.#lockOptions, name: lockId, ...options });
+    // Acquisitions with an `owner` label on the locks this isolate sees
+    // whole go through the manager's wait-for graph (see LockDeadlockError).
+    if (lock.type === "local" || lock.type === "thread") {
+      lock = new ManagedLock(lock, this.#graph ??= new WaitForGraph());
+    }
     this.#locks.set(lockId, lock);
     return lock;
   }
