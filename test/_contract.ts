@@ -674,6 +674,14 @@ export function lockContract(
     assertEquals(await lock.isLocked(), false);
   });
 
+  // Three new locks, in canonical (name) order.
+  const byName = (): [Lock, Lock, Lock] => {
+    const [a, b, c] = [make(), make(), make()].sort((p, q) =>
+      p.name < q.name ? -1 : 1
+    );
+    return [a!, b!, c!];
+  };
+
   it("acquireAll() lets two callers take the same locks in opposite orders without deadlock", async () => {
     const [x, y, z] = [make(), make(), make()];
     let inside = 0, maxInside = 0;
@@ -696,45 +704,43 @@ export function lockContract(
   });
 
   it("acquireAll() releases what it took when timeoutMs passes midway", async () => {
-    const [x, y, z] = [make(), make(), make()].sort((a, b) =>
-      a.name < b.name ? -1 : 1
-    );
+    const [x, y, z] = byName();
     const blocker = await peer(y).acquire();
     const error = await assertRejects(
-      acquireAll([z!, y!, x!], { timeoutMs: quietMs * 2 }),
+      acquireAll([z, y, x], { timeoutMs: quietMs * 2 }),
       LockTimeoutError,
-      [`"${y!.name}"`],
+      [`"${y.name}"`],
     );
     assertEquals((error as LockTimeoutError).timeoutMs, quietMs * 2);
     // x was taken first and given back; z was never reached.
-    assertEquals(await x!.isLocked(), false);
-    assertEquals(await z!.isLocked(), false);
+    assertEquals(await x.isLocked(), false);
+    assertEquals(await z.isLocked(), false);
     await blocker.release();
-    const group = await acquireAll([x!, y!, z!], { timeoutMs: 10_000 });
+    const group = await acquireAll([x, y, z], { timeoutMs: 10_000 });
     await group.release();
     await group.release();
     assertEquals(group.released, true);
-    for (const lock of [x, y, z]) assertEquals(await lock!.isLocked(), false);
+    for (const lock of [x, y, z]) assertEquals(await lock.isLocked(), false);
   });
 
   it("acquireAll() rejects with signal.reason and holds nothing when aborted", async () => {
-    const [x, y] = [make(), make()].sort((a, b) => a.name < b.name ? -1 : 1);
-    const blocker = await peer(y!).acquire();
+    const [x, y] = byName();
+    const blocker = await peer(y).acquire();
     const controller = new AbortController();
-    const pending = track(acquireAll([x!, y!], { signal: controller.signal }));
+    const pending = track(acquireAll([x, y], { signal: controller.signal }));
     await delay(quietMs);
     assertEquals(pending.settled, false);
     const reason = new Error("stop");
     controller.abort(reason);
     await assertRejects(pending.promise);
     assertEquals(pending.error, reason);
-    assertEquals(await x!.isLocked(), false);
+    assertEquals(await x.isLocked(), false);
     await blocker.release();
-    assertEquals(await y!.isLocked(), false);
+    assertEquals(await y.isLocked(), false);
     await assertRejects(
-      acquireAll([x!, y!], { signal: controller.signal }),
+      acquireAll([x, y], { signal: controller.signal }),
     );
-    assertEquals(await x!.isLocked(), false);
+    assertEquals(await x.isLocked(), false);
   });
 
   it("acquireAll() holds every lock until the group is released, in the given mode", async () => {
