@@ -41,6 +41,12 @@ export interface LockManagerOptions {
  * Keeps named locks so that every part of a program asking for the same id
  * gets the same lock: the seed's `LockManager`.
  *
+ * Its `"local"` and `"thread"` locks also detect deadlocks among
+ * acquisitions labelled with an `owner`: one that would close a cycle of
+ * owners waiting for each other's locks rejects with a `LockDeadlockError`
+ * instead of waiting forever. The graph covers what passes through this
+ * manager in this thread; unlabelled holders are not tracked.
+ *
  * @example One lock per resource
  * ```ts
  * import { LockManager } from "@unilock/unilock";

@@ -69,8 +69,9 @@ export interface AcquireOptions {
    * waiters in the order they queued. A waiter is passed only by a later one
    * of higher priority that queued fewer than 10 arrivals per priority step
    * after it, so at most `10 * (100 - priority)` later arrivals ever pass
-   * it. Priority orders waiters only: a free lock is granted at once, and
-   * `tryAcquire` never waits.
+   * it. Priority orders waiters only: a free lock is granted at once,
+   * `tryAcquire` never waits, and a shared waiter that priority puts first
+   * in line joins the shared holders at once.
    *
    * @default {0}
    */
@@ -130,7 +131,7 @@ export interface Lock {
   readonly name: string;
   /** The lock type that built it, such as `"local"`. */
   readonly type: string;
-  /** Waits (in FIFO order) until the lock is granted. */
+  /** Waits (in FIFO order, or by `priority`) until the lock is granted. */
   acquire(options?: AcquireOptions): Promise<Lease>;
   /** Takes the lock only if it can be granted now; busy resolves `undefined`. */
   tryAcquire(options?: AcquireOptions): Promise<Lease | undefined>;
