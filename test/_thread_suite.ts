@@ -129,6 +129,33 @@ export function threadSuite(test: RegisterTimedTest): void {
   );
 
   test(
+    "ThreadLock grants waiters from different threads by priority, then in arrival order",
+    async () => {
+      await withWorkers(3, async (workers) => {
+        const lock = new ThreadLock({ name: randomName("priority") });
+        const order = new SharedArrayBuffer(4 * 8);
+        const holder = await lock.acquire();
+        const priorities = [0, 5, 0];
+        for (const [id, worker] of workers.entries()) {
+          worker.send({
+            job: "enqueue",
+            handle: lock.handle,
+            order,
+            id: id + 1,
+            priority: priorities[id]!,
+          });
+          assertEquals((await worker.next()).queued, id + 1);
+          while (lock.waiting < id + 1) await delay(1);
+        }
+        await holder.release();
+        await Promise.all(workers.map((w) => w.next()));
+        assertEquals(Array.from(new Int32Array(order).slice(1, 4)), [2, 1, 3]);
+      });
+    },
+    30_000,
+  );
+
+  test(
     "ThreadLock recovers the lock after leaseMs when its holder thread is terminated",
     async () => {
       const lock = new ThreadLock({ name: randomName("terminated") });

@@ -53,6 +53,7 @@ export type Job =
     handle: ThreadLockHandle;
     order: SharedArrayBuffer;
     id: number;
+    priority?: number;
   }
   | { job: "contract" }
   | { job: "manager"; threads: ThreadLockTableHandle; id: string };
@@ -94,7 +95,11 @@ async function run(message: Job): Promise<unknown> {
       const lock = createLock("thread", { handle: message.handle });
       const order = new Int32Array(message.order);
       port.postMessage({ queued: message.id });
-      const lease = await lock.acquire();
+      const lease = await lock.acquire(
+        message.priority === undefined
+          ? undefined
+          : { priority: message.priority },
+      );
       order[Atomics.add(order, 0, 1) + 1] = message.id;
       await lease.release();
       return { done: message.id };
