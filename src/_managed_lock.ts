@@ -1,39 +1,47 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 /**
- * @internal Deadlock detection for the locks a `LockManager` keeps in this
- * isolate (its `local` locks, and its `thread` locks as this thread uses
- * them). Acquisitions with an `owner` label are recorded in a wait-for graph:
- * which owners hold each lock, and which locks each owner waits for. An
- * acquisition that cannot be granted at once and would wait for an owner
+ * @internal Deadlock detection for the locks a `LockManager` keeps: its
+ * `local` locks (a graph per manager) and its `thread` locks (the graph in
+ * the table's shared memory, _shared_wait_for.ts, seen by every thread).
+ * Acquisitions with an `owner` label are recorded in a wait-for graph: which
+ * owners hold each lock, and which locks each owner waits for, by lock name.
+ * An acquisition that cannot be granted at once and would wait for an owner
  * that (through the graph) waits for it is rejected with a
  * `LockDeadlockError` instead of waiting forever.
  *
- * The graph sees only what passes through the manager in this thread, and
- * only labelled acquisitions: an unlabelled holder is invisible, and so is
- * another thread's use of a shared thread lock.
+ * The graph sees only labelled acquisitions through a manager: an
+ * unlabelled holder is invisible.
  */
 
 import { type DeadlockEdge, LockDeadlockError } from "./errors.ts";
 import type { AcquireOptions, Lease, Lock, LockMode } from "./types.ts";
 import { checkFn } from "./_validate.ts";
+import type { WaitForGraphLike } from "./_shared_wait_for.ts";
 
-/** Who holds and who waits for the locks of one manager. */
-export class WaitForGraph {
+/** Who holds and who waits for the locks of one manager, by lock name. */
+export class WaitForGraph implements WaitForGraphLike {
   /** Lock → owner → how many leases that owner holds on it. */
-  readonly #holders = new Map<Lock, Map<string, number>>();
+  readonly #holders = new Map<string, Map<string, number>>();
   /** Owner → lock → how many of its acquisitions wait for it. */
-  readonly #waits = new Map<string, Map<Lock, number>>();
+  readonly #waits = new Map<string, Map<string, number>>();
+
+  waitUnlessCycle(owner: string, lock: string): DeadlockEdge[] | boolean {
+    const cycle = this.#findCycle(owner, lock);
+    if (cycle !== undefined) return cycle;
+    count(this.#waits, owner, lock, 1);
+    return true;
+  }
 
   /** The cycle that `owner` waiting for `lock` would close, if any. */
-  findCycle(owner: string, lock: Lock): DeadlockEdge[] | undefined {
+  #findCycle(owner: string, lock: string): DeadlockEdge[] | undefined {
     // Depth-first from the lock's holders, following what each one waits
     // for, looking for `owner`; `seen` keeps it linear in the graph's size.
     const seen = new Set<string>();
     const path: DeadlockEdge[] = [];
-    const visit = (waiter: string, wanted: Lock): boolean => {
+    const visit = (waiter: string, wanted: string): boolean => {
       for (const holder of this.#holders.get(wanted)?.keys() ?? []) {
-        path.push({ owner: waiter, lockName: wanted.name, holder });
+        path.push({ owner: waiter, lockName: wanted, holder });
         if (holder === owner) return true;
         if (!seen.has(holder)) {
           seen.add(holder);
@@ -48,19 +56,16 @@ export class WaitForGraph {
     return visit(owner, lock) ? path : undefined;
   }
 
-  wait(owner: string, lock: Lock): void {
-    count(this.#waits, owner, lock, 1);
-  }
-
-  unwait(owner: string, lock: Lock): void {
+  unwait(owner: string, lock: string): void {
     count(this.#waits, owner, lock, -1);
   }
 
-  hold(lock: Lock, owner: string): void {
+  hold(lock: string, owner: string): boolean {
     count(this.#holders, lock, owner, 1);
+    return true;
   }
 
-  unhold(lock: Lock, owner: string): void {
+  unhold(lock: string, owner: string): void {
     count(this.#holders, lock, owner, -1);
   }
 }
@@ -84,9 +89,9 @@ export class ManagedLock implements Lock {
   readonly name: string;
   readonly type: string;
   readonly #lock: Lock;
-  readonly #graph: WaitForGraph;
+  readonly #graph: WaitForGraphLike;
 
-  constructor(lock: Lock, graph: WaitForGraph) {
+  constructor(lock: Lock, graph: WaitForGraphLike) {
     this.name = lock.name;
     this.type = lock.type;
     this.#lock = lock;
@@ -138,22 +143,24 @@ export class ManagedLock implements Lock {
     // graph. This also validates the options.
     const now = await this.#lock.tryAcquire(options);
     if (now !== undefined) return this.#held(now, owner);
-    const graph = this.#graph;
-    const cycle = graph.findCycle(owner, this.#lock);
-    if (cycle !== undefined) throw new LockDeadlockError(cycle);
-    graph.wait(owner, this.#lock);
+    const graph = this.#graph, name = this.name;
+    // Checks and records in one step, so that of two acquisitions closing
+    // a cycle at once (in two threads) exactly one sees it.
+    const waiting = graph.waitUnlessCycle(owner, name);
+    if (typeof waiting !== "boolean") throw new LockDeadlockError(waiting);
     let lease: Lease;
     try {
       lease = await this.#lock.acquire(options);
     } finally {
-      graph.unwait(owner, this.#lock);
+      if (waiting) graph.unwait(owner, name);
     }
     return this.#held(lease, owner);
   }
 
   #held(lease: Lease, owner: string): Lease {
-    this.#graph.hold(this.#lock, owner);
-    return new OwnedLease(lease, () => this.#graph.unhold(this.#lock, owner));
+    const graph = this.#graph, name = this.name;
+    if (!graph.hold(name, owner)) return lease;
+    return new OwnedLease(lease, () => graph.unhold(name, owner));
   }
 }
 

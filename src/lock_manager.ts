@@ -6,6 +6,10 @@ import type { Lock, LockOptions, LockType } from "./types.ts";
 import { checkName, checkOptions, show } from "./_validate.ts";
 import { ManagedLock, WaitForGraph } from "./_managed_lock.ts";
 import {
+  SharedWaitForGraph,
+  type WaitForGraphLike,
+} from "./_shared_wait_for.ts";
+import {
   ThreadLockTable,
   type ThreadLockTableHandle,
 } from "./thread_lock_table.ts";
@@ -44,8 +48,9 @@ export interface LockManagerOptions {
  * Its `"local"` and `"thread"` locks also detect deadlocks among
  * acquisitions labelled with an `owner`: one that would close a cycle of
  * owners waiting for each other's locks rejects with a `LockDeadlockError`
- * instead of waiting forever. The graph covers what passes through this
- * manager in this thread; unlabelled holders are not tracked.
+ * instead of waiting forever. For thread locks the graph lives in the
+ * shared table, so cycles across worker threads are caught; unlabelled
+ * holders are not tracked.
  *
  * @example One lock per resource
  * ```ts
@@ -67,6 +72,7 @@ export class LockManager {
   #type: LockType;
   #lockOptions: LockOptions | undefined;
   #graph: WaitForGraph | undefined;
+  #threadGraph: WaitForGraphLike | undefined;
 
   /**
    * Constructs a new instance.
@@ -170,9 +176,18 @@ export class LockManager {
       // manager finds the same one; their size is the table's.
       ? this.threads.get(lockId)
       : createLock(chosen, { ...this.#lockOptions, name: lockId, ...options });
-    // Acquisitions with an `owner` label on the locks this isolate sees
-    // whole go through the manager's wait-for graph (see LockDeadlockError).
-    if (lock.type === "local" || lock.type === "thread") {
+    // Acquisitions with an `owner` label go through a wait-for graph (see
+    // LockDeadlockError): the manager's own for local locks, and for thread
+    // locks the table's, in shared memory, which every thread's manager sees.
+    if (lock.type === "thread") {
+      const shared = this.threads.handle.graph;
+      lock = new ManagedLock(
+        lock,
+        this.#threadGraph ??= shared === undefined
+          ? this.#graph ??= new WaitForGraph()
+          : new SharedWaitForGraph(shared),
+      );
+    } else if (lock.type === "local") {
       lock = new ManagedLock(lock, this.#graph ??= new WaitForGraph());
     }
     this.#locks.set(lockId, lock);

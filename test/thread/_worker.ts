@@ -56,7 +56,9 @@ export type Job =
     priority?: number;
   }
   | { job: "contract" }
-  | { job: "manager"; threads: ThreadLockTableHandle; id: string };
+  | { job: "manager"; threads: ThreadLockTableHandle; id: string }
+  | { job: "owned"; threads: ThreadLockTableHandle; id: string; owner: string }
+  | { job: "release held" };
 
 const port = await parentPort();
 const held: Lease[] = [];
@@ -126,6 +128,21 @@ async function run(message: Job): Promise<unknown> {
       const lease = await lock.tryAcquire();
       if (lease !== undefined) held.push(lease);
       return { acquired: lease !== undefined, fence: lease?.fence ?? 0 };
+    }
+    case "owned": {
+      const manager = new LockManager({ threads: message.threads });
+      const lock = manager.getOrCreateLock(message.id, "thread");
+      try {
+        const lease = await lock.acquire({ owner: message.owner });
+        held.push(lease);
+        return { fence: lease.fence };
+      } catch (error) {
+        return { failed: (error as Error).name, message: String(error) };
+      }
+    }
+    case "release held": {
+      for (const lease of held.splice(0)) await lease.release();
+      return { released: true };
     }
   }
 }
