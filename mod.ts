@@ -44,3 +44,4 @@ export * from "./src/lock_target.ts";
 export * from "./src/create_lock.ts";
 export * from "./src/lock_manager.ts";
 export * from "./src/with_lock.ts";
+export * from "./src/acquire_all.ts";

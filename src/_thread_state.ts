@@ -1,5 +1,8 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
+
+import { queueKey } from "./_validate.ts";
+
 /**
  * @internal The shared-memory state of one `thread` lock: a region of a
  * `SharedArrayBuffer` that every thread maps, and the operations on it.
@@ -22,8 +25,7 @@
  *  28  int32  FREE_HEAD      first free slot
  *  32  int32  WAITING        waiting slots
  *  36  int32  OWNER          the thread id of the exclusive holder (a hint)
- *  40  int32  (reserved)
- *  44  int32  (reserved)
+ *  40  f64    TICKETS        waiters queued so far (orders the queue, see queueKey)
  *  48  f64    FENCE          last fence granted
  *  56  f64    WRITER_FENCE   the exclusive holder's fence
  *  64  f64    WRITER_EXPIRY  when the exclusive lease expires (0 never)
@@ -31,8 +33,8 @@
  *  80  slots, 32 bytes each:
  *        int32 STATE (FREE, WAITING, GRANTED, HELD, LOST), int32 MODE (bit 0;
  *        the other bits are the waiter's THREAD_ID),
- *        int32 PREV, int32 NEXT, f64 FENCE, f64 EXPIRY (lease length while
- *        waiting, expiry once granted)
+ *        int32 PREV, int32 NEXT, f64 FENCE (the queue key while waiting),
+ *        f64 EXPIRY (lease length while waiting, expiry once granted)
  */
 
 export const MAGIC = 0x554c_4b31; // "ULK1"
@@ -41,7 +43,11 @@ export const SLOT_BYTES = 32;
 
 const CAPACITY = 1, GUARD = 2, WRITER = 3, READERS = 4;
 const QUEUE_HEAD = 5, QUEUE_TAIL = 6, FREE_HEAD = 7, WAITING = 8, OWNER = 9;
-const FENCE = 6, WRITER_FENCE = 7, WRITER_EXPIRY = 8, MIN_EXPIRY = 9;
+const TICKETS = 5,
+  FENCE = 6,
+  WRITER_FENCE = 7,
+  WRITER_EXPIRY = 8,
+  MIN_EXPIRY = 9;
 
 /**
  * This thread's id, as far as the lock is concerned: each thread loads this
@@ -292,25 +298,40 @@ export class ThreadState {
     Atomics.store(this.i32, x, HELD);
   }
 
-  /** Queues a waiter at the tail; returns its slot, or 0 when none is free. */
-  enqueue(shared: boolean, leaseMs: number): number {
+  /**
+   * Queues a waiter in its place by priority (at the tail without one);
+   * returns its slot, or 0 when none is free.
+   */
+  enqueue(shared: boolean, leaseMs: number, priority: number): number {
     const s = this.#alloc();
     if (s === 0) return 0;
     const i32 = this.i32, b = this.#b, x = this.stateIndex(s);
     // The waiter's thread rides along with its mode, so the grant can name
     // the new owner at once (see shouldSpin).
     i32[x + 1] = THREAD_ID << 1 | (shared ? SHARED : EXCLUSIVE);
+    const key = queueKey(++this.f64[this.#d + TICKETS]!, priority);
+    this.f64[this.#slotF64(s)] = key;
     this.f64[this.#slotF64(s) + 1] = leaseMs;
-    const tail = i32[b + QUEUE_TAIL]!;
-    i32[x + 2] = tail;
-    i32[x + 3] = 0;
-    if (tail === 0) i32[b + QUEUE_HEAD] = s;
-    else i32[this.stateIndex(tail) + 3] = s;
-    i32[b + QUEUE_TAIL] = s;
+    // Scans back from the tail, which is where every waiter without a
+    // priority belongs: O(1) then.
+    let prev = i32[b + QUEUE_TAIL]!;
+    while (prev !== 0 && this.f64[this.#slotF64(prev)]! > key) {
+      prev = i32[this.stateIndex(prev) + 2]!;
+    }
+    const next = prev === 0
+      ? i32[b + QUEUE_HEAD]!
+      : i32[this.stateIndex(prev) + 3]!;
+    i32[x + 2] = prev;
+    i32[x + 3] = next;
+    if (prev === 0) i32[b + QUEUE_HEAD] = s;
+    else i32[this.stateIndex(prev) + 3] = s;
+    if (next === 0) i32[b + QUEUE_TAIL] = s;
+    else i32[this.stateIndex(next) + 2] = s;
     i32[b + WAITING]!++;
     Atomics.store(i32, x, WAIT);
     // The holder may have released between this thread's failed grantNow()
-    // and this enqueue, with nobody queued to hand over to: grant it now.
+    // and this enqueue, with nobody queued to hand over to, or a shared
+    // waiter may have gone first beside shared holders: grant it now.
     this.dispatch();
     return s;
   }

@@ -9,7 +9,9 @@
  * clock), K:w the exclusive holder's token, K:f fences (hash token → fence),
  * K:n the fence counter (never expires), K:q waiters (zset token → ticket),
  * K:qx waiter heartbeats (zset token → deadline ms), K:qm waiter modes (hash),
- * K:s the ticket counter. Channel K:c carries the token of the waiter to wake.
+ * K:s the ticket counter. A waiter's score in K:q is its queue key,
+ * `(ticket - priority * 10) * 256 + priority + 100` (see queueKey in
+ * _validate.ts), so ZRANGE 0 0 is the next in line, priorities included. Channel K:c carries the token of the waiter to wake.
  */
 
 const NOW = `local t = redis.call('TIME')
@@ -91,7 +93,7 @@ ${HANDOFF}`;
 
 /**
  * ARGV: token, mode ('x' | 's'), leaseMs, join ('1' to queue when busy),
- * waiterTtlMs, fence floor ('' none), channel.
+ * waiterTtlMs, fence floor ('' none), channel, priority (-100 to 100).
  * Returns {1, fence, leaseMs left} when granted (now, or earlier by a
  * handoff), {0, rank, waitMs} when not (rank -1 when not queued; waitMs
  * until the first holder's lease ends).
@@ -121,11 +123,21 @@ local waitMs = 0
 local e = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
 if e then waitMs = tonumber(e) - now end
 if ARGV[4] == '1' then
-  if not redis.call('ZSCORE', KEYS[5], token) then
-    redis.call('ZADD', KEYS[5], redis.call('INCR', KEYS[8]), token)
-    redis.call('HSET', KEYS[7], token, mode .. ':' .. ARGV[3])
-  end
   redis.call('ZADD', KEYS[6], now + wttl, token)
+  if not redis.call('ZSCORE', KEYS[5], token) then
+    local p = tonumber(ARGV[8]) or 0
+    local ticket = redis.call('INCR', KEYS[8])
+    redis.call('ZADD', KEYS[5], (ticket - p * 10) * 256 + p + 100, token)
+    redis.call('HSET', KEYS[7], token, mode .. ':' .. ARGV[3])
+    -- A shared waiter that went first may join the shared holders at once.
+    if mode == 's' and redis.call('ZRANK', KEYS[5], token) == 0 then
+      handoff(ARGV[6], ARGV[7])
+      local granted = redis.call('ZSCORE', KEYS[1], token)
+      if granted then
+        return {1, tonumber(redis.call('HGET', KEYS[3], token)), lease}
+      end
+    end
+  end
   keep(wttl + 1000)
   return {0, redis.call('ZRANK', KEYS[5], token), waitMs}
 end

@@ -54,7 +54,8 @@ export function checkFn(name: string, fn: unknown): void {
 export function checkName(
   action: string,
   name: unknown,
-  option = "name",
+  option: string = "name",
+  maxLength: number = MAX_NAME_LENGTH,
 ): string {
   if (typeof name !== "string") {
     throw new TypeError(
@@ -63,9 +64,9 @@ export function checkName(
       }`,
     );
   }
-  if (name.length === 0 || name.length > MAX_NAME_LENGTH) {
+  if (name.length === 0 || name.length > maxLength) {
     throw new RangeError(
-      `Cannot ${action} as '${option}' must be 1 to ${MAX_NAME_LENGTH} characters long: current value is ${
+      `Cannot ${action} as '${option}' must be 1 to ${maxLength} characters long: current value is ${
         show(name)
       }`,
     );
@@ -135,6 +136,7 @@ export interface CheckedAcquireOptions {
   signal: AbortSignal | undefined;
   leaseMs: number | undefined;
   mode: LockMode;
+  priority: number;
 }
 
 /** Validates a whole options object for `acquire`, `tryAcquire` or `withLock`. */
@@ -149,16 +151,65 @@ export function checkAcquireOptions(
       signal: undefined,
       leaseMs: undefined,
       mode: "exclusive",
+      priority: 0,
     };
   }
   checkOptions(action, options);
-  const { timeoutMs, signal, leaseMs, mode } = options;
+  const { timeoutMs, signal, leaseMs, mode, owner, priority } = options;
+  if (owner !== undefined) checkOwner(action, owner);
   return {
     timeoutMs: checkMs(action, "timeoutMs", timeoutMs),
     signal: checkSignal(action, signal),
     leaseMs: checkLeaseMs(action, leaseMs),
     mode: checkMode(action, mode),
+    priority: checkPriority(action, priority),
   };
+}
+
+/** The highest `priority`; the lowest is its negation. */
+export const MAX_PRIORITY = 100;
+
+/**
+ * How many later arrivals raise a waiter by one priority level: queues are
+ * ordered by `ticket - priority * AGING_ARRIVALS`, so nobody starves.
+ */
+export const AGING_ARRIVALS = 10;
+
+/**
+ * A waiter's place in a queue, lowest first: `ticket - priority * 10`,
+ * scaled so that on a tie the lower priority (the earlier arrival) wins and
+ * no two waiters ever compare equal. Exact in a double up to 2^44 tickets.
+ */
+export function queueKey(ticket: number, priority: number): number {
+  return (ticket - priority * AGING_ARRIVALS) * 256 + priority + MAX_PRIORITY;
+}
+
+/** Throws unless `value` is `undefined` or an integer priority in range. */
+export function checkPriority(action: string, value: unknown): number {
+  if (value === undefined) return 0;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot ${action} as 'priority' must be a number: current value is ${
+        show(value)
+      }`,
+    );
+  }
+  if (
+    !Number.isInteger(value) || value < -MAX_PRIORITY || value > MAX_PRIORITY
+  ) {
+    throw new RangeError(
+      `Cannot ${action} as 'priority' must be an integer from -${MAX_PRIORITY} to ${MAX_PRIORITY}: current value is ${
+        show(value)
+      }`,
+    );
+  }
+  // -0 would print oddly and compare equal anyway.
+  return value | 0;
+}
+
+/** Throws unless `value` is an owner label: a string of 1 to 256 characters. */
+export function checkOwner(action: string, value: unknown): string {
+  return checkName(action, value, "owner", 256);
 }
 
 /** A lease of 0 ms would be lost before it was granted, so it starts at 1. */

@@ -26,6 +26,7 @@ export interface LockDurableObjectStub {
     mode: LockMode;
     leaseMs: number;
     waitMs: number;
+    priority?: number;
   }): Promise<
     | { ok: true; fence: number; leaseMs: number }
     | { ok: false; reason: "busy" | "wait" | "cancelled"; retryAfterMs: number }
@@ -315,6 +316,7 @@ export class DurableObjectLock implements Lock {
       checked.signal,
       timeoutMs,
       timeoutMs === undefined ? Infinity : performance.now() + timeoutMs,
+      checked.priority,
     );
   }
 
@@ -324,6 +326,7 @@ export class DurableObjectLock implements Lock {
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
     deadline: number,
+    priority: number,
   ): Promise<Lease> {
     const token = `lk_${crypto.randomUUID()}`;
     const waitFor = () =>
@@ -335,7 +338,10 @@ export class DurableObjectLock implements Lock {
     const ask = (s: LockDurableObjectStub) => {
       const waitMs = waitFor();
       sent = performance.now();
-      return watched(s.acquire({ token, mode, leaseMs, waitMs }), waitMs);
+      return watched(
+        s.acquire({ token, mode, leaseMs, waitMs, priority }),
+        waitMs,
+      );
     };
     const onAbort = () => {
       gaveUp = true;
@@ -374,6 +380,7 @@ export class DurableObjectLock implements Lock {
             signal,
             timeoutMs,
             deadline,
+            priority,
           );
         }
         if (reply.reason === "cancelled" || signal?.aborted) {

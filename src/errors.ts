@@ -163,3 +163,68 @@ export class LockBackendError extends LockError {
     this.name = "LockBackendError";
   }
 }
+
+/** One edge of a wait-for cycle: `owner` waits for `lockName`, held by `holder`. */
+export interface DeadlockEdge {
+  /** The owner label that waits. */
+  readonly owner: string;
+  /** The lock it waits for. */
+  readonly lockName: string;
+  /** The owner label that holds that lock. */
+  readonly holder: string;
+}
+
+/**
+ * Raised instead of waiting when an acquisition with an `owner` label would
+ * close a cycle of owners each waiting for a lock the next one holds: none
+ * of them could ever go on. Only the acquisition that would close the cycle
+ * is rejected; the others keep waiting, and go on once the rejected owner
+ * gives up what it holds. `cycle` starts with the rejected request. An owner
+ * asking again for a lock it holds (and cannot share) is a cycle of one.
+ *
+ * @example Two owners taking two locks in opposite orders
+ * ```ts
+ * import { LockDeadlockError, LockManager } from "@unilock/unilock";
+ * import assert from "node:assert/strict";
+ *
+ * const manager = new LockManager();
+ * const x = manager.getOrCreateLock("x");
+ * const y = manager.getOrCreateLock("y");
+ * const a = await x.acquire({ owner: "A" });
+ * const b = await y.acquire({ owner: "B" });
+ * const aWaits = y.acquire({ owner: "A" }); // A waits for B
+ * const error = await x.acquire({ owner: "B" }).catch((e) => e);
+ * assert.ok(error instanceof LockDeadlockError);
+ * assert.equal(
+ *   error.message,
+ *   'Cannot acquire lock "x": deadlock: owner B waits for "x" held by A, A waits for "y" held by B',
+ * );
+ * await b.release(); // B gives up, so A goes on
+ * await (await aWaits).release();
+ * await a.release();
+ * ```
+ */
+export class LockDeadlockError extends LockError {
+  /** The cycle, starting with the rejected request. */
+  readonly cycle: readonly DeadlockEdge[];
+
+  /**
+   * Constructs a new instance.
+   *
+   * @param cycle The wait-for cycle, starting with the rejected request.
+   */
+  constructor(cycle: readonly DeadlockEdge[]) {
+    const first = cycle[0]!;
+    const steps = cycle.map((edge, i) =>
+      `${
+        i === 0 ? "owner " : ""
+      }${edge.owner} waits for "${edge.lockName}" held by ${edge.holder}`
+    );
+    super(
+      `Cannot acquire lock "${first.lockName}": deadlock: ${steps.join(", ")}`,
+      first.lockName,
+    );
+    this.name = "LockDeadlockError";
+    this.cycle = cycle;
+  }
+}

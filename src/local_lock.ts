@@ -15,6 +15,7 @@ import {
   checkLeaseMs,
   checkName,
   checkOptions,
+  queueKey,
 } from "./_validate.ts";
 
 /** Options for {@linkcode LocalLock}. */
@@ -70,6 +71,7 @@ export class LocalLock implements Lock {
   #readers = 0;
   #fence = 0;
   #waiting = 0;
+  #tickets = 0;
   #head: Waiter | undefined = undefined;
   #tail: Waiter | undefined = undefined;
 
@@ -138,12 +140,15 @@ export class LocalLock implements Lock {
           new LocalLease(this, "exclusive", ++this.#fence),
         );
       }
-      return this.#enqueue("exclusive", undefined, undefined);
+      return this.#enqueue("exclusive", undefined, undefined, 0);
     }
     let mode: LockMode, signal: AbortSignal | undefined;
-    let timeoutMs: number | undefined;
+    let timeoutMs: number | undefined, priority: number;
     try {
-      ({ mode, signal, timeoutMs } = checkAcquireOptions(this.name, options));
+      ({ mode, signal, timeoutMs, priority } = checkAcquireOptions(
+        this.name,
+        options,
+      ));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -153,7 +158,7 @@ export class LocalLock implements Lock {
     if (timeoutMs === 0) {
       return Promise.reject(new LockTimeoutError(this.name, 0));
     }
-    return this.#enqueue(mode, signal, timeoutMs);
+    return this.#enqueue(mode, signal, timeoutMs, priority);
   }
 
   /**
@@ -259,17 +264,20 @@ export class LocalLock implements Lock {
     mode: LockMode,
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
+    priority: number,
   ): Promise<Lease> {
-    const waiter = new Waiter(this, mode);
+    const waiter = new Waiter(this, mode, queueKey(++this.#tickets, priority));
     const promise = new Promise<Lease>(capture);
     waiter.resolve = captured.resolve;
     waiter.reject = captured.reject;
-    if (this.#tail === undefined) this.#head = waiter;
-    else {
-      this.#tail.next = waiter;
-      waiter.prev = this.#tail;
-    }
-    this.#tail = waiter;
+    const tail = this.#tail;
+    if (tail === undefined) this.#head = this.#tail = waiter;
+    else if (tail.key < waiter.key) {
+      // Without priorities every arrival lands here, at the tail, in O(1).
+      tail.next = waiter;
+      waiter.prev = tail;
+      this.#tail = waiter;
+    } else this.#insert(waiter);
     this.#waiting++;
     if (signal !== undefined) {
       waiter.signal = signal;
@@ -278,7 +286,21 @@ export class LocalLock implements Lock {
     if (timeoutMs !== undefined) {
       waiter.timer = setTimeout(timeOut, timeoutMs, waiter, timeoutMs);
     }
+    // A shared waiter that went first may join the shared holders at once.
+    if (this.#head === waiter && mode === "shared") this.#dispatch();
     return promise;
+  }
+
+  // Places a waiter that goes before the tail, scanning back from the tail.
+  #insert(waiter: Waiter): void {
+    let after = this.#tail!.prev;
+    while (after !== undefined && after.key > waiter.key) after = after.prev;
+    const before = after === undefined ? this.#head! : after.next!;
+    waiter.prev = after;
+    waiter.next = before;
+    before.prev = waiter;
+    if (after === undefined) this.#head = waiter;
+    else after.next = waiter;
   }
 
   #unlink(waiter: Waiter): void {
@@ -365,6 +387,8 @@ function timeOut(waiter: Waiter, timeoutMs: number): void {
 class Waiter {
   readonly lock: LocalLock;
   readonly mode: LockMode;
+  /** The place in the queue, lowest first (see queueKey). */
+  readonly key: number;
   prev: Waiter | undefined = undefined;
   next: Waiter | undefined = undefined;
   queued = true;
@@ -373,9 +397,10 @@ class Waiter {
   resolve!: (lease: Lease) => void;
   reject!: (reason: unknown) => void;
 
-  constructor(lock: LocalLock, mode: LockMode) {
+  constructor(lock: LocalLock, mode: LockMode, key: number) {
     this.lock = lock;
     this.mode = mode;
+    this.key = key;
   }
 
   /** Called by the signal on abort. */

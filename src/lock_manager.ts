@@ -4,6 +4,11 @@
 import { createLock } from "./create_lock.ts";
 import type { Lock, LockOptions, LockType } from "./types.ts";
 import { checkName, checkOptions, show } from "./_validate.ts";
+import { ManagedLock, WaitForGraph } from "./_managed_lock.ts";
+import {
+  SharedWaitForGraph,
+  type WaitForGraphLike,
+} from "./_shared_wait_for.ts";
 import {
   ThreadLockTable,
   type ThreadLockTableHandle,
@@ -40,6 +45,13 @@ export interface LockManagerOptions {
  * Keeps named locks so that every part of a program asking for the same id
  * gets the same lock: the seed's `LockManager`.
  *
+ * Its `"local"` and `"thread"` locks also detect deadlocks among
+ * acquisitions labelled with an `owner`: one that would close a cycle of
+ * owners waiting for each other's locks rejects with a `LockDeadlockError`
+ * instead of waiting forever. For thread locks the graph lives in the
+ * shared table, so cycles across worker threads are caught; unlabelled
+ * holders are not tracked.
+ *
  * @example One lock per resource
  * ```ts
  * import { LockManager } from "@unilock/unilock";
@@ -59,6 +71,8 @@ export class LockManager {
   #threads: ThreadLockTable | undefined;
   #type: LockType;
   #lockOptions: LockOptions | undefined;
+  #graph: WaitForGraph | undefined;
+  #threadGraph: WaitForGraphLike | undefined;
 
   /**
    * Constructs a new instance.
@@ -157,11 +171,25 @@ export class LockManager {
       return existing;
     }
     const chosen = type ?? this.#type;
-    const lock = chosen === "thread"
+    let lock = chosen === "thread"
       // Thread locks come from the shared table, so that every thread's
       // manager finds the same one; their size is the table's.
       ? this.threads.get(lockId)
       : createLock(chosen, { ...this.#lockOptions, name: lockId, ...options });
+    // Acquisitions with an `owner` label go through a wait-for graph (see
+    // LockDeadlockError): the manager's own for local locks, and for thread
+    // locks the table's, in shared memory, which every thread's manager sees.
+    if (lock.type === "thread") {
+      const shared = this.threads.handle.graph;
+      lock = new ManagedLock(
+        lock,
+        this.#threadGraph ??= shared === undefined
+          ? this.#graph ??= new WaitForGraph()
+          : new SharedWaitForGraph(shared),
+      );
+    } else if (lock.type === "local") {
+      lock = new ManagedLock(lock, this.#graph ??= new WaitForGraph());
+    }
     this.#locks.set(lockId, lock);
     return lock;
   }

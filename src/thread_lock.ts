@@ -288,12 +288,13 @@ export class ThreadLock implements Lock {
       if (grant) {
         return Promise.resolve(new ThreadLease(this, state, false, grant, 0));
       }
-      return this.#queue(false, 0, undefined, undefined);
+      return this.#queue(false, 0, 0, undefined, undefined);
     }
     let mode: LockMode, signal: AbortSignal | undefined;
     let timeoutMs: number | undefined, leaseMs: number | undefined;
+    let priority: number;
     try {
-      ({ mode, signal, timeoutMs, leaseMs } = checkAcquireOptions(
+      ({ mode, signal, timeoutMs, leaseMs, priority } = checkAcquireOptions(
         this.name,
         options,
       ));
@@ -315,6 +316,7 @@ export class ThreadLock implements Lock {
     return this.#queue(
       shared,
       leaseMs ?? 0,
+      priority,
       signal,
       timeoutMs === undefined ? undefined : now() + timeoutMs,
       timeoutMs,
@@ -424,12 +426,12 @@ export class ThreadLock implements Lock {
     );
   }
 
-  #enqueue(shared: boolean, leaseMs: number): number {
+  #enqueue(shared: boolean, leaseMs: number, priority: number): number {
     const state = this.#state;
     state.lock();
     let slot: number;
     try {
-      slot = state.enqueue(shared, leaseMs);
+      slot = state.enqueue(shared, leaseMs, priority);
     } finally {
       state.unlock();
     }
@@ -440,12 +442,13 @@ export class ThreadLock implements Lock {
   async #queue(
     shared: boolean,
     leaseMs: number,
+    priority: number,
     signal: AbortSignal | undefined,
     deadline: number | undefined,
     timeoutMs?: number,
   ): Promise<Lease> {
     const state = this.#state, i32 = state.i32;
-    let slot = this.#enqueue(shared, leaseMs);
+    let slot = this.#enqueue(shared, leaseMs, priority);
     let index = state.stateIndex(slot);
     const sleeper: Sleeper = { wake: undefined, polls: 0 };
     let spin = false;
@@ -470,7 +473,7 @@ export class ThreadLock implements Lock {
           }
           // The grant's lease ran out before this thread came to take it:
           // queue again rather than hand out a lease that is already lost.
-          slot = this.#enqueue(shared, leaseMs);
+          slot = this.#enqueue(shared, leaseMs, priority);
           index = state.stateIndex(slot);
           continue;
         }

@@ -4,6 +4,7 @@
 import { LockError } from "./errors.ts";
 import { ThreadLock } from "./thread_lock.ts";
 import { checkName, checkOptions, show } from "./_validate.ts";
+import { createGraphBuffer } from "./_shared_wait_for.ts";
 import {
   checkThreadSupport,
   regionBytes,
@@ -53,6 +54,11 @@ export interface ThreadLockTableHandle {
   readonly version: 1;
   /** The shared memory holding the table. */
   readonly buffer: SharedArrayBuffer;
+  /**
+   * The shared memory of the wait-for graph that a `LockManager` uses to
+   * detect deadlocks among threads (see `LockDeadlockError`).
+   */
+  readonly graph?: SharedArrayBuffer;
 }
 
 const TABLE_MAGIC = 0x554c_4b54; // "ULKT"
@@ -135,6 +141,8 @@ export class ThreadLockTable {
         handle === null || typeof handle !== "object" ||
         handle.kind !== "unilock/thread-lock-table" || handle.version !== 1 ||
         !(buffer instanceof SharedArrayBuffer) ||
+        (handle.graph !== undefined &&
+          !(handle.graph instanceof SharedArrayBuffer)) ||
         buffer.byteLength < HEADER_BYTES ||
         Atomics.load(new Int32Array(buffer, 0, 1), 0) !== TABLE_MAGIC
       ) {
@@ -174,7 +182,12 @@ export class ThreadLockTable {
       i32[CAPACITY] = capacity;
       i32[NAME_BYTES] = nameBytes;
       Atomics.store(i32, 0, TABLE_MAGIC);
-      this.#handle = { kind: "unilock/thread-lock-table", version: 1, buffer };
+      this.#handle = {
+        kind: "unilock/thread-lock-table",
+        version: 1,
+        buffer,
+        graph: createGraphBuffer(),
+      };
     }
     const buffer = this.#handle.buffer;
     this.#i32 = new Int32Array(buffer);

@@ -54,6 +54,28 @@ export interface AcquireOptions {
    * @default {"exclusive"}
    */
   mode?: LockMode;
+  /**
+   * Who is acquiring, as a label (a request id, a job or worker name): shown
+   * by `query()` and used by deadlock detection. 1 to 256 characters.
+   *
+   * @default {undefined}
+   */
+  owner?: string;
+  /**
+   * Where this waiter queues: an integer from -100 to 100, higher served
+   * first, arrival order among equals. So that no waiter starves, waiting
+   * ages it: the queue is ordered by `ticket - priority * 10` (lowest
+   * first, the earlier arrival on a tie), where `ticket` numbers the lock's
+   * waiters in the order they queued. A waiter is passed only by a later one
+   * of higher priority that queued fewer than 10 arrivals per priority step
+   * after it, so at most `10 * (100 - priority)` later arrivals ever pass
+   * it. Priority orders waiters only: a free lock is granted at once,
+   * `tryAcquire` never waits, and a shared waiter that priority puts first
+   * in line joins the shared holders at once.
+   *
+   * @default {0}
+   */
+  priority?: number;
 }
 
 /** Options common to every lock type, given to {@linkcode createLock}. */
@@ -109,7 +131,7 @@ export interface Lock {
   readonly name: string;
   /** The lock type that built it, such as `"local"`. */
   readonly type: string;
-  /** Waits (in FIFO order) until the lock is granted. */
+  /** Waits (in FIFO order, or by `priority`) until the lock is granted. */
   acquire(options?: AcquireOptions): Promise<Lease>;
   /** Takes the lock only if it can be granted now; busy resolves `undefined`. */
   tryAcquire(options?: AcquireOptions): Promise<Lease | undefined>;

@@ -372,6 +372,7 @@ export class UpstashLock implements Lock {
     mode: LockMode,
     leaseMs: number,
     join: boolean,
+    priority: number,
   ): Promise<Reply> {
     const sent = performance.now();
     const reply = await this.#reply("acquire", [
@@ -383,6 +384,7 @@ export class UpstashLock implements Lock {
       // So fences keep rising even if Redis lost the counter.
       this.#floor(),
       this.#channel,
+      String(priority),
     ]);
     reply[3] = sent;
     return reply;
@@ -413,13 +415,20 @@ export class UpstashLock implements Lock {
     } catch (error) {
       return Promise.reject(error);
     }
-    const { mode, signal, timeoutMs } = checked;
+    const { mode, signal, timeoutMs, priority } = checked;
     const leaseMs = checked.leaseMs ?? this.#leaseMs;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const deadline = timeoutMs === undefined
       ? Infinity
       : performance.now() + timeoutMs;
-    return this.#acquireFresh(mode, leaseMs, signal, timeoutMs, deadline);
+    return this.#acquireFresh(
+      mode,
+      leaseMs,
+      signal,
+      timeoutMs,
+      deadline,
+      priority,
+    );
   }
 
   async #acquireFresh(
@@ -428,6 +437,7 @@ export class UpstashLock implements Lock {
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
     deadline: number,
+    priority: number,
   ): Promise<Lease> {
     for (;;) {
       const lease = await this.#acquire(
@@ -436,6 +446,7 @@ export class UpstashLock implements Lock {
         signal,
         timeoutMs,
         deadline,
+        priority,
       );
       // A grant that ran out on its way here (the event loop stalled, say)
       // was given back: queue again rather than hand out a lost lease.
@@ -449,6 +460,7 @@ export class UpstashLock implements Lock {
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
     deadline: number,
+    priority: number,
   ): Promise<Lease | typeof STALE> {
     const token = `lk_${crypto.randomUUID()}`;
     const join = timeoutMs !== 0;
@@ -478,7 +490,7 @@ export class UpstashLock implements Lock {
       const first = this.#queueChain.then(() => {
         // Its turn may come after the caller gave up: then it never asks.
         if (signal?.aborted) throw signal.reason;
-        return this.#attempt(token, mode, leaseMs, join);
+        return this.#attempt(token, mode, leaseMs, join, priority);
       });
       this.#queueChain = first.catch(() => {});
       reply = await first;
@@ -506,7 +518,7 @@ export class UpstashLock implements Lock {
       const subscribed = await this.#subscribe();
       // A stream that came up only now may have missed a handoff: look once.
       if (subscribed && !wasSubscribed && handed === undefined) {
-        reply = await this.#attempt(token, mode, leaseMs, true);
+        reply = await this.#attempt(token, mode, leaseMs, true, priority);
         contact = reply[3];
         if (reply[0] === 1) {
           handed = reply[1];
@@ -555,7 +567,7 @@ export class UpstashLock implements Lock {
         if (handed !== undefined || signal?.aborted) continue;
         if (performance.now() >= deadline) continue;
         attempt++;
-        reply = await this.#attempt(token, mode, leaseMs, true);
+        reply = await this.#attempt(token, mode, leaseMs, true, priority);
         contact = reply[3];
         if (reply[0] === 1) {
           handed = reply[1];
@@ -673,7 +685,7 @@ export class UpstashLock implements Lock {
       );
     }
     const token = `lk_${crypto.randomUUID()}`;
-    const reply = await this.#attempt(token, checked.mode, leaseMs, false);
+    const reply = await this.#attempt(token, checked.mode, leaseMs, false, 0);
     if (reply[0] !== 1) return undefined;
     const lease = this.#lease(
       token,

@@ -6,6 +6,8 @@
  */
 
 import {
+  acquireAll,
+  type AcquireOptions,
   createLock,
   type Lock,
   LockError,
@@ -538,5 +540,223 @@ export function lockContract(
     const lease = await lock.acquire();
     assertEquals(await lock.tryAcquire(), undefined);
     await lease.release();
+  });
+
+  // Priorities. A durable-object client queues one acquisition at a time, so
+  // waiters that must queue side by side use a client each; the others share
+  // one lock object (a local lock is only shared that way).
+  const peer = (lock: Lock): Lock =>
+    type === "durable-object" ? make(lock.name) : lock;
+  // Queues `fn`'s acquisitions one after another, each in the queue before
+  // the next arrives, recording grant order by label.
+  const queueInOrder = async (
+    lock: Lock,
+    waiters: [string, AcquireOptions][],
+    order: string[],
+  ): Promise<Promise<void>[]> => {
+    const done: Promise<void>[] = [];
+    for (const [label, options] of waiters) {
+      done.push(
+        peer(lock).acquire(options).then(async (lease) => {
+          order.push(label);
+          await delay(1);
+          await lease.release();
+        }, (error) => {
+          order.push(`${label}: ${(error as Error).name}`);
+        }),
+      );
+      await delay(quietMs);
+    }
+    return done;
+  };
+
+  it("Lock.acquire() serves higher priority first and arrival order within a priority", async () => {
+    const lock = make();
+    const holder = await lock.acquire();
+    const order: string[] = [];
+    const done = await queueInOrder(lock, [
+      ["a", {}],
+      ["b", { priority: 5 }],
+      ["c", { priority: 0 }],
+      ["d", { priority: 5 }],
+      ["e", { priority: -3 }],
+    ], order);
+    assertEquals(order, [], "granted while held");
+    await holder.release();
+    await Promise.all(done);
+    assertEquals(order, ["b", "d", "a", "c", "e"]);
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  it("Lock.acquire() lets at most 10 later arrivals per priority step pass a waiter", async () => {
+    const lock = make();
+    const holder = await lock.acquire();
+    const order: string[] = [];
+    // The queue is ordered by ticket - priority * 10: "low" (ticket 1) is
+    // passed by priority-1 arrivals with tickets 2 to 10, and no later one.
+    const done = await queueInOrder(lock, [
+      ["low", { priority: 0 }],
+      ...Array.from(
+        { length: 12 },
+        (_, i) => [`h${i + 2}`, { priority: 1 }] as [string, AcquireOptions],
+      ),
+    ], order);
+    await holder.release();
+    await Promise.all(done);
+    assertEquals(order, [
+      ...Array.from({ length: 9 }, (_, i) => `h${i + 2}`),
+      "low",
+      "h11",
+      "h12",
+      "h13",
+    ]);
+  });
+
+  it("Lock.acquire() with a priority leaves the queue on timeout and abort without disturbing the order", async () => {
+    const lock = make();
+    const holder = await lock.acquire();
+    const order: string[] = [];
+    const controller = new AbortController();
+    const done = await queueInOrder(lock, [
+      ["a", {}],
+      ["b", { priority: 9, timeoutMs: quietMs }],
+      ["c", { priority: 5, signal: controller.signal }],
+      ["d", { priority: 5 }],
+    ], order);
+    controller.abort(new Error("stop"));
+    for (let i = 0; i < 100 && order.length < 2; i++) await delay(quietMs);
+    assertEquals([...order].sort(), ["b: TimeoutError", "c: Error"]);
+    await holder.release();
+    await Promise.all(done);
+    assertEquals(order.slice(2), ["d", "a"]);
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  it("Lock.acquire() lets a higher-priority shared waiter join shared holders ahead of a queued writer", async () => {
+    const lock = make();
+    const reader = await lock.acquire({ mode: "shared" });
+    const order: string[] = [];
+    const done = await queueInOrder(lock, [
+      ["writer", {}],
+      ["urgent reader", { mode: "shared", priority: 1 }],
+      ["late reader", { mode: "shared" }],
+    ], order);
+    // The urgent reader went first in line, beside the current reader (on a
+    // loaded machine its grant may take a few round trips to arrive).
+    for (let i = 0; i < 100 && order.length === 0; i++) await delay(quietMs);
+    assertEquals(order, ["urgent reader"]);
+    await reader.release();
+    await Promise.all(done);
+    assertEquals(order, ["urgent reader", "writer", "late reader"]);
+  });
+
+  it("Lock.acquire() rejects a bad priority with an error naming 'priority' and the value", async () => {
+    const lock = make();
+    const cases: [unknown, new (m?: string) => Error, string[]][] = [
+      [1.5, RangeError, ["'priority'", "1.5"]],
+      [101, RangeError, ["'priority'", "101"]],
+      [-101, RangeError, ["'priority'", "-101"]],
+      [Number.NaN, RangeError, ["'priority'", "NaN"]],
+      ["1", TypeError, ["'priority'", '"1"']],
+    ];
+    for (const [priority, ErrorClass, includes] of cases) {
+      await assertRejects(
+        () => lock.acquire({ priority } as never),
+        ErrorClass,
+        includes,
+      );
+      await assertRejects(
+        () => lock.tryAcquire({ priority } as never),
+        ErrorClass,
+        includes,
+      );
+    }
+    const lease = await lock.acquire({ priority: 100 });
+    await lease.release();
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  // Three new locks, in canonical (name) order.
+  const byName = (): [Lock, Lock, Lock] => {
+    const [a, b, c] = [make(), make(), make()].sort((p, q) =>
+      p.name < q.name ? -1 : 1
+    );
+    return [a!, b!, c!];
+  };
+
+  it("acquireAll() lets two callers take the same locks in opposite orders without deadlock", async () => {
+    const [x, y, z] = [make(), make(), make()];
+    let inside = 0, maxInside = 0;
+    const worker = async (locks: Lock[]) => {
+      for (let i = 0; i < 3; i++) {
+        await using group = await acquireAll(locks, { timeoutMs: 10_000 });
+        assertEquals(group.leases.map((l) => l.name), locks.map((l) => l.name));
+        maxInside = Math.max(maxInside, ++inside);
+        await delay(1);
+        inside--;
+      }
+    };
+    await Promise.all([
+      worker([x, y, z]),
+      worker([z, y, x]),
+      worker([y, x, z]),
+    ]);
+    assertEquals(maxInside, 1);
+    for (const lock of [x, y, z]) assertEquals(await lock.isLocked(), false);
+  });
+
+  it("acquireAll() releases what it took when timeoutMs passes midway", async () => {
+    const [x, y, z] = byName();
+    const blocker = await peer(y).acquire();
+    const error = await assertRejects(
+      acquireAll([z, y, x], { timeoutMs: quietMs * 2 }),
+      LockTimeoutError,
+      [`"${y.name}"`],
+    );
+    assertEquals((error as LockTimeoutError).timeoutMs, quietMs * 2);
+    // x was taken first and given back; z was never reached.
+    assertEquals(await x.isLocked(), false);
+    assertEquals(await z.isLocked(), false);
+    await blocker.release();
+    const group = await acquireAll([x, y, z], { timeoutMs: 10_000 });
+    await group.release();
+    await group.release();
+    assertEquals(group.released, true);
+    for (const lock of [x, y, z]) assertEquals(await lock.isLocked(), false);
+  });
+
+  it("acquireAll() rejects with signal.reason and holds nothing when aborted", async () => {
+    const [x, y] = byName();
+    const blocker = await peer(y).acquire();
+    const controller = new AbortController();
+    const pending = track(acquireAll([x, y], { signal: controller.signal }));
+    await delay(quietMs);
+    assertEquals(pending.settled, false);
+    const reason = new Error("stop");
+    controller.abort(reason);
+    await assertRejects(pending.promise);
+    assertEquals(pending.error, reason);
+    assertEquals(await x.isLocked(), false);
+    await blocker.release();
+    assertEquals(await y.isLocked(), false);
+    await assertRejects(
+      acquireAll([x, y], { signal: controller.signal }),
+    );
+    assertEquals(await x.isLocked(), false);
+  });
+
+  it("acquireAll() holds every lock until the group is released, in the given mode", async () => {
+    const [x, y] = [make(), make()];
+    const group = await acquireAll([x, y], { mode: "shared" });
+    assertEquals(group.leases.map((l) => l.mode), ["shared", "shared"]);
+    assertEquals(group.signal.aborted, false);
+    const other = await acquireAll([y, x], { mode: "shared", timeoutMs: 0 });
+    assertEquals(await x.tryAcquire(), undefined);
+    await group.extend();
+    await other.release();
+    await group[Symbol.asyncDispose]();
+    assertEquals(group.released, true);
+    assertEquals(await x.isLocked(), false);
+    assertEquals(await y.isLocked(), false);
   });
 }

@@ -20,6 +20,7 @@ import {
   assertRejects,
   assertThrows,
   delay,
+  track,
 } from "./_assert.ts";
 import { randomName } from "./_contract.ts";
 import { spawnWorker, type TestWorker } from "./thread/_spawn.ts";
@@ -123,6 +124,68 @@ export function threadSuite(test: RegisterTimedTest): void {
         await holder.release();
         await Promise.all(workers.map((w) => w.next()));
         assertEquals(Array.from(new Int32Array(order).slice(1, 4)), [1, 2, 3]);
+      });
+    },
+    30_000,
+  );
+
+  test(
+    "ThreadLock grants waiters from different threads by priority, then in arrival order",
+    async () => {
+      await withWorkers(3, async (workers) => {
+        const lock = new ThreadLock({ name: randomName("priority") });
+        const order = new SharedArrayBuffer(4 * 8);
+        const holder = await lock.acquire();
+        const priorities = [0, 5, 0];
+        for (const [id, worker] of workers.entries()) {
+          worker.send({
+            job: "enqueue",
+            handle: lock.handle,
+            order,
+            id: id + 1,
+            priority: priorities[id]!,
+          });
+          assertEquals((await worker.next()).queued, id + 1);
+          while (lock.waiting < id + 1) await delay(1);
+        }
+        await holder.release();
+        await Promise.all(workers.map((w) => w.next()));
+        assertEquals(Array.from(new Int32Array(order).slice(1, 4)), [2, 1, 3]);
+      });
+    },
+    30_000,
+  );
+
+  test(
+    "LockManager thread lock.acquire() rejects the acquire that closes a cycle across threads with LockDeadlockError",
+    async () => {
+      await withWorkers(1, async ([worker]) => {
+        const manager = new LockManager();
+        const [idX, idY] = [randomName("x"), randomName("y")];
+        const x = manager.getOrCreateLock(idX, "thread");
+        const y = manager.getOrCreateLock(idY, "thread");
+        const threads = manager.threads.handle;
+        const a = await x.acquire({ owner: "A" });
+        worker!.send({ job: "owned", threads, id: idY, owner: "B" });
+        assert(Number((await worker!.next()).fence) > 0, "B did not get y");
+        const aWaits = track(y.acquire({ owner: "A" }));
+        await delay(20);
+        worker!.send({ job: "owned", threads, id: idX, owner: "B" });
+        const answer = await worker!.next();
+        assertEquals(answer.failed, "LockDeadlockError");
+        assert(
+          String(answer.message).includes(
+            `owner B waits for "${idX}" held by A, A waits for "${idY}" held by B`,
+          ),
+          String(answer.message),
+        );
+        assertEquals(aWaits.settled, false);
+        worker!.send({ job: "release held" });
+        await worker!.next();
+        await (await aWaits.promise).release();
+        await a.release();
+        assertEquals(await x.isLocked(), false);
+        assertEquals(await y.isLocked(), false);
       });
     },
     30_000,

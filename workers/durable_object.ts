@@ -60,6 +60,12 @@ export interface LockAcquireRequest {
   leaseMs: number;
   /** How long this call may wait, in ms; capped at {@linkcode MAX_WAIT_MS}. */
   waitMs: number;
+  /**
+   * Where the waiter queues: an integer from -100 to 100, higher first, aged
+   * so that nobody starves (the queue is ordered by `ticket - priority * 10`;
+   * see `AcquireOptions.priority`). Only the first call that queues counts.
+   */
+  priority?: number;
 }
 
 /** The answer of {@linkcode LockDurableObject.acquire}. */
@@ -92,6 +98,8 @@ interface Waiter {
   token: string;
   shared: boolean;
   leaseMs: number;
+  /** The place in the queue, lowest first: `(ticket - priority * 10) * 256 + priority + 100`. */
+  key: number;
   /** The pending call, if the client is waiting on one now. */
   resolve: ((reply: LockAcquireReply) => void) | undefined;
   /** When the pending call reached the object. */
@@ -127,6 +135,7 @@ function checkMs(name: string, value: unknown, min: number, max: number) {
 export class LockDurableObject extends DurableObject {
   #sql: SqlStorageLike;
   #queue: Waiter[] = [];
+  #tickets = 0;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
@@ -253,6 +262,10 @@ export class LockDurableObject extends DurableObject {
       checkMs("waitMs", request.waitMs, 0, 2_147_483_647),
       MAX_WAIT_MS,
     );
+    const priority = request.priority ?? 0;
+    if (
+      !Number.isInteger(priority) || priority < -100 || priority > 100
+    ) fail(`'priority' must be an integer from -100 to 100`);
     const now = Date.now();
     this.#expire(now);
     this.#handoff(now);
@@ -283,16 +296,28 @@ export class LockDurableObject extends DurableObject {
       });
     }
     if (waiter === undefined) {
+      const key = (++this.#tickets - priority * 10) * 256 + priority + 100;
       waiter = {
         token,
         shared,
         leaseMs,
+        key,
         resolve: undefined,
         arrivedAt: now,
         timer: undefined,
         detachedUntil: 0,
       };
-      this.#queue.push(waiter);
+      // Scans back from the tail, where every waiter without a priority goes.
+      let at = this.#queue.length;
+      while (at > 0 && this.#queue[at - 1]!.key > key) at--;
+      this.#queue.splice(at, 0, waiter);
+      // A shared waiter that went first may join the shared holders at once.
+      if (at === 0 && shared && this.#free(true)) {
+        this.#queue.shift();
+        const fence = this.#grant(token, shared, leaseMs, now);
+        this.#handoff(now);
+        return Promise.resolve({ ok: true, fence, leaseMs });
+      }
       this.#armExpiry(now);
     }
     // A call that replaces an earlier one still pending ends the earlier one.

@@ -12,7 +12,7 @@
  *
  * | request | body | answer (200) |
  * | --- | --- | --- |
- * | `POST /v1/locks/{name}/acquire` | `{ token, mode?, leaseMs, waitMs? }` | `{ ok: true, fence, leaseMs }` or `{ ok: false, reason: "busy" \| "wait" \| "cancelled", retryAfterMs }` |
+ * | `POST /v1/locks/{name}/acquire` | `{ token, mode?, leaseMs, waitMs?, priority? }` | `{ ok: true, fence, leaseMs }` or `{ ok: false, reason: "busy" \| "wait" \| "cancelled", retryAfterMs }` |
  * | `POST /v1/locks/{name}/release` | `{ token }` | `{ released }` |
  * | `POST /v1/locks/{name}/extend` | `{ token, leaseMs }` | `{ ok }` |
  * | `POST /v1/locks/{name}/cancel` | `{ token }` | `{ held }` |
@@ -23,6 +23,8 @@
  * repeating a call with the same token is safe. An acquire waits at most
  * `waitMs` (capped at 25 s) and answers `reason: "wait"` when the cap ends
  * the wait: call again with the same token to keep the place in the queue.
+ * `priority` (an integer from -100 to 100, default 0) places a new waiter:
+ * higher first, aged so that nobody starves (see `AcquireOptions.priority`).
  * Errors: 400 (a field named in `error`), 401 (token), 404, 405, 413, 415,
  * 503 (the service has no `UNILOCK_TOKEN` secret: it fails closed).
  *
@@ -227,7 +229,16 @@ async function serve(request: Request, env: LockServiceEnv): Promise<Response> {
         msIn(0, 2_147_483_647),
         "a number of ms from 0 to 2147483647",
       );
-      return json(200, await stub.acquire({ token, mode, leaseMs, waitMs }));
+      const priority = body.priority === undefined ? 0 : field(
+        body,
+        "priority",
+        (v) => Number.isInteger(v) && Math.abs(v as number) <= 100,
+        "an integer from -100 to 100",
+      ) as number;
+      return json(
+        200,
+        await stub.acquire({ token, mode, leaseMs, waitMs, priority }),
+      );
     }
     case "release":
       return json(200, await stub.release(token));

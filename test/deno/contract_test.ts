@@ -2,6 +2,7 @@
 import { lockContract } from "../_contract.ts";
 import { apiSuite } from "../_api.ts";
 import { contractCanFailSuite } from "../_contract_can_fail.ts";
+import { deadlockSuite } from "../_deadlock_suite.ts";
 import { backends } from "../_backends.ts";
 import { threadSuite } from "../_thread_suite.ts";
 
@@ -10,6 +11,7 @@ apiSuite(test, "deno");
 contractCanFailSuite(test);
 for (const backend of backends) lockContract(test, backend);
 threadSuite((name, fn) => Deno.test(name, fn));
+deadlockSuite(test, ["local", "thread"]);
 
 Deno.test("the suite runs on Deno", () => {
   if (typeof Deno.version?.deno !== "string") throw new Error("not Deno");

@@ -4,6 +4,7 @@ import { inject, test } from "vitest";
 import { lockContract } from "../_contract.ts";
 import { apiSuite } from "../_api.ts";
 import { contractCanFailSuite } from "../_contract_can_fail.ts";
+import { deadlockSuite } from "../_deadlock_suite.ts";
 import { backends, lockServiceBackend, upstashBackend } from "../_backends.ts";
 import { threadSuite } from "../_thread_suite.ts";
 
@@ -18,6 +19,7 @@ lockContract(
   upstashBackend(new Redis({ url, token, enableTelemetry: false })),
 );
 threadSuite(test);
+deadlockSuite(test, ["local", "thread"]);
 
 test("the suite runs on Node", () => {
   if (

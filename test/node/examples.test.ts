@@ -46,3 +46,16 @@ test("examples/upstash_function.mjs runs its job once at a time across instances
     else process.env.UPSTASH_REDIS_REST_TOKEN = saved[1];
   }
 });
+
+test("examples/coordination.mjs orders by priority, transfers all or nothing and reports the deadlock", async () => {
+  const { main } = await import("../../examples/coordination.mjs");
+  assertEquals(await main(), [
+    "print urgent",
+    "print batch 1",
+    "print batch 2",
+    "print cleanup",
+    "balances 80 + 120",
+    'Cannot acquire lock "x": deadlock: owner job B waits for "x" held by job A, job A waits for "y" held by job B',
+    "job A done",
+  ]);
+});

@@ -53,9 +53,12 @@ export type Job =
     handle: ThreadLockHandle;
     order: SharedArrayBuffer;
     id: number;
+    priority?: number;
   }
   | { job: "contract" }
-  | { job: "manager"; threads: ThreadLockTableHandle; id: string };
+  | { job: "manager"; threads: ThreadLockTableHandle; id: string }
+  | { job: "owned"; threads: ThreadLockTableHandle; id: string; owner: string }
+  | { job: "release held" };
 
 const port = await parentPort();
 const held: Lease[] = [];
@@ -94,7 +97,11 @@ async function run(message: Job): Promise<unknown> {
       const lock = createLock("thread", { handle: message.handle });
       const order = new Int32Array(message.order);
       port.postMessage({ queued: message.id });
-      const lease = await lock.acquire();
+      const lease = await lock.acquire(
+        message.priority === undefined
+          ? undefined
+          : { priority: message.priority },
+      );
       order[Atomics.add(order, 0, 1) + 1] = message.id;
       await lease.release();
       return { done: message.id };
@@ -121,6 +128,21 @@ async function run(message: Job): Promise<unknown> {
       const lease = await lock.tryAcquire();
       if (lease !== undefined) held.push(lease);
       return { acquired: lease !== undefined, fence: lease?.fence ?? 0 };
+    }
+    case "owned": {
+      const manager = new LockManager({ threads: message.threads });
+      const lock = manager.getOrCreateLock(message.id, "thread");
+      try {
+        const lease = await lock.acquire({ owner: message.owner });
+        held.push(lease);
+        return { fence: lease.fence };
+      } catch (error) {
+        return { failed: (error as Error).name, message: String(error) };
+      }
+    }
+    case "release held": {
+      for (const lease of held.splice(0)) await lease.release();
+      return { released: true };
     }
   }
 }

@@ -7,6 +7,7 @@ import { test } from "vitest";
 import { lockContract } from "../_contract.ts";
 import { apiSuite } from "../_api.ts";
 import { contractCanFailSuite } from "../_contract_can_fail.ts";
+import { deadlockSuite } from "../_deadlock_suite.ts";
 import {
   durableObjectBackend,
   upstashBackend,
@@ -15,6 +16,7 @@ import {
 
 apiSuite(test, "workerd");
 contractCanFailSuite(test);
+deadlockSuite(test, ["local"]);
 for (const backend of backends) lockContract(test, backend);
 const bindings = env as unknown as {
   UPSTASH_URL: string;

@@ -123,6 +123,15 @@ test("worker.fetch() answers 400, 413 or 415 naming the field for bad requests",
     400,
     "'mode'",
   );
+  for (const priority of [1.5, 101, "1"]) {
+    await expectStatus(
+      await call(`${lock}/acquire`, {
+        body: { token: "tok_12345678", leaseMs: 1_000, priority },
+      }),
+      400,
+      "'priority'",
+    );
+  }
   await expectStatus(
     await call(`/v1/locks/${"n".repeat(513)}/release`, {
       body: { token: "tok_12345678" },
