@@ -87,6 +87,7 @@ function aborted(signal, ms) {
  * @param {number} [config.pauseMs]
  * @param {number} [config.leaseMs]
  * @param {boolean} [config.strictLeases] count a lost lease of an unpaused holder as a violation
+ * @param {[number, number]} [config.priorities] a random priority from this range for each acquisition
  * @param {(records: unknown[][]) => void} [config.flush] takes records in batches
  */
 export async function runClient(config) {
@@ -108,6 +109,7 @@ export async function runClient(config) {
     pauseMs = 0,
     leaseMs,
     strictLeases = false,
+    priorities,
     flush,
   } = config;
   const rng = seeded(seed);
@@ -133,6 +135,7 @@ export async function runClient(config) {
     const shared = rng() < sharedRatio;
     const options = { mode: shared ? "shared" : "exclusive" };
     if (leaseMs !== undefined) options.leaseMs = leaseMs;
+    if (priorities !== undefined) options.priority = between(rng, priorities);
     if (rng() < timeoutRatio) options.timeoutMs = between(rng, timeoutMs);
     let abortTimer;
     if (rng() < abortRatio) {

@@ -43,6 +43,8 @@ const size = (n) => Math.max(100, Math.round(n * scale));
 const deadlineMs = quick ? 20_000 : 300_000;
 
 const timeoutsAndAborts = {
+  // Priorities reorder the queue under the timeouts and aborts too.
+  priorities: [-2, 2],
   timeoutRatio: 0.3,
   timeoutMs: [0, 30],
   abortRatio: 0.3,
@@ -484,7 +486,8 @@ async function runHttp(backend, scenario, seed) {
   const faults = {};
   const disrupt = async (every, act, label, limit = Infinity) => {
     while (running.size > 0 && now() < deadline && !(faults[label] >= limit)) {
-      await sleep(every * (0.5 + rng()));
+      // Quick runs are short: disrupt sooner, so that they disrupt at all.
+      await sleep(every / (quick ? 3 : 1) * (0.5 + rng()));
       if (running.size === 0) break;
       await act();
       faults[label] = (faults[label] ?? 0) + 1;
