@@ -17,6 +17,12 @@
 import { type DeadlockEdge, LockDeadlockError } from "./errors.ts";
 import type { AcquireOptions, Lease, Lock, LockMode } from "./types.ts";
 import { checkFn } from "./_validate.ts";
+import type {
+  LockListener,
+  LockMetrics,
+  LockSnapshot,
+} from "./observability.ts";
+import { attachRecorder, recorderOf } from "./_recorder.ts";
 import type { WaitForGraphLike } from "./_shared_wait_for.ts";
 
 /** Who holds and who waits for the locks of one manager, by lock name. */
@@ -96,6 +102,21 @@ export class ManagedLock implements Lock {
     this.type = lock.type;
     this.#lock = lock;
     this.#graph = graph;
+    // The manager merges its locks' distributions through their recorders.
+    const recorder = recorderOf(lock);
+    if (recorder !== undefined) attachRecorder(this, recorder);
+  }
+
+  metrics(): LockMetrics {
+    return this.#lock.metrics();
+  }
+
+  query(): Promise<LockSnapshot> {
+    return this.#lock.query();
+  }
+
+  subscribe(listener: LockListener): () => void {
+    return this.#lock.subscribe(listener);
   }
 
   acquire(options?: AcquireOptions): Promise<Lease> {
