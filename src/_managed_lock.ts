@@ -162,7 +162,17 @@ export class ManagedLock implements Lock {
     // Only an acquisition that would wait can deadlock: a free lock (or one
     // that admits another shared holder) is granted without a look at the
     // graph. This also validates the options.
-    const now = await this.#lock.tryAcquire(options);
+    // (The probe is the manager's, not the caller's: the lock's metrics and
+    // events do not count it as a busy tryAcquire.)
+    const recorder = recorderOf(this.#lock);
+    if (recorder !== undefined) recorder.probing = true;
+    let probe: Promise<Lease | undefined>;
+    try {
+      probe = this.#lock.tryAcquire(options);
+    } finally {
+      if (recorder !== undefined) recorder.probing = false;
+    }
+    const now = await probe;
     if (now !== undefined) return this.#held(now, owner);
     const graph = this.#graph, name = this.name;
     // Checks and records in one step, so that of two acquisitions closing

@@ -265,6 +265,21 @@ export class Recorder {
     return performance.now();
   }
 
+  /**
+   * Set while a `LockManager`'s deadlock detection probes the lock with
+   * `tryAcquire` before a labelled `acquire`: a busy probe is not the
+   * caller's, so it is neither counted nor reported.
+   */
+  probing = false;
+
+  /** `tryAcquire` of a local or thread lock found it busy. */
+  busyAtOnce(mode: LockMode, owner: string | undefined): void {
+    if (this.probing) return;
+    this.emit("acquire", mode, owner);
+    this.busy++;
+    this.emit("busy", mode, owner);
+  }
+
   /** `tryAcquire` found the lock busy. */
   refused(mode: LockMode, at: Attempt): void {
     this.#settle(at);

@@ -232,10 +232,7 @@ export class LocalLock implements Lock {
       if (signal?.aborted) return Promise.reject(signal.reason);
     }
     const lease = this.#grantNow(mode, owner);
-    if (lease === undefined) {
-      this.#rec.emit("acquire", mode, owner);
-      this.#rec.refused(mode, atOnce(owner));
-    }
+    if (lease === undefined) this.#rec.busyAtOnce(mode, owner);
     return Promise.resolve(lease);
   }
 

@@ -581,9 +581,7 @@ export class ThreadLock implements Lock {
       );
       if (signal?.aborted) return Promise.reject(signal.reason);
       const lease = this.#grantNow(mode === "shared", leaseMs ?? 0, owner);
-      if (lease === undefined) {
-        this.#rec.refused(mode, this.#rec.begin(mode, owner, false));
-      }
+      if (lease === undefined) this.#rec.busyAtOnce(mode, owner);
       return Promise.resolve(lease);
     } catch (error) {
       return Promise.reject(error);

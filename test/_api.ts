@@ -322,11 +322,34 @@ export function apiSuite(test: RegisterTest, runtime: Runtime): void {
     assertEquals(manager.metrics().holders, 0);
   });
 
+  test("LockManager's deadlock probe before a labelled acquire is not counted as busy", async () => {
+    const manager = new LockManager();
+    const lock = manager.getOrCreateLock("probed");
+    const types: string[] = [];
+    lock.subscribe((e) => types.push(`${e.owner} ${e.type}`));
+    const holder = await lock.acquire({ owner: "one" });
+    const waiter = lock.acquire({ owner: "two" });
+    await delay(5);
+    await holder.release();
+    await (await waiter).release();
+    assertEquals(types, [
+      "one acquire",
+      "one grant",
+      "two acquire",
+      "two wait",
+      "one release",
+      "two grant",
+      "two release",
+    ]);
+    assertEquals([lock.metrics().busy, lock.metrics().contended], [0, 1]);
+  });
+
   test("LockManager.query() lists every kept lock's holders and waiters", async () => {
     const manager = new LockManager();
     const a = await manager.getOrCreateLock("a").acquire({ owner: "one" });
     const b = await manager.getOrCreateLock("b").acquire({ mode: "shared" });
     const queued = manager.getOrCreateLock("a").acquire({ owner: "two" });
+    await delay(5); // a labelled acquire looks for deadlocks first
     const { held, pending } = await manager.query();
     assertEquals(held.map((h) => [h.name, h.mode, h.owner, h.fence]), [
       ["a", "exclusive", "one", a.fence],
