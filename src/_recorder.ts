@@ -134,6 +134,8 @@ export class Recorder {
   lost = 0;
   holders = 0;
   waiters = 0;
+  /** Queued acquisitions that left without a grant (the local lock's count). */
+  left = 0;
   readonly waitMs: Histogram = new Histogram();
   readonly holdMs: Histogram = new Histogram();
   #listeners: LockListener[] = [];

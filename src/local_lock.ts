@@ -80,24 +80,26 @@ export class LocalLock implements Lock {
   /** Always `"local"`. */
   readonly type: string = "local";
   #writer = false;
-  // What query() shows of the exclusive holder: the lease itself is not kept,
-  // as storing a new object into an old one costs the hot path a write
-  // barrier. While a writer holds, its fence is the last one given out. (One
-  // object, not three fields: with a few more fields than V8 keeps inside
-  // the object, the lock ran twice as slow.)
-  #writerInfo: { fence: number; owner: string | undefined; since: number } = {
-    fence: 0,
-    owner: undefined,
-    since: 0,
-  };
+  /**
+   * Who holds, for `query()`: the shared leases (newest first), and what it
+   * shows of the exclusive holder. The exclusive lease itself is not kept:
+   * storing a new object into an old one costs the hot path a write barrier.
+   * While a writer holds, its fence is the last one given out. (One object,
+   * not four fields: with a few more fields than V8 keeps inside the object,
+   * the lock ran twice as slow.)
+   */
+  #holders: {
+    shared: LocalLease | undefined;
+    fence: number;
+    owner: string | undefined;
+    since: number;
+  } = { shared: undefined, fence: 0, owner: undefined, since: 0 };
   #readers = 0;
   #fence = 0;
   #waiting = 0;
   #tickets = 0;
   #head: Waiter | undefined = undefined;
   #tail: Waiter | undefined = undefined;
-  /** The shared leases that hold the lock, newest first (for `query()`). */
-  #shared: LocalLease | undefined = undefined;
   #rec: Recorder;
   /** The recorder's `timed`, kept here for the hot paths. */
   #timed = false;
@@ -113,6 +115,7 @@ export class LocalLock implements Lock {
     leaveQueue = (lock, waiter, reason, kind) => {
       lock.#unlink(waiter);
       waiter.settle();
+      lock.#rec.left++;
       lock.#rec.failed(kind, waiter.mode, waited(waiter));
       waiter.reject(reason);
       // The waiter that left may have been the exclusive one keeping shared
@@ -173,9 +176,8 @@ export class LocalLock implements Lock {
         if (this.#timed) this.#observeGrant(lease);
         return Promise.resolve(lease);
       }
-      if (this.#rec.listening) {
-        this.#rec.emit("acquire", "exclusive", undefined);
-      }
+      // Nobody listens to a lock that is not timing (subscribe() starts it).
+      if (this.#timed) this.#rec.emit("acquire", "exclusive", undefined);
       return this.#enqueue("exclusive", undefined, undefined, undefined, 0);
     }
     let mode: LockMode, signal: AbortSignal | undefined;
@@ -318,7 +320,8 @@ export class LocalLock implements Lock {
     this.#observe();
     return this.#rec.metrics({
       acquisitions: this.#fence,
-      contended: this.#rec.contended,
+      // Every queued acquisition was granted, left or still waits.
+      contended: this.#tickets - this.#waiting - this.#rec.left,
       holders: this.#writer ? 1 : this.#readers,
       waiters: this.#waiting,
     });
@@ -349,10 +352,12 @@ export class LocalLock implements Lock {
     const at = performance.now();
     const leases: LocalLease[] = [];
     // Newest first in the list: reversed, they come by fence.
-    for (let l = this.#shared; l !== undefined; l = l.next) leases.push(l);
+    for (let l = this.#holders.shared; l !== undefined; l = l.next) {
+      leases.push(l);
+    }
     const held: LockInfo[] = [];
     if (this.#writer) {
-      const info = this.#writerInfo;
+      const info = this.#holders;
       const known = info.fence === this.#fence;
       held.push({
         name: this.name,
@@ -415,13 +420,15 @@ export class LocalLock implements Lock {
     if (this.#timed) return;
     this.#timed = this.#rec.timed = true;
     const at = performance.now();
-    const info = this.#writerInfo;
+    const info = this.#holders;
     if (this.#writer && info.fence !== this.#fence) {
       info.fence = this.#fence;
       info.owner = undefined;
       info.since = at;
     }
-    for (let l = this.#shared; l !== undefined; l = l.next) l.since = at;
+    for (let l = this.#holders.shared; l !== undefined; l = l.next) {
+      l.since = at;
+    }
     for (let w = this.#head; w !== undefined; w = w.next) w.start = at;
   }
 
@@ -431,7 +438,7 @@ export class LocalLock implements Lock {
   }
 
   #noteWriter(lease: LocalLease): void {
-    const info = this.#writerInfo;
+    const info = this.#holders;
     info.fence = lease.fence;
     info.owner = lease.owner;
     info.since = lease.since;
@@ -440,7 +447,7 @@ export class LocalLock implements Lock {
   #unholdShared(lease: LocalLease): void {
     this.#readers--;
     const { prev, next } = lease;
-    if (prev === undefined) this.#shared = next;
+    if (prev === undefined) this.#holders.shared = next;
     else prev.next = next;
     if (next !== undefined) next.prev = prev;
     lease.prev = lease.next = undefined;
@@ -452,10 +459,9 @@ export class LocalLock implements Lock {
 
   #noteHandoff(lease: LocalLease, waiter: Waiter): void {
     if (waiter.owner !== undefined) lease.owner = waiter.owner;
-    // granted() counts the contention; without the clock, count it here.
     if (this.#timed) {
       lease.since = this.#rec.granted(lease.mode, waited(waiter), lease.fence);
-    } else this.#rec.contended++;
+    }
     if (lease.mode === "exclusive") this.#noteWriter(lease);
   }
 
@@ -467,12 +473,12 @@ export class LocalLock implements Lock {
       return;
     }
     this.#readers++;
-    const head = this.#shared;
+    const head = this.#holders.shared;
     if (head !== undefined) {
       head.prev = lease;
       lease.next = head;
     }
-    this.#shared = lease;
+    this.#holders.shared = lease;
   }
 
   #grantNow(mode: LockMode, owner: string | undefined): LocalLease | undefined {
@@ -512,7 +518,7 @@ export class LocalLock implements Lock {
       this.#tail = waiter;
     } else this.#insert(waiter);
     this.#waiting++;
-    if (this.#rec.listening) this.#rec.emit("wait", mode, owner);
+    if (this.#timed) this.#rec.emit("wait", mode, owner);
     if (signal !== undefined) {
       waiter.signal = signal;
       signal.addEventListener("abort", waiter);
@@ -559,9 +565,10 @@ export class LocalLock implements Lock {
       const lease = new LocalLease(this, waiter.mode, ++this.#fence);
       if (waiter.mode === "exclusive") this.#writer = true;
       else this.#hold(lease);
+      // (Contention is counted from the tickets: see metrics().)
       if (waiter.owner !== undefined || this.#timed) {
         this.#noteHandoff(lease, waiter);
-      } else this.#rec.contended++;
+      }
       waiter.resolve(lease);
       if (waiter.mode === "exclusive") return;
       waiter = this.#head;
