@@ -34,6 +34,7 @@
  */
 
 export * from "./src/types.ts";
+export * from "./src/observability.ts";
 export * from "./src/errors.ts";
 export * from "./src/local_lock.ts";
 export * from "./src/thread_lock.ts";

@@ -18,6 +18,13 @@ const PER_TASK = quick ? 1_000 : 10_000;
 const DRAIN_SMALL = 1_000;
 const DRAIN_LARGE = 50_000;
 
+/** A lock that someone watches: its clock runs for metrics and events. */
+function observed() {
+  const lock = createLock("local");
+  lock.metrics();
+  return lock;
+}
+
 /**
  * Each peer runs `n` acquire-then-release steps inline, the way its docs show
  * it, so no peer pays for a wrapper the others do not.
@@ -32,6 +39,12 @@ const peers = {
   "unilock withLock": async (n, lock = createLock("local")) => {
     const fn = () => {};
     for (let i = 0; i < n; i++) await lock.withLock(fn);
+  },
+  "unilock observed (metrics read)": async (n, lock = observed()) => {
+    for (let i = 0; i < n; i++) {
+      const lease = await lock.acquire();
+      await lease.release();
+    }
   },
   "async-mutex 0.5.0": async (n, mutex = new Mutex()) => {
     for (let i = 0; i < n; i++) {
@@ -55,6 +68,7 @@ const peers = {
 const shared = {
   "unilock acquire/release": () => createLock("local"),
   "unilock withLock": () => createLock("local"),
+  "unilock observed (metrics read)": observed,
   "async-mutex 0.5.0": () => new Mutex(),
   "async-mutex runExclusive": () => new Mutex(),
   "async-lock 1.5.0": () => new AsyncLock({ maxPending: Infinity }),

@@ -17,6 +17,12 @@
 import { type DeadlockEdge, LockDeadlockError } from "./errors.ts";
 import type { AcquireOptions, Lease, Lock, LockMode } from "./types.ts";
 import { checkFn } from "./_validate.ts";
+import type {
+  LockListener,
+  LockMetrics,
+  LockSnapshot,
+} from "./observability.ts";
+import { attachRecorder, recorderOf } from "./_recorder.ts";
 import type { WaitForGraphLike } from "./_shared_wait_for.ts";
 
 /** Who holds and who waits for the locks of one manager, by lock name. */
@@ -96,6 +102,21 @@ export class ManagedLock implements Lock {
     this.type = lock.type;
     this.#lock = lock;
     this.#graph = graph;
+    // The manager merges its locks' distributions through their recorders.
+    const recorder = recorderOf(lock);
+    if (recorder !== undefined) attachRecorder(this, recorder);
+  }
+
+  metrics(): LockMetrics {
+    return this.#lock.metrics();
+  }
+
+  query(): Promise<LockSnapshot> {
+    return this.#lock.query();
+  }
+
+  subscribe(listener: LockListener): () => void {
+    return this.#lock.subscribe(listener);
   }
 
   acquire(options?: AcquireOptions): Promise<Lease> {
@@ -141,7 +162,17 @@ export class ManagedLock implements Lock {
     // Only an acquisition that would wait can deadlock: a free lock (or one
     // that admits another shared holder) is granted without a look at the
     // graph. This also validates the options.
-    const now = await this.#lock.tryAcquire(options);
+    // (The probe is the manager's, not the caller's: the lock's metrics and
+    // events do not count it as a busy tryAcquire.)
+    const recorder = recorderOf(this.#lock);
+    if (recorder !== undefined) recorder.probing = true;
+    let probe: Promise<Lease | undefined>;
+    try {
+      probe = this.#lock.tryAcquire(options);
+    } finally {
+      if (recorder !== undefined) recorder.probing = false;
+    }
+    const now = await probe;
     if (now !== undefined) return this.#held(now, owner);
     const graph = this.#graph, name = this.name;
     // Checks and records in one step, so that of two acquisitions closing

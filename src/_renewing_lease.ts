@@ -16,6 +16,8 @@ export interface LeaseOps {
   release(): Promise<unknown>;
   /** Sets the lease to end `ms` from now; false when it was lost. */
   extend(ms: number): Promise<boolean>;
+  /** Told once when the lease ends, released or lost (for metrics and events). */
+  ended?(lost: boolean): void;
 }
 
 export class RenewingLease implements Lease {
@@ -116,6 +118,7 @@ export class RenewingLease implements Lease {
     if (this.#lost || this.#released) return;
     this.#lost = true;
     this.#stopTimers();
+    this.#ops.ended?.(true);
     (this.#controller ??= new AbortController()).abort(
       new LockLostError(
         this.name,
@@ -133,6 +136,7 @@ export class RenewingLease implements Lease {
 
   release(): Promise<void> {
     if (this.#releasing !== undefined) return this.#releasing;
+    if (!this.#released && !this.#lost) this.#ops.ended?.(false);
     this.#released = true;
     this.#stopTimers();
     // Errors reach the caller; the lease counts as released either way, as

@@ -493,6 +493,42 @@ export class ThreadState {
     if (freed) this.dispatch();
   }
 
+  /**
+   * Who holds and who waits, for `query()`: the exclusive holder's fence,
+   * the fences of shared leases that have a slot (those with an expiry), how
+   * many shared leases hold in all, and the queue in order.
+   */
+  snapshot(): {
+    held: { fence: number; shared: boolean }[];
+    readers: number;
+    pending: { slot: number; shared: boolean }[];
+  } {
+    const i32 = this.i32, b = this.#b;
+    const held: { fence: number; shared: boolean }[] = [];
+    if (i32[b + WRITER] === 1) {
+      held.push({ fence: this.f64[this.#d + WRITER_FENCE]!, shared: false });
+    }
+    for (let s = 1; s <= this.capacity; s++) {
+      const state = this.slotState(s);
+      if (state !== HELD && state !== GRANTED) continue;
+      if ((i32[this.stateIndex(s) + 1]! & 1) !== SHARED) continue;
+      if (this.f64[this.#slotF64(s) + 1]! <= 0) continue;
+      held.push({ fence: this.f64[this.#slotF64(s)]!, shared: true });
+    }
+    const pending: { slot: number; shared: boolean }[] = [];
+    for (
+      let s = i32[b + QUEUE_HEAD]!;
+      s !== 0;
+      s = i32[this.stateIndex(s) + 3]!
+    ) {
+      pending.push({
+        slot: s,
+        shared: (i32[this.stateIndex(s) + 1]! & 1) === SHARED,
+      });
+    }
+    return { held, readers: i32[b + READERS]!, pending };
+  }
+
   /** Grants queued slots from the head for as long as FIFO and modes allow. */
   dispatch(): void {
     const i32 = this.i32, b = this.#b;

@@ -137,6 +137,7 @@ export interface CheckedAcquireOptions {
   leaseMs: number | undefined;
   mode: LockMode;
   priority: number;
+  owner: string | undefined;
 }
 
 /** Validates a whole options object for `acquire`, `tryAcquire` or `withLock`. */
@@ -152,17 +153,18 @@ export function checkAcquireOptions(
       leaseMs: undefined,
       mode: "exclusive",
       priority: 0,
+      owner: undefined,
     };
   }
   checkOptions(action, options);
   const { timeoutMs, signal, leaseMs, mode, owner, priority } = options;
-  if (owner !== undefined) checkOwner(action, owner);
   return {
     timeoutMs: checkMs(action, "timeoutMs", timeoutMs),
     signal: checkSignal(action, signal),
     leaseMs: checkLeaseMs(action, leaseMs),
     mode: checkMode(action, mode),
     priority: checkPriority(action, priority),
+    owner: owner === undefined ? undefined : checkOwner(action, owner),
   };
 }
 

@@ -9,6 +9,12 @@ import type {
   LockMode,
   LockOptions,
 } from "./types.ts";
+import type {
+  LockListener,
+  LockMetrics,
+  LockSnapshot,
+} from "./observability.ts";
+import { type Attempt, Recorder } from "./_recorder.ts";
 import { leaseFor, STALE } from "./_renewing_lease.ts";
 import { hold } from "./_hold.ts";
 import {
@@ -27,8 +33,9 @@ export interface LockDurableObjectStub {
     leaseMs: number;
     waitMs: number;
     priority?: number;
+    owner?: string;
   }): Promise<
-    | { ok: true; fence: number; leaseMs: number }
+    | { ok: true; fence: number; leaseMs: number; waited?: boolean }
     | { ok: false; reason: "busy" | "wait" | "cancelled"; retryAfterMs: number }
   >;
   /** Ends a lease; idempotent. */
@@ -39,6 +46,11 @@ export interface LockDurableObjectStub {
   cancel(token: string): Promise<{ held: boolean }>;
   /** Holders and waiters now. */
   status(): Promise<{ holders: number; waiters: number }>;
+  /** Held leases (by fence) and waiters (in queue order), by the object's clock. */
+  query(): Promise<{
+    held: { mode: LockMode; fence?: number; ageMs: number; owner?: string }[];
+    pending: { mode: LockMode; ageMs: number; owner?: string }[];
+  }>;
 }
 
 /** The part of a `DurableObjectNamespace` binding the client uses. */
@@ -116,7 +128,7 @@ function httpNamespace(base: URL, token: string): LockDurableObjectNamespace {
         const response = await fetch(
           op === "" ? lockUrl : `${lockUrl.href}/${op}`,
           {
-            method: op === "" ? "GET" : "POST",
+            method: body === undefined ? "GET" : "POST",
             headers: {
               authorization: `Bearer ${token}`,
               ...(body === undefined
@@ -144,6 +156,7 @@ function httpNamespace(base: URL, token: string): LockDurableObjectNamespace {
         extend: (t, leaseMs) => call("extend", { token: t, leaseMs }),
         cancel: (t) => call("cancel", { token: t }),
         status: () => call(""),
+        query: () => call("query"),
       };
       return stub;
     },
@@ -190,6 +203,7 @@ export class DurableObjectLock implements Lock {
   #stub: LockDurableObjectStub | undefined;
   #leaseMs: number;
   #queueChain: Promise<unknown> = Promise.resolve();
+  #rec: Recorder;
 
   /**
    * Constructs a new instance; checks the options now.
@@ -269,6 +283,8 @@ export class DurableObjectLock implements Lock {
       );
     }
     this.#leaseMs = leaseMs ?? 30_000;
+    // A call costs a round trip: the clock costs nothing beside it.
+    this.#rec = new Recorder(this, this.name, true);
   }
 
   #object(): LockDurableObjectStub {
@@ -308,16 +324,30 @@ export class DurableObjectLock implements Lock {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (checked.signal?.aborted) return Promise.reject(checked.signal.reason);
-    const { timeoutMs } = checked;
+    const { mode, signal, owner, timeoutMs } = checked;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const rec = this.#rec;
+    const at = rec.begin(mode, owner, true);
     return this.#acquire(
-      checked.mode,
+      mode,
       checked.leaseMs ?? this.#leaseMs,
-      checked.signal,
+      signal,
       timeoutMs,
       timeoutMs === undefined ? Infinity : performance.now() + timeoutMs,
       checked.priority,
-    );
+      at,
+    ).catch((error) => {
+      rec.failed(
+        error instanceof LockTimeoutError
+          ? "timeout"
+          : signal?.aborted && error === signal.reason
+          ? "abort"
+          : undefined,
+        mode,
+        at,
+      );
+      throw error;
+    });
   }
 
   async #acquire(
@@ -327,7 +357,9 @@ export class DurableObjectLock implements Lock {
     timeoutMs: number | undefined,
     deadline: number,
     priority: number,
+    at: Attempt,
   ): Promise<Lease> {
+    const owner = at.owner === undefined ? {} : { owner: at.owner };
     const token = `lk_${crypto.randomUUID()}`;
     const waitFor = () =>
       Math.max(0, Math.min(MAX_WAIT_MS, deadline - performance.now()));
@@ -339,7 +371,7 @@ export class DurableObjectLock implements Lock {
       const waitMs = waitFor();
       sent = performance.now();
       return watched(
-        s.acquire({ token, mode, leaseMs, waitMs, priority }),
+        s.acquire({ token, mode, leaseMs, waitMs, priority, ...owner }),
         waitMs,
       );
     };
@@ -360,6 +392,8 @@ export class DurableObjectLock implements Lock {
       let reply = await first;
       for (;;) {
         if (reply.ok) {
+          // The object granted it from its queue: it waited there.
+          if (reply.waited) this.#rec.waiting(mode, at);
           if (gaveUp || signal?.aborted) {
             await this.#call("release", (s) => s.release(token));
             throw signal?.reason;
@@ -370,6 +404,7 @@ export class DurableObjectLock implements Lock {
             reply.fence,
             leaseMs,
             sent + reply.leaseMs,
+            at,
           );
           // A grant that ran out on its way here is given back: queue again
           // rather than hand out a lost lease.
@@ -381,8 +416,11 @@ export class DurableObjectLock implements Lock {
             timeoutMs,
             deadline,
             priority,
+            at,
           );
         }
+        // Either answer means the object had queued it: it waited there.
+        if (reply.reason !== "busy") this.#rec.waiting(mode, at);
         if (reply.reason === "cancelled" || signal?.aborted) {
           throw signal?.aborted ? signal.reason : backend(
             this.name,
@@ -446,20 +484,29 @@ export class DurableObjectLock implements Lock {
     if (checked.signal?.aborted) throw checked.signal.reason;
     const leaseMs = checked.leaseMs ?? this.#leaseMs;
     const token = `lk_${crypto.randomUUID()}`;
+    const { mode, owner } = checked;
+    const at = this.#rec.begin(mode, owner, true);
     const sent = performance.now();
     const reply = await this.#call(
       "acquire",
-      (s) => s.acquire({ token, mode: checked.mode, leaseMs, waitMs: 0 }),
-    );
-    if (!reply.ok) return undefined;
-    const lease = this.#lease(
-      token,
-      checked.mode,
-      reply.fence,
-      leaseMs,
-      sent + reply.leaseMs,
-    );
-    return lease === STALE ? undefined : lease;
+      (s) =>
+        s.acquire({
+          token,
+          mode,
+          leaseMs,
+          waitMs: 0,
+          ...(owner === undefined ? {} : { owner }),
+        }),
+    ).catch((error) => {
+      this.#rec.failed(undefined, mode, at);
+      throw error;
+    });
+    const lease = reply.ok
+      ? this.#lease(token, mode, reply.fence, leaseMs, sent + reply.leaseMs, at)
+      : STALE;
+    if (lease !== STALE) return lease;
+    this.#rec.refused(mode, at);
+    return undefined;
   }
 
   /**
@@ -487,18 +534,74 @@ export class DurableObjectLock implements Lock {
     return holders > 0;
   }
 
-  /** The lease, or STALE (given back) when it ran out before it got here. */
+  /**
+   * What this client's acquisitions of the lock counted and timed (its own
+   * holders and waiters; `query()` shows every client's).
+   *
+   * @returns A new snapshot.
+   */
+  metrics(): LockMetrics {
+    return this.#rec.metrics();
+  }
+
+  /**
+   * Who holds the lock and who waits for it, across all clients: one call
+   * that reads the object's state (ages by the object's clock).
+   *
+   * @returns Held leases (by fence) and pending acquisitions (in queue order).
+   * @throws {LockBackendError} When the object or service cannot be reached.
+   */
+  async query(): Promise<LockSnapshot> {
+    const reply = await this.#retrying("query", (s) => s.query());
+    if (
+      reply === null || typeof reply !== "object" ||
+      !Array.isArray(reply.held) || !Array.isArray(reply.pending)
+    ) {
+      throw backend(this.name, "query", new Error("malformed reply"));
+    }
+    const entry = (
+      e: { mode: LockMode; fence?: number; ageMs: number; owner?: string },
+    ) => ({
+      name: this.name,
+      mode: e.mode,
+      owner: e.owner,
+      fence: e.fence,
+      ageMs: e.ageMs,
+    });
+    return { held: reply.held.map(entry), pending: reply.pending.map(entry) };
+  }
+
+  /**
+   * Calls `listener` with each event of this client's acquisitions.
+   *
+   * @param listener Called synchronously with each event.
+   * @returns A function that unsubscribes `listener`.
+   */
+  subscribe(listener: LockListener): () => void {
+    return this.#rec.subscribe(listener);
+  }
+
+  /**
+   * The lease, or STALE (given back) when it ran out before it got here; a
+   * lease is counted as granted, a STALE grant is not.
+   */
   #lease(
     token: string,
     mode: LockMode,
     fence: number,
     leaseMs: number,
     validUntil: number,
+    at: Attempt,
   ): Lease | typeof STALE {
-    return leaseFor(this.name, mode, fence, leaseMs, MIN_LEASE_MS, {
+    const rec = this.#rec, owner = at.owner;
+    let grantedAt = 0;
+    const lease = leaseFor(this.name, mode, fence, leaseMs, MIN_LEASE_MS, {
       release: () => this.#retrying("release", (s) => s.release(token)),
       extend: async (ms) =>
         (await this.#retrying("extend", (s) => s.extend(token, ms))).ok,
+      ended: (lost) => rec.ended(lost, mode, owner, fence, grantedAt),
     }, validUntil);
+    if (lease !== STALE) grantedAt = rec.granted(mode, at, fence);
+    return lease;
   }
 }

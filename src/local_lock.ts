@@ -9,6 +9,13 @@ import type {
   LockMode,
   LockOptions,
 } from "./types.ts";
+import type {
+  LockInfo,
+  LockListener,
+  LockMetrics,
+  LockSnapshot,
+} from "./observability.ts";
+import { type Attempt, Recorder } from "./_recorder.ts";
 import {
   checkAcquireOptions,
   checkFn,
@@ -36,8 +43,13 @@ let unnamed = 0;
 
 // Filled in by LocalLock's static block: lets leases and waiters reach the
 // lock's private state without making it public.
-let releaseHold: (lock: LocalLock, mode: LockMode) => void;
-let leaveQueue: (lock: LocalLock, waiter: Waiter, reason: unknown) => void;
+let releaseHold: (lock: LocalLock, lease: LocalLease) => void;
+let leaveQueue: (
+  lock: LocalLock,
+  waiter: Waiter,
+  reason: unknown,
+  kind: "timeout" | "abort",
+) => void;
 
 /**
  * An async FIFO lock within one isolate (one thread): the `local` lock type.
@@ -68,22 +80,43 @@ export class LocalLock implements Lock {
   /** Always `"local"`. */
   readonly type: string = "local";
   #writer = false;
+  /**
+   * Who holds, for `query()`: the shared leases (newest first), and what it
+   * shows of the exclusive holder. The exclusive lease itself is not kept:
+   * storing a new object into an old one costs the hot path a write barrier.
+   * While a writer holds, its fence is the last one given out. (One object,
+   * not four fields: with a few more fields than V8 keeps inside the object,
+   * the lock ran twice as slow.)
+   */
+  #holders: {
+    shared: LocalLease | undefined;
+    fence: number;
+    owner: string | undefined;
+    since: number;
+  } = { shared: undefined, fence: 0, owner: undefined, since: 0 };
   #readers = 0;
   #fence = 0;
   #waiting = 0;
   #tickets = 0;
   #head: Waiter | undefined = undefined;
   #tail: Waiter | undefined = undefined;
+  #rec: Recorder;
+  /** The recorder's `timed`, kept here for the hot paths. */
+  #timed = false;
 
   static {
-    releaseHold = (lock, mode) => {
-      if (mode === "exclusive") lock.#writer = false;
-      else lock.#readers--;
+    releaseHold = (lock, lease) => {
+      // Kept small, so that it inlines: the rare paths are calls.
+      if (lease.mode === "exclusive") lock.#writer = false;
+      else lock.#unholdShared(lease);
+      if (lock.#timed) lock.#observeRelease(lease);
       if (lock.#head !== undefined) lock.#dispatch();
     };
-    leaveQueue = (lock, waiter, reason) => {
+    leaveQueue = (lock, waiter, reason, kind) => {
       lock.#unlink(waiter);
       waiter.settle();
+      lock.#rec.left++;
+      lock.#rec.failed(kind, waiter.mode, waited(waiter));
       waiter.reject(reason);
       // The waiter that left may have been the exclusive one keeping shared
       // waiters behind it from joining the current shared holders.
@@ -102,6 +135,7 @@ export class LocalLock implements Lock {
     this.name = name === undefined
       ? `local-${++unnamed}`
       : checkName("create lock", name);
+    this.#rec = new Recorder(this, this.name, false);
   }
 
   /** How many acquisitions are queued now (not counting holders). */
@@ -134,18 +168,23 @@ export class LocalLock implements Lock {
    */
   acquire(options?: AcquireOptions): Promise<Lease> {
     if (options === undefined) {
-      if (this.#head === undefined && !this.#writer && this.#readers === 0) {
+      if (
+        this.#head === undefined && !this.#writer && this.#readers === 0
+      ) {
         this.#writer = true;
-        return Promise.resolve(
-          new LocalLease(this, "exclusive", ++this.#fence),
-        );
+        const lease = new LocalLease(this, "exclusive", ++this.#fence);
+        if (this.#timed) this.#observeGrant(lease);
+        return Promise.resolve(lease);
       }
-      return this.#enqueue("exclusive", undefined, undefined, 0);
+      // Nobody listens to a lock that is not timing (subscribe() starts it).
+      if (this.#timed) this.#rec.emit("acquire", "exclusive", undefined);
+      return this.#enqueue("exclusive", undefined, undefined, undefined, 0);
     }
     let mode: LockMode, signal: AbortSignal | undefined;
-    let timeoutMs: number | undefined, priority: number;
+    let timeoutMs: number | undefined, owner: string | undefined;
+    let priority: number;
     try {
-      ({ mode, signal, timeoutMs, priority } = checkAcquireOptions(
+      ({ mode, signal, timeoutMs, owner, priority } = checkAcquireOptions(
         this.name,
         options,
       ));
@@ -153,12 +192,15 @@ export class LocalLock implements Lock {
       return Promise.reject(error);
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const lease = this.#grantNow(mode);
+    const lease = this.#grantNow(mode, owner);
     if (lease !== undefined) return Promise.resolve(lease);
     if (timeoutMs === 0) {
+      this.#rec.emit("acquire", mode, owner);
+      this.#rec.failed("timeout", mode, atOnce(owner));
       return Promise.reject(new LockTimeoutError(this.name, 0));
     }
-    return this.#enqueue(mode, signal, timeoutMs, priority);
+    this.#rec.emit("acquire", mode, owner);
+    return this.#enqueue(mode, signal, timeoutMs, owner, priority);
   }
 
   /**
@@ -181,17 +223,19 @@ export class LocalLock implements Lock {
    * @returns The lease, or `undefined` when the lock is busy.
    */
   tryAcquire(options?: AcquireOptions): Promise<Lease | undefined> {
-    let mode: LockMode = "exclusive";
+    let mode: LockMode = "exclusive", owner: string | undefined;
     if (options !== undefined) {
       let signal: AbortSignal | undefined;
       try {
-        ({ mode, signal } = checkAcquireOptions(this.name, options));
+        ({ mode, signal, owner } = checkAcquireOptions(this.name, options));
       } catch (error) {
         return Promise.reject(error);
       }
       if (signal?.aborted) return Promise.reject(signal.reason);
     }
-    return Promise.resolve(this.#grantNow(mode));
+    const lease = this.#grantNow(mode, owner);
+    if (lease === undefined) this.#rec.busyAtOnce(mode, owner);
+    return Promise.resolve(lease);
   }
 
   /**
@@ -224,7 +268,7 @@ export class LocalLock implements Lock {
       return Promise.reject(error);
     }
     const lease = options === undefined
-      ? this.#grantNow("exclusive")
+      ? this.#grantNow("exclusive", undefined)
       : undefined;
     return holding(lease ?? this.acquire(options), fn);
   }
@@ -248,25 +292,220 @@ export class LocalLock implements Lock {
     return Promise.resolve(this.#writer || this.#readers > 0);
   }
 
-  #grantNow(mode: LockMode): LocalLease | undefined {
+  /**
+   * What this isolate's acquisitions of the lock counted and timed. The
+   * first call (or `query()`, or `subscribe()`) starts the lock's clock:
+   * until then it keeps counts only.
+   *
+   * @example Reading the metrics
+   * ```ts
+   * import { LocalLock } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new LocalLock();
+   * lock.metrics(); // start timing
+   * const holder = await lock.acquire();
+   * const waiter = lock.acquire({ timeoutMs: 10 }).catch(() => {});
+   * await waiter;
+   * await holder.release();
+   * const { acquisitions, contended, timeouts, holders, holdMs } = lock.metrics();
+   * assert.deepEqual([acquisitions, contended, timeouts, holders], [1, 0, 1, 0]);
+   * assert.equal(holdMs.count, 1);
+   * assert.ok(holdMs.max >= 5);
+   * ```
+   *
+   * @returns A new snapshot.
+   */
+  metrics(): LockMetrics {
+    this.#observe();
+    return this.#rec.metrics({
+      acquisitions: this.#fence,
+      // Every queued acquisition was granted, left or still waits.
+      contended: this.#tickets - this.#waiting - this.#rec.left,
+      holders: this.#writer ? 1 : this.#readers,
+      waiters: this.#waiting,
+    });
+  }
+
+  /**
+   * Who holds the lock and who waits for it now.
+   *
+   * @example Seeing holders and waiters
+   * ```ts
+   * import { LocalLock } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new LocalLock({ name: "report" });
+   * const lease = await lock.acquire({ owner: "job-1" });
+   * const waiting = lock.acquire({ owner: "job-2", mode: "shared" });
+   * const { held, pending } = await lock.query();
+   * assert.deepEqual(held.map((h) => [h.owner, h.mode, h.fence]), [["job-1", "exclusive", 1]]);
+   * assert.deepEqual(pending.map((p) => [p.owner, p.mode]), [["job-2", "shared"]]);
+   * await lease.release();
+   * await (await waiting).release();
+   * ```
+   *
+   * @returns Held leases (by fence) and pending acquisitions (in queue order).
+   */
+  query(): Promise<LockSnapshot> {
+    this.#observe();
+    const at = performance.now();
+    const leases: LocalLease[] = [];
+    // Newest first in the list: reversed, they come by fence.
+    for (let l = this.#holders.shared; l !== undefined; l = l.next) {
+      leases.push(l);
+    }
+    const held: LockInfo[] = [];
+    if (this.#writer) {
+      const info = this.#holders;
+      const known = info.fence === this.#fence;
+      held.push({
+        name: this.name,
+        mode: "exclusive",
+        owner: known ? info.owner : undefined,
+        fence: this.#fence,
+        ageMs: known && info.since !== 0 ? at - info.since : undefined,
+      });
+    }
+    for (const l of leases.reverse()) {
+      held.push({
+        name: this.name,
+        mode: l.mode,
+        owner: l.owner,
+        fence: l.fence,
+        ageMs: at - l.since,
+      });
+    }
+    const pending = [];
+    for (let w = this.#head; w !== undefined; w = w.next) {
+      pending.push({
+        name: this.name,
+        mode: w.mode,
+        owner: w.owner,
+        fence: undefined,
+        ageMs: at - w.start,
+      });
+    }
+    return Promise.resolve({ held, pending });
+  }
+
+  /**
+   * Calls `listener` with each event of the lock's acquisitions, in order.
+   *
+   * @example Logging events
+   * ```ts
+   * import { LocalLock } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new LocalLock();
+   * const seen: string[] = [];
+   * const unsubscribe = lock.subscribe((event) => seen.push(event.type));
+   * await lock.withLock(() => {});
+   * unsubscribe();
+   * await lock.withLock(() => {});
+   * assert.deepEqual(seen, ["acquire", "grant", "release"]);
+   * ```
+   *
+   * @param listener Called synchronously with each event.
+   * @returns A function that unsubscribes `listener`.
+   */
+  subscribe(listener: LockListener): () => void {
+    const unsubscribe = this.#rec.subscribe(listener);
+    this.#observe();
+    return unsubscribe;
+  }
+
+  /** Starts the clock; what holds or waits now is aged from this moment. */
+  #observe(): void {
+    if (this.#timed) return;
+    this.#timed = this.#rec.timed = true;
+    const at = performance.now();
+    const info = this.#holders;
+    if (this.#writer && info.fence !== this.#fence) {
+      info.fence = this.#fence;
+      info.owner = undefined;
+      info.since = at;
+    }
+    for (let l = this.#holders.shared; l !== undefined; l = l.next) {
+      l.since = at;
+    }
+    for (let w = this.#head; w !== undefined; w = w.next) w.start = at;
+  }
+
+  #observeGrant(lease: LocalLease): void {
+    lease.since = this.#rec.grantedAtOnce(lease.mode, lease.owner, lease.fence);
+    if (lease.mode === "exclusive") this.#noteWriter(lease);
+  }
+
+  #noteWriter(lease: LocalLease): void {
+    const info = this.#holders;
+    info.fence = lease.fence;
+    info.owner = lease.owner;
+    info.since = lease.since;
+  }
+
+  #unholdShared(lease: LocalLease): void {
+    this.#readers--;
+    const { prev, next } = lease;
+    if (prev === undefined) this.#holders.shared = next;
+    else prev.next = next;
+    if (next !== undefined) next.prev = prev;
+    lease.prev = lease.next = undefined;
+  }
+
+  #observeRelease(lease: LocalLease): void {
+    this.#rec.ended(false, lease.mode, lease.owner, lease.fence, lease.since);
+  }
+
+  #noteHandoff(lease: LocalLease, waiter: Waiter): void {
+    if (waiter.owner !== undefined) lease.owner = waiter.owner;
+    if (this.#timed) {
+      lease.since = this.#rec.granted(lease.mode, waited(waiter), lease.fence);
+    }
+    if (lease.mode === "exclusive") this.#noteWriter(lease);
+  }
+
+  /** Records a new lease as a holder. */
+  #hold(lease: LocalLease): void {
+    if (lease.mode === "exclusive") {
+      this.#writer = true;
+      if (lease.owner !== undefined) this.#noteWriter(lease);
+      return;
+    }
+    this.#readers++;
+    const head = this.#holders.shared;
+    if (head !== undefined) {
+      head.prev = lease;
+      lease.next = head;
+    }
+    this.#holders.shared = lease;
+  }
+
+  #grantNow(mode: LockMode, owner: string | undefined): LocalLease | undefined {
     // A non-empty queue means someone arrived first: FIFO forbids passing.
     if (this.#head !== undefined || this.#writer) return undefined;
-    if (mode === "exclusive") {
-      if (this.#readers > 0) return undefined;
-      this.#writer = true;
-    } else {
-      this.#readers++;
-    }
-    return new LocalLease(this, mode, ++this.#fence);
+    if (mode === "exclusive" && this.#readers > 0) return undefined;
+    const lease = new LocalLease(this, mode, ++this.#fence);
+    if (owner !== undefined) lease.owner = owner;
+    this.#hold(lease);
+    if (this.#timed) this.#observeGrant(lease);
+    return lease;
   }
 
   #enqueue(
     mode: LockMode,
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
+    owner: string | undefined,
     priority: number,
   ): Promise<Lease> {
-    const waiter = new Waiter(this, mode, queueKey(++this.#tickets, priority));
+    const waiter = new Waiter(
+      this,
+      mode,
+      owner,
+      queueKey(++this.#tickets, priority),
+    );
+    if (this.#timed) waiter.start = performance.now();
     const promise = new Promise<Lease>(capture);
     waiter.resolve = captured.resolve;
     waiter.reject = captured.reject;
@@ -279,6 +518,7 @@ export class LocalLock implements Lock {
       this.#tail = waiter;
     } else this.#insert(waiter);
     this.#waiting++;
+    if (this.#timed) this.#rec.emit("wait", mode, owner);
     if (signal !== undefined) {
       waiter.signal = signal;
       signal.addEventListener("abort", waiter);
@@ -319,14 +559,17 @@ export class LocalLock implements Lock {
     while (waiter !== undefined) {
       if (waiter.mode === "exclusive") {
         if (this.#writer || this.#readers > 0) return;
-        this.#writer = true;
-      } else {
-        if (this.#writer) return;
-        this.#readers++;
-      }
+      } else if (this.#writer) return;
       this.#unlink(waiter);
       waiter.settle();
-      waiter.resolve(new LocalLease(this, waiter.mode, ++this.#fence));
+      const lease = new LocalLease(this, waiter.mode, ++this.#fence);
+      if (waiter.mode === "exclusive") this.#writer = true;
+      else this.#hold(lease);
+      // (Contention is counted from the tickets: see metrics().)
+      if (waiter.owner !== undefined || this.#timed) {
+        this.#noteHandoff(lease, waiter);
+      }
+      waiter.resolve(lease);
       if (waiter.mode === "exclusive") return;
       waiter = this.#head;
     }
@@ -350,6 +593,21 @@ async function holding<T>(
     // A local release is synchronous; awaiting it would only add a tick.
     void lease.release();
   }
+}
+
+/** A queued acquisition, for the recorder (the lock counts its own waiters). */
+function waited(waiter: Waiter): Attempt {
+  return {
+    owner: waiter.owner,
+    start: waiter.start,
+    waited: true,
+    pending: false,
+  };
+}
+
+/** An acquisition that ended without queueing, for the recorder. */
+function atOnce(owner: string | undefined): Attempt {
+  return { owner, start: 0, waited: false, pending: false };
 }
 
 function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
@@ -379,6 +637,7 @@ function timeOut(waiter: Waiter, timeoutMs: number): void {
       waiter.lock,
       waiter,
       new LockTimeoutError(waiter.lock.name, timeoutMs),
+      "timeout",
     );
   }
 }
@@ -392,20 +651,31 @@ class Waiter {
   prev: Waiter | undefined = undefined;
   next: Waiter | undefined = undefined;
   queued = true;
+  readonly owner: string | undefined;
+  /** When it joined the queue, if the lock was timing then (else 0). */
+  start = 0;
   signal: AbortSignal | undefined = undefined;
   timer: ReturnType<typeof setTimeout> | undefined = undefined;
   resolve!: (lease: Lease) => void;
   reject!: (reason: unknown) => void;
 
-  constructor(lock: LocalLock, mode: LockMode, key: number) {
+  constructor(
+    lock: LocalLock,
+    mode: LockMode,
+    owner: string | undefined,
+    key: number,
+  ) {
     this.lock = lock;
     this.mode = mode;
+    this.owner = owner;
     this.key = key;
   }
 
   /** Called by the signal on abort. */
   handleEvent(): void {
-    if (this.queued) leaveQueue(this.lock, this, this.signal!.reason);
+    if (this.queued) {
+      leaveQueue(this.lock, this, this.signal!.reason, "abort");
+    }
   }
 
   /** Drops the timer and the listener: the waiter's outcome is decided. */
@@ -426,6 +696,11 @@ class LocalLease implements Lease {
   readonly name: string;
   readonly mode: LockMode;
   readonly fence: number;
+  owner: string | undefined = undefined;
+  /** When it was granted, if the lock was timing then (else 0). */
+  since = 0;
+  prev: LocalLease | undefined = undefined;
+  next: LocalLease | undefined = undefined;
   #lock: LocalLock | undefined;
   #controller: AbortController | undefined = undefined;
 
@@ -450,7 +725,7 @@ class LocalLease implements Lease {
     const lock = this.#lock;
     if (lock !== undefined) {
       this.#lock = undefined;
-      releaseHold(lock, this.mode);
+      releaseHold(lock, this);
     }
     return RESOLVED;
   }

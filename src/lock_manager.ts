@@ -3,6 +3,14 @@
 
 import { createLock } from "./create_lock.ts";
 import type { Lock, LockOptions, LockType } from "./types.ts";
+import type {
+  LockEvent,
+  LockInfo,
+  LockListener,
+  LockMetrics,
+  LockSnapshot,
+} from "./observability.ts";
+import { Histogram, recorderOf, reportListenerError } from "./_recorder.ts";
 import { checkName, checkOptions, show } from "./_validate.ts";
 import { ManagedLock, WaitForGraph } from "./_managed_lock.ts";
 import {
@@ -73,6 +81,20 @@ export class LockManager {
   #lockOptions: LockOptions | undefined;
   #graph: WaitForGraph | undefined;
   #threadGraph: WaitForGraphLike | undefined;
+  /** Set by the first metrics() or query(): new locks are observed too. */
+  #observed = false;
+  #listeners: LockListener[] = [];
+  /** Each lock's subscription to #fanOut, while anyone listens. */
+  #subscriptions = new Map<Lock, () => void>();
+  #fanOut = (event: LockEvent): void => {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        reportListenerError(event.name, error);
+      }
+    }
+  };
 
   /**
    * Constructs a new instance.
@@ -191,7 +213,140 @@ export class LockManager {
       lock = new ManagedLock(lock, this.#graph ??= new WaitForGraph());
     }
     this.#locks.set(lockId, lock);
+    if (this.#observed) lock.metrics?.();
+    if (this.#listeners.length > 0) this.#listen(lock);
     return lock;
+  }
+
+  #listen(lock: Lock): void {
+    if (typeof lock.subscribe !== "function") return;
+    this.#subscriptions.set(lock, lock.subscribe(this.#fanOut));
+  }
+
+  /**
+   * The totals of every kept lock's metrics: counts summed, distributions
+   * merged. Like a lock's own, the first call starts the clock of the
+   * manager's `local` and `thread` locks, present and future.
+   *
+   * @example Totals across locks
+   * ```ts
+   * import { LockManager } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const manager = new LockManager();
+   * manager.metrics(); // start timing
+   * await manager.getOrCreateLock("a").withLock(() => {});
+   * await manager.getOrCreateLock("b").withLock(() => {});
+   * const { acquisitions, holdMs } = manager.metrics();
+   * assert.equal(acquisitions, 2);
+   * assert.equal(holdMs.count, 2);
+   * ```
+   *
+   * @returns A new snapshot.
+   */
+  metrics(): LockMetrics {
+    this.#observed = true;
+    const waitMs = new Histogram(), holdMs = new Histogram();
+    const total = {
+      acquisitions: 0,
+      contended: 0,
+      busy: 0,
+      timeouts: 0,
+      aborts: 0,
+      lost: 0,
+      holders: 0,
+      waiters: 0,
+    };
+    for (const lock of this.#locks.values()) {
+      if (typeof lock.metrics !== "function") continue;
+      const m = lock.metrics();
+      for (const key of Object.keys(total) as (keyof typeof total)[]) {
+        total[key] += m[key];
+      }
+      const recorder = recorderOf(lock);
+      if (recorder !== undefined) {
+        waitMs.merge(recorder.waitMs);
+        holdMs.merge(recorder.holdMs);
+      }
+    }
+    return { ...total, waitMs: waitMs.summary(), holdMs: holdMs.summary() };
+  }
+
+  /**
+   * Who holds and who waits for each kept lock: every lock's `query()`, in
+   * one snapshot shaped like the Web Locks API's `navigator.locks.query()`.
+   *
+   * @example Everything held and pending
+   * ```ts
+   * import { LockManager } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const manager = new LockManager();
+   * const lease = await manager.getOrCreateLock("orders").acquire({ owner: "worker-1" });
+   * const { held, pending } = await manager.query();
+   * assert.deepEqual(held.map((h) => [h.name, h.owner]), [["orders", "worker-1"]]);
+   * assert.equal(pending.length, 0);
+   * await lease.release();
+   * ```
+   *
+   * @returns Held and pending requests of every kept lock, lock by lock.
+   */
+  async query(): Promise<LockSnapshot> {
+    this.#observed = true;
+    const snapshots = await Promise.all(
+      [...this.#locks.values()].map((lock) =>
+        typeof lock.query === "function"
+          ? lock.query()
+          : { held: [] as LockInfo[], pending: [] as LockInfo[] }
+      ),
+    );
+    return {
+      held: snapshots.flatMap((s) => s.held),
+      pending: snapshots.flatMap((s) => s.pending),
+    };
+  }
+
+  /**
+   * Calls `listener` with each event of every kept lock, present and future
+   * (`event.name` says which).
+   *
+   * @example Logging every lock's events
+   * ```ts
+   * import { LockManager } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const manager = new LockManager();
+   * const seen: string[] = [];
+   * const unsubscribe = manager.subscribe((e) => seen.push(`${e.name} ${e.type}`));
+   * await manager.getOrCreateLock("a").withLock(() => {});
+   * unsubscribe();
+   * assert.deepEqual(seen, ["a acquire", "a grant", "a release"]);
+   * ```
+   *
+   * @param listener Called synchronously with each event.
+   * @returns A function that unsubscribes `listener`.
+   */
+  subscribe(listener: LockListener): () => void {
+    if (typeof listener !== "function") {
+      throw new TypeError(
+        `Cannot subscribe to lock manager as 'listener' must be a function: current value is ${
+          show(listener)
+        }`,
+      );
+    }
+    if (this.#listeners.length === 0) {
+      for (const lock of this.#locks.values()) this.#listen(lock);
+    }
+    this.#listeners = [...this.#listeners, listener];
+    let subscribed = true;
+    return () => {
+      if (!subscribed) return;
+      subscribed = false;
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+      if (this.#listeners.length > 0) return;
+      for (const unsubscribe of this.#subscriptions.values()) unsubscribe();
+      this.#subscriptions.clear();
+    };
   }
 
   /**
@@ -235,6 +390,11 @@ export class LockManager {
    * @returns Whether a lock was kept under `lockId`.
    */
   removeLock(lockId: string): boolean {
+    const lock = this.#locks.get(lockId);
+    if (lock !== undefined) {
+      this.#subscriptions.get(lock)?.();
+      this.#subscriptions.delete(lock);
+    }
     return this.#locks.delete(lockId);
   }
 }

@@ -15,6 +15,13 @@ import type {
   LockOptions,
 } from "./types.ts";
 import { hold } from "./_hold.ts";
+import type {
+  LockInfo,
+  LockListener,
+  LockMetrics,
+  LockSnapshot,
+} from "./observability.ts";
+import { attachRecorder, type Attempt, Recorder } from "./_recorder.ts";
 import {
   checkAcquireOptions,
   checkLeaseMs,
@@ -85,6 +92,19 @@ export interface ThreadLockHandle {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 let unnamed = 0;
+
+// What this thread knows of each lock region's requests, for every handle.
+const known = new WeakMap<
+  SharedArrayBuffer,
+  Map<number, {
+    mine: Map<number, ThreadLease>;
+    waiters: Map<number, Attempt>;
+    rec: Recorder;
+  }>
+>();
+
+// Set by ThreadLock's static block: a lease tells its lock it ended.
+let leaseEnded: (lock: ThreadLock, lease: ThreadLease, lost: boolean) => void;
 
 function checkHandle(handle: unknown): ThreadLockHandle {
   const action = "rebuild thread lock";
@@ -166,6 +186,15 @@ export class ThreadLock implements Lock {
   readonly type: string = "thread";
   #state: ThreadState;
   #handle: ThreadLockHandle;
+  #rec: Recorder;
+  /**
+   * This thread's leases that carry an owner or a grant time, by fence, and
+   * its waiters, by slot, shared by every handle of the lock in this thread:
+   * shared memory holds neither, so `query()` adds them for this thread's
+   * own requests.
+   */
+  #mine: Map<number, ThreadLease>;
+  #waiters: Map<number, Attempt>;
 
   /**
    * Creates a lock in new shared memory, or rebuilds one from a handle.
@@ -207,6 +236,25 @@ export class ThreadLock implements Lock {
       };
     }
     this.#state = new ThreadState(this.#handle.buffer, this.#handle.byteOffset);
+    let regions = known.get(this.#handle.buffer);
+    if (regions === undefined) {
+      known.set(this.#handle.buffer, regions = new Map());
+    }
+    let local = regions.get(this.#handle.byteOffset);
+    if (local === undefined) {
+      regions.set(
+        this.#handle.byteOffset,
+        local = {
+          mine: new Map(),
+          waiters: new Map(),
+          rec: new Recorder(this, this.name, false),
+        },
+      );
+    }
+    this.#rec = local.rec;
+    attachRecorder(this, local.rec);
+    this.#mine = local.mine;
+    this.#waiters = local.waiters;
   }
 
   /**
@@ -286,18 +334,26 @@ export class ThreadLock implements Lock {
         state.unlock();
       }
       if (grant) {
-        return Promise.resolve(new ThreadLease(this, state, false, grant, 0));
+        return Promise.resolve(this.#granted(false, grant, 0, undefined));
       }
-      return this.#queue(false, 0, 0, undefined, undefined);
+      return this.#queue(
+        false,
+        0,
+        0,
+        undefined,
+        undefined,
+        this.#rec.begin("exclusive", undefined, false),
+      );
     }
     let mode: LockMode, signal: AbortSignal | undefined;
     let timeoutMs: number | undefined, leaseMs: number | undefined;
-    let priority: number;
+    let owner: string | undefined, priority: number;
     try {
-      ({ mode, signal, timeoutMs, leaseMs, priority } = checkAcquireOptions(
-        this.name,
-        options,
-      ));
+      ({ mode, signal, timeoutMs, leaseMs, owner, priority } =
+        checkAcquireOptions(
+          this.name,
+          options,
+        ));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -305,12 +361,14 @@ export class ThreadLock implements Lock {
     const shared = mode === "shared";
     let lease: ThreadLease | undefined;
     try {
-      lease = this.#grantNow(shared, leaseMs ?? 0);
+      lease = this.#grantNow(shared, leaseMs ?? 0, owner);
     } catch (error) {
       return Promise.reject(error);
     }
     if (lease !== undefined) return Promise.resolve(lease);
+    const at = this.#rec.begin(mode, owner, false);
     if (timeoutMs === 0) {
+      this.#rec.failed("timeout", mode, at);
       return Promise.reject(new LockTimeoutError(this.name, 0));
     }
     return this.#queue(
@@ -319,8 +377,181 @@ export class ThreadLock implements Lock {
       priority,
       signal,
       timeoutMs === undefined ? undefined : now() + timeoutMs,
+      at,
       timeoutMs,
     );
+  }
+
+  /** A lease for a grant made at once, counted (and timed when observed). */
+  #granted(
+    shared: boolean,
+    grant: Grant,
+    leaseMs: number,
+    owner: string | undefined,
+  ): ThreadLease {
+    const lease = new ThreadLease(this, this.#state, shared, grant, leaseMs);
+    const rec = this.#rec;
+    if (rec.timed) {
+      lease.meta = {
+        owner,
+        since: rec.grantedAtOnce(lease.mode, owner, lease.fence),
+      };
+    } else {
+      rec.acquisitions++;
+      rec.holders++;
+      if (owner === undefined) return lease;
+      lease.meta = { owner, since: 0 };
+    }
+    this.#mine.set(lease.fence, lease);
+    return lease;
+  }
+
+  static {
+    leaseEnded = (lock, lease, lost) => {
+      const rec = lock.#rec;
+      // The common end, unwatched and unlabelled: a count, nothing more.
+      const meta = lease.meta;
+      if (!lost && !rec.timed && meta === undefined) {
+        rec.holders--;
+        return;
+      }
+      lock.#mine.delete(lease.fence);
+      rec.ended(lost, lease.mode, meta?.owner, lease.fence, meta?.since ?? 0);
+    };
+  }
+
+  /**
+   * What this thread's acquisitions of the lock counted and timed (its own
+   * holders and waiters; `query()` shows every thread's). The first call (or
+   * `query()`, or `subscribe()`) starts the clock: until then it keeps counts.
+   *
+   * @example Counting a thread's acquisitions
+   * ```ts
+   * import { ThreadLock } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new ThreadLock();
+   * await lock.withLock(() => {});
+   * assert.equal(lock.metrics().acquisitions, 1);
+   * ```
+   *
+   * @returns A new snapshot.
+   */
+  metrics(): LockMetrics {
+    this.#observe();
+    return this.#rec.metrics();
+  }
+
+  /**
+   * Who holds the lock and who waits for it, across all threads, from the
+   * shared memory. Owners and ages are known only for this thread's own
+   * requests (shared memory keeps neither), and the fence of a shared lease
+   * without `leaseMs` only when it is this thread's.
+   *
+   * @example Querying a thread lock
+   * ```ts
+   * import { ThreadLock } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new ThreadLock();
+   * const lease = await lock.acquire({ owner: "main" });
+   * const { held } = await lock.query();
+   * assert.deepEqual(held.map((h) => [h.owner, h.fence]), [["main", 1]]);
+   * await lease.release();
+   * ```
+   *
+   * @returns Held leases (by fence) and pending acquisitions (in queue order).
+   */
+  query(): Promise<LockSnapshot> {
+    this.#observe();
+    const state = this.#state;
+    state.lock();
+    let snapshot;
+    try {
+      if (state.minExpiry !== 0) state.reap(now());
+      snapshot = state.snapshot();
+    } finally {
+      state.unlock();
+    }
+    const at = performance.now();
+    const info = (
+      mode: LockMode,
+      fence: number | undefined,
+      known: { owner: string | undefined; since: number } | undefined,
+    ): LockInfo => ({
+      name: this.name,
+      mode,
+      owner: known?.owner,
+      fence,
+      ageMs: known === undefined || known.since === 0
+        ? undefined
+        : at - known.since,
+    });
+    const held: LockInfo[] = [];
+    const seen = new Set<number>();
+    for (const { fence, shared } of snapshot.held) {
+      seen.add(fence);
+      held.push(
+        info(
+          shared ? "shared" : "exclusive",
+          fence,
+          this.#mine.get(fence)?.meta,
+        ),
+      );
+    }
+    // Shared leases without a slot: their fences are known only here.
+    let anonymous = snapshot.readers - snapshot.held.filter((h) => h.shared)
+      .length;
+    for (const lease of this.#mine.values()) {
+      if (anonymous <= 0) break;
+      if (lease.mode !== "shared" || seen.has(lease.fence)) continue;
+      held.push(info("shared", lease.fence, lease.meta));
+      anonymous--;
+    }
+    for (; anonymous > 0; anonymous--) {
+      held.push(info("shared", undefined, undefined));
+    }
+    held.sort((a, b) => (a.fence ?? Infinity) - (b.fence ?? Infinity));
+    const pending = snapshot.pending.map(({ slot, shared }) => {
+      const attempt = this.#waiters.get(slot);
+      return info(
+        shared ? "shared" : "exclusive",
+        undefined,
+        attempt && { owner: attempt.owner, since: attempt.start },
+      );
+    });
+    return Promise.resolve({ held, pending });
+  }
+
+  /**
+   * Calls `listener` with each event of this thread's acquisitions.
+   *
+   * @example Listening to a thread lock
+   * ```ts
+   * import { ThreadLock } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const lock = new ThreadLock();
+   * const types: string[] = [];
+   * lock.subscribe((event) => types.push(event.type));
+   * await lock.withLock(() => {});
+   * assert.deepEqual(types, ["acquire", "grant", "release"]);
+   * ```
+   *
+   * @param listener Called synchronously with each event.
+   * @returns A function that unsubscribes `listener`.
+   */
+  subscribe(listener: LockListener): () => void {
+    const unsubscribe = this.#rec.subscribe(listener);
+    this.#observe();
+    return unsubscribe;
+  }
+
+  #observe(): void {
+    if (this.#rec.timed) return;
+    this.#rec.timed = true;
+    const at = performance.now();
+    for (const attempt of this.#waiters.values()) attempt.start = at;
   }
 
   /**
@@ -344,12 +575,14 @@ export class ThreadLock implements Lock {
    */
   tryAcquire(options?: AcquireOptions): Promise<Lease | undefined> {
     try {
-      const { mode, signal, leaseMs } = checkAcquireOptions(
+      const { mode, signal, leaseMs, owner } = checkAcquireOptions(
         this.name,
         options,
       );
       if (signal?.aborted) return Promise.reject(signal.reason);
-      return Promise.resolve(this.#grantNow(mode === "shared", leaseMs ?? 0));
+      const lease = this.#grantNow(mode === "shared", leaseMs ?? 0, owner);
+      if (lease === undefined) this.#rec.busyAtOnce(mode, owner);
+      return Promise.resolve(lease);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -405,7 +638,11 @@ export class ThreadLock implements Lock {
     }
   }
 
-  #grantNow(shared: boolean, leaseMs: number): ThreadLease | undefined {
+  #grantNow(
+    shared: boolean,
+    leaseMs: number,
+    owner: string | undefined,
+  ): ThreadLease | undefined {
     const state = this.#state;
     state.lock();
     let grant: Grant | undefined | null;
@@ -416,7 +653,7 @@ export class ThreadLock implements Lock {
       state.unlock();
     }
     if (grant === null) throw this.#full();
-    return grant && new ThreadLease(this, state, shared, grant, leaseMs);
+    return grant && this.#granted(shared, grant, leaseMs, owner);
   }
 
   #full(): LockError {
@@ -445,10 +682,56 @@ export class ThreadLock implements Lock {
     priority: number,
     signal: AbortSignal | undefined,
     deadline: number | undefined,
+    at: Attempt,
+    timeoutMs?: number,
+  ): Promise<Lease> {
+    const rec = this.#rec, mode: LockMode = shared ? "shared" : "exclusive";
+    let slot: number;
+    try {
+      slot = this.#enqueue(shared, leaseMs, priority);
+    } catch (error) {
+      rec.failed(undefined, mode, at);
+      throw error;
+    }
+    at.start = rec.now();
+    rec.waiting(mode, at);
+    this.#waiters.set(slot, at);
+    try {
+      return await this.#wait(
+        shared,
+        leaseMs,
+        priority,
+        signal,
+        deadline,
+        at,
+        slot,
+        timeoutMs,
+      );
+    } catch (error) {
+      rec.failed(
+        error instanceof LockTimeoutError
+          ? "timeout"
+          : signal?.aborted && error === signal.reason
+          ? "abort"
+          : undefined,
+        mode,
+        at,
+      );
+      throw error;
+    }
+  }
+
+  async #wait(
+    shared: boolean,
+    leaseMs: number,
+    priority: number,
+    signal: AbortSignal | undefined,
+    deadline: number | undefined,
+    attempt: Attempt,
+    slot: number,
     timeoutMs?: number,
   ): Promise<Lease> {
     const state = this.#state, i32 = state.i32;
-    let slot = this.#enqueue(shared, leaseMs, priority);
     let index = state.stateIndex(slot);
     const sleeper: Sleeper = { wake: undefined, polls: 0 };
     let spin = false;
@@ -469,11 +752,20 @@ export class ThreadLock implements Lock {
             state.unlock();
           }
           if (grant !== undefined) {
-            return new ThreadLease(this, state, shared, grant, leaseMs);
+            this.#waiters.delete(slot);
+            const lease = new ThreadLease(this, state, shared, grant, leaseMs);
+            lease.meta = {
+              owner: attempt.owner,
+              since: this.#rec.granted(lease.mode, attempt, lease.fence),
+            };
+            this.#mine.set(lease.fence, lease);
+            return lease;
           }
           // The grant's lease ran out before this thread came to take it:
           // queue again rather than hand out a lease that is already lost.
+          this.#waiters.delete(slot);
           slot = this.#enqueue(shared, leaseMs, priority);
+          this.#waiters.set(slot, attempt);
           index = state.stateIndex(slot);
           continue;
         }
@@ -489,7 +781,10 @@ export class ThreadLock implements Lock {
           if (gaveUp !== undefined) {
             // Either it leaves the queue now, or it was granted first and the
             // grant stands: exactly one outcome.
-            if (state.cancel(slot)) throw gaveUp;
+            if (state.cancel(slot)) {
+              this.#waiters.delete(slot);
+              throw gaveUp;
+            }
             continue;
           }
           // A waiter is what notices a dead holder's lease running out.
@@ -558,6 +853,9 @@ class ThreadLease implements Lease {
   #leaseMs: number;
   #timer: ReturnType<typeof setTimeout> | undefined = undefined;
   #controller: AbortController | undefined = undefined;
+  #lock: ThreadLock;
+  /** Its owner and grant time, when it has either (else nothing: smaller). */
+  meta: { owner: string | undefined; since: number } | undefined = undefined;
 
   constructor(
     lock: ThreadLock,
@@ -569,6 +867,7 @@ class ThreadLease implements Lease {
     this.name = lock.name;
     this.mode = shared ? "shared" : "exclusive";
     this.fence = grant.fence;
+    this.#lock = lock;
     this.#state = state;
     this.#slot = grant.slot;
     this.#leaseMs = leaseMs;
@@ -597,6 +896,7 @@ class ThreadLease implements Lease {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#state = undefined;
+    leaseEnded(this.#lock, this, true);
     (this.#controller ??= new AbortController()).abort(
       new LockLostError(this.name, detail),
     );
@@ -643,8 +943,10 @@ class ThreadLease implements Lease {
     } finally {
       state.unlock();
     }
-    if (ok) this.#state = undefined;
-    else this.#lose("the lease expired before it was released");
+    if (ok) {
+      this.#state = undefined;
+      leaseEnded(this.#lock, this, false);
+    } else this.#lose("the lease expired before it was released");
     return RESOLVED;
   }
 

@@ -1,6 +1,12 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
+import type {
+  LockListener,
+  LockMetrics,
+  LockSnapshot,
+} from "./observability.ts";
+
 /**
  * How a lease holds its lock: `"exclusive"` admits one holder at a time;
  * `"shared"` admits any number of shared holders while no exclusive holder
@@ -145,4 +151,21 @@ export interface Lock {
   ): Promise<T>;
   /** Whether anyone holds the lock now (in either mode). */
   isLocked(): Promise<boolean>;
+  /**
+   * What this client's acquisitions of the lock counted and timed: grants,
+   * contention, timeouts, aborts, lost leases, its holders and waiters now,
+   * and the wait and hold time distributions.
+   */
+  metrics(): LockMetrics;
+  /**
+   * Who holds the lock and who waits for it now, everyone's requests (on the
+   * distributed types, from the server's state), like the Web Locks API's
+   * `navigator.locks.query()`.
+   */
+  query(): Promise<LockSnapshot>;
+  /**
+   * Calls `listener` with each event of this client's acquisitions (see
+   * `LockEventType`); returns the function that unsubscribes it.
+   */
+  subscribe(listener: LockListener): () => void;
 }

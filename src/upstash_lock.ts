@@ -9,6 +9,13 @@ import type {
   LockMode,
   LockOptions,
 } from "./types.ts";
+import type {
+  LockInfo,
+  LockListener,
+  LockMetrics,
+  LockSnapshot,
+} from "./observability.ts";
+import { type Attempt, Recorder } from "./_recorder.ts";
 import { leaseFor, STALE } from "./_renewing_lease.ts";
 import { hold } from "./_hold.ts";
 import {
@@ -22,6 +29,7 @@ import {
   CANCEL,
   EXTEND,
   keysFor,
+  QUERY,
   RELEASE,
   STATUS,
 } from "./_upstash_scripts.ts";
@@ -103,6 +111,7 @@ const scripts = {
   extend: script(EXTEND),
   cancel: script(CANCEL),
   status: script(STATUS),
+  query: script(QUERY),
 };
 
 async function sha1(text: string): Promise<string> {
@@ -242,6 +251,7 @@ export class UpstashLock implements Lock {
     | undefined;
   #linger: ReturnType<typeof setTimeout> | undefined;
   #queueChain: Promise<unknown> = RESOLVED;
+  #rec: Recorder;
 
   /**
    * Constructs a new instance. Checks every option now, so that a bad one
@@ -289,6 +299,8 @@ export class UpstashLock implements Lock {
     const { keys, channel } = keysFor(prefix, this.name);
     this.#keys = keys;
     this.#channel = channel;
+    // A request costs a round trip: the clock costs nothing beside it.
+    this.#rec = new Recorder(this, this.name, true);
   }
 
   #redis(): Promise<UpstashRedisLike> {
@@ -373,6 +385,7 @@ export class UpstashLock implements Lock {
     leaseMs: number,
     join: boolean,
     priority: number,
+    owner: string | undefined,
   ): Promise<Reply> {
     const sent = performance.now();
     const reply = await this.#reply("acquire", [
@@ -385,6 +398,7 @@ export class UpstashLock implements Lock {
       this.#floor(),
       this.#channel,
       String(priority),
+      owner ?? "",
     ]);
     reply[3] = sent;
     return reply;
@@ -415,12 +429,14 @@ export class UpstashLock implements Lock {
     } catch (error) {
       return Promise.reject(error);
     }
-    const { mode, signal, timeoutMs, priority } = checked;
+    const { mode, signal, timeoutMs, priority, owner } = checked;
     const leaseMs = checked.leaseMs ?? this.#leaseMs;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const deadline = timeoutMs === undefined
       ? Infinity
       : performance.now() + timeoutMs;
+    const rec = this.#rec;
+    const at = rec.begin(mode, owner, true);
     return this.#acquireFresh(
       mode,
       leaseMs,
@@ -428,7 +444,20 @@ export class UpstashLock implements Lock {
       timeoutMs,
       deadline,
       priority,
-    );
+      at,
+    )
+      .catch((error) => {
+        rec.failed(
+          error instanceof LockTimeoutError
+            ? "timeout"
+            : signal?.aborted && error === signal.reason
+            ? "abort"
+            : undefined,
+          mode,
+          at,
+        );
+        throw error;
+      });
   }
 
   async #acquireFresh(
@@ -438,6 +467,7 @@ export class UpstashLock implements Lock {
     timeoutMs: number | undefined,
     deadline: number,
     priority: number,
+    at: Attempt,
   ): Promise<Lease> {
     for (;;) {
       const lease = await this.#acquire(
@@ -447,6 +477,7 @@ export class UpstashLock implements Lock {
         timeoutMs,
         deadline,
         priority,
+        at,
       );
       // A grant that ran out on its way here (the event loop stalled, say)
       // was given back: queue again rather than hand out a lost lease.
@@ -461,6 +492,7 @@ export class UpstashLock implements Lock {
     timeoutMs: number | undefined,
     deadline: number,
     priority: number,
+    at: Attempt,
   ): Promise<Lease | typeof STALE> {
     const token = `lk_${crypto.randomUUID()}`;
     const join = timeoutMs !== 0;
@@ -490,7 +522,7 @@ export class UpstashLock implements Lock {
       const first = this.#queueChain.then(() => {
         // Its turn may come after the caller gave up: then it never asks.
         if (signal?.aborted) throw signal.reason;
-        return this.#attempt(token, mode, leaseMs, join, priority);
+        return this.#attempt(token, mode, leaseMs, join, priority, at.owner);
       });
       this.#queueChain = first.catch(() => {});
       reply = await first;
@@ -508,9 +540,17 @@ export class UpstashLock implements Lock {
         await this.#flag("release", [token, this.#channel, this.#floor()]);
         throw signal.reason;
       }
-      return this.#lease(token, mode, reply[1], leaseMs, reply[3] + reply[2]);
+      return this.#lease(
+        token,
+        mode,
+        reply[1],
+        leaseMs,
+        reply[3] + reply[2],
+        at,
+      );
     }
     if (!join) throw new LockTimeoutError(this.name, 0);
+    this.#rec.waiting(mode, at);
     const onAbort = () => wake.fn?.();
     signal?.addEventListener("abort", onAbort);
     let attempt = 0;
@@ -518,7 +558,14 @@ export class UpstashLock implements Lock {
       const subscribed = await this.#subscribe();
       // A stream that came up only now may have missed a handoff: look once.
       if (subscribed && !wasSubscribed && handed === undefined) {
-        reply = await this.#attempt(token, mode, leaseMs, true, priority);
+        reply = await this.#attempt(
+          token,
+          mode,
+          leaseMs,
+          true,
+          priority,
+          at.owner,
+        );
         contact = reply[3];
         if (reply[0] === 1) {
           handed = reply[1];
@@ -534,7 +581,7 @@ export class UpstashLock implements Lock {
               ? signal.reason
               : new LockTimeoutError(this.name, timeoutMs!);
           }
-          return this.#lease(token, mode, handed, leaseMs, handedUntil);
+          return this.#lease(token, mode, handed, leaseMs, handedUntil, at);
         }
         if (signal?.aborted || performance.now() >= deadline) {
           const outcome = await this.#flag("cancel", [
@@ -567,7 +614,14 @@ export class UpstashLock implements Lock {
         if (handed !== undefined || signal?.aborted) continue;
         if (performance.now() >= deadline) continue;
         attempt++;
-        reply = await this.#attempt(token, mode, leaseMs, true, priority);
+        reply = await this.#attempt(
+          token,
+          mode,
+          leaseMs,
+          true,
+          priority,
+          at.owner,
+        );
         contact = reply[3];
         if (reply[0] === 1) {
           handed = reply[1];
@@ -685,16 +739,19 @@ export class UpstashLock implements Lock {
       );
     }
     const token = `lk_${crypto.randomUUID()}`;
-    const reply = await this.#attempt(token, checked.mode, leaseMs, false, 0);
-    if (reply[0] !== 1) return undefined;
-    const lease = this.#lease(
-      token,
-      checked.mode,
-      reply[1],
-      leaseMs,
-      reply[3] + reply[2],
-    );
-    return lease === STALE ? undefined : lease;
+    const { mode, owner } = checked;
+    const at = this.#rec.begin(mode, owner, true);
+    const reply = await this.#attempt(token, mode, leaseMs, false, 0, owner)
+      .catch((error) => {
+        this.#rec.failed(undefined, mode, at);
+        throw error;
+      });
+    const lease = reply[0] === 1
+      ? this.#lease(token, mode, reply[1], leaseMs, reply[3] + reply[2], at)
+      : STALE;
+    if (lease !== STALE) return lease;
+    this.#rec.refused(mode, at);
+    return undefined;
   }
 
   /**
@@ -729,20 +786,89 @@ export class UpstashLock implements Lock {
     return reply[0] > 0;
   }
 
-  /** The lease, or STALE (given back) when it ran out before it got here. */
+  /**
+   * What this client's acquisitions of the lock counted and timed (its own
+   * holders and waiters; `query()` shows every client's).
+   *
+   * @returns A new snapshot.
+   */
+  metrics(): LockMetrics {
+    return this.#rec.metrics();
+  }
+
+  /**
+   * Who holds the lock and who waits for it, across all clients: one request
+   * that reads Redis's state (ages by Redis's clock).
+   *
+   * @returns Held leases (by fence) and pending acquisitions (in queue order).
+   * @throws {LockBackendError} When Redis cannot be reached or answers oddly.
+   */
+  async query(): Promise<LockSnapshot> {
+    const reply = await this.#run("query", [this.#channel, this.#floor()]);
+    const bad = () =>
+      new LockBackendError(
+        this.name,
+        `malformed reply to query: ${JSON.stringify(reply)?.slice(0, 200)}`,
+      );
+    if (!Array.isArray(reply) || !Array.isArray(reply[0])) throw bad();
+    const entry = (e: unknown, held: boolean): LockInfo => {
+      if (!Array.isArray(e)) throw bad();
+      const [mode, ...rest] = e as unknown[];
+      const [fence, age, owner] = held ? rest : [undefined, ...rest];
+      if (
+        (mode !== "x" && mode !== "s") || typeof age !== "number" ||
+        typeof owner !== "string" || !owner.startsWith("o:") ||
+        (held && typeof fence !== "number")
+      ) throw bad();
+      return {
+        name: this.name,
+        mode: mode === "x" ? "exclusive" : "shared",
+        owner: owner.length > 2 ? owner.slice(2) : undefined,
+        fence: fence as number | undefined,
+        ageMs: age,
+      };
+    };
+    return {
+      held: (reply[0] as unknown[]).map((e) => entry(e, true)).sort((a, b) =>
+        a.fence! - b.fence!
+      ),
+      pending: ((reply[1] ?? []) as unknown[]).map((e) => entry(e, false)),
+    };
+  }
+
+  /**
+   * Calls `listener` with each event of this client's acquisitions.
+   *
+   * @param listener Called synchronously with each event.
+   * @returns A function that unsubscribes `listener`.
+   */
+  subscribe(listener: LockListener): () => void {
+    return this.#rec.subscribe(listener);
+  }
+
+  /**
+   * The lease, or STALE (given back) when it ran out before it got here; a
+   * lease is counted as granted, a STALE grant is not.
+   */
   #lease(
     token: string,
     mode: LockMode,
     fence: number,
     leaseMs: number,
     validUntil: number,
+    at: Attempt,
   ): Lease | typeof STALE {
-    return leaseFor(this.name, mode, fence, leaseMs, MIN_LEASE_MS, {
+    const rec = this.#rec, owner = at.owner;
+    let grantedAt = 0;
+    const lease = leaseFor(this.name, mode, fence, leaseMs, MIN_LEASE_MS, {
       release: async () =>
         (await this.#flag("release", [token, this.#channel, this.#floor()])) ===
           1,
       extend: async (ms) =>
         (await this.#flag("extend", [token, String(Math.ceil(ms))])) === 1,
+      ended: (lost) => rec.ended(lost, mode, owner, fence, grantedAt),
     }, validUntil);
+    if (lease !== STALE) grantedAt = rec.granted(mode, at, fence);
+    return lease;
   }
 }

@@ -292,6 +292,105 @@ export function apiSuite(test: RegisterTest, runtime: Runtime): void {
     return Promise.resolve();
   });
 
+  test("LockManager.metrics() totals its locks' counts and merges their distributions", async () => {
+    const manager = new LockManager();
+    manager.metrics(); // starts the clock of present and future locks
+    const a = manager.getOrCreateLock("a");
+    const b = manager.getOrCreateLock("b");
+    const holder = await a.acquire();
+    const waiter = a.acquire();
+    await delay(5);
+    await holder.release();
+    await (await waiter).release();
+    await b.withLock(() => delay(2));
+    const kept = await b.tryAcquire({ owner: "x".repeat(256) });
+    assert(kept !== undefined);
+    const m = manager.metrics();
+    assertEquals([m.acquisitions, m.contended, m.holders], [4, 1, 1]);
+    assertEquals(m.waitMs.count, 4);
+    assertEquals(m.holdMs.count, 3);
+    assert(m.holdMs.max >= 2, `holdMs.max ${m.holdMs.max}`);
+    assertEquals(
+      m.holdMs.max,
+      Math.max(a.metrics().holdMs.max, b.metrics().holdMs.max),
+    );
+    assertEquals(
+      m.holdMs.sum,
+      a.metrics().holdMs.sum + b.metrics().holdMs.sum,
+    );
+    await kept.release();
+    assertEquals(manager.metrics().holders, 0);
+  });
+
+  test("LockManager's deadlock probe before a labelled acquire is not counted as busy", async () => {
+    const manager = new LockManager();
+    const lock = manager.getOrCreateLock("probed");
+    const types: string[] = [];
+    lock.subscribe((e) => types.push(`${e.owner} ${e.type}`));
+    const holder = await lock.acquire({ owner: "one" });
+    const waiter = lock.acquire({ owner: "two" });
+    await delay(5);
+    await holder.release();
+    await (await waiter).release();
+    assertEquals(types, [
+      "one acquire",
+      "one grant",
+      "two acquire",
+      "two wait",
+      "one release",
+      "two grant",
+      "two release",
+    ]);
+    assertEquals([lock.metrics().busy, lock.metrics().contended], [0, 1]);
+  });
+
+  test("LockManager.query() lists every kept lock's holders and waiters", async () => {
+    const manager = new LockManager();
+    const a = await manager.getOrCreateLock("a").acquire({ owner: "one" });
+    const b = await manager.getOrCreateLock("b").acquire({ mode: "shared" });
+    const queued = manager.getOrCreateLock("a").acquire({ owner: "two" });
+    await delay(5); // a labelled acquire looks for deadlocks first
+    const { held, pending } = await manager.query();
+    assertEquals(held.map((h) => [h.name, h.mode, h.owner, h.fence]), [
+      ["a", "exclusive", "one", a.fence],
+      ["b", "shared", undefined, b.fence],
+    ]);
+    assertEquals(pending.map((p) => [p.name, p.owner]), [["a", "two"]]);
+    await a.release();
+    await b.release();
+    await (await queued).release();
+    assertEquals(await manager.query(), { held: [], pending: [] });
+  });
+
+  test("LockManager.subscribe() reports events of present and future locks until unsubscribed or removed", async () => {
+    const manager = new LockManager();
+    manager.getOrCreateLock("before");
+    const seen: string[] = [];
+    const unsubscribe = manager.subscribe((e) =>
+      seen.push(`${e.name} ${e.type}`)
+    );
+    await manager.getOrCreateLock("before").withLock(() => {});
+    await manager.getOrCreateLock("after").withLock(() => {});
+    const removed = manager.getOrCreateLock("removed");
+    manager.removeLock("removed");
+    await removed.withLock(() => {});
+    assertEquals(seen, [
+      "before acquire",
+      "before grant",
+      "before release",
+      "after acquire",
+      "after grant",
+      "after release",
+    ]);
+    unsubscribe();
+    await manager.getOrCreateLock("after").withLock(() => {});
+    assertEquals(seen.length, 6);
+    assertThrows(() => manager.subscribe(42 as never), TypeError, [
+      "'listener'",
+      "42",
+    ]);
+  });
+
   test("LockManager.getOrCreateLock() keeps an explicit options.name", () => {
     const manager = new LockManager();
     const lock = manager.getOrCreateLock("id", "local", { name: "display" });

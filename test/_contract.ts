@@ -11,9 +11,11 @@ import {
   createLock,
   type Lock,
   LockError,
+  type LockEvent,
   type LockOptions,
   LockReleasedError,
   LockTimeoutError,
+  type ThreadLock,
 } from "../mod.ts";
 import {
   assert,
@@ -54,8 +56,21 @@ export function lockContract(
   backend: ContractBackend,
 ): void {
   const { type, quietMs } = backend;
-  const make = (name = randomName()): Lock =>
-    createLock(type, { ...backend.options?.(), name });
+  const optionsOf = new WeakMap<Lock, LockOptions>();
+  const make = (name = randomName()): Lock => {
+    const options = { ...backend.options?.(), name };
+    const lock = createLock(type, options);
+    optionsOf.set(lock, options);
+    return lock;
+  };
+  // Another client of the same lock: another handle of a thread lock, another
+  // client object of a distributed one; a local lock has no other client.
+  const otherClient = (lock: Lock): Lock =>
+    type === "local"
+      ? lock
+      : type === "thread"
+      ? createLock("thread", { handle: (lock as ThreadLock).handle })
+      : createLock(type, optionsOf.get(lock));
   const it = (name: string, fn: () => Promise<void>) =>
     test(`[${type}] ${name}`, fn);
 
@@ -511,6 +526,9 @@ export function lockContract(
       [{ leaseMs: Infinity }, RangeError, ["'leaseMs'", "Infinity"]],
       [{ mode: "both" }, TypeError, ["'mode'", '"both"']],
       [{ signal: {} }, TypeError, ["'signal'"]],
+      [{ owner: "" }, RangeError, ["'owner'", '""']],
+      [{ owner: "x".repeat(257) }, RangeError, ["'owner'", "257"]],
+      [{ owner: 7 }, TypeError, ["'owner'", "7"]],
       ["fast", TypeError, ["'options'", '"fast"']],
       [null, TypeError, ["'options'", "null"]],
     ];
@@ -758,5 +776,263 @@ export function lockContract(
     assertEquals(group.released, true);
     assertEquals(await x.isLocked(), false);
     assertEquals(await y.isLocked(), false);
+  });
+
+  metricsContract(it, make, otherClient, type, quietMs);
+}
+
+/** Metrics, events and query(): what every lock type reports the same way. */
+function metricsContract(
+  it: (name: string, fn: () => Promise<void>) => void,
+  make: (name?: string) => Lock,
+  peer: (lock: Lock) => Lock,
+  type: string,
+  quietMs: number,
+): void {
+  const record = (lock: Lock) => {
+    const events: LockEvent[] = [];
+    const unsubscribe = lock.subscribe((event) => events.push(event));
+    return { events, unsubscribe };
+  };
+  const summary = (events: LockEvent[], owner: string) =>
+    events.filter((e) => e.owner === owner).map((e) => e.type);
+
+  it("Lock.subscribe() reports acquire, wait, grant and release in order, with fence, owner and times", async () => {
+    const lock = make();
+    const { events, unsubscribe } = record(lock);
+    const first = await lock.acquire({ owner: "first" });
+    const second = track(lock.acquire({ owner: "second", mode: "shared" }));
+    await delay(quietMs);
+    await delay(5); // a hold time a coarse clock can see
+    await first.release();
+    const lease = await second.promise;
+    await lease.release();
+    assertEquals(summary(events, "first"), ["acquire", "grant", "release"]);
+    assertEquals(summary(events, "second"), [
+      "acquire",
+      "wait",
+      "grant",
+      "release",
+    ]);
+    const grant = events.find((e) =>
+      e.type === "grant" && e.owner === "second"
+    )!;
+    assertEquals(grant.name, lock.name);
+    assertEquals(grant.mode, "shared");
+    assertEquals(grant.fence, lease.fence);
+    assert(typeof grant.waitMs === "number" && grant.waitMs >= 0, "waitMs");
+    const released = events.find((e) =>
+      e.type === "release" && e.owner === "first"
+    )!;
+    assertEquals(released.fence, first.fence);
+    assert(
+      typeof released.holdMs === "number" && released.holdMs > 0,
+      `holdMs ${released.holdMs}`,
+    );
+    // The grant comes after the first holder's release.
+    assert(
+      events.indexOf(released) < events.indexOf(grant),
+      events.map((e) => `${e.owner} ${e.type}`).join(", "),
+    );
+    unsubscribe();
+    unsubscribe(); // idempotent
+    await lock.withLock(() => {});
+    assertEquals(events.length, 7, "a listener was called after unsubscribe");
+  });
+
+  it("Lock.subscribe() reports busy, timeout and abort, and a throwing listener does not disturb the lock", async () => {
+    const lock = make();
+    const { events } = record(lock);
+    let thrown = 0;
+    lock.subscribe((event) => {
+      // Throws in the middle of two acquisitions: both must go on.
+      if (event.type === "acquire" && thrown++ < 2) {
+        throw new Error("a broken listener");
+      }
+    });
+    const logged: unknown[] = [];
+    const log = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args[1]);
+    try {
+      const holder = await lock.acquire({ owner: "holder" });
+      assertEquals(await lock.tryAcquire({ owner: "try" }), undefined);
+      await assertRejects(
+        lock.acquire({ owner: "late", timeoutMs: 10 }),
+        LockTimeoutError,
+      );
+      const controller = new AbortController();
+      const aborted = track(
+        lock.acquire({ owner: "aborted", signal: controller.signal }),
+      );
+      await delay(quietMs);
+      controller.abort(new Error("gone"));
+      await delay(quietMs);
+      assertEquals((aborted.error as Error)?.message, "gone");
+      await holder.release();
+      await delay(10);
+    } finally {
+      console.error = log;
+    }
+    assertEquals(
+      logged.map((e) => (e as Error)?.message),
+      ["a broken listener", "a broken listener"],
+    );
+    assertEquals(summary(events, "try"), ["acquire", "busy"]);
+    assertEquals(summary(events, "late"), ["acquire", "wait", "timeout"]);
+    assertEquals(summary(events, "aborted"), ["acquire", "wait", "abort"]);
+    const timeout = events.find((e) => e.type === "timeout")!;
+    assert(timeout.waitMs === undefined || timeout.waitMs >= 0);
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  it("Lock.metrics() counts grants, contention, busy, timeouts and aborts, and times waits and holds", async () => {
+    const lock = make();
+    const zero = lock.metrics(); // also starts a local lock's clock
+    assertEquals(
+      [zero.acquisitions, zero.contended, zero.holders, zero.waiters],
+      [0, 0, 0, 0],
+    );
+    assertEquals(zero.waitMs, {
+      count: 0,
+      sum: 0,
+      p50: 0,
+      p90: 0,
+      p99: 0,
+      max: 0,
+    });
+    const holder = await lock.acquire();
+    assertEquals(await lock.tryAcquire(), undefined);
+    await assertRejects(lock.acquire({ timeoutMs: 10 }), LockTimeoutError);
+    const controller = new AbortController();
+    const aborted = lock.acquire({ signal: controller.signal }).catch(() => {});
+    const waiter = track(lock.acquire());
+    await delay(quietMs);
+    controller.abort();
+    await aborted;
+    const during = lock.metrics();
+    assertEquals([during.holders, during.waiters], [1, 1]);
+    await delay(5);
+    await holder.release();
+    const lease = await waiter.promise;
+    await lease.release();
+    const m = lock.metrics();
+    assertEquals(
+      {
+        acquisitions: m.acquisitions,
+        contended: m.contended,
+        busy: m.busy,
+        timeouts: m.timeouts,
+        aborts: m.aborts,
+        lost: m.lost,
+        holders: m.holders,
+        waiters: m.waiters,
+      },
+      {
+        acquisitions: 2,
+        contended: 1,
+        busy: 1,
+        timeouts: 1,
+        aborts: 1,
+        lost: 0,
+        holders: 0,
+        waiters: 0,
+      },
+    );
+    assertEquals(m.waitMs.count, 2);
+    assertEquals(m.holdMs.count, 2);
+    assert(m.holdMs.max > 0, `holdMs.max ${m.holdMs.max}`);
+    assert(m.waitMs.max > 0, `waitMs.max ${m.waitMs.max}`);
+    const { p50, p90, p99, max } = m.holdMs;
+    assert(p50 <= p90 && p90 <= p99 && p99 <= max, JSON.stringify(m.holdMs));
+    assert(m.holdMs.sum >= m.holdMs.max, JSON.stringify(m.holdMs));
+  });
+
+  it("Lock.query() lists holders by fence and waiters in queue order, with mode, owner and age", async () => {
+    const lock = make();
+    assertEquals(await lock.query(), { held: [], pending: [] });
+    const a = await lock.acquire({ mode: "shared", owner: "reader-a" });
+    const b = await lock.acquire({ mode: "shared", owner: "reader-b" });
+    const writer = track(lock.acquire({ owner: "writer" }));
+    await delay(quietMs);
+    // From another client: a durable-object client sends its second waiter
+    // only once its first has been answered.
+    const late = track(
+      peer(lock).acquire({ mode: "shared", owner: "reader-c" }),
+    );
+    await delay(quietMs);
+    const { held, pending } = await lock.query();
+    assertEquals(
+      held.map((h) => [h.name, h.mode, h.owner, h.fence]),
+      [
+        [lock.name, "shared", "reader-a", a.fence],
+        [lock.name, "shared", "reader-b", b.fence],
+      ],
+    );
+    assertEquals(
+      pending.map((p) => [p.name, p.mode, p.owner, p.fence]),
+      [
+        [lock.name, "exclusive", "writer", undefined],
+        [lock.name, "shared", "reader-c", undefined],
+      ],
+    );
+    for (const info of [...held, ...pending]) {
+      assert(
+        typeof info.ageMs === "number" && info.ageMs >= 0,
+        `ageMs ${info.ageMs}`,
+      );
+    }
+    await a.release();
+    await b.release();
+    const w = await writer.promise;
+    const after = await lock.query();
+    assertEquals(
+      after.held.map((h) => [h.mode, h.owner, h.fence]),
+      [["exclusive", "writer", w.fence]],
+    );
+    assertEquals(after.pending.map((p) => p.owner), ["reader-c"]);
+    await w.release();
+    await (await late.promise).release();
+    assertEquals(await lock.query(), { held: [], pending: [] });
+  });
+
+  it("Lock.subscribe() rejects a listener that is not a function", () => {
+    const lock = make();
+    assertThrows(() => lock.subscribe("log" as never), TypeError, [
+      "'listener'",
+    ]);
+    return Promise.resolve();
+  });
+
+  if (type === "local") return; // a local lock has no other client
+  it("Lock.query() shows another client's holders and waiters; metrics() only this client's", async () => {
+    // (For thread, the other client is another handle in this thread.)
+    const lock = make();
+    const other = peer(lock);
+    const held = await other.acquire({ owner: "elsewhere" });
+    const waiting = track(
+      peer(lock).acquire({ owner: "queued", mode: "shared" }),
+    );
+    await delay(quietMs);
+    const snapshot = await lock.query();
+    assertEquals(
+      snapshot.held.map((h) => [h.mode, h.fence]),
+      [["exclusive", held.fence]],
+    );
+    assertEquals(snapshot.pending.map((p) => p.mode), ["shared"]);
+    if (type !== "thread") {
+      // A server keeps owners; a thread's shared memory does not.
+      assertEquals(snapshot.held[0]!.owner, "elsewhere");
+      assertEquals(snapshot.pending[0]!.owner, "queued");
+    }
+    // Thread handles in one thread are one client: metrics are per thread.
+    if (type !== "thread") {
+      const mine = lock.metrics();
+      assertEquals([mine.acquisitions, mine.holders, mine.waiters], [0, 0, 0]);
+      const theirs = other.metrics();
+      assertEquals([theirs.acquisitions, theirs.holders], [1, 1]);
+    }
+    await held.release();
+    await (await waiting.promise).release();
+    assertEquals(await lock.query(), { held: [], pending: [] });
   });
 }

@@ -10,6 +10,8 @@ import {
   type Lease,
   LocalLock,
   type Lock,
+  type LockMetrics,
+  type LockSnapshot,
   LockTimeoutError,
   registerLockType,
 } from "../mod.ts";
@@ -64,6 +66,27 @@ class NonExcludingLock implements Lock {
   }
   isLocked(): Promise<boolean> {
     return Promise.resolve(this.#held > 0);
+  }
+  metrics(): LockMetrics {
+    const none = { count: 0, sum: 0, p50: 0, p90: 0, p99: 0, max: 0 };
+    return {
+      acquisitions: this.#fence,
+      contended: 0,
+      busy: 0,
+      timeouts: 0,
+      aborts: 0,
+      lost: 0,
+      holders: this.#held,
+      waiters: 0,
+      waitMs: none,
+      holdMs: none,
+    };
+  }
+  query(): Promise<LockSnapshot> {
+    return Promise.resolve({ held: [], pending: [] });
+  }
+  subscribe(): () => void {
+    return () => {};
   }
 }
 

@@ -192,6 +192,45 @@ export function threadSuite(test: RegisterTimedTest): void {
   );
 
   test(
+    "ThreadLock.query() shows another thread's holder and waiters from shared memory",
+    async () => {
+      await withWorkers(2, async ([holderThread, waiterThread]) => {
+        const lock = new ThreadLock({ name: randomName("query") });
+        holderThread!.send({
+          job: "hold",
+          handle: lock.handle,
+          leaseMs: 5_000,
+        });
+        const fence = (await holderThread!.next()).fence as number;
+        waiterThread!.send({
+          job: "enqueue",
+          handle: lock.handle,
+          order: new SharedArrayBuffer(4 * 8),
+          id: 1,
+        });
+        assertEquals((await waiterThread!.next()).queued, 1);
+        while (lock.waiting < 1) await delay(1);
+        const mine = await lock.acquire({ owner: "main", timeoutMs: 10 })
+          .catch((error) => error.name);
+        assertEquals(mine, "TimeoutError");
+        const { held, pending } = await lock.query();
+        // Other threads' owners are not in shared memory; modes and fences are.
+        assertEquals(held.map((h) => [h.mode, h.fence, h.owner]), [[
+          "exclusive",
+          fence,
+          undefined,
+        ]]);
+        assertEquals(pending.map((p) => [p.mode, p.owner]), [[
+          "exclusive",
+          undefined,
+        ]]);
+        assertEquals(lock.metrics().timeouts, 1);
+      });
+    },
+    30_000,
+  );
+
+  test(
     "ThreadLock recovers the lock after leaseMs when its holder thread is terminated",
     async () => {
       const lock = new ThreadLock({ name: randomName("terminated") });
@@ -259,6 +298,26 @@ export function threadSuite(test: RegisterTimedTest): void {
     await delay(60); // past the first renewal of a stale lease
     assert(!lease.signal.aborted, "a lease that had run out was handed out");
     await lease.release();
+  });
+
+  test("ThreadLock.metrics() counts a lease lost while the event loop was blocked, and subscribe() reports it", async () => {
+    const lock = new ThreadLock({ name: randomName("lost") });
+    const types: string[] = [];
+    lock.subscribe((event) => types.push(event.type));
+    const lease = await lock.acquire({ leaseMs: 60, owner: "blocked" });
+    const until = Date.now() + 200;
+    while (Date.now() < until) { /* block renewal */ }
+    const next = await new ThreadLock({ handle: lock.handle }).acquire({
+      timeoutMs: 1_000,
+    });
+    await delay(40);
+    assert(lease.signal.aborted, "the lost lease's signal did not abort");
+    await lease.release(); // after a loss: no second end
+    const m = lock.metrics();
+    assertEquals([m.acquisitions, m.lost, m.holders], [2, 1, 1]);
+    assertEquals(types, ["acquire", "grant", "acquire", "grant", "lost"]);
+    await next.release();
+    assertEquals(lock.metrics().holders, 0);
   });
 
   test("ThreadLock renews a lease while held so it outlives leaseMs", async () => {

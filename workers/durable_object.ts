@@ -66,6 +66,28 @@ export interface LockAcquireRequest {
    * see `AcquireOptions.priority`). Only the first call that queues counts.
    */
   priority?: number;
+  /** Who is acquiring, as a label shown by `query()`: 1 to 256 characters. */
+  owner?: string;
+}
+
+/** One held or pending request in a {@linkcode LockQueryReply}. */
+export interface LockQueryEntry {
+  /** `"exclusive"` or `"shared"`. */
+  mode: "exclusive" | "shared";
+  /** The lease's fence; held entries only. */
+  fence?: number;
+  /** How long it has been held or pending, in ms, by the object's clock. */
+  ageMs: number;
+  /** The acquisition's owner label, if it gave one. */
+  owner?: string;
+}
+
+/** The answer of {@linkcode LockDurableObject.query}. */
+export interface LockQueryReply {
+  /** The leases that hold the lock, by fence. */
+  held: LockQueryEntry[];
+  /** The waiters, in queue order. */
+  pending: LockQueryEntry[];
 }
 
 /** The answer of {@linkcode LockDurableObject.acquire}. */
@@ -79,6 +101,8 @@ export type LockAcquireReply =
      * late reply cannot make it believe in a lease that already ended.
      */
     leaseMs: number;
+    /** True when the grant came from the queue (the caller waited). */
+    waited?: boolean;
   }
   | {
     ok: false;
@@ -107,6 +131,9 @@ interface Waiter {
   timer: ReturnType<typeof setTimeout> | undefined;
   /** While no call is pending: when the waiter loses its place. */
   detachedUntil: number;
+  owner: string | undefined;
+  /** When it joined the queue, by the object's clock. */
+  since: number;
 }
 
 /** Checks an RPC argument the way a stranger's HTTP body must be checked. */
@@ -119,6 +146,16 @@ function checkToken(token: unknown): string {
     fail(`'token' must be a string of 8 to 128 characters`);
   }
   return token;
+}
+
+function checkOwner(owner: unknown): string | undefined {
+  if (
+    owner !== undefined &&
+    (typeof owner !== "string" || owner.length < 1 || owner.length > 256)
+  ) {
+    fail(`'owner' must be a string of 1 to 256 characters`);
+  }
+  return owner;
 }
 
 function checkMs(name: string, value: unknown, min: number, max: number) {
@@ -158,6 +195,13 @@ export class LockDurableObject extends DurableObject {
       "CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY CHECK (id = 1), fence INTEGER NOT NULL)",
     );
     this.#sql.exec("INSERT OR IGNORE INTO counter (id, fence) VALUES (1, 0)");
+    // For query(): who holds, since when. Added to tables of objects made
+    // before the columns existed; an existing column makes ALTER throw.
+    for (const column of ["owner TEXT", "granted_at INTEGER"]) {
+      try {
+        this.#sql.exec(`ALTER TABLE holders ADD COLUMN ${column}`);
+      } catch { /* already there */ }
+    }
   }
 
   #expire(now: number): void {
@@ -176,18 +220,26 @@ export class LockDurableObject extends DurableObject {
     return shared ? exclusive === 0 : all === 0;
   }
 
-  #grant(token: string, shared: boolean, leaseMs: number, now: number) {
+  #grant(
+    token: string,
+    shared: boolean,
+    leaseMs: number,
+    now: number,
+    owner?: string,
+  ) {
     // The clock floor (µs) keeps fences rising even if storage were reset.
     const fence = this.#sql.exec<{ fence: number }>(
       "UPDATE counter SET fence = MAX(fence + 1, ?) WHERE id = 1 RETURNING fence",
       now * 1000,
     ).one().fence;
     this.#sql.exec(
-      "INSERT INTO holders (token, shared, fence, expires_at) VALUES (?, ?, ?, ?)",
+      "INSERT INTO holders (token, shared, fence, expires_at, owner, granted_at) VALUES (?, ?, ?, ?, ?, ?)",
       token,
       shared ? 1 : 0,
       fence,
       now + leaseMs,
+      owner ?? null,
+      now,
     );
     this.#armExpiry(now);
     return fence;
@@ -225,13 +277,20 @@ export class LockDurableObject extends DurableObject {
       }
       if (!this.#free(head.shared)) break;
       this.#queue.shift();
-      const fence = this.#grant(head.token, head.shared, head.leaseMs, now);
+      const fence = this.#grant(
+        head.token,
+        head.shared,
+        head.leaseMs,
+        now,
+        head.owner,
+      );
       if (head.timer !== undefined) clearTimeout(head.timer);
       // A detached waiter finds its lease when it calls again.
       head.resolve?.({
         ok: true,
         fence,
         leaseMs: head.leaseMs + (now - head.arrivedAt),
+        waited: true,
       });
       if (!head.shared) break;
     }
@@ -266,6 +325,7 @@ export class LockDurableObject extends DurableObject {
     if (
       !Number.isInteger(priority) || priority < -100 || priority > 100
     ) fail(`'priority' must be an integer from -100 to 100`);
+    const owner = checkOwner(request.owner);
     const now = Date.now();
     this.#expire(now);
     this.#handoff(now);
@@ -284,7 +344,7 @@ export class LockDurableObject extends DurableObject {
     const first = this.#queue.length === 0 || this.#queue[0] === waiter;
     if (first && this.#free(shared)) {
       if (waiter !== undefined) this.#queue.shift();
-      const fence = this.#grant(token, shared, leaseMs, now);
+      const fence = this.#grant(token, shared, leaseMs, now, owner);
       if (shared) this.#handoff(now);
       return Promise.resolve({ ok: true, fence, leaseMs });
     }
@@ -306,6 +366,8 @@ export class LockDurableObject extends DurableObject {
         arrivedAt: now,
         timer: undefined,
         detachedUntil: 0,
+        owner,
+        since: now,
       };
       // Scans back from the tail, where every waiter without a priority goes.
       let at = this.#queue.length;
@@ -314,7 +376,7 @@ export class LockDurableObject extends DurableObject {
       // A shared waiter that went first may join the shared holders at once.
       if (at === 0 && shared && this.#free(true)) {
         this.#queue.shift();
-        const fence = this.#grant(token, shared, leaseMs, now);
+        const fence = this.#grant(token, shared, leaseMs, now, owner);
         this.#handoff(now);
         return Promise.resolve({ ok: true, fence, leaseMs });
       }
@@ -413,5 +475,37 @@ export class LockDurableObject extends DurableObject {
     this.#expire(now);
     this.#handoff(now);
     return { holders: this.#holderCounts().all, waiters: this.#queue.length };
+  }
+
+  /**
+   * Who holds the lock and who waits for it, by the object's clock.
+   *
+   * @returns The held leases (by fence) and the waiters (in queue order).
+   */
+  query(): LockQueryReply {
+    const now = Date.now();
+    this.#expire(now);
+    this.#handoff(now);
+    const held = this.#sql.exec<{
+      shared: number;
+      fence: number;
+      owner: string | null;
+      granted_at: number | null;
+    }>(
+      "SELECT shared, fence, owner, granted_at FROM holders ORDER BY fence",
+    ).toArray().map((h) => ({
+      mode: h.shared ? "shared" as const : "exclusive" as const,
+      fence: h.fence,
+      ageMs: h.granted_at === null ? 0 : Math.max(0, now - h.granted_at),
+      ...(h.owner === null ? {} : { owner: h.owner }),
+    }));
+    const pending = this.#queue
+      .filter((w) => w.resolve !== undefined || w.detachedUntil > now)
+      .map((w) => ({
+        mode: w.shared ? "shared" as const : "exclusive" as const,
+        ageMs: Math.max(0, now - w.since),
+        ...(w.owner === undefined ? {} : { owner: w.owner }),
+      }));
+    return { held, pending };
   }
 }

@@ -17,9 +17,12 @@
  * | `POST /v1/locks/{name}/extend` | `{ token, leaseMs }` | `{ ok }` |
  * | `POST /v1/locks/{name}/cancel` | `{ token }` | `{ held }` |
  * | `GET /v1/locks/{name}` | — | `{ holders, waiters }` |
+ * | `GET /v1/locks/{name}/query` | — | `{ held: [{ mode, fence, ageMs, owner? }], pending: [{ mode, ageMs, owner? }] }` |
  * | `GET /v1/health` | — | `{ ok: true, service: "unilock" }` |
  *
  * `token` is the caller's random id for one acquisition (8–128 characters);
+ * an acquire may carry `owner`, a label of 1–256 characters that `query`
+ * shows (held by fence, pending in queue order, ages by the object's clock);
  * repeating a call with the same token is safe. An acquire waits at most
  * `waitMs` (capped at 25 s) and answers `reason: "wait"` when the cap ends
  * the wait: call again with the same token to keep the place in the queue.
@@ -152,6 +155,7 @@ interface Stub {
   extend(token: string, leaseMs: number): Promise<unknown>;
   cancel(token: string): Promise<unknown>;
   status(): Promise<unknown>;
+  query(): Promise<unknown>;
 }
 
 async function serve(request: Request, env: LockServiceEnv): Promise<Response> {
@@ -163,8 +167,9 @@ async function serve(request: Request, env: LockServiceEnv): Promise<Response> {
     }
     return json(200, { ok: true, service: "unilock" });
   }
-  const match = /^\/v1\/locks\/([^/]+)(?:\/(acquire|release|extend|cancel))?$/
-    .exec(path);
+  const match =
+    /^\/v1\/locks\/([^/]+)(?:\/(acquire|release|extend|cancel|query))?$/
+      .exec(path);
   if (match === null) return json(404, { error: `No route for ${path}` });
   // Auth before anything touches an object (and before an object is billed).
   const secret = env.UNILOCK_TOKEN;
@@ -193,12 +198,13 @@ async function serve(request: Request, env: LockServiceEnv): Promise<Response> {
     return json(503, { error: "The service has no LOCKS namespace binding" });
   }
   const op = match[2];
-  const expected = op === undefined ? "GET" : "POST";
+  const expected = op === undefined || op === "query" ? "GET" : "POST";
   if (request.method !== expected) {
     return json(405, { error: `Method ${request.method} is not allowed here` });
   }
   const stub = env.LOCKS.get(env.LOCKS.idFromName(name) as never) as Stub;
   if (op === undefined) return json(200, await stub.status());
+  if (op === "query") return json(200, await stub.query());
   const body = await readJson(request);
   const token = field(
     body,
@@ -235,9 +241,22 @@ async function serve(request: Request, env: LockServiceEnv): Promise<Response> {
         (v) => Number.isInteger(v) && Math.abs(v as number) <= 100,
         "an integer from -100 to 100",
       ) as number;
+      const owner = body.owner === undefined ? undefined : field(
+        body,
+        "owner",
+        (v) => typeof v === "string" && v.length >= 1 && v.length <= 256,
+        "a string of 1 to 256 characters",
+      );
       return json(
         200,
-        await stub.acquire({ token, mode, leaseMs, waitMs, priority }),
+        await stub.acquire({
+          token,
+          mode,
+          leaseMs,
+          waitMs,
+          priority,
+          ...(owner === undefined ? {} : { owner }),
+        }),
       );
     }
     case "release":

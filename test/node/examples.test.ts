@@ -4,8 +4,9 @@
 import { inject, test } from "vitest";
 import { main } from "../../examples/node.mjs";
 import { handler } from "../../examples/upstash_function.mjs";
+import { main as observe } from "../../examples/observability.mjs";
 import { createLock } from "../../mod.ts";
-import { assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
 
 test("examples/node.mjs serializes the two migrations", async () => {
   const order = await main();
@@ -58,4 +59,28 @@ test("examples/coordination.mjs orders by priority, transfers all or nothing and
     'Cannot acquire lock "x": deadlock: owner job B waits for "x" held by job A, job A waits for "y" held by job B',
     "job A done",
   ]);
+});
+
+test("examples/observability.mjs feeds a meter and a logger from lock events, and queries the lock", async () => {
+  const { snapshot, metrics, points, warnings } = await observe();
+  assertEquals(snapshot.held.map((h: { owner: string }) => h.owner), ["job-1"]);
+  assertEquals(
+    snapshot.pending.map((p: { owner: string }) => p.owner),
+    ["job-2", "job-3"],
+  );
+  assertEquals(warnings, ["lock nightly-report: timeout (owner job-4)"]);
+  const count = (name: string, outcome?: string) =>
+    points.filter((p: { name: string; attributes: Record<string, string> }) =>
+      p.name === name &&
+      (outcome === undefined || p.attributes["lock.outcome"] === outcome)
+    ).length;
+  assertEquals(count("lock.acquisitions", "grant"), 3);
+  assertEquals(count("lock.acquisitions", "timeout"), 1);
+  assertEquals(count("lock.wait.duration"), 3);
+  assertEquals(count("lock.hold.duration"), 3);
+  assertEquals(
+    [metrics.acquisitions, metrics.contended, metrics.timeouts],
+    [3, 2, 1],
+  );
+  assert(metrics.holdMs.max >= 25, `holdMs.max ${metrics.holdMs.max}`);
 });

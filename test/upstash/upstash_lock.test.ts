@@ -160,6 +160,28 @@ test("UpstashLock signals LockLostError when Redis restarts under a holder, and 
   await next.release();
 });
 
+test("UpstashLock.metrics() counts a lease lost in Redis, and subscribe() reports it", async () => {
+  const { lock: l, prefix } = lock();
+  const types: string[] = [];
+  l.subscribe((event) => types.push(`${event.type} ${event.owner}`));
+  const lease = await l.acquire({ leaseMs: 300, owner: "doomed" });
+  // The holder's entry vanishes from Redis: the next renewal finds it gone.
+  const raw = new RespConnection("127.0.0.1", redis.port);
+  try {
+    await raw.send(["DEL", `${prefix}{job}:h`]);
+  } finally {
+    raw.close();
+  }
+  await new Promise((resolve) =>
+    lease.signal.addEventListener("abort", resolve, { once: true })
+  );
+  const m = l.metrics();
+  assertEquals([m.acquisitions, m.lost, m.holders], [1, 1, 0]);
+  assertEquals(m.holdMs.count, 1);
+  await lease.release(); // after a loss: no second end
+  assertEquals(types, ["acquire doomed", "grant doomed", "lost doomed"]);
+});
+
 test("UpstashLock rejects with LockBackendError while Redis is down", async () => {
   const { lock: l } = lock();
   await redis.stop(true);

@@ -2,12 +2,13 @@
 // What only the durable-object lock promises, inside workerd with the real
 // SQLite-backed object: resets, vanished waiters, fences, RPC counts.
 import { env } from "cloudflare:workers";
-import { abortAllDurableObjects } from "cloudflare:test";
+import { abortAllDurableObjects, runInDurableObject } from "cloudflare:test";
 import { test } from "vitest";
 import {
   createLock,
   type LockDurableObjectNamespace,
   type LockDurableObjectStub,
+  type LockEvent,
 } from "../../mod.ts";
 import type { LockDurableObject } from "../../workers/durable_object.ts";
 import { assert, assertEquals, delay, track } from "../_assert.ts";
@@ -135,4 +136,29 @@ test("LockDurableObject keeps the fence counter when its holders expire", async 
     a.ok && b.ok && b.fence > a.fence,
     "fences did not rise across expiry",
   );
+});
+
+test("DurableObjectLock.metrics() counts a lease lost on the object, and subscribe() reports it", async () => {
+  const name = `lost-${crypto.randomUUID()}`;
+  const lock = createLock("durable-object", { name, namespace: ns });
+  const events: LockEvent[] = [];
+  lock.subscribe((event) => events.push(event));
+  const lease = await lock.acquire({ leaseMs: 300, owner: "doomed" });
+  // The holder's row vanishes (as if its lease had run out unseen): the next
+  // renewal finds the lease gone.
+  await runInDurableObject(stubFor(name), (_instance, state) => {
+    state.storage.sql.exec("DELETE FROM holders");
+  });
+  await new Promise((resolve) =>
+    lease.signal.addEventListener("abort", resolve, { once: true })
+  );
+  const m = lock.metrics();
+  assertEquals([m.acquisitions, m.lost, m.holders], [1, 1, 0]);
+  assertEquals(m.holdMs.count, 1);
+  const lost = events.filter((e) => e.type === "lost");
+  assertEquals(lost.map((e) => [e.owner, e.fence]), [["doomed", lease.fence]]);
+  assert((lost[0]!.holdMs ?? 0) > 0, `holdMs ${lost[0]!.holdMs}`);
+  await lease.release(); // after a loss: no second end
+  assertEquals(events.filter((e) => e.type === "release").length, 0);
+  assertEquals(lock.metrics().holders, 0);
 });

@@ -58,6 +58,10 @@ test("worker.fetch() answers 401 and touches no object without the right bearer 
       }),
       401,
     );
+    await expectStatus(
+      await call(`/v1/locks/${name}/query`, { method: "GET", headers }),
+      401,
+    );
   }
   assertEquals((await listDurableObjectIds(ns)).length, before);
 });
@@ -146,6 +150,16 @@ test("worker.fetch() answers 400, 413 or 415 naming the field for bad requests",
     400,
     "'name'",
   );
+  for (const owner of ["", "o".repeat(257), 42]) {
+    await expectStatus(
+      await call(`${lock}/acquire`, {
+        body: { token: "tok_12345678", leaseMs: 1_000, owner },
+      }),
+      400,
+      "'owner'",
+    );
+  }
+  await expectStatus(await call(`${lock}/query`, { body: {} }), 405);
   await expectStatus(await call(`${lock}/steal`, { body: {} }), 404);
   await expectStatus(await call(`${lock}/acquire`, { method: "GET" }), 405);
 });
@@ -187,4 +201,50 @@ test("worker.fetch() fails closed with 503 when the UNILOCK_TOKEN secret is miss
     { LOCKS: ns as never },
   );
   await expectStatus(response, 503, "UNILOCK_TOKEN");
+});
+
+test("worker.fetch() answers GET /v1/locks/{name}/query with the object's holders and waiters", async () => {
+  const lock = `/v1/locks/query-${crypto.randomUUID()}`;
+  const granted = await call(`${lock}/acquire`, {
+    body: { token: "tok_holder_1", leaseMs: 10_000, owner: "job-7" },
+  });
+  const { fence } = await granted.json() as { fence: number };
+  const busy = await call(`${lock}/acquire`, {
+    body: {
+      token: "tok_waiter_1",
+      leaseMs: 10_000,
+      waitMs: 50,
+      mode: "shared",
+    },
+  });
+  assertEquals(((await busy.json()) as { reason: string }).reason, "wait");
+  const response = await call(`${lock}/query`, { method: "GET" });
+  assertEquals(response.status, 200);
+  const body = await response.json() as {
+    held: { mode: string; fence: number; ageMs: number; owner?: string }[];
+    pending: { mode: string; ageMs: number; owner?: string }[];
+  };
+  assertEquals(body.held.map((h) => [h.mode, h.fence, h.owner]), [[
+    "exclusive",
+    fence,
+    "job-7",
+  ]]);
+  // The waiter whose call ended keeps its place for a while: still pending.
+  assertEquals(body.pending.map((p) => [p.mode, p.owner]), [[
+    "shared",
+    undefined,
+  ]]);
+  for (const e of [...body.held, ...body.pending]) {
+    assert(typeof e.ageMs === "number" && e.ageMs >= 0, `ageMs ${e.ageMs}`);
+  }
+  await expectStatus(
+    await call(`${lock}/cancel`, { body: { token: "tok_waiter_1" } }),
+    200,
+  );
+  await expectStatus(
+    await call(`${lock}/release`, { body: { token: "tok_holder_1" } }),
+    200,
+  );
+  const empty = await call(`${lock}/query`, { method: "GET" });
+  assertEquals(await empty.json(), { held: [], pending: [] });
 });
