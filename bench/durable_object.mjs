@@ -4,7 +4,10 @@
 // client-polling design (try-acquire, then retry every 50 ms, as the public
 // Durable Object lock repos do), both through the same lock service on local
 // `wrangler dev` (workerd with the real SQLite-backed object), started and
-// stopped here. Every contender is its own client.
+// stopped here. Every contender is its own client. Requests counted: every
+// fetch, every WebSocket upgrade and every message sent on a socket. Node 20
+// needs --experimental-websocket for its WebSocket (npm run sets it);
+// without one the client long-polls over HTTP.
 import { createLock } from "unilock";
 import { HOLD_MS, printTargets, runScenarios } from "./_contention.mjs";
 import { startLockService } from "../test/_services.mjs";
@@ -18,6 +21,19 @@ globalThis.fetch = (...args) => {
   sent++;
   return realFetch(...args);
 };
+// A WebSocket's upgrade is a request, and so is each message sent on it.
+if (typeof globalThis.WebSocket === "function") {
+  globalThis.WebSocket = class extends globalThis.WebSocket {
+    constructor(...args) {
+      sent++;
+      super(...args);
+    }
+    send(data) {
+      sent++;
+      super.send(data);
+    }
+  };
+}
 
 /** The polling design: one try per request, a 50 ms pause between tries. */
 function pollingLock(name) {

@@ -16,6 +16,7 @@ import type {
 } from "./observability.ts";
 import { type Attempt, Recorder } from "./_recorder.ts";
 import { leaseFor, STALE } from "./_renewing_lease.ts";
+import { LockService, ServiceError } from "./_lock_service.ts";
 import { hold } from "./_hold.ts";
 import {
   checkAcquireOptions,
@@ -73,6 +74,8 @@ export interface DurableObjectLockOptions extends LockOptions {
   /**
    * The lock service's base URL (a deployed `./worker`, or `wrangler dev`),
    * for callers outside Cloudflare. Give `url` and `token`, or `namespace`.
+   * While it waits or holds, the lock keeps a WebSocket to the service (if
+   * the runtime has `WebSocket`), closed when it no longer needs it.
    *
    * @default {undefined}
    */
@@ -113,52 +116,18 @@ function watched<T>(call: Promise<T>, waitMs: number): Promise<T> {
 }
 
 /**
- * The lock service over HTTP, shaped like a namespace binding so the client
- * logic is one: each "stub" call is one request to `./worker`.
+ * The lock service, shaped like a namespace binding so the client logic is
+ * one: each "stub" call is one request to `./worker`, or one message on the
+ * lock's WebSocket (src/_lock_service.ts).
  */
 function httpNamespace(base: URL, token: string): LockDurableObjectNamespace {
+  let last: LockService | undefined;
   return {
     idFromName: (name) => name,
     get: (id) => {
-      const lockUrl = new URL(
-        `v1/locks/${encodeURIComponent(id as unknown as string)}`,
-        base.href.endsWith("/") ? base : new URL(`${base.href}/`),
-      );
-      const call = async (op: string, body?: unknown) => {
-        const response = await fetch(
-          op === "" ? lockUrl : `${lockUrl.href}/${op}`,
-          {
-            method: body === undefined ? "GET" : "POST",
-            headers: {
-              authorization: `Bearer ${token}`,
-              ...(body === undefined
-                ? {}
-                : { "content-type": "application/json" }),
-            },
-            ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-          },
-        );
-        const text = await response.text();
-        if (response.status !== 200) {
-          throw new Error(`HTTP ${response.status}: ${text.slice(0, 300)}`);
-        }
-        try {
-          return JSON.parse(text);
-        } catch (error) {
-          throw new Error(`malformed reply: ${text.slice(0, 300)}`, {
-            cause: error,
-          });
-        }
-      };
-      const stub: LockDurableObjectStub = {
-        acquire: (request) => call("acquire", request),
-        release: (t) => call("release", { token: t }),
-        extend: (t, leaseMs) => call("extend", { token: t, leaseMs }),
-        cancel: (t) => call("cancel", { token: t }),
-        status: () => call(""),
-        query: () => call("query"),
-      };
-      return stub;
+      // A failed call dropped the last stub: its socket may be broken too.
+      last?.close();
+      return last = new LockService(base, id as unknown as string, token);
     },
   };
 }
@@ -179,7 +148,9 @@ function backend(name: string, what: string, error: unknown): LockBackendError {
  * binding of `LockDurableObject` (one object per lock name), or from anywhere
  * else over HTTP through the lock service (`{ url, token }`). An uncontended
  * acquire and release cost one RPC each; waiters wait inside the object, which
- * grants the lock to them when it is released or its lease ends.
+ * grants the lock to them when it is released or its lease ends. Over HTTP,
+ * a lock that waits or holds keeps a WebSocket to its object (where a
+ * runtime has `WebSocket`), which carries its calls and brings its grant.
  *
  * @example Guarding a Worker handler
  * ```ts ignore
@@ -460,7 +431,7 @@ export class DurableObjectLock implements Lock {
           | undefined;
         if (
           attempt >= 3 || cause instanceof TypeError || cause?.overloaded ||
-          /HTTP 4\d\d/.test(String(cause?.message))
+          (cause instanceof ServiceError && cause.status < 500)
         ) throw error;
         await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
       }

@@ -48,7 +48,18 @@ interface SqlStorageLike {
 export interface LockDurableObjectState {
   /** The object's storage, with its SQLite API. */
   readonly storage: { readonly sql: SqlStorageLike };
+  /** Takes the server end of a WebSocket (the hibernation API). */
+  acceptWebSocket(ws: WebSocket): void;
 }
+
+/** workerd's pair of connected WebSockets. */
+declare const WebSocketPair: new () => { 0: WebSocket; 1: WebSocket };
+
+/** The subprotocol of the lock service's WebSocket. */
+const SOCKET_PROTOCOL = "unilock.v1";
+
+/** The longest message a socket reads, like an HTTP body. */
+const MAX_MESSAGE_BYTES = 4096;
 
 /** The request of {@linkcode LockDurableObject.acquire}. */
 export interface LockAcquireRequest {
@@ -170,9 +181,12 @@ function checkMs(name: string, value: unknown, min: number, max: number) {
  * the `durable-object` lock client and the HTTP lock service call.
  */
 export class LockDurableObject extends DurableObject {
+  #ctx: LockDurableObjectState;
   #sql: SqlStorageLike;
   #queue: Waiter[] = [];
   #tickets = 0;
+  /** The tokens each socket is waiting on now, to detach them if it closes. */
+  #socketWaits = new Map<WebSocket, Set<string>>();
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
@@ -183,6 +197,7 @@ export class LockDurableObject extends DurableObject {
    */
   constructor(ctx: LockDurableObjectState, env: unknown) {
     super(ctx as never, env as never);
+    this.#ctx = ctx;
     this.#sql = ctx.storage.sql;
     this.#sql.exec(`CREATE TABLE IF NOT EXISTS holders (
       token TEXT PRIMARY KEY,
@@ -389,16 +404,21 @@ export class LockDurableObject extends DurableObject {
     w.arrivedAt = now;
     return new Promise<LockAcquireReply>((resolve) => {
       w.resolve = resolve;
-      w.timer = setTimeout(() => {
-        w.resolve = undefined;
-        w.timer = undefined;
-        w.detachedUntil = Date.now() + REJOIN_MS;
-        resolve({
-          ok: false,
-          reason: "wait",
-          retryAfterMs: this.#retryAfter(Date.now()),
-        });
-      }, waitMs);
+      w.timer = setTimeout(() => this.#detach(w), waitMs);
+    });
+  }
+
+  /** Ends a waiter's pending call with "wait"; it keeps its place a while. */
+  #detach(w: Waiter): void {
+    const resolve = w.resolve;
+    if (w.timer !== undefined) clearTimeout(w.timer);
+    w.resolve = undefined;
+    w.timer = undefined;
+    w.detachedUntil = Date.now() + REJOIN_MS;
+    resolve?.({
+      ok: false,
+      reason: "wait",
+      retryAfterMs: this.#retryAfter(Date.now()),
     });
   }
 
@@ -507,5 +527,140 @@ export class LockDurableObject extends DurableObject {
         ...(w.owner === undefined ? {} : { owner: w.owner }),
       }));
     return { held, pending };
+  }
+
+  /**
+   * Opens a WebSocket to this object (the lock service forwards an
+   * authorized `GET /v1/locks/{name}/socket` here). Each message is one call
+   * as JSON, `{ id, op, ...fields }` with the fields of the HTTP body; each
+   * answer is `{ id, ...answer }`, or `{ id, status, error }`. The upgrade's
+   * `call` query parameter, if any, is the first call, so that an acquire
+   * which opens the socket is still one request. A waiter's grant travels
+   * over its socket: no new request on either side of the service.
+   *
+   * @param request The upgrade request.
+   * @returns The switching-protocols response.
+   */
+  fetch(request: Request): Response {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("Expected a WebSocket upgrade", { status: 426 });
+    }
+    const pair = new WebSocketPair();
+    this.#ctx.acceptWebSocket(pair[1]);
+    const offered = request.headers.get("sec-websocket-protocol") ?? "";
+    const first = new URL(request.url).searchParams.get("call");
+    if (first !== null) void this.webSocketMessage(pair[1], first);
+    return new Response(null, {
+      status: 101,
+      webSocket: pair[0],
+      headers: offered.split(",").some((p) => p.trim() === SOCKET_PROTOCOL)
+        ? { "sec-websocket-protocol": SOCKET_PROTOCOL }
+        : {},
+    } as ResponseInit);
+  }
+
+  /**
+   * Answers one call on a socket.
+   *
+   * @param ws The socket.
+   * @param message `{ id, op, ...fields }` as JSON.
+   */
+  async webSocketMessage(
+    ws: WebSocket,
+    message: string | ArrayBuffer,
+  ): Promise<void> {
+    let id: unknown;
+    const answer = (body: object) => {
+      try {
+        ws.send(JSON.stringify({ id, ...body }));
+      } catch { /* closed: the client calls again with its token */ }
+    };
+    try {
+      if (typeof message !== "string") fail("A message must be JSON text");
+      let call: Record<string, unknown>;
+      try {
+        call = JSON.parse(message);
+      } catch {
+        fail("The message is not valid JSON");
+      }
+      if (call === null || typeof call !== "object") {
+        fail("The message must be a JSON object");
+      }
+      id = call.id;
+      if (message.length > MAX_MESSAGE_BYTES) {
+        return answer({
+          status: 413,
+          error: `A message must be at most ${MAX_MESSAGE_BYTES} bytes`,
+        });
+      }
+      const token = call.token as string;
+      switch (call.op) {
+        case "acquire": {
+          const waits = this.#socketWaits.get(ws) ?? new Set<string>();
+          this.#socketWaits.set(ws, waits);
+          waits.add(token);
+          try {
+            return answer(
+              await this.acquire({
+                ...(call as unknown as LockAcquireRequest),
+                mode: (call.mode ?? "exclusive") as "exclusive" | "shared",
+                waitMs: (call.waitMs ?? 0) as number,
+              }),
+            );
+          } finally {
+            waits.delete(token);
+          }
+        }
+        case "release":
+          return answer(this.release(token));
+        case "extend":
+          return answer(this.extend(token, call.leaseMs as number));
+        case "cancel":
+          return answer(this.cancel(token));
+        case "status":
+          return answer(this.status());
+        case "query":
+          return answer(this.query());
+        default:
+          fail(
+            `'op' must be acquire, release, extend, cancel, status or query: current value is ${
+              JSON.stringify(call.op) ?? "missing"
+            }`,
+          );
+      }
+    } catch (error) {
+      answer(
+        error instanceof TypeError
+          ? { status: 400, error: error.message }
+          : { status: 503, error: String(error), retryable: true },
+      );
+    }
+  }
+
+  /**
+   * A closed socket's waiters keep their places a while, like a long-poll
+   * that ended: their client calls again with the same tokens.
+   *
+   * @param ws The socket.
+   * @param code The close code.
+   */
+  webSocketClose(ws: WebSocket, code: number): void {
+    const waits = this.#socketWaits.get(ws);
+    this.#socketWaits.delete(ws);
+    for (const w of this.#queue) {
+      if (waits?.has(w.token)) this.#detach(w);
+    }
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code);
+    } catch { /* already closed */ }
+  }
+
+  /**
+   * Like a close.
+   *
+   * @param ws The socket.
+   */
+  webSocketError(ws: WebSocket): void {
+    this.webSocketClose(ws, 1011);
   }
 }

@@ -18,7 +18,15 @@
  * | `POST /v1/locks/{name}/cancel` | `{ token }` | `{ held }` |
  * | `GET /v1/locks/{name}` | — | `{ holders, waiters }` |
  * | `GET /v1/locks/{name}/query` | — | `{ held: [{ mode, fence, ageMs, owner? }], pending: [{ mode, ageMs, owner? }] }` |
+ * | `GET /v1/locks/{name}/socket` (WebSocket upgrade) | — | 101; then messages `{ id, op, ...body }` answered `{ id, ...answer }` |
  * | `GET /v1/health` | — | `{ ok: true, service: "unilock" }` |
+ *
+ * The socket carries the same calls (`op` is acquire, release, extend, cancel,
+ * status or query) as JSON text, answered in any order by `id`; an error
+ * answers `{ id, status, error }`. The upgrade's query `?call=<message>` is
+ * the socket's first call (an acquire that opens a socket is one request). A
+ * client that cannot set headers (a browser) offers the subprotocols `unilock.v1` and `unilock.bearer.<base64url of the
+ * secret>` instead of the `Authorization` header.
  *
  * `token` is the caller's random id for one acquisition (8–128 characters);
  * an acquire may carry `owner`, a label of 1–256 characters that `query`
@@ -28,7 +36,7 @@
  * the wait: call again with the same token to keep the place in the queue.
  * `priority` (an integer from -100 to 100, default 0) places a new waiter:
  * higher first, aged so that nobody starves (see `AcquireOptions.priority`).
- * Errors: 400 (a field named in `error`), 401 (token), 404, 405, 413, 415,
+ * Errors: 400 (a field named in `error`), 401 (token), 404, 405, 413, 415, 426,
  * 503 (the service has no `UNILOCK_TOKEN` secret: it fails closed).
  *
  * @example Asking the service for its health
@@ -156,6 +164,24 @@ interface Stub {
   cancel(token: string): Promise<unknown>;
   status(): Promise<unknown>;
   query(): Promise<unknown>;
+  fetch(request: Request): Promise<Response>;
+}
+
+/** The secret offered as a subprotocol, as an Authorization value ("" if none). */
+function bearerProtocol(request: Request): string {
+  const offered = request.headers.get("sec-websocket-protocol") ?? "";
+  for (const p of offered.split(",")) {
+    const value = p.trim();
+    if (!value.startsWith("unilock.bearer.")) continue;
+    try {
+      const b64 = value.slice(15).replaceAll("-", "+").replaceAll("_", "/");
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      return `Bearer ${new TextDecoder().decode(bytes)}`;
+    } catch {
+      return "";
+    }
+  }
+  return "";
 }
 
 async function serve(request: Request, env: LockServiceEnv): Promise<Response> {
@@ -168,7 +194,7 @@ async function serve(request: Request, env: LockServiceEnv): Promise<Response> {
     return json(200, { ok: true, service: "unilock" });
   }
   const match =
-    /^\/v1\/locks\/([^/]+)(?:\/(acquire|release|extend|cancel|query))?$/
+    /^\/v1\/locks\/([^/]+)(?:\/(acquire|release|extend|cancel|query|socket))?$/
       .exec(path);
   if (match === null) return json(404, { error: `No route for ${path}` });
   // Auth before anything touches an object (and before an object is billed).
@@ -178,7 +204,8 @@ async function serve(request: Request, env: LockServiceEnv): Promise<Response> {
       error: "The service has no UNILOCK_TOKEN secret configured",
     });
   }
-  const auth = request.headers.get("authorization") ?? "";
+  const auth = request.headers.get("authorization") ??
+    (match[2] === "socket" ? bearerProtocol(request) : "");
   if (!auth.startsWith("Bearer ") || !sameSecret(auth.slice(7), secret)) {
     return json(401, { error: "Unauthorized" });
   }
@@ -198,11 +225,19 @@ async function serve(request: Request, env: LockServiceEnv): Promise<Response> {
     return json(503, { error: "The service has no LOCKS namespace binding" });
   }
   const op = match[2];
-  const expected = op === undefined || op === "query" ? "GET" : "POST";
+  const expected = op === undefined || op === "query" || op === "socket"
+    ? "GET"
+    : "POST";
   if (request.method !== expected) {
     return json(405, { error: `Method ${request.method} is not allowed here` });
   }
   const stub = env.LOCKS.get(env.LOCKS.idFromName(name) as never) as Stub;
+  if (op === "socket") {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return json(426, { error: "This path needs a WebSocket upgrade" });
+    }
+    return await stub.fetch(request);
+  }
   if (op === undefined) return json(200, await stub.status());
   if (op === "query") return json(200, await stub.query());
   const body = await readJson(request);

@@ -5,8 +5,10 @@ import { afterAll, test } from "bun:test";
 import { lockContract } from "../_contract.ts";
 import { lockServiceBackend } from "../_backends.ts";
 import { startLockService } from "../_services.mjs";
+import { serviceSocketTests } from "../_service_socket.ts";
 
 const service = await startLockService();
 afterAll(() => service.stop());
 
 lockContract(test, lockServiceBackend(service.url, service.token));
+serviceSocketTests(test, service);

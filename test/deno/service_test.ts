@@ -5,6 +5,7 @@
 import { lockContract } from "../_contract.ts";
 import { lockServiceBackend } from "../_backends.ts";
 import { startLockService } from "../_services.mjs";
+import { serviceSocketTests } from "../_service_socket.ts";
 
 const service = await startLockService();
 
@@ -12,6 +13,12 @@ lockContract(
   (name, fn) =>
     Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false }),
   lockServiceBackend(service.url, service.token),
+);
+
+serviceSocketTests(
+  (name, fn) =>
+    Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false }),
+  service,
 );
 
 Deno.test({

@@ -7,12 +7,15 @@ import { contractCanFailSuite } from "../_contract_can_fail.ts";
 import { deadlockSuite } from "../_deadlock_suite.ts";
 import { backends, lockServiceBackend, upstashBackend } from "../_backends.ts";
 import { threadSuite } from "../_thread_suite.ts";
+import { serviceSocketTests } from "../_service_socket.ts";
 
 apiSuite(test, "node");
 contractCanFailSuite(test);
 for (const backend of backends) lockContract(test, backend);
 const service = inject("lockService");
 lockContract(test, lockServiceBackend(service.url, service.token));
+// Node 20 has a WebSocket only with --experimental-websocket (Node 22: always).
+serviceSocketTests(test.skipIf(typeof WebSocket !== "function"), service);
 const { url, token } = inject("upstash");
 lockContract(
   test,

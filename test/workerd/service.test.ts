@@ -248,3 +248,165 @@ test("worker.fetch() answers GET /v1/locks/{name}/query with the object's holder
   const empty = await call(`${lock}/query`, { method: "GET" });
   assertEquals(await empty.json(), { held: [], pending: [] });
 });
+
+/** Opens a lock's socket through the service; answers are queued by arrival. */
+async function openSocket(
+  path: string,
+  headers: Record<string, string> = { authorization: `Bearer ${SECRET}` },
+) {
+  const response = await exports.default.fetch(`http://lock.test${path}`, {
+    headers: { upgrade: "websocket", ...headers },
+  });
+  const ws = response.webSocket;
+  if (ws === null) {
+    throw new Error(`no socket: ${response.status} ${await response.text()}`);
+  }
+  ws.accept();
+  const answers: Record<string, unknown>[] = [];
+  const waiting: ((answer: Record<string, unknown>) => void)[] = [];
+  ws.addEventListener("message", (event) => {
+    const answer = JSON.parse(event.data as string);
+    const next = waiting.shift();
+    if (next) next(answer);
+    else answers.push(answer);
+  });
+  return {
+    response,
+    send: (message: unknown) =>
+      ws.send(typeof message === "string" ? message : JSON.stringify(message)),
+    next: (): Promise<Record<string, unknown>> =>
+      answers.length > 0
+        ? Promise.resolve(answers.shift()!)
+        : new Promise((resolve) => waiting.push(resolve)),
+    pending: () => answers.length,
+    close: () => ws.close(1000),
+  };
+}
+
+const subprotocol = (secret: string) =>
+  `unilock.v1, unilock.bearer.${
+    btoa(secret).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "")
+  }`;
+
+test("worker.fetch() opens a lock's socket only with the bearer secret, as a header or a subprotocol", async () => {
+  const lock = `/v1/locks/socket-auth-${crypto.randomUUID()}/socket`;
+  const before = (await listDurableObjectIds(ns)).length;
+  for (
+    const headers of [
+      {},
+      { authorization: "Bearer wrong-secret" },
+      { "sec-websocket-protocol": subprotocol("wrong-secret") },
+      { "sec-websocket-protocol": "unilock.v1, unilock.bearer.%%%" },
+    ]
+  ) {
+    await expectStatus(
+      await exports.default.fetch(`http://lock.test${lock}`, {
+        headers: { upgrade: "websocket", ...headers },
+      }),
+      401,
+    );
+  }
+  assertEquals((await listDurableObjectIds(ns)).length, before);
+  await expectStatus(await call(lock, { method: "GET" }), 426);
+  const byHeader = await openSocket(lock);
+  assertEquals(byHeader.response.status, 101);
+  byHeader.close();
+  const byProtocol = await openSocket(lock, {
+    "sec-websocket-protocol": subprotocol(SECRET),
+  });
+  assertEquals(
+    byProtocol.response.headers.get("sec-websocket-protocol"),
+    "unilock.v1",
+  );
+  byProtocol.send({ id: 7, op: "status" });
+  assertEquals(await byProtocol.next(), { id: 7, holders: 0, waiters: 0 });
+  byProtocol.close();
+});
+
+test("LockDurableObject over a socket takes the upgrade's call first, answers by id and pushes the grant to the waiter", async () => {
+  const lock = `/v1/locks/socket-${crypto.randomUUID()}`;
+  const first = encodeURIComponent(JSON.stringify({
+    id: 1,
+    op: "acquire",
+    token: "tok_holder_a",
+    leaseMs: 10_000,
+    waitMs: 5_000,
+  }));
+  const a = await openSocket(`${lock}/socket?call=${first}`);
+  const grant = await a.next();
+  assertEquals(grant.id, 1);
+  assertEquals(grant.ok, true);
+  const b = await openSocket(`${lock}/socket`);
+  b.send({
+    id: 1,
+    op: "acquire",
+    token: "tok_waiter_b",
+    leaseMs: 10_000,
+    waitMs: 5_000,
+  });
+  a.send({ id: 2, op: "status" });
+  assertEquals(await a.next(), { id: 2, holders: 1, waiters: 1 });
+  assertEquals(b.pending(), 0, "granted while held");
+  a.send({ id: 3, op: "release", token: "tok_holder_a" });
+  assertEquals(await a.next(), { id: 3, released: true });
+  const handed = await b.next();
+  assertEquals(handed.id, 1);
+  assertEquals(handed.ok, true);
+  assert((handed.fence as number) > (grant.fence as number), "fence rises");
+  b.send({ id: 2, op: "extend", token: "tok_waiter_b", leaseMs: 5_000 });
+  assertEquals(await b.next(), { id: 2, ok: true });
+  b.send({ id: 3, op: "release", token: "tok_waiter_b" });
+  assertEquals(await b.next(), { id: 3, released: true });
+  a.close();
+  b.close();
+});
+
+test("LockDurableObject answers a bad socket message with its id, a status and the field, and keeps the socket", async () => {
+  const s = await openSocket(
+    `/v1/locks/socket-bad-${crypto.randomUUID()}/socket`,
+  );
+  s.send("{not json");
+  assertEquals((await s.next()).status, 400);
+  s.send({ id: 1, op: "steal", token: "tok_12345678" });
+  const op = await s.next();
+  assertEquals([op.id, op.status], [1, 400]);
+  assert(String(op.error).includes("'op'"), String(op.error));
+  s.send({ id: 2, op: "acquire", token: "short", leaseMs: 1_000 });
+  const token = await s.next();
+  assertEquals([token.id, token.status], [2, 400]);
+  assert(String(token.error).includes("'token'"), String(token.error));
+  s.send({ id: 3, op: "release", token: "x".repeat(5_000) });
+  const big = await s.next();
+  assertEquals([big.id, big.status], [3, 413]);
+  s.send({ id: 4, op: "status" });
+  assertEquals(await s.next(), { id: 4, holders: 0, waiters: 0 });
+  s.close();
+});
+
+test("LockDurableObject keeps a waiter whose socket closed in its place, for its next call with the same token", async () => {
+  const lock = `/v1/locks/socket-gone-${crypto.randomUUID()}`;
+  const holder = await call(`${lock}/acquire`, {
+    body: { token: "tok_holder_1", leaseMs: 10_000 },
+  });
+  assertEquals((await holder.json() as { ok: boolean }).ok, true);
+  const b = await openSocket(`${lock}/socket`);
+  b.send({
+    id: 1,
+    op: "acquire",
+    token: "tok_gone_b",
+    leaseMs: 10_000,
+    waitMs: 5_000,
+  });
+  const status = async () => await (await call(lock, { method: "GET" })).json();
+  while ((await status() as { waiters: number }).waiters === 0) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  b.close();
+  await new Promise((r) => setTimeout(r, 50));
+  assertEquals(await status(), { holders: 1, waiters: 1 });
+  await call(`${lock}/release`, { body: { token: "tok_holder_1" } });
+  const again = await call(`${lock}/acquire`, {
+    body: { token: "tok_gone_b", leaseMs: 10_000, waitMs: 1_000 },
+  });
+  assertEquals((await again.json() as { ok: boolean }).ok, true);
+});
