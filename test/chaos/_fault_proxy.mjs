@@ -13,8 +13,11 @@
  * - `garbage`: forward, then answer 200 with a body that is not the reply.
  *
  * Streams (SSE subscriptions) pass through untouched but for `drop-request`.
+ * WebSocket upgrades pass through too; a faulted one is refused at once
+ * (`drop-request`) or cut, both ways, at a random moment within 2 s (`cut`).
  */
 import { createServer, request } from "node:http";
+import { connect } from "node:net";
 import { seeded } from "./_rng.mjs";
 
 export const FAULT_KINDS = [
@@ -107,6 +110,34 @@ export async function startFaultProxy(targetUrl, faults) {
     } catch {
       // The backend is down (a restart under way): the client sees a reset.
       req.socket.destroy();
+    }
+  });
+  server.on("upgrade", (req, socket, head) => {
+    requests++;
+    const faulted = enabled && rng() < faults.rate;
+    if (faulted && rng() < 0.5) {
+      injected["drop-request"] = (injected["drop-request"] ?? 0) + 1;
+      return void socket.destroy();
+    }
+    const upstream = connect(Number(target.port), target.hostname, () => {
+      const headers = Object.entries({ ...req.headers, host: target.host })
+        .map(([k, v]) => `${k}: ${v}`).join("\r\n");
+      upstream.write(`${req.method} ${req.url} HTTP/1.1\r\n${headers}\r\n\r\n`);
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    const close = () => {
+      upstream.destroy();
+      socket.destroy();
+    };
+    upstream.on("error", close);
+    socket.on("error", close);
+    upstream.on("close", close);
+    socket.on("close", close);
+    if (faulted) {
+      injected.cut = (injected.cut ?? 0) + 1;
+      setTimeout(close, Math.floor(rng() * 2_000));
     }
   });
   server.keepAliveTimeout = 60_000;

@@ -396,6 +396,8 @@ const children = new Set();
 
 function startChild(config, result) {
   const child = spawn(process.execPath, [
+    // Node 20's WebSocket, for the lock service's socket transport.
+    ...(config.websocket ? ["--experimental-websocket"] : []),
     new URL("./_child.mjs", import.meta.url).pathname,
     JSON.stringify(config),
   ], { stdio: ["ignore", "pipe", "pipe"] });
@@ -471,6 +473,8 @@ async function runHttp(backend, scenario, seed) {
       tasks,
       client: index,
       seed: derive(seed, index),
+      // Half the lock service's clients wait on WebSockets, half long-poll.
+      websocket: backend === "durable-object" && index % 2 === 1,
       workload: {
         ...scenario.workload,
         ...pauses(scenario),
