@@ -14,7 +14,8 @@
  * - unsignalled: leases lost (a stale write, or a pause past the lease) whose
  *   `lease.signal` never aborted (must be 0);
  * - unexpected lost leases: in a scenario without faults or pauses, any lease
- *   lost at all (must be 0).
+ *   lost at all (must be 0);
+ * - hung: an acquisition that waited past the liveness bound (must be 0).
  *
  * A section whose lease was lost (its signal aborted before its release)
  * is left out of the overlap and fence-order checks: its holder was told, and
@@ -108,12 +109,14 @@ export function check({ names, results, store, stuck = 0, waitersLeft = 0 }) {
     unrecordedWrites: accepted - sectionsWritten,
     unsignalled: counts.unsignalled ?? 0,
     unexpectedLost: counts.unexpectedLost ?? 0,
+    hung: counts.hung ?? 0,
     otherErrors: counts.otherErrors ?? 0,
     stuck,
     waitersLeft,
   };
   report.violations = report.overlaps + report.fenceOrder +
     report.lostUpdates + report.unsignalled + report.unexpectedLost +
+    report.hung +
     report.otherErrors +
     report.stuck + report.waitersLeft;
   if (examples.length > 0) report.examples = examples;

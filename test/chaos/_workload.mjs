@@ -88,6 +88,7 @@ function aborted(signal, ms) {
  * @param {number} [config.leaseMs]
  * @param {boolean} [config.strictLeases] count a lost lease of an unpaused holder as a violation
  * @param {[number, number]} [config.priorities] a random priority from this range for each acquisition
+ * @param {number} [config.livenessMs] the longest an acquisition may wait before it counts as hung
  * @param {(records: unknown[][]) => void} [config.flush] takes records in batches
  */
 export async function runClient(config) {
@@ -110,6 +111,7 @@ export async function runClient(config) {
     leaseMs,
     strictLeases = false,
     priorities,
+    livenessMs = 60_000,
     flush,
   } = config;
   const rng = seeded(seed);
@@ -126,6 +128,7 @@ export async function runClient(config) {
     lostSignalled: 0,
     unsignalled: 0,
     unexpectedLost: 0,
+    hung: 0,
   };
   const errors = [];
   let records = [];
@@ -152,6 +155,18 @@ export async function runClient(config) {
     const pause = !shared && rng() < pauseRatio;
     const hold = between(rng, holdMs);
     counts.attempts++;
+    // Liveness: no acquisition may wait longer than the watchdog allows (far
+    // more than any lease and waiter place in the scenarios): a waiter that
+    // hangs after a fault is as wrong as a false grant.
+    const watchdog = new AbortController();
+    const hung = Object.assign(new Error("chaos watchdog"), {
+      name: "ChaosHung",
+    });
+    const watchdogTimer = setTimeout(() => watchdog.abort(hung), livenessMs);
+    options.signal = options.signal === undefined
+      ? watchdog.signal
+      : AbortSignal.any([options.signal, watchdog.signal]);
+    const asked = now();
     let lease;
     try {
       lease = await lock(name).acquire(options);
@@ -159,7 +174,14 @@ export async function runClient(config) {
       const kind = error?.name;
       if (kind === "TimeoutError") counts.timeouts++;
       else if (kind === "ChaosAbort") counts.aborts++;
-      else if (kind === "LockBackendError") {
+      else if (kind === "ChaosHung") {
+        counts.hung++;
+        if (errors.length < 5) {
+          errors.push(
+            `an acquisition of ${name} hung ${Math.round(now() - asked)} ms`,
+          );
+        }
+      } else if (kind === "LockBackendError") {
         // The backend is down or failing: back off as a real client would.
         counts.backendErrors++;
         await sleep(between(rng, [20, 200]));
@@ -170,6 +192,7 @@ export async function runClient(config) {
       continue;
     } finally {
       clearTimeout(abortTimer);
+      clearTimeout(watchdogTimer);
     }
     counts.granted++;
     const start = now();
