@@ -182,8 +182,10 @@ export async function runClient(config) {
           );
         }
       } else if (kind === "LockBackendError") {
-        // The backend is down or failing: back off as a real client would.
+        // The backend is down or failing: back off as a real client would,
+        // and try again (until the deadline) rather than count it a section.
         counts.backendErrors++;
+        i--;
         await sleep(between(rng, [20, 200]));
       } else {
         counts.otherErrors++;

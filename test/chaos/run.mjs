@@ -41,6 +41,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const scale = Number(arg("--scale") ?? (quick ? 1 / 100 : 1));
 const size = (n) => Math.max(100, Math.round(n * scale));
 const deadlineMs = quick ? 20_000 : 300_000;
+/** The longest an acquisition may wait before the checker calls it hung. */
+const livenessMs = quick ? 30_000 : 60_000;
 
 const timeoutsAndAborts = {
   // Priorities reorder the queue under the timeouts and aborts too.
@@ -241,6 +243,7 @@ async function runLocal(scenario, seed) {
         names,
         client: c,
         sections: perClient,
+        livenessMs,
         seed: derive(seed, c),
         deadline,
       })),
@@ -285,6 +288,7 @@ async function runThread(scenario, seed) {
             ...scenario.workload,
             ...pauses(scenario),
             sections: perClient,
+            livenessMs,
             deadline,
           },
         },
@@ -479,6 +483,7 @@ async function runHttp(backend, scenario, seed) {
         ...scenario.workload,
         ...pauses(scenario),
         sections: perClient,
+        livenessMs,
         deadline,
       },
     }, result);
