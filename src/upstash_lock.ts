@@ -242,6 +242,8 @@ export class UpstashLock implements Lock {
   #client: Promise<UpstashRedisLike> | undefined;
   /** Waiters of this client by token; called with a handed-off grant. */
   #waiters = new Map<string, (fence: number, validMs: number) => void>();
+  /** Wakes each waiting acquisition (when the wake-up stream is replaced). */
+  #wakers = new Set<() => void>();
   #subscription:
     | {
       ready: Promise<boolean>;
@@ -338,6 +340,10 @@ export class UpstashLock implements Lock {
         ) {
           throw error;
         }
+        // Redis forgot its scripts: it restarted (or failed over), and the
+        // wake-up stream, which the client library ends without a word, may
+        // have died with it.
+        this.#dropSubscription();
         return await redis.eval(s.source, this.#keys, args);
       }
     } catch (error) {
@@ -553,9 +559,10 @@ export class UpstashLock implements Lock {
     this.#rec.waiting(mode, at);
     const onAbort = () => wake.fn?.();
     signal?.addEventListener("abort", onAbort);
+    this.#wakers.add(onAbort);
     let attempt = 0;
     try {
-      const subscribed = await this.#subscribe();
+      let subscribed = await this.#subscribe();
       // A stream that came up only now may have missed a handoff: look once.
       if (subscribed && !wasSubscribed && handed === undefined) {
         reply = await this.#attempt(
@@ -613,6 +620,11 @@ export class UpstashLock implements Lock {
         await sleep(Math.max(0, bound), wake);
         if (handed !== undefined || signal?.aborted) continue;
         if (performance.now() >= deadline) continue;
+        // A replaced stream: listen again before asking, so that no handoff
+        // slips between the two.
+        if (this.#subscription === undefined) {
+          subscribed = await this.#subscribe();
+        }
         attempt++;
         reply = await this.#attempt(
           token,
@@ -626,6 +638,10 @@ export class UpstashLock implements Lock {
         if (reply[0] === 1) {
           handed = reply[1];
           handedUntil = reply[3] + reply[2];
+          // Granted a while ago, yet found by asking while listening: the
+          // stream missed its message (it died unannounced), so it is
+          // replaced for the next waiter.
+          if (subscribed && leaseMs - reply[2] > 250) this.#dropSubscription();
         }
       }
     } catch (error) {
@@ -642,6 +658,7 @@ export class UpstashLock implements Lock {
       throw error;
     } finally {
       signal?.removeEventListener("abort", onAbort);
+      this.#wakers.delete(onAbort);
       this.#waiters.delete(token);
       this.#maybeUnsubscribe();
     }
@@ -671,9 +688,8 @@ export class UpstashLock implements Lock {
         });
         subscriber.on("error", () => {
           resolve(false);
-          // A broken stream is replaced on the next wait.
           if (this.#subscription?.subscriber === subscriber) {
-            this.#subscription = undefined;
+            this.#dropSubscription();
           }
         });
       });
@@ -700,6 +716,19 @@ export class UpstashLock implements Lock {
       new Promise<boolean>((resolve) => setTimeout(resolve, 2_000, false)),
     ]);
     return ready;
+  }
+
+  /**
+   * Ends the wake-up stream and wakes every waiter, which opens a new one
+   * and asks once (so a handoff the old stream missed is found at once, not
+   * by the fallback poll).
+   */
+  #dropSubscription(): void {
+    const subscription = this.#subscription;
+    if (subscription === undefined) return;
+    this.#subscription = undefined;
+    subscription.subscriber.unsubscribe().catch(() => {});
+    for (const wake of this.#wakers) wake();
   }
 
   #maybeUnsubscribe(): void {

@@ -182,6 +182,36 @@ test("UpstashLock.metrics() counts a lease lost in Redis, and subscribe() report
   assertEquals(types, ["acquire doomed", "grant doomed", "lost doomed"]);
 });
 
+test(
+  "UpstashLock replaces a wake-up stream that died with Redis, so waiters wake promptly again",
+  async () => {
+    const { lock: a, prefix } = lock();
+    const b = createLock("upstash", { name: "job", redis: client, prefix });
+    const held = await a.acquire({ leaseMs: 5_000 });
+    const first = b.acquire({ leaseMs: 5_000 });
+    await delay(200); // b listens on its stream
+    await redis.restart(); // the stream dies without a word to the client
+    await held.release().catch(() => {}); // Redis forgot it anyway
+    // The grant reaches b by its fallback poll, which tells it the stream is
+    // dead: it must listen anew rather than poll for every later handoff.
+    const lease = await first;
+    const queued = a.acquire({ leaseMs: 5_000, timeoutMs: 10_000 });
+    await delay(100);
+    await lease.release();
+    const again = await queued;
+    const waiting = b.acquire({ leaseMs: 5_000 });
+    await delay(200);
+    bridge.resetStats();
+    await again.release();
+    const next = await waiting;
+    // Woken by its new stream: the release was the only request (a dead
+    // stream leaves the waiter to find its grant by a poll, a second one).
+    assertEquals(bridge.stats.requests, 1);
+    await next.release();
+  },
+  20_000,
+);
+
 test("UpstashLock rejects with LockBackendError while Redis is down", async () => {
   const { lock: l } = lock();
   await redis.stop(true);
