@@ -15,7 +15,7 @@ for (const backend of backends) lockContract(test, backend);
 const service = inject("lockService");
 lockContract(test, lockServiceBackend(service.url, service.token));
 // Node 20 has a WebSocket only with --experimental-websocket (Node 22: always).
-serviceSocketTests(test.skipIf(typeof WebSocket !== "function"), service);
+serviceSocketTests(test, service);
 const { url, token } = inject("upstash");
 lockContract(
   test,
