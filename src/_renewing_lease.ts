@@ -9,6 +9,7 @@
 import { LockLostError, LockReleasedError } from "./errors.ts";
 import type { Lease, LockMode } from "./types.ts";
 import { checkLeaseMs } from "./_validate.ts";
+import type { Attempt, Recorder } from "./_recorder.ts";
 
 /** What a lease asks its backend: both calls are idempotent. */
 export interface LeaseOps {
@@ -173,31 +174,39 @@ export class RenewingLease implements Lease {
 /** A grant that ran out before it reached its caller, and was given back. */
 export const STALE: unique symbol = Symbol("stale grant");
 
+/** A grant that reached its client, with what its lease needs. */
+export interface Grant {
+  name: string;
+  mode: LockMode;
+  fence: number;
+  leaseMs: number;
+  minLeaseMs: number;
+  /** By performance.now(): a time the backend's lease cannot end before. */
+  validUntil: number;
+  /** The lock's recorder, and the acquisition it grants. */
+  rec: Recorder;
+  at: Attempt;
+}
+
 /**
- * The lease for a grant valid until `validUntil` (performance.now() time), or
- * STALE when that has passed already (a reply read late): the grant is given
- * back, which only hands it on sooner, and the caller queues again.
+ * The lease for a grant, counted as granted; or STALE when its validity has
+ * passed already (a reply read late): the grant is given back, which only
+ * hands it on sooner, and the caller queues again.
  */
 export function leaseFor(
-  name: string,
-  mode: LockMode,
-  fence: number,
-  leaseMs: number,
-  minLeaseMs: number,
-  ops: LeaseOps,
-  validUntil: number,
+  grant: Grant,
+  ops: Omit<LeaseOps, "ended">,
 ): Lease | typeof STALE {
+  const { name, mode, fence, leaseMs, minLeaseMs, validUntil, rec, at } = grant;
   if (validUntil <= performance.now()) {
     ops.release().catch(() => {}); // it has run out anyway
     return STALE;
   }
-  return new RenewingLease(
-    name,
-    mode,
-    fence,
-    leaseMs,
-    minLeaseMs,
-    ops,
-    validUntil,
-  );
+  let grantedAt = 0;
+  const lease = new RenewingLease(name, mode, fence, leaseMs, minLeaseMs, {
+    ...ops,
+    ended: (lost) => rec.ended(lost, mode, at.owner, fence, grantedAt),
+  }, validUntil);
+  grantedAt = rec.granted(mode, at, fence);
+  return lease;
 }

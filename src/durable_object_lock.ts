@@ -564,15 +564,19 @@ export class DurableObjectLock implements Lock {
     validUntil: number,
     at: Attempt,
   ): Lease | typeof STALE {
-    const rec = this.#rec, owner = at.owner;
-    let grantedAt = 0;
-    const lease = leaseFor(this.name, mode, fence, leaseMs, MIN_LEASE_MS, {
+    return leaseFor({
+      name: this.name,
+      mode,
+      fence,
+      leaseMs,
+      minLeaseMs: MIN_LEASE_MS,
+      validUntil,
+      rec: this.#rec,
+      at,
+    }, {
       release: () => this.#retrying("release", (s) => s.release(token)),
       extend: async (ms) =>
         (await this.#retrying("extend", (s) => s.extend(token, ms))).ok,
-      ended: (lost) => rec.ended(lost, mode, owner, fence, grantedAt),
-    }, validUntil);
-    if (lease !== STALE) grantedAt = rec.granted(mode, at, fence);
-    return lease;
+    });
   }
 }

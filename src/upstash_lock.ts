@@ -887,17 +887,21 @@ export class UpstashLock implements Lock {
     validUntil: number,
     at: Attempt,
   ): Lease | typeof STALE {
-    const rec = this.#rec, owner = at.owner;
-    let grantedAt = 0;
-    const lease = leaseFor(this.name, mode, fence, leaseMs, MIN_LEASE_MS, {
+    return leaseFor({
+      name: this.name,
+      mode,
+      fence,
+      leaseMs,
+      minLeaseMs: MIN_LEASE_MS,
+      validUntil,
+      rec: this.#rec,
+      at,
+    }, {
       release: async () =>
         (await this.#flag("release", [token, this.#channel, this.#floor()])) ===
           1,
       extend: async (ms) =>
         (await this.#flag("extend", [token, String(Math.ceil(ms))])) === 1,
-      ended: (lost) => rec.ended(lost, mode, owner, fence, grantedAt),
-    }, validUntil);
-    if (lease !== STALE) grantedAt = rec.granted(mode, at, fence);
-    return lease;
+    });
   }
 }
