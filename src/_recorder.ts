@@ -6,6 +6,7 @@
  */
 
 import type { LockMode } from "./types.ts";
+import { LockTimeoutError } from "./errors.ts";
 import type {
   LockDistribution,
   LockEvent,
@@ -290,6 +291,27 @@ export class Recorder {
   }
 
   /** It gave up (`timeout`, `abort`), or failed (`undefined`). */
+  /**
+   * Records an acquisition that rejected with `error`: a timeout, an abort
+   * by `signal`, or (anything else) a failure that counts as neither.
+   */
+  rejected(
+    error: unknown,
+    signal: AbortSignal | undefined,
+    mode: LockMode,
+    at: Attempt,
+  ): void {
+    this.failed(
+      error instanceof LockTimeoutError
+        ? "timeout"
+        : signal?.aborted && error === signal.reason
+        ? "abort"
+        : undefined,
+      mode,
+      at,
+    );
+  }
+
   failed(
     type: "timeout" | "abort" | undefined,
     mode: LockMode,

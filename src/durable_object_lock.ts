@@ -308,15 +308,7 @@ export class DurableObjectLock implements Lock {
       checked.priority,
       at,
     ).catch((error) => {
-      rec.failed(
-        error instanceof LockTimeoutError
-          ? "timeout"
-          : signal?.aborted && error === signal.reason
-          ? "abort"
-          : undefined,
-        mode,
-        at,
-      );
+      rec.rejected(error, signal, mode, at);
       throw error;
     });
   }

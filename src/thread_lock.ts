@@ -708,15 +708,7 @@ export class ThreadLock implements Lock {
         timeoutMs,
       );
     } catch (error) {
-      rec.failed(
-        error instanceof LockTimeoutError
-          ? "timeout"
-          : signal?.aborted && error === signal.reason
-          ? "abort"
-          : undefined,
-        mode,
-        at,
-      );
+      rec.rejected(error, signal, mode, at);
       throw error;
     }
   }

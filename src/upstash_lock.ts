@@ -453,15 +453,7 @@ export class UpstashLock implements Lock {
       at,
     )
       .catch((error) => {
-        rec.failed(
-          error instanceof LockTimeoutError
-            ? "timeout"
-            : signal?.aborted && error === signal.reason
-            ? "abort"
-            : undefined,
-          mode,
-          at,
-        );
+        rec.rejected(error, signal, mode, at);
         throw error;
       });
   }
@@ -561,24 +553,26 @@ export class UpstashLock implements Lock {
     signal?.addEventListener("abort", onAbort);
     this.#wakers.add(onAbort);
     let attempt = 0;
+    // Asks again (a heartbeat that keeps the place), noting a grant.
+    const ask = async (): Promise<void> => {
+      reply = await this.#attempt(
+        token,
+        mode,
+        leaseMs,
+        true,
+        priority,
+        at.owner,
+      );
+      contact = reply[3];
+      if (reply[0] === 1) {
+        handed = reply[1];
+        handedUntil = reply[3] + reply[2];
+      }
+    };
     try {
       let subscribed = await this.#subscribe();
       // A stream that came up only now may have missed a handoff: look once.
-      if (subscribed && !wasSubscribed && handed === undefined) {
-        reply = await this.#attempt(
-          token,
-          mode,
-          leaseMs,
-          true,
-          priority,
-          at.owner,
-        );
-        contact = reply[3];
-        if (reply[0] === 1) {
-          handed = reply[1];
-          handedUntil = reply[3] + reply[2];
-        }
-      }
+      if (subscribed && !wasSubscribed && handed === undefined) await ask();
       for (;;) {
         if (handed !== undefined) {
           if (signal?.aborted || performance.now() >= deadline) {
@@ -626,22 +620,12 @@ export class UpstashLock implements Lock {
           subscribed = await this.#subscribe();
         }
         attempt++;
-        reply = await this.#attempt(
-          token,
-          mode,
-          leaseMs,
-          true,
-          priority,
-          at.owner,
-        );
-        contact = reply[3];
-        if (reply[0] === 1) {
-          handed = reply[1];
-          handedUntil = reply[3] + reply[2];
-          // Granted a while ago, yet found by asking while listening: the
-          // stream missed its message (it died unannounced), so it is
-          // replaced for the next waiter.
-          if (subscribed && leaseMs - reply[2] > 250) this.#dropSubscription();
+        await ask();
+        // Granted a while ago, yet found by asking while listening: the
+        // stream missed its message (it died unannounced), so it is replaced
+        // for the next waiter.
+        if (reply[0] === 1 && subscribed && leaseMs - reply[2] > 250) {
+          this.#dropSubscription();
         }
       }
     } catch (error) {
