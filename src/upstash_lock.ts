@@ -380,6 +380,26 @@ export class UpstashLock implements Lock {
     return reply as 0 | 1 | 2;
   }
 
+  /**
+   * A release, repeated (it is idempotent by token) while Redis cannot be
+   * reached or answers oddly: a release lost to a brief outage would leave the
+   * lock held by nobody until the lease ran out.
+   */
+  async #release(token: string): Promise<boolean> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.#flag("release", [
+          token,
+          this.#channel,
+          this.#floor(),
+        ]) === 1;
+      } catch (error) {
+        if (attempt >= 3 || !(error instanceof LockBackendError)) throw error;
+        await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
+      }
+    }
+  }
+
   /** The fence floor: fences follow the clock (µs) when the counter lags it. */
   #floor(): string {
     return String(Date.now() * 1000);
@@ -881,9 +901,7 @@ export class UpstashLock implements Lock {
       rec: this.#rec,
       at,
     }, {
-      release: async () =>
-        (await this.#flag("release", [token, this.#channel, this.#floor()])) ===
-          1,
+      release: () => this.#release(token),
       extend: async (ms) =>
         (await this.#flag("extend", [token, String(Math.ceil(ms))])) === 1,
     });

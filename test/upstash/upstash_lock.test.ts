@@ -91,6 +91,14 @@ test("UpstashLock rejects with LockBackendError (with cause) on 5xx, 401 and gar
   await lease.release();
 });
 
+test("UpstashLock.release() repeats a release that a brief fault failed, so the lock is not left to its lease", async () => {
+  const { lock: l, prefix } = lock();
+  const lease = await l.acquire({ leaseMs: 60_000 });
+  bridge.inject({ kind: "status-500", count: 2, match: prefix });
+  await lease.release();
+  assertEquals(await l.isLocked(), false);
+});
+
 test("UpstashLock still works through slow responses", async () => {
   const { lock: l, prefix } = lock();
   bridge.inject({ kind: "delay", delayMs: 300, count: 2, match: prefix });
