@@ -33,16 +33,15 @@
  * @module
  */
 
-export * from "./src/types.ts";
-export * from "./src/observability.ts";
-export * from "./src/errors.ts";
-export * from "./src/local_lock.ts";
-export * from "./src/thread_lock.ts";
-export * from "./src/thread_lock_table.ts";
-export * from "./src/upstash_lock.ts";
-export * from "./src/durable_object_lock.ts";
+export * from "./src/core/types.ts";
+export * from "./src/core/errors.ts";
+export * from "./src/local/local_lock.ts";
+export * from "./src/thread/thread_lock.ts";
+export * from "./src/thread/thread_lock_table.ts";
+export * from "./src/upstash/upstash_lock.ts";
+export * from "./src/durable_object/durable_object_lock.ts";
 export * from "./src/lock_target.ts";
 export * from "./src/create_lock.ts";
-export * from "./src/lock_manager.ts";
-export * from "./src/with_lock.ts";
-export * from "./src/acquire_all.ts";
+export * from "./src/coordination/lock_manager.ts";
+export * from "./src/core/with_lock.ts";
+export * from "./src/coordination/acquire_all.ts";

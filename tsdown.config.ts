@@ -8,8 +8,8 @@ export default defineConfig({
     mod: "mod.ts",
     worker: "workers/worker.ts",
     durable_object: "workers/durable_object.ts",
-    upstash_bridge: "src/upstash_bridge.ts",
-    _upstash_bridge_cli: "src/_upstash_bridge_cli.ts",
+    upstash_bridge: "src/upstash_bridge/upstash_bridge.ts",
+    _upstash_bridge_cli: "src/upstash_bridge/_cli.ts",
   },
   // node:* stays an import: the bridge and its CLI run on Node.
   deps: { neverBundle: [/^node:/, /^cloudflare:/, "@upstash/redis"] },

@@ -10,8 +10,9 @@ const alias = {
   "unilock/durable-object":
     new URL("./workers/durable_object.ts", import.meta.url)
       .pathname,
-  "unilock/upstash-bridge": new URL("./src/upstash_bridge.ts", import.meta.url)
-    .pathname,
+  "unilock/upstash-bridge":
+    new URL("./src/upstash_bridge/upstash_bridge.ts", import.meta.url)
+      .pathname,
   unilock: new URL("./mod.ts", import.meta.url).pathname,
 };
 

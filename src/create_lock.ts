@@ -1,13 +1,13 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import { LocalLock } from "./local_lock.ts";
-import { ThreadLock } from "./thread_lock.ts";
-import { UpstashLock } from "./upstash_lock.ts";
-import { DurableObjectLock } from "./durable_object_lock.ts";
+import { LocalLock } from "./local/local_lock.ts";
+import { ThreadLock } from "./thread/thread_lock.ts";
+import { UpstashLock } from "./upstash/upstash_lock.ts";
+import { DurableObjectLock } from "./durable_object/durable_object_lock.ts";
 import { describeLockTarget } from "./lock_target.ts";
-import type { Lock, LockOptions, LockType } from "./types.ts";
-import { checkOptions, show } from "./_validate.ts";
+import type { Lock, LockOptions, LockType } from "./core/types.ts";
+import { checkOptions, show } from "./core/_validate.ts";
 
 /** Builds a lock of one type from the options given to {@linkcode createLock}. */
 export type LockFactory = (options: LockOptions) => Lock;

@@ -1,8 +1,8 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import type { LockOptions } from "./types.ts";
-import { show } from "./_validate.ts";
+import type { LockOptions } from "./core/types.ts";
+import { show } from "./core/_validate.ts";
 
 /** The JavaScript runtimes unilock tells apart. */
 export type Runtime =

@@ -2,7 +2,7 @@
 // Copyright 2026 the unilock authors. MIT license.
 // The three descriptions of the public surface must agree: deno.json's
 // exports (JSR), package.json's exports (npm) with the tsdown entries that
-// build them, and mod.ts, which re-exports every public file in src/.
+// build them, and mod.ts, which re-exports every public file under src/.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -63,9 +63,13 @@ const mod = read("mod.ts");
 const subpaths = new Set(
   Object.values(deno.exports).map((f) => f.replace(/^\.\//, "")),
 );
-for (const file of readdirSync(join(root, "src"))) {
+for (
+  const file of readdirSync(join(root, "src"), { recursive: true })
+    .map((f) => String(f).replaceAll("\\", "/"))
+) {
+  const base = file.replace(/^.*\//, "");
   if (
-    file.startsWith("_") || !file.endsWith(".ts") || file.endsWith("_test.ts")
+    base.startsWith("_") || !base.endsWith(".ts") || base.endsWith("_test.ts")
   ) continue;
   // Every public file is reachable: from mod.ts, or as an entry point.
   if (

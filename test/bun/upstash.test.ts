@@ -6,7 +6,7 @@ import { afterAll, test } from "bun:test";
 import { lockContract } from "../_contract.ts";
 import { upstashBackend } from "../_backends.ts";
 import { startRedis } from "../_services.mjs";
-import { startUpstashBridge } from "../../src/upstash_bridge.ts";
+import { startUpstashBridge } from "../../src/upstash_bridge/upstash_bridge.ts";
 
 const redis = await startRedis();
 const bridge = await startUpstashBridge({ redisUrl: redis.url });

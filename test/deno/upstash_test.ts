@@ -6,7 +6,7 @@ import { Redis } from "@upstash/redis";
 import { lockContract } from "../_contract.ts";
 import { upstashBackend } from "../_backends.ts";
 import { startRedis } from "../_services.mjs";
-import { startUpstashBridge } from "../../src/upstash_bridge.ts";
+import { startUpstashBridge } from "../../src/upstash_bridge/upstash_bridge.ts";
 
 const redis = await startRedis();
 const bridge = await startUpstashBridge({ redisUrl: redis.url });
@@ -34,7 +34,7 @@ Deno.test({
       args: [
         "run",
         "-A",
-        new URL("../../src/_upstash_bridge_cli.ts", import.meta.url).pathname,
+        new URL("../../src/upstash_bridge/_cli.ts", import.meta.url).pathname,
         "--redis",
         redis.url,
         "--port",

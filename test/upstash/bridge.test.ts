@@ -6,7 +6,7 @@ import { afterAll, beforeAll, test } from "vitest";
 import {
   startUpstashBridge,
   type UpstashBridge,
-} from "../../src/upstash_bridge.ts";
+} from "../../src/upstash_bridge/upstash_bridge.ts";
 import { assert, assertEquals, assertRejects } from "../_assert.ts";
 import { type RedisServer, startRedis } from "../_services.mjs";
 

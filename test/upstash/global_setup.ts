@@ -3,7 +3,7 @@
 // it, for both the Node and the workerd projects, and the lock service on
 // `wrangler dev` for the Node project's HTTP client; stopped at the end.
 import type { TestProject } from "vitest/node";
-import { startUpstashBridge } from "../../src/upstash_bridge.ts";
+import { startUpstashBridge } from "../../src/upstash_bridge/upstash_bridge.ts";
 import { startLockService, startRedis } from "../_services.mjs";
 
 export default async function setup(project: TestProject) {

@@ -9,11 +9,11 @@ import {
   LockLostError,
   type UpstashRedisLike,
 } from "../../mod.ts";
-import { RespConnection } from "../../src/_resp.ts";
+import { RespConnection } from "../../src/upstash_bridge/_resp.ts";
 import {
   startUpstashBridge,
   type UpstashBridge,
-} from "../../src/upstash_bridge.ts";
+} from "../../src/upstash_bridge/upstash_bridge.ts";
 import {
   assert,
   assertEquals,

@@ -18,7 +18,7 @@
  * and waits long-poll: the same protocol, only slower.
  */
 
-import type { LockDurableObjectStub } from "./durable_object_lock.ts";
+import type { LockDurableObjectStub } from "./_protocol.ts";
 
 /** How long an open socket stays open without calls. */
 const IDLE_MS = 1_000;

@@ -13,7 +13,7 @@ import type {
   LockEventType,
   LockListener,
   LockMetrics,
-} from "./observability.ts";
+} from "./types.ts";
 
 // Four buckets per doubling from 1 µs: bucket i > 0 holds [2^((i-1)/4),
 // 2^(i/4)) µs, bucket 0 everything under 1 µs (a grant at once waits 0).

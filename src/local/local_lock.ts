@@ -1,21 +1,21 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import { LockReleasedError, LockTimeoutError } from "./errors.ts";
+import { LockReleasedError, LockTimeoutError } from "../core/errors.ts";
 import type {
   AcquireOptions,
   Lease,
   Lock,
   LockMode,
   LockOptions,
-} from "./types.ts";
+} from "../core/types.ts";
 import type {
   LockInfo,
   LockListener,
   LockMetrics,
   LockSnapshot,
-} from "./observability.ts";
-import { type Attempt, Recorder } from "./_recorder.ts";
+} from "../core/types.ts";
+import { type Attempt, Recorder } from "../core/_recorder.ts";
 import {
   checkAcquireOptions,
   checkFn,
@@ -23,7 +23,7 @@ import {
   checkName,
   checkOptions,
   queueKey,
-} from "./_validate.ts";
+} from "../core/_validate.ts";
 
 /** Options for {@linkcode LocalLock}. */
 export interface LocalLockOptions extends LockOptions {

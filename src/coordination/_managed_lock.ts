@@ -14,16 +14,12 @@
  * unlabelled holder is invisible.
  */
 
-import { type DeadlockEdge, LockDeadlockError } from "./errors.ts";
-import type { AcquireOptions, Lease, Lock, LockMode } from "./types.ts";
-import { checkFn } from "./_validate.ts";
-import type {
-  LockListener,
-  LockMetrics,
-  LockSnapshot,
-} from "./observability.ts";
-import { attachRecorder, recorderOf } from "./_recorder.ts";
-import type { WaitForGraphLike } from "./_shared_wait_for.ts";
+import { type DeadlockEdge, LockDeadlockError } from "../core/errors.ts";
+import type { AcquireOptions, Lease, Lock, LockMode } from "../core/types.ts";
+import { checkFn } from "../core/_validate.ts";
+import type { LockListener, LockMetrics, LockSnapshot } from "../core/types.ts";
+import { attachRecorder, recorderOf } from "../core/_recorder.ts";
+import type { WaitForGraphLike } from "../thread/_shared_wait_for.ts";
 
 /** Who holds and who waits for the locks of one manager, by lock name. */
 export class WaitForGraph implements WaitForGraphLike {

@@ -1,58 +1,28 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import { LockBackendError, LockTimeoutError } from "./errors.ts";
+import { LockBackendError, LockTimeoutError } from "../core/errors.ts";
 import type {
   AcquireOptions,
   Lease,
   Lock,
   LockMode,
   LockOptions,
-} from "./types.ts";
-import type {
-  LockListener,
-  LockMetrics,
-  LockSnapshot,
-} from "./observability.ts";
-import { type Attempt, Recorder } from "./_recorder.ts";
-import { leaseFor, STALE } from "./_renewing_lease.ts";
+} from "../core/types.ts";
+import type { LockListener, LockMetrics, LockSnapshot } from "../core/types.ts";
+import { type Attempt, Recorder } from "../core/_recorder.ts";
+import { leaseFor, STALE } from "../remote/_remote_lease.ts";
 import { LockService, ServiceError } from "./_lock_service.ts";
-import { hold } from "./_hold.ts";
+import type { LockDurableObjectStub } from "./_protocol.ts";
+import { hold } from "../core/_hold.ts";
 import {
   checkAcquireOptions,
   checkName,
   checkOptions,
   show,
-} from "./_validate.ts";
+} from "../core/_validate.ts";
 
-/** The RPC surface of `LockDurableObject` (entry `./durable-object`). */
-export interface LockDurableObjectStub {
-  /** Grants, or queues and waits (at most 25 s per call). */
-  acquire(request: {
-    token: string;
-    mode: LockMode;
-    leaseMs: number;
-    waitMs: number;
-    priority?: number;
-    owner?: string;
-  }): Promise<
-    | { ok: true; fence: number; leaseMs: number; waited?: boolean }
-    | { ok: false; reason: "busy" | "wait" | "cancelled"; retryAfterMs: number }
-  >;
-  /** Ends a lease; idempotent. */
-  release(token: string): Promise<{ released: boolean }>;
-  /** Sets a lease to end `leaseMs` from now. */
-  extend(token: string, leaseMs: number): Promise<{ ok: boolean }>;
-  /** Leaves the queue; `held` if the lock was granted first. */
-  cancel(token: string): Promise<{ held: boolean }>;
-  /** Holders and waiters now. */
-  status(): Promise<{ holders: number; waiters: number }>;
-  /** Held leases (by fence) and waiters (in queue order), by the object's clock. */
-  query(): Promise<{
-    held: { mode: LockMode; fence?: number; ageMs: number; owner?: string }[];
-    pending: { mode: LockMode; ageMs: number; owner?: string }[];
-  }>;
-}
+export type { LockDurableObjectStub } from "./_protocol.ts";
 
 /** The part of a `DurableObjectNamespace` binding the client uses. */
 export interface LockDurableObjectNamespace {
@@ -118,7 +88,7 @@ function watched<T>(call: Promise<T>, waitMs: number): Promise<T> {
 /**
  * The lock service, shaped like a namespace binding so the client logic is
  * one: each "stub" call is one request to `./worker`, or one message on the
- * lock's WebSocket (src/_lock_service.ts).
+ * lock's WebSocket (_lock_service.ts).
  */
 function httpNamespace(base: URL, token: string): LockDurableObjectNamespace {
   let last: LockService | undefined;

@@ -1,7 +1,7 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import { queueKey } from "./_validate.ts";
+import { queueKey } from "../core/_validate.ts";
 
 /**
  * @internal The shared-memory state of one `thread` lock: a region of a

@@ -6,10 +6,10 @@
  * renewal finds it gone or cannot reach the backend before it ends.
  */
 
-import { LockLostError, LockReleasedError } from "./errors.ts";
-import type { Lease, LockMode } from "./types.ts";
-import { checkLeaseMs } from "./_validate.ts";
-import type { Attempt, Recorder } from "./_recorder.ts";
+import { LockLostError, LockReleasedError } from "../core/errors.ts";
+import type { Lease, LockMode } from "../core/types.ts";
+import { checkLeaseMs } from "../core/_validate.ts";
+import type { Attempt, Recorder } from "../core/_recorder.ts";
 
 /** What a lease asks its backend: both calls are idempotent. */
 export interface LeaseOps {

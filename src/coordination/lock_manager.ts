@@ -1,26 +1,30 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import { createLock } from "./create_lock.ts";
-import type { Lock, LockOptions, LockType } from "./types.ts";
+import { createLock } from "../create_lock.ts";
+import type { Lock, LockOptions, LockType } from "../core/types.ts";
 import type {
   LockEvent,
   LockInfo,
   LockListener,
   LockMetrics,
   LockSnapshot,
-} from "./observability.ts";
-import { Histogram, recorderOf, reportListenerError } from "./_recorder.ts";
-import { checkName, checkOptions, show } from "./_validate.ts";
+} from "../core/types.ts";
+import {
+  Histogram,
+  recorderOf,
+  reportListenerError,
+} from "../core/_recorder.ts";
+import { checkName, checkOptions, show } from "../core/_validate.ts";
 import { ManagedLock, WaitForGraph } from "./_managed_lock.ts";
 import {
   SharedWaitForGraph,
   type WaitForGraphLike,
-} from "./_shared_wait_for.ts";
+} from "../thread/_shared_wait_for.ts";
 import {
   ThreadLockTable,
   type ThreadLockTableHandle,
-} from "./thread_lock_table.ts";
+} from "../thread/thread_lock_table.ts";
 
 /** Options for {@linkcode LockManager}. */
 export interface LockManagerOptions {

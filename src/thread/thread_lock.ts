@@ -6,29 +6,29 @@ import {
   LockLostError,
   LockReleasedError,
   LockTimeoutError,
-} from "./errors.ts";
+} from "../core/errors.ts";
 import type {
   AcquireOptions,
   Lease,
   Lock,
   LockMode,
   LockOptions,
-} from "./types.ts";
-import { hold } from "./_hold.ts";
+} from "../core/types.ts";
+import { hold } from "../core/_hold.ts";
 import type {
   LockInfo,
   LockListener,
   LockMetrics,
   LockSnapshot,
-} from "./observability.ts";
-import { attachRecorder, type Attempt, Recorder } from "./_recorder.ts";
+} from "../core/types.ts";
+import { attachRecorder, type Attempt, Recorder } from "../core/_recorder.ts";
 import {
   checkAcquireOptions,
   checkLeaseMs,
   checkName,
   checkOptions,
   show,
-} from "./_validate.ts";
+} from "../core/_validate.ts";
 import {
   checkThreadSupport,
   type Grant,

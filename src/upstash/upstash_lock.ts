@@ -1,29 +1,29 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import { LockBackendError, LockTimeoutError } from "./errors.ts";
+import { LockBackendError, LockTimeoutError } from "../core/errors.ts";
 import type {
   AcquireOptions,
   Lease,
   Lock,
   LockMode,
   LockOptions,
-} from "./types.ts";
+} from "../core/types.ts";
 import type {
   LockInfo,
   LockListener,
   LockMetrics,
   LockSnapshot,
-} from "./observability.ts";
-import { type Attempt, Recorder } from "./_recorder.ts";
-import { leaseFor, STALE } from "./_renewing_lease.ts";
-import { hold } from "./_hold.ts";
+} from "../core/types.ts";
+import { type Attempt, Recorder } from "../core/_recorder.ts";
+import { leaseFor, STALE } from "../remote/_remote_lease.ts";
+import { hold } from "../core/_hold.ts";
 import {
   checkAcquireOptions,
   checkName,
   checkOptions,
   show,
-} from "./_validate.ts";
+} from "../core/_validate.ts";
 import {
   ACQUIRE,
   CANCEL,
@@ -32,7 +32,7 @@ import {
   QUERY,
   RELEASE,
   STATUS,
-} from "./_upstash_scripts.ts";
+} from "./_scripts.ts";
 
 /**
  * The part of an `@upstash/redis` client the lock uses. Any client with

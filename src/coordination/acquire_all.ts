@@ -1,9 +1,9 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import { LockTimeoutError } from "./errors.ts";
-import type { AcquireOptions, Lease, Lock } from "./types.ts";
-import { checkAcquireOptions, checkOptions, show } from "./_validate.ts";
+import { LockTimeoutError } from "../core/errors.ts";
+import type { AcquireOptions, Lease, Lock } from "../core/types.ts";
+import { checkAcquireOptions, checkOptions, show } from "../core/_validate.ts";
 
 /**
  * The leases of one {@linkcode acquireAll} call, held and released together.

@@ -23,7 +23,7 @@
  * unseen, but nothing is ever reported that is not a cycle.
  */
 
-import type { DeadlockEdge } from "./errors.ts";
+import type { DeadlockEdge } from "../core/errors.ts";
 import { spinLock, spinUnlock } from "./_thread_state.ts";
 
 const GUARD = 0, STRINGS = 1, EDGES = 2, HEADER_BYTES = 16;

@@ -1,9 +1,9 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import { LockError } from "./errors.ts";
+import { LockError } from "../core/errors.ts";
 import { ThreadLock } from "./thread_lock.ts";
-import { checkName, checkOptions, show } from "./_validate.ts";
+import { checkName, checkOptions, show } from "../core/_validate.ts";
 import { createGraphBuffer } from "./_shared_wait_for.ts";
 import {
   checkThreadSupport,
