@@ -1,0 +1,169 @@
+// Copyright 2026 the unilock authors. MIT license.
+// This module is browser compatible.
+/**
+ * The backend interface of the remote-lock core: what a distributed backend
+ * (Upstash, the Durable Object, a file directory, Deno KV, your own) supplies
+ * so that {@linkcode RemoteLock} can give it the whole `Lock` contract.
+ *
+ * A driver is a lock's atomic server operations and their transport, and
+ * nothing else. The core owns the life cycle once for every backend: request
+ * deadlines and aborts, outcomes left uncertain by a lost reply (cancel and
+ * release by token), waiting and wake-ups, lease reckoning from the send
+ * time with a margin for clock drift, renewal and `extend` taking turns,
+ * release retries, metrics and events.
+ *
+ * Every operation is **idempotent by token**: the core repeats a call whose
+ * reply it did not get, and may send a call after another with the same
+ * token was lost in flight. A server must therefore remember a token it has
+ * released or cancelled (a tombstone) for at least a minute, and answer a
+ * late `acquire` for it with `"gone"` rather than grant it again.
+ *
+ * @module
+ */
+
+import type { LockMode, LockSnapshot } from "../core/types.ts";
+
+/** One acquisition's request, the same on every call for its token. */
+export interface RemoteAcquireRequest {
+  /** The acquisition's token: random, made by the core, never reused. */
+  readonly token: string;
+  /** How it holds the lock. */
+  readonly mode: LockMode;
+  /** The lease length asked for, at least the driver's `minLeaseMs`. */
+  readonly leaseMs: number;
+  /**
+   * Whether to queue when the lock is busy (`acquire`) or answer `"busy"`
+   * without queuing (`tryAcquire`, `timeoutMs: 0`).
+   */
+  readonly join: boolean;
+  /**
+   * How long the server may keep this call open waiting for the grant (a
+   * long-poll); a driver whose server answers at once ignores it. Never more
+   * than the caller has left.
+   */
+  readonly waitMs: number;
+  /** -100 to 100, higher first (see `AcquireOptions.priority`). */
+  readonly priority: number;
+  /** The acquisition's owner label, if any. */
+  readonly owner: string | undefined;
+}
+
+/** What the server did with an acquire call. */
+export type RemoteAcquireReply =
+  | {
+    readonly state: "granted";
+    /** The lease's fencing token. */
+    readonly fence: number;
+    /**
+     * How long the lease runs after this call reached the server, by the
+     * server's clock (the core reckons it from when it sent the call).
+     */
+    readonly leaseMs: number;
+  }
+  | {
+    readonly state: "queued";
+    /**
+     * Ask again (which also keeps the place) within this many
+     * milliseconds: the holder's remaining lease, the waiter's heartbeat
+     * window. `0` asks again at once (a long-poll that hit its cap).
+     */
+    readonly retryMs: number;
+  }
+  /** Busy, and not queued (`join: false`). */
+  | { readonly state: "busy" }
+  /**
+   * The token was released or cancelled before this call arrived: it is
+   * never granted (the call was late, or a cancel overtook it).
+   */
+  | { readonly state: "gone" };
+
+/** What the server did with an extend call. */
+export interface RemoteExtendReply {
+  /** False when the lease was no longer held (expired, released, taken). */
+  readonly held: boolean;
+  /**
+   * How long the lease runs after this call reached the server. A call with
+   * a `seq` lower than one the server already applied for the token changes
+   * nothing and answers what stands.
+   */
+  readonly leaseMs: number;
+}
+
+/** A grant the server pushed to a waiter (no request of its own). */
+export interface RemotePushedGrant {
+  /** The lease's fencing token. */
+  readonly fence: number;
+  /**
+   * How long the lease runs after the waiter's latest acquire call reached
+   * the server (the core reckons it from when it sent that call).
+   */
+  readonly leaseMs: number;
+}
+
+/** A wake-up subscription for one waiter. */
+export interface RemoteWatch {
+  /** Resolves whether pushes can arrive (false: the core polls). */
+  readonly live: Promise<boolean>;
+  /** Stops listening; idempotent. */
+  stop(): void;
+}
+
+/**
+ * A distributed backend, as the core sees it. Each call gets a `signal` that
+ * aborts when the caller gives up or the request's own timeout passes: pass
+ * it to `fetch` (a driver that cannot abort a call is still raced, but its
+ * socket stays busy).
+ */
+export interface RemoteDriver {
+  /** The lock type, such as `"upstash"`. */
+  readonly type: string;
+  /** What errors name as the target, such as `Upstash at https://host:443`. */
+  readonly target: string;
+  /** The shortest lease the server accepts, in milliseconds. */
+  readonly minLeaseMs: number;
+  /** Grants, queues or refuses (see {@linkcode RemoteAcquireReply}). */
+  acquire(
+    request: RemoteAcquireRequest,
+    signal: AbortSignal,
+  ): Promise<RemoteAcquireReply>;
+  /** Ends the lease or waiter `token` and leaves a tombstone; true if it ended a lease. */
+  release(token: string, signal: AbortSignal): Promise<boolean>;
+  /**
+   * Sets the lease `token` to end `leaseMs` after this call arrives, unless a
+   * call with a higher `seq` was applied already; never revives a lease that
+   * ended.
+   */
+  extend(
+    token: string,
+    leaseMs: number,
+    seq: number,
+    signal: AbortSignal,
+  ): Promise<RemoteExtendReply>;
+  /**
+   * Takes the waiter `token` out of the queue and leaves a tombstone (also
+   * for a token the server has not seen: the cancel may overtake its
+   * acquire). `"held"` when it had been granted already: the core releases.
+   */
+  cancel(token: string, signal: AbortSignal): Promise<"cancelled" | "held">;
+  /** Holders and waiters now, by the server's clock. */
+  status(signal: AbortSignal): Promise<{ holders: number; waiters: number }>;
+  /** Who holds and who waits now (ages by the server's clock). */
+  query(signal: AbortSignal): Promise<LockSnapshot>;
+  /**
+   * Optional push: listen for a grant (or a hint to ask again) for the
+   * waiter `token`. Called before the waiter's first acquire call, so that no
+   * handoff slips past. Without it, waiters poll within `retryMs`.
+   */
+  watch?(
+    token: string,
+    onWake: (grant: RemotePushedGrant | undefined) => void,
+  ): RemoteWatch;
+  /**
+   * Whether a failed call is worth repeating (a network failure, a 5xx, a
+   * timeout): every call is idempotent, so the core repeats these within the
+   * caller's deadline. A bad argument or an auth failure is not.
+   *
+   * @default {() => true}
+   */
+  retryable?(error: unknown): boolean;
+}
