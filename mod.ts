@@ -36,6 +36,7 @@
 export * from "./src/core/types.ts";
 export * from "./src/core/errors.ts";
 export * from "./src/remote/driver.ts";
+export * from "./src/remote/remote_lock.ts";
 export * from "./src/local/local_lock.ts";
 export * from "./src/thread/thread_lock.ts";
 export * from "./src/thread/thread_lock_table.ts";

@@ -258,6 +258,7 @@ export class LockManager {
       timeouts: 0,
       aborts: 0,
       lost: 0,
+      releaseFailures: 0,
       holders: 0,
       waiters: 0,
     };

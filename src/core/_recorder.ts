@@ -133,6 +133,7 @@ export class Recorder {
   timeouts = 0;
   aborts = 0;
   lost = 0;
+  releaseFailures = 0;
   holders = 0;
   waiters = 0;
   /** Queued acquisitions that left without a grant (the local lock's count). */
@@ -331,6 +332,16 @@ export class Recorder {
     );
   }
 
+  /** A release's request failed after every retry. */
+  releaseFailed(
+    mode: LockMode,
+    owner: string | undefined,
+    fence: number,
+  ): void {
+    this.releaseFailures++;
+    this.emit("release-failed", mode, owner, fence);
+  }
+
   /** A lease ended: released, or lost. */
   ended(
     lost: boolean,
@@ -365,6 +376,7 @@ export class Recorder {
       timeouts: this.timeouts,
       aborts: this.aborts,
       lost: this.lost,
+      releaseFailures: this.releaseFailures,
       holders: overrides?.holders ?? this.holders,
       waiters: overrides?.waiters ?? this.waiters,
       waitMs: this.waitMs.summary(),

@@ -209,6 +209,11 @@ export interface LockMetrics {
   readonly aborts: number;
   /** Leases lost: they expired or were taken over while held. */
   readonly lost: number;
+  /**
+   * Releases that failed after every retry (the backend was unreachable):
+   * such a lease ends when its lease runs out on the backend.
+   */
+  readonly releaseFailures: number;
   /** Leases this client holds now. */
   readonly holders: number;
   /** Acquisitions of this client that wait now. */
@@ -223,6 +228,8 @@ export interface LockMetrics {
  * What happened to one acquisition, in order: `acquire`, then `grant` at
  * once or `wait` first; a waiter ends in `grant`, `timeout` or `abort`, and
  * `tryAcquire` on a busy lock in `busy`; a lease ends in `release` or `lost`.
+ * `release-failed` follows a `release` whose request to the backend failed
+ * after every retry (the lease then ends by its expiry there).
  */
 export type LockEventType =
   | "acquire"
@@ -232,7 +239,8 @@ export type LockEventType =
   | "timeout"
   | "abort"
   | "release"
-  | "lost";
+  | "lost"
+  | "release-failed";
 
 /** One event of one acquisition, given to the listeners of `subscribe()`. */
 export interface LockEvent {

@@ -115,36 +115,77 @@ export class LockService implements LockDurableObjectStub {
     this.#secret = secret;
   }
 
-  async acquire(request: Acquire): Promise<AcquireReply> {
+  /**
+   * `ordered` is called once the call is in line behind this lock's earlier
+   * calls: at once on the socket (its messages arrive in order); over HTTP,
+   * where requests may overtake each other, a first call that may wait is
+   * sent with a 1 ms wait, whose "wait" answer says it is queued, and then
+   * again to wait.
+   */
+  async acquire(
+    request: Acquire,
+    signal?: AbortSignal,
+    ordered?: () => void,
+  ): Promise<AcquireReply> {
     if (this.#opening !== undefined) await this.#opening;
+    signal?.throwIfAborted();
     if (
       this.#socket === undefined && request.waitMs > 0 && this.#socketable()
     ) {
-      const reply = await this.#open({ op: "acquire", ...request });
+      const reply = await this.#open(
+        { op: "acquire", ...request },
+        signal,
+        ordered,
+      );
       if (reply !== undefined) return reply as never;
     }
-    return await this.#call("acquire", request) as never;
+    if (this.#socket !== undefined) {
+      const reply = this.#call("acquire", request, signal);
+      ordered?.();
+      return await reply as never;
+    }
+    if (ordered !== undefined && request.waitMs > 1) {
+      const reply = await this.#call(
+        "acquire",
+        { ...request, waitMs: 1 },
+        signal,
+      ) as AcquireReply;
+      if (reply.ok || reply.reason !== "wait") return reply;
+      ordered();
+    }
+    return await this.#call("acquire", request, signal) as never;
   }
 
-  release(token: string): Promise<{ released: boolean }> {
+  release(token: string, signal?: AbortSignal): Promise<{ released: boolean }> {
     this.#held.delete(token);
-    return this.#call("release", { token }) as never;
+    return this.#call("release", { token }, signal) as never;
   }
 
-  extend(token: string, leaseMs: number): Promise<{ ok: boolean }> {
-    return this.#call("extend", { token, leaseMs }) as never;
+  extend(
+    token: string,
+    leaseMs: number,
+    seq?: number,
+    signal?: AbortSignal,
+  ): Promise<{ ok: boolean; leaseMs?: number }> {
+    return this.#call(
+      "extend",
+      seq === undefined ? { token, leaseMs } : { token, leaseMs, seq },
+      signal,
+    ) as never;
   }
 
-  cancel(token: string): Promise<{ held: boolean }> {
-    return this.#call("cancel", { token }) as never;
+  cancel(token: string, signal?: AbortSignal): Promise<{ held: boolean }> {
+    return this.#call("cancel", { token }, signal) as never;
   }
 
-  status(): Promise<{ holders: number; waiters: number }> {
-    return this.#call("status") as never;
+  status(
+    signal?: AbortSignal,
+  ): Promise<{ holders: number; waiters: number }> {
+    return this.#call("status", undefined, signal) as never;
   }
 
-  query(): ReturnType<LockDurableObjectStub["query"]> {
-    return this.#call("query") as never;
+  query(signal?: AbortSignal): ReturnType<LockDurableObjectStub["query"]> {
+    return this.#call("query", undefined, signal) as never;
   }
 
   /** Closes the socket; pending calls on it fail (and are repeated). */
@@ -165,11 +206,11 @@ export class LockService implements LockDurableObjectStub {
       upgradeAllowed(this.#service);
   }
 
-  #call(op: string, body?: Reply): Promise<Reply> {
+  #call(op: string, body?: Reply, signal?: AbortSignal): Promise<Reply> {
     const socket = this.#socket;
-    if (socket === undefined) return this.#http(op, body);
+    if (socket === undefined) return this.#http(op, body, signal);
     return new Promise<Reply>((resolve, reject) => {
-      const id = this.#expect(socket, op, body, resolve, reject);
+      const id = this.#expect(socket, op, body, resolve, reject, signal);
       socket.send(JSON.stringify({ id, op, ...body }));
     });
   }
@@ -180,16 +221,41 @@ export class LockService implements LockDurableObjectStub {
     body: Reply | undefined,
     resolve: (reply: Reply) => void,
     reject: (error: unknown) => void,
+    signal?: AbortSignal,
   ): number {
     if (this.#idle !== undefined) clearTimeout(this.#idle);
     this.#idle = undefined;
     const id = ++this.#lastId;
     const token = op === "acquire" ? body?.token as string : undefined;
-    this.#pending.set(id, { socket, token, resolve, reject });
+    // A call its caller gave up on is forgotten here at once (its answer,
+    // if one comes, is dropped); the caller cancels by token if need be.
+    const onAbort = () => {
+      if (!this.#pending.delete(id)) return;
+      reject(signal!.reason);
+      if (this.#pending.size === 0) this.#closeWhenIdle();
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const done = () => signal?.removeEventListener("abort", onAbort);
+    this.#pending.set(id, {
+      socket,
+      token,
+      resolve: (reply) => {
+        done();
+        resolve(reply);
+      },
+      reject: (error) => {
+        done();
+        reject(error);
+      },
+    });
     return id;
   }
 
-  async #http(op: string, body?: Reply): Promise<Reply> {
+  async #http(
+    op: string,
+    body?: Reply,
+    signal?: AbortSignal,
+  ): Promise<Reply> {
     const response = await fetch(
       op === "status" ? this.#url : `${this.#url}/${op}`,
       {
@@ -199,6 +265,7 @@ export class LockService implements LockDurableObjectStub {
           ...(body === undefined ? {} : { "content-type": "application/json" }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(signal === undefined ? {} : { signal }),
       },
     );
     const text = await response.text();
@@ -222,13 +289,24 @@ export class LockService implements LockDurableObjectStub {
    * call's answer, or undefined when the socket could not open (then the
    * call may or may not have reached the object: repeat it, by its token).
    */
-  #open(first: Reply): Promise<Reply | undefined> {
+  #open(
+    first: Reply,
+    signal?: AbortSignal,
+    ordered?: () => void,
+  ): Promise<Reply | undefined> {
     let state: "opening" | "open" | "failed" = "opening";
     let settled = () => {};
     this.#opening = new Promise<void>((resolve) => (settled = resolve));
     upgradeTried(this.#service, "probing");
     return new Promise<Reply | undefined>((resolve, reject) => {
-      const id = this.#expect(undefined, "acquire", first, resolve, reject);
+      const id = this.#expect(
+        undefined,
+        "acquire",
+        first,
+        resolve,
+        reject,
+        signal,
+      );
       const call = encodeURIComponent(JSON.stringify({ id, ...first }));
       const socket = new WebSocket(
         `${this.#url.replace(/^http/, "ws")}/socket?call=${call}`,
@@ -255,6 +333,9 @@ export class LockService implements LockDurableObjectStub {
       socket.onopen = () => {
         if (state !== "opening") return socket.close(1000);
         state = "open";
+        // The upgrade carried the call; later calls wait for the opening and
+        // follow it on the socket.
+        ordered?.();
         clearTimeout(timer);
         this.#opening = undefined;
         settled();

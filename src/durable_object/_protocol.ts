@@ -21,12 +21,24 @@ export interface LockDurableObjectStub {
     owner?: string;
   }): Promise<
     | { ok: true; fence: number; leaseMs: number; waited?: boolean }
-    | { ok: false; reason: "busy" | "wait" | "cancelled"; retryAfterMs: number }
+    | {
+      ok: false;
+      reason: "busy" | "wait" | "cancelled" | "gone";
+      retryAfterMs: number;
+    }
   >;
   /** Ends a lease; idempotent. */
   release(token: string): Promise<{ released: boolean }>;
-  /** Sets a lease to end `leaseMs` from now. */
-  extend(token: string, leaseMs: number): Promise<{ ok: boolean }>;
+  /**
+   * Sets a lease to end `leaseMs` after the call arrives, unless a call with
+   * a `seq` as high was applied already; `leaseMs` in the reply is how long
+   * the lease now runs.
+   */
+  extend(
+    token: string,
+    leaseMs: number,
+    seq?: number,
+  ): Promise<{ ok: boolean; leaseMs?: number }>;
   /** Leaves the queue; `held` if the lock was granted first. */
   cancel(token: string): Promise<{ held: boolean }>;
   /** Holders and waiters now. */

@@ -1,47 +1,73 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 /**
- * @internal The lease of the distributed lock types: renewed every third of
- * its length while held, lost (its signal aborted with `LockLostError`) when a
- * renewal finds it gone or cannot reach the backend before it ends.
+ * @internal The lease of every remote lock type, written once: renewed every
+ * third of its length while held, lost (its signal aborted with
+ * `LockLostError`) when a renewal finds it gone or cannot reach the backend
+ * before it ends.
+ *
+ * What the holder believes is only ever what the server confirmed for one
+ * request, reckoned from when that request was sent, less a margin for clock
+ * drift. Renewals and `extend` calls take turns (one in flight at a time) and
+ * carry a rising sequence number, so that a request that arrives late can
+ * never cut back what a later one set; a request whose outcome is unknown
+ * can only shorten the belief, never lengthen it.
  */
 
 import { LockLostError, LockReleasedError } from "../core/errors.ts";
 import type { Lease, LockMode } from "../core/types.ts";
 import { checkLeaseMs } from "../core/_validate.ts";
 import type { Attempt, Recorder } from "../core/_recorder.ts";
+import type { RemoteExtendReply } from "./driver.ts";
 
-/** What a lease asks its backend: both calls are idempotent. */
-export interface LeaseOps {
-  /** Ends the lease. */
-  release(): Promise<unknown>;
-  /** Sets the lease to end `ms` from now; false when it was lost. */
-  extend(ms: number): Promise<boolean>;
-  /** Told once when the lease ends, released or lost (for metrics and events). */
-  ended?(lost: boolean): void;
+/**
+ * The margin for clock drift between client and server, as Redlock reckons
+ * it: 1% of the interval plus 2 ms. A lease the server reports as running
+ * `ms` more is believed for `ms - drift(ms)` only.
+ */
+export function drift(ms: number): number {
+  return ms * 0.01 + 2;
 }
 
-export class RenewingLease implements Lease {
+/** What a lease asks its backend; both calls are idempotent by token. */
+export interface LeaseOps {
+  /** Ends the lease (repeated by the caller's core on transient faults). */
+  release(): Promise<void>;
+  /** Sets the lease to end `ms` after the call arrives, unless a later `seq` was applied. */
+  extend(ms: number, seq: number): Promise<RemoteExtendReply>;
+  /** Told once when the lease ends, released or lost (for metrics and events). */
+  ended(lost: boolean): void;
+}
+
+/** How often a renewal that failed is tried again while the lease lasts. */
+const RETRY_MS = 250;
+
+export class RemoteLease implements Lease {
   readonly name: string;
   readonly mode: LockMode;
   readonly fence: number;
   #ops: LeaseOps;
   #leaseMs: number;
   #minLeaseMs: number;
+  #maxLeaseMs: number;
   #released = false;
   #lost = false;
   #releasing: Promise<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #deadline: ReturnType<typeof setTimeout> | undefined;
   #controller: AbortController | undefined;
+  /** By performance.now(): a time the server's lease cannot end before. */
   #validUntil: number;
+  #seq = 0;
+  /** The exchange (renewal or extend) in flight; the next one waits for it. */
+  #turn: Promise<unknown> = Promise.resolve();
 
   constructor(
     name: string,
     mode: LockMode,
     fence: number,
     leaseMs: number,
-    minLeaseMs: number,
+    limits: { minLeaseMs: number; maxLeaseMs: number },
     ops: LeaseOps,
     validUntil: number,
   ) {
@@ -50,32 +76,10 @@ export class RenewingLease implements Lease {
     this.fence = fence;
     this.#ops = ops;
     this.#leaseMs = leaseMs;
-    this.#minLeaseMs = minLeaseMs;
-    // By the client's clock (performance.now()), a time the backend's lease
-    // cannot end before: the backend lets the holder reckon it from a
-    // request the holder sent before the grant, never from a reply's
-    // arrival, which can come late (a slow network, a paused event loop).
+    this.#minLeaseMs = limits.minLeaseMs;
+    this.#maxLeaseMs = limits.maxLeaseMs;
     this.#validUntil = validUntil;
-    this.#schedule(
-      Math.min(leaseMs / 3, Math.max(0, validUntil - performance.now()) / 2),
-    );
-    this.#watchDeadline();
-  }
-
-  /**
-   * Says the lease is lost the moment it runs out unrenewed, even while a
-   * renewal is still in flight (a slow or dropped request would otherwise
-   * keep the holder believing for as long as the request takes).
-   */
-  #watchDeadline(): void {
-    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
-    this.#deadline = setTimeout(() => {
-      this.#deadline = undefined;
-      if (performance.now() >= this.#validUntil) {
-        this.#lose("it ran out before a renewal reached the backend");
-      } else this.#watchDeadline();
-    }, Math.max(0, this.#validUntil - performance.now()));
-    (this.#deadline as unknown as { unref?: () => void }).unref?.();
+    this.#plan();
   }
 
   get signal(): AbortSignal {
@@ -86,40 +90,99 @@ export class RenewingLease implements Lease {
     return this.#released;
   }
 
-  #schedule(ms: number): void {
-    this.#timer = setTimeout(() => this.#renew(), ms);
+  /**
+   * Schedules the next renewal a third of the lease's length from now (or
+   * sooner, while less than that is left), and the moment the lease is lost
+   * if no renewal lands first. Called after every exchange, so the timers
+   * always follow the lease as it now stands.
+   */
+  #plan(): void {
+    this.#stopTimers();
+    if (this.#released || this.#lost) return;
+    const left = this.#validUntil - performance.now();
+    this.#timer = setTimeout(
+      () => this.#renew(),
+      Math.max(0, Math.min(this.#leaseMs / 3, left / 2)),
+    );
     // A held lease must not keep a process alive by itself.
-    (this.#timer as unknown as { unref?: () => void }).unref?.();
+    unref(this.#timer);
+    this.#watchDeadline();
   }
 
-  async #renew(): Promise<void> {
+  /**
+   * Says the lease is lost the moment it runs out unrenewed, even while a
+   * renewal is still in flight (a slow or hung request would otherwise keep
+   * the holder believing for as long as the request takes).
+   */
+  #watchDeadline(): void {
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadline = setTimeout(() => {
+      this.#deadline = undefined;
+      if (performance.now() >= this.#validUntil) {
+        this.#lose("it ran out before a renewal reached the backend");
+      } else this.#watchDeadline();
+    }, Math.max(0, this.#validUntil - performance.now()));
+    unref(this.#deadline);
+  }
+
+  /**
+   * One renewal or extend, after the one in flight. Resolves when the server
+   * confirmed it (the belief and the timers follow), rejects with the
+   * backend's error (the belief can only have shrunk) or the loss.
+   */
+  #exchange(ms: number): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (this.#released) throw new LockReleasedError(this.name, "extend");
+      if (this.#lost) throw this.#controller!.signal.reason;
+      const seq = ++this.#seq;
+      const sent = performance.now();
+      let reply: RemoteExtendReply;
+      try {
+        reply = await this.#ops.extend(ms, seq);
+      } catch (error) {
+        // It may still arrive and set the lease to end `ms` after it does,
+        // which is no sooner than `ms` after it was sent: believe no more.
+        this.#validUntil = Math.min(this.#validUntil, sent + ms - drift(ms));
+        this.#plan();
+        throw error;
+      }
+      if (this.#lost) throw this.#controller!.signal.reason;
+      if (!reply.held) {
+        this.#lose("the lease expired or was taken over before it was renewed");
+        throw this.#controller!.signal.reason;
+      }
+      if (this.#released) return;
+      this.#leaseMs = ms;
+      this.#validUntil = sent + reply.leaseMs - drift(reply.leaseMs);
+      this.#plan();
+    };
+    const done = this.#turn.then(run, run);
+    this.#turn = done.catch(() => {});
+    return done;
+  }
+
+  #renew(): void {
     this.#timer = undefined;
     if (this.#released || this.#lost) return;
-    const sent = performance.now();
-    try {
-      if (await this.#ops.extend(this.#leaseMs)) {
-        if (this.#lost) return; // it ran out while the renewal was away
-        this.#validUntil = sent + this.#leaseMs;
-        if (!this.#released) {
-          this.#schedule(this.#leaseMs / 3);
-          this.#watchDeadline();
-        }
-        return;
-      }
-      this.#lose("the lease expired or was taken over before it was renewed");
-    } catch (error) {
-      // A failed renewal is retried while the lease can still be valid.
+    this.#exchange(this.#leaseMs).catch((error) => {
+      if (this.#released || this.#lost) return;
+      // A failed renewal is tried again while the lease can still be valid.
       if (performance.now() < this.#validUntil) {
-        if (!this.#released) this.#schedule(250);
+        if (this.#timer !== undefined) clearTimeout(this.#timer);
+        this.#timer = setTimeout(
+          () => this.#renew(),
+          Math.min(RETRY_MS, (this.#validUntil - performance.now()) / 2),
+        );
+        unref(this.#timer);
       } else this.#lose("it could not be renewed in time", error);
-    }
+    });
   }
 
   #lose(detail: string, cause?: unknown): void {
     if (this.#lost || this.#released) return;
     this.#lost = true;
     this.#stopTimers();
-    this.#ops.ended?.(true);
+    this.#ops.ended(true);
     (this.#controller ??= new AbortController()).abort(
       new LockLostError(
         this.name,
@@ -127,6 +190,10 @@ export class RenewingLease implements Lease {
         cause === undefined ? undefined : { cause },
       ),
     );
+    // The holder no longer acts on it: free it for the others at once
+    // rather than when the server's lease runs out (a renewal may have
+    // landed after the client gave up on it).
+    this.#ops.release().catch(() => {});
   }
 
   #stopTimers(): void {
@@ -137,33 +204,35 @@ export class RenewingLease implements Lease {
 
   release(): Promise<void> {
     if (this.#releasing !== undefined) return this.#releasing;
-    if (!this.#released && !this.#lost) this.#ops.ended?.(false);
+    if (!this.#released && !this.#lost) this.#ops.ended(false);
+    const lost = this.#lost;
     this.#released = true;
     this.#stopTimers();
-    // Errors reach the caller; the lease counts as released either way, as
-    // the backend expires it.
-    return this.#releasing = this.#ops.release().then(() => {});
+    // A lost lease was released when it was lost. Errors reach the caller;
+    // the lease counts as released either way, as the backend expires it.
+    return this.#releasing = lost ? Promise.resolve() : this.#ops.release();
   }
 
-  async extend(leaseMs?: number): Promise<void> {
-    const ms = checkLeaseMs(`extend lock "${this.name}"`, leaseMs) ??
-      this.#leaseMs;
-    if (this.#released) throw new LockReleasedError(this.name, "extend");
-    if (this.#lost) throw this.#controller!.signal.reason;
-    if (ms < this.#minLeaseMs) {
-      throw new RangeError(
-        `Cannot extend lock "${this.name}" as 'leaseMs' must be at least ${this.#minLeaseMs}: current value is ${ms}`,
-      );
+  /**
+   * Sets the lease to end `leaseMs` from now (by default its own length),
+   * after any renewal in flight; renewal goes on at the new length.
+   */
+  extend(leaseMs?: number): Promise<void> {
+    let ms: number;
+    try {
+      ms = checkLeaseMs(`extend lock "${this.name}"`, leaseMs) ??
+        this.#leaseMs;
+      if (this.#released) throw new LockReleasedError(this.name, "extend");
+      if (this.#lost) throw this.#controller!.signal.reason;
+      if (ms < this.#minLeaseMs || ms > this.#maxLeaseMs) {
+        throw new RangeError(
+          `Cannot extend lock "${this.name}" as 'leaseMs' must be from ${this.#minLeaseMs} to ${this.#maxLeaseMs}: current value is ${ms}`,
+        );
+      }
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const sent = performance.now();
-    if (!(await this.#ops.extend(ms))) {
-      this.#lose("the lease expired or was taken over before it was extended");
-      throw this.#controller!.signal.reason;
-    }
-    if (this.#lost) throw this.#controller!.signal.reason;
-    this.#leaseMs = ms;
-    this.#validUntil = sent + ms;
-    this.#watchDeadline();
+    return this.#exchange(ms);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -171,8 +240,9 @@ export class RenewingLease implements Lease {
   }
 }
 
-/** A grant that ran out before it reached its caller, and was given back. */
-export const STALE: unique symbol = Symbol("stale grant");
+function unref(timer: unknown): void {
+  (timer as { unref?: () => void }).unref?.();
+}
 
 /** A grant that reached its client, with what its lease needs. */
 export interface Grant {
@@ -180,7 +250,7 @@ export interface Grant {
   mode: LockMode;
   fence: number;
   leaseMs: number;
-  minLeaseMs: number;
+  limits: { minLeaseMs: number; maxLeaseMs: number };
   /** By performance.now(): a time the backend's lease cannot end before. */
   validUntil: number;
   /** The lock's recorder, and the acquisition it grants. */
@@ -189,21 +259,18 @@ export interface Grant {
 }
 
 /**
- * The lease for a grant, counted as granted; or STALE when its validity has
- * passed already (a reply read late): the grant is given back, which only
- * hands it on sooner, and the caller queues again.
+ * The lease for a grant, counted as granted; or undefined when its validity
+ * has passed already (a reply read late): the caller gives it back, which
+ * only hands it on sooner, and queues again.
  */
 export function leaseFor(
   grant: Grant,
   ops: Omit<LeaseOps, "ended">,
-): Lease | typeof STALE {
-  const { name, mode, fence, leaseMs, minLeaseMs, validUntil, rec, at } = grant;
-  if (validUntil <= performance.now()) {
-    ops.release().catch(() => {}); // it has run out anyway
-    return STALE;
-  }
+): Lease | undefined {
+  const { name, mode, fence, leaseMs, limits, validUntil, rec, at } = grant;
+  if (validUntil <= performance.now()) return undefined;
   let grantedAt = 0;
-  const lease = new RenewingLease(name, mode, fence, leaseMs, minLeaseMs, {
+  const lease = new RemoteLease(name, mode, fence, leaseMs, limits, {
     ...ops,
     ended: (lost) => rec.ended(lost, mode, at.owner, fence, grantedAt),
   }, validUntil);

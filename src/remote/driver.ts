@@ -38,8 +38,8 @@ export interface RemoteAcquireRequest {
   readonly join: boolean;
   /**
    * How long the server may keep this call open waiting for the grant (a
-   * long-poll); a driver whose server answers at once ignores it. Never more
-   * than the caller has left.
+   * long-poll): at most the driver's `maxWaitMs` and what the caller has
+   * left; 0 for a driver whose server answers at once.
    */
   readonly waitMs: number;
   /** -100 to 100, higher first (see `AcquireOptions.priority`). */
@@ -59,6 +59,8 @@ export type RemoteAcquireReply =
      * server's clock (the core reckons it from when it sent the call).
      */
     readonly leaseMs: number;
+    /** Whether it waited in the server's queue first (for metrics). */
+    readonly waited?: boolean;
   }
   | {
     readonly state: "queued";
@@ -100,10 +102,19 @@ export interface RemotePushedGrant {
   readonly leaseMs: number;
 }
 
-/** A wake-up subscription for one waiter. */
+/**
+ * A waiter's wake-up registration. `watch()` only registers (no I/O, so an
+ * acquisition granted at once costs nothing more); the core calls `listen()`
+ * once the waiter is queued.
+ */
 export interface RemoteWatch {
-  /** Resolves whether pushes can arrive (false: the core polls). */
-  readonly live: Promise<boolean>;
+  /**
+   * Whether the push stream has been up without a break since `watch()`
+   * registered the waiter: then no push for it can have been missed.
+   */
+  readonly listening: boolean;
+  /** Opens the push stream if need be; resolves whether pushes can arrive. */
+  listen(): Promise<boolean>;
   /** Stops listening; idempotent. */
   stop(): void;
 }
@@ -121,10 +132,26 @@ export interface RemoteDriver {
   readonly target: string;
   /** The shortest lease the server accepts, in milliseconds. */
   readonly minLeaseMs: number;
-  /** Grants, queues or refuses (see {@linkcode RemoteAcquireReply}). */
+  /**
+   * The longest the server keeps an acquire call open waiting for the grant
+   * (a long-poll); the core lets such a call take that long on top of its
+   * request timeout.
+   *
+   * @default {0} the server answers at once
+   */
+  readonly maxWaitMs?: number;
+  /**
+   * Grants, queues or refuses (see {@linkcode RemoteAcquireReply}). One
+   * client's acquisitions queue in call order: the core sends the next one's
+   * first call once this call is answered, once `ordered` is called, or at
+   * the latest 250 ms after it sent this one. A driver whose call waits (a
+   * long-poll) calls `ordered` as soon as the server has the call in order:
+   * written to an ordered channel behind the earlier ones, or queued.
+   */
   acquire(
     request: RemoteAcquireRequest,
     signal: AbortSignal,
+    ordered: () => void,
   ): Promise<RemoteAcquireReply>;
   /** Ends the lease or waiter `token` and leaves a tombstone; true if it ended a lease. */
   release(token: string, signal: AbortSignal): Promise<boolean>;
@@ -150,9 +177,11 @@ export interface RemoteDriver {
   /** Who holds and who waits now (ages by the server's clock). */
   query(signal: AbortSignal): Promise<LockSnapshot>;
   /**
-   * Optional push: listen for a grant (or a hint to ask again) for the
-   * waiter `token`. Called before the waiter's first acquire call, so that no
-   * handoff slips past. Without it, waiters poll within `retryMs`.
+   * Optional push: registers the waiter `token` for pushed grants (or a hint
+   * to ask again, with `undefined`). Called before the waiter's first
+   * acquire call, so that no handoff slips past once the stream is up. When
+   * the stream was not up all along, the core asks once more after
+   * `listen()`. Without `watch`, waiters poll within `retryMs`.
    */
   watch?(
     token: string,

@@ -76,11 +76,17 @@ test("UpstashLock returns the same lease when the response to acquire was lost a
   assertEquals(await l.isLocked(), false);
 });
 
-test("UpstashLock rejects with LockBackendError (with cause) on 5xx, 401 and garbage, and never grants", async () => {
+test("UpstashLock rejects with LockBackendError (with cause) on lasting 5xx, 401 and garbage, and never grants", async () => {
   const { lock: l, prefix } = lock();
   await (await l.acquire()).release();
   for (const kind of ["status-500", "status-401", "garbage"] as const) {
-    bridge.inject({ kind, match: prefix });
+    // A lasting 5xx outlives the retries; 401 and garbage are not retried.
+    // (the first try and its three retries).
+    bridge.inject({
+      kind,
+      match: prefix,
+      count: kind === "status-500" ? 4 : 1,
+    });
     const error = await assertRejects(l.acquire(), LockBackendError, [
       '"job"',
     ]);
@@ -89,6 +95,16 @@ test("UpstashLock rejects with LockBackendError (with cause) on 5xx, 401 and gar
   }
   const lease = await l.acquire();
   await lease.release();
+});
+
+test("UpstashLock.acquire() repeats an acquire that a brief 5xx failed (it is idempotent by token)", async () => {
+  const { lock: l, prefix } = lock();
+  await (await l.acquire()).release();
+  bridge.inject({ kind: "status-500", count: 1, match: prefix });
+  const lease = await l.acquire();
+  assertEquals(await l.isLocked(), true);
+  await lease.release();
+  assertEquals(await l.isLocked(), false);
 });
 
 test("UpstashLock.release() repeats a release that a brief fault failed, so the lock is not left to its lease", async () => {
@@ -249,10 +265,25 @@ test('createLock("upstash") rejects bad options at once, naming the option and v
     [{ redis: client, waiterTtlMs: 10 }, RangeError, ["'waiterTtlMs'", "10"]],
     [{ redis: client, prefix: 5 }, TypeError, ["'prefix'", "5"]],
     [{ redis: client, name: "" }, RangeError, ["'name'"]],
+    [{ redis: client, requestTimeoutMs: 0 }, RangeError, [
+      "'requestTimeoutMs'",
+      "0",
+    ]],
   ];
   for (const [options, ErrorClass, includes] of cases) {
-    assertThrows(() => createLock("upstash", options), ErrorClass, includes);
+    assertThrows(
+      () => createLock("upstash", { name: "job", ...options }),
+      ErrorClass,
+      includes,
+    );
   }
+  // A distributed lock guards a named resource: no name is an error, never
+  // a default that unrelated resources would share.
+  assertThrows(
+    () => createLock("upstash", { redis: client }),
+    TypeError,
+    ["'name' is required"],
+  );
   return Promise.resolve();
 });
 

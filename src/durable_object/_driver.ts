@@ -1,0 +1,195 @@
+// Copyright 2026 the unilock authors. MIT license.
+// This module is browser compatible.
+/**
+ * @internal The `durable-object` backend as a driver of the remote-lock
+ * core: each operation is one call to the lock's `LockDurableObject`, through
+ * the namespace binding (RPC) or the lock service (HTTP, or the lock's
+ * WebSocket). The object waits for the grant inside itself (a call waits up
+ * to its cap and answers "wait"), so a waiter's call is its wake-up.
+ */
+
+import type { LockSnapshot } from "../core/types.ts";
+import type { RemoteDriver } from "../remote/driver.ts";
+import { LockService, ServiceError } from "./_lock_service.ts";
+import type { LockDurableObjectStub } from "./_protocol.ts";
+
+type AcquireWith = (
+  request: Parameters<LockDurableObjectStub["acquire"]>[0],
+  signal?: AbortSignal,
+  ordered?: () => void,
+) => ReturnType<LockDurableObjectStub["acquire"]>;
+
+/** The longest an object keeps one acquire call open. */
+const MAX_WAIT_MS = 25_000;
+
+/** The part of a `DurableObjectNamespace` binding the client uses. */
+export interface LockDurableObjectNamespace {
+  /** The id of the object for a name. */
+  idFromName(name: string): unknown;
+  /** A stub for an id. */
+  get(id: never): unknown;
+}
+
+/** A stub whose calls may take a signal (the lock service's do). */
+type Stub = {
+  [K in keyof LockDurableObjectStub]: (
+    ...args: [...Parameters<LockDurableObjectStub[K]>, AbortSignal?]
+  ) => ReturnType<LockDurableObjectStub[K]>;
+};
+
+/**
+ * The driver for the lock `name` in `namespace`. `target` names it in
+ * errors (the service's URL, or the binding).
+ */
+export function durableObjectDriver(
+  name: string,
+  namespace: LockDurableObjectNamespace,
+  target: string,
+): RemoteDriver {
+  let stub: Stub | undefined;
+  /** Tokens the object has queued (their calls need no place in order). */
+  const queued = new Set<string>();
+  const object = (): Stub =>
+    stub ??= namespace.get(namespace.idFromName(name) as never) as Stub;
+  /** One call; a stub whose call failed is replaced (it may be broken). */
+  const call = async <T>(fn: (s: Stub) => Promise<T>): Promise<T> => {
+    const used = object();
+    try {
+      return await fn(used);
+    } catch (error) {
+      if (stub === used) stub = undefined;
+      throw error;
+    }
+  };
+  return {
+    type: "durable-object",
+    target,
+    minLeaseMs: 100,
+    maxWaitMs: MAX_WAIT_MS,
+    async acquire(request, signal, ordered) {
+      const { token, mode, leaseMs, join, priority, owner } = request;
+      // Only a token's first call needs to find its place in order.
+      const first = !queued.has(token);
+      const ask = (waitMs: number, inOrder?: () => void) =>
+        call((s) =>
+          (s.acquire as AcquireWith)(
+            {
+              token,
+              mode,
+              leaseMs,
+              waitMs,
+              priority,
+              ...(owner === undefined ? {} : { owner }),
+            },
+            signal,
+            inOrder,
+          )
+        );
+      // The object queues a call that may wait; one that may not is
+      // answered "busy" without queueing.
+      const waitMs = join ? Math.max(1, request.waitMs) : 0;
+      let reply;
+      if (!first || waitMs <= 1) reply = await ask(waitMs);
+      else if (object() instanceof LockService) {
+        reply = await ask(waitMs, ordered);
+      } else {
+        // Over RPC, a first short call says when it is queued (in order).
+        reply = await ask(1);
+        if (!reply.ok && reply.reason === "wait") {
+          queued.add(token);
+          ordered();
+          reply = await ask(waitMs);
+        }
+      }
+      if (!reply.ok && reply.reason === "wait") queued.add(token);
+      else queued.delete(token);
+      if (reply.ok) {
+        return {
+          state: "granted",
+          fence: reply.fence,
+          leaseMs: reply.leaseMs,
+          waited: reply.waited === true,
+        };
+      }
+      switch (reply.reason as string) {
+        case "busy":
+          return { state: "busy" };
+        case "wait":
+          // The call hit its cap: call again at once, keeping the place.
+          return { state: "queued", retryMs: 0 };
+        case "cancelled":
+        case "gone":
+          return { state: "gone" };
+        default:
+          throw new Error(`malformed reply to acquire: ${show(reply)}`);
+      }
+    },
+    async release(token, signal) {
+      return (await call((s) => s.release(token, signal))).released;
+    },
+    async extend(token, leaseMs, seq, signal) {
+      const reply = await call((s) => s.extend(token, leaseMs, seq, signal));
+      // An object that does not say how long the lease now runs set it to
+      // `leaseMs` from the call's arrival.
+      return {
+        held: reply.ok === true,
+        leaseMs: reply.ok ? reply.leaseMs ?? leaseMs : 0,
+      };
+    },
+    async cancel(token, signal) {
+      queued.delete(token);
+      return (await call((s) => s.cancel(token, signal))).held
+        ? "held"
+        : "cancelled";
+    },
+    async status(signal) {
+      const reply = await call((s) => s.status(signal));
+      if (
+        reply === null || typeof reply !== "object" ||
+        typeof reply.holders !== "number"
+      ) throw new Error(`malformed reply to status: ${show(reply)}`);
+      return reply;
+    },
+    async query(signal): Promise<LockSnapshot> {
+      const reply = await call((s) => s.query(signal));
+      if (
+        reply === null || typeof reply !== "object" ||
+        !Array.isArray(reply.held) || !Array.isArray(reply.pending)
+      ) throw new Error(`malformed reply to query: ${show(reply)}`);
+      const entry = (
+        e: {
+          mode: "exclusive" | "shared";
+          fence?: number;
+          ageMs: number;
+          owner?: string;
+        },
+      ) => ({
+        name,
+        mode: e.mode,
+        owner: e.owner,
+        fence: e.fence,
+        ageMs: e.ageMs,
+      });
+      return { held: reply.held.map(entry), pending: reply.pending.map(entry) };
+    },
+    retryable(error) {
+      // A rejected argument or refused auth is final; a network failure
+      // (fetch's TypeError), a reset object, a 5xx or a closed socket is
+      // worth another try, except an object that says it is overloaded.
+      const e = error as { overloaded?: boolean; remote?: boolean };
+      if (e?.overloaded) return false;
+      // The object refused the call's arguments (over RPC).
+      if (error instanceof TypeError && e.remote === true) return false;
+      if (error instanceof ServiceError) return error.status >= 500;
+      return true;
+    },
+  };
+}
+
+function show(value: unknown): string {
+  try {
+    return JSON.stringify(value)?.slice(0, 200) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

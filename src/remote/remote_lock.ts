@@ -1,0 +1,735 @@
+// Copyright 2026 the unilock authors. MIT license.
+// This module is browser compatible.
+
+import {
+  LockBackendError,
+  LockError,
+  LockTimeoutError,
+} from "../core/errors.ts";
+import type {
+  AcquireOptions,
+  Lease,
+  Lock,
+  LockListener,
+  LockMetrics,
+  LockMode,
+  LockSnapshot,
+} from "../core/types.ts";
+import { type Attempt, Recorder } from "../core/_recorder.ts";
+import { hold } from "../core/_hold.ts";
+import {
+  checkAcquireOptions,
+  checkName,
+  MAX_DELAY_MS,
+  show,
+} from "../core/_validate.ts";
+import { drift, leaseFor } from "./_remote_lease.ts";
+import type {
+  RemoteAcquireReply,
+  RemoteDriver,
+  RemotePushedGrant,
+} from "./driver.ts";
+
+/** Options of {@linkcode RemoteLock}, given by a backend's lock class. */
+export interface RemoteLockOptions {
+  /**
+   * The lock's name, which every client of the backend shares: required,
+   * since two resources that fell back to one default name would share a
+   * lock while one resource named twice would not exclude at all.
+   */
+  name: string;
+  /**
+   * The lease length when `acquire` is not given `leaseMs`. 100 ms to 24
+   * days, and at least the driver's `minLeaseMs`.
+   *
+   * @default {30000}
+   */
+  leaseMs?: number;
+  /**
+   * How long one request may take before it counts as failed (a long-poll
+   * gets its wait on top). Every request is bounded by the caller's
+   * `timeoutMs` and `signal` as well.
+   *
+   * @default {10000}
+   */
+  requestTimeoutMs?: number;
+}
+
+/** The longest lease: about 24 days, the longest timer a runtime keeps. */
+export const MAX_LEASE_MS = 2_073_600_000;
+/**
+ * How long an acquisition waits for the one before it on the same lock
+ * object to reach the server, so that one client's waiters queue in call
+ * order; past it (a long-poll, a hung request) it goes ahead regardless.
+ */
+const ORDER_GRACE_MS = 250;
+/** How long past the deadline a long-poll may take to bring its answer. */
+const LONG_POLL_GRACE_MS = 50;
+/** How long a caller waits for the cleanup of a failed acquisition. */
+const CLEANUP_GRACE_MS = 200;
+/** A failed call is tried this many times more within the deadline. */
+const RETRIES = 3;
+
+/** Why a request stopped: the caller's deadline (not a backend fault). */
+class Deadline extends Error {}
+
+/** Waits for `promise`, at most `ms`, and no longer than `signal` lasts. */
+function within(
+  promise: Promise<void>,
+  ms: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const stop = new AbortController();
+  return Promise.race([
+    promise,
+    sleep(ms, signal ? AbortSignal.any([signal, stop.signal]) : stop.signal),
+  ]).finally(() => stop.abort());
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done);
+  });
+}
+
+/**
+ * A lock on a distributed backend: the remote-lock core. It owns the client
+ * life cycle once for every remote backend — request deadlines and aborts,
+ * outcomes a lost reply left uncertain (cancelled and released by token),
+ * waiting with pushed or polled wake-ups, leases reckoned from the send time
+ * with a margin for clock drift, renewal and `extend` taking turns, release
+ * retries, metrics and events — and asks its {@linkcode RemoteDriver} only
+ * for the backend's atomic operations.
+ *
+ * The `upstash` and `durable-object` lock types are remote locks; a backend
+ * of your own is a driver and one `new RemoteLock(driver, { name })`.
+ *
+ * @example A backend of your own, in one object
+ * ```ts
+ * import { RemoteLock, type RemoteDriver } from "@unilock/unilock";
+ * import assert from "node:assert/strict";
+ *
+ * // A one-holder "server" in memory, to show the interface's shape.
+ * let holder: string | undefined;
+ * let fence = 0;
+ * const gone = new Set<string>();
+ * const driver: RemoteDriver = {
+ *   type: "toy",
+ *   target: "memory",
+ *   minLeaseMs: 100,
+ *   acquire: async (r) =>
+ *     gone.has(r.token) ? { state: "gone" }
+ *     : holder === undefined || holder === r.token
+ *     ? (holder = r.token, { state: "granted", fence: ++fence, leaseMs: r.leaseMs })
+ *     : r.join ? { state: "queued", retryMs: 10 } : { state: "busy" },
+ *   release: async (token) => {
+ *     gone.add(token);
+ *     if (holder !== token) return false;
+ *     holder = undefined;
+ *     return true;
+ *   },
+ *   extend: async (token, leaseMs) => ({ held: holder === token, leaseMs }),
+ *   cancel: async (token) => (gone.add(token), holder === token ? "held" : "cancelled"),
+ *   status: async () => ({ holders: holder === undefined ? 0 : 1, waiters: 0 }),
+ *   query: async () => ({ held: [], pending: [] }),
+ * };
+ * const lock = new RemoteLock(driver, { name: "report" });
+ * await lock.withLock((lease) => assert.equal(lease.fence, 1));
+ * assert.equal(await lock.isLocked(), false);
+ * ```
+ */
+export class RemoteLock implements Lock {
+  /** The lock's name. */
+  readonly name: string;
+  /** The driver's lock type. */
+  readonly type: string;
+  #driver: RemoteDriver;
+  #leaseMs: number;
+  #requestTimeoutMs: number;
+  #limits: { minLeaseMs: number; maxLeaseMs: number };
+  /** Opens when the previous acquisition's first call reached the server. */
+  #order: Promise<void> = Promise.resolve();
+  #rec: Recorder;
+
+  /**
+   * Builds a lock on `driver`; checks the options now.
+   *
+   * @param driver The backend's atomic operations.
+   * @param options The name, the default lease and the request timeout.
+   */
+  constructor(driver: RemoteDriver, options: RemoteLockOptions) {
+    this.type = driver.type;
+    const action = `create ${driver.type} lock`;
+    this.name = requireName(driver.type, options?.name);
+    this.#driver = driver;
+    const min = Math.max(1, driver.minLeaseMs);
+    this.#limits = { minLeaseMs: min, maxLeaseMs: MAX_LEASE_MS };
+    this.#leaseMs = checkRange(
+      action,
+      "leaseMs",
+      options.leaseMs,
+      min,
+      MAX_LEASE_MS,
+      30_000,
+    );
+    this.#requestTimeoutMs = checkRange(
+      action,
+      "requestTimeoutMs",
+      options.requestTimeoutMs,
+      1,
+      MAX_DELAY_MS,
+      10_000,
+    );
+    // A request costs a round trip: the clock costs nothing beside it.
+    this.#rec = new Recorder(this, this.name, true);
+  }
+
+  /**
+   * One call to the server, bounded by the request timeout, the caller's
+   * deadline and signal, whatever the driver does with its own signal.
+   * Throws the signal's reason, a `Deadline`, or a `LockBackendError` that
+   * names what was tried.
+   */
+  async #once<T>(
+    what: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+    deadline: number,
+    signal: AbortSignal | undefined,
+    extraMs = 0,
+  ): Promise<T> {
+    if (signal?.aborted) throw signal.reason;
+    const left = deadline - performance.now();
+    if (left <= 0) throw new Deadline();
+    const budget = Math.min(
+      this.#requestTimeoutMs + extraMs,
+      left,
+      MAX_DELAY_MS,
+    );
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    const stop = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const why = budget === left ? new Deadline() : this.#fault(
+          what,
+          new Error(`no answer within ${Math.round(budget)} ms`),
+        );
+        controller.abort(why);
+        reject(why);
+      }, budget);
+      if (signal !== undefined) {
+        onAbort = () => {
+          controller.abort(signal.reason);
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", onAbort);
+      }
+    });
+    try {
+      return await Promise.race([fn(controller.signal), stop]);
+    } catch (error) {
+      if (
+        error instanceof Deadline || error instanceof LockError ||
+        (signal?.aborted && error === signal.reason)
+      ) throw error;
+      throw this.#fault(what, error);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort !== undefined) signal!.removeEventListener("abort", onAbort);
+    }
+  }
+
+  #fault(what: string, error: unknown): LockBackendError {
+    const message = error instanceof Error ? error.message : String(error);
+    return new LockBackendError(
+      this.name,
+      `${what} at ${this.#driver.target} failed: ${message}`,
+      { cause: error },
+    );
+  }
+
+  /**
+   * A call repeated (it is idempotent by token) while it fails in a way
+   * worth repeating, within the deadline; the last failure is thrown.
+   */
+  async #call<T>(
+    what: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+    deadline: number,
+    signal?: AbortSignal,
+    extraMs = 0,
+  ): Promise<T> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.#once(what, fn, deadline, signal, extraMs);
+      } catch (error) {
+        if (
+          attempt >= RETRIES || !(error instanceof LockBackendError) ||
+          !(this.#driver.retryable?.(error.cause) ?? true)
+        ) throw error;
+        const backoff = 25 * 2 ** attempt * (0.5 + Math.random() / 2);
+        if (performance.now() + backoff >= deadline) throw error;
+        await sleep(backoff, signal);
+      }
+    }
+  }
+
+  /**
+   * A call and its retries, all within one request timeout: what a lease's
+   * release and extend get, so that neither can hang its caller.
+   */
+  async #bounded<T>(
+    what: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const ms = this.#requestTimeoutMs;
+    try {
+      return await this.#call(what, fn, performance.now() + ms);
+    } catch (error) {
+      if (!(error instanceof Deadline)) throw error;
+      throw this.#fault(what, new Error(`no answer within ${ms} ms`));
+    }
+  }
+
+  /**
+   * Gives up an acquisition whose outcome may be unknown: takes its token
+   * out of the queue and releases it if it was granted meanwhile (both
+   * idempotent, and the server's tombstone refuses its late calls). The
+   * caller waits for it only briefly; it goes on in the background within
+   * a few request timeouts.
+   */
+  #abandon(token: string): Promise<void> {
+    const deadline = performance.now() + this.#requestTimeoutMs * 3;
+    const driver = this.#driver;
+    const done = (async () => {
+      const outcome = await this.#call(
+        "cancel",
+        (s) => driver.cancel(token, s),
+        deadline,
+      );
+      if (outcome === "held") {
+        await this.#call("release", (s) => driver.release(token, s), deadline);
+      }
+    })().catch(() => {/* the server's lease or waiter TTL ends it */});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    return Promise.race([
+      done,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLEANUP_GRACE_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  #checkLeaseMs(leaseMs: number | undefined): number {
+    return leaseMs === undefined ? this.#leaseMs : checkRange(
+      `acquire lock "${this.name}"`,
+      "leaseMs",
+      leaseMs,
+      this.#limits.minLeaseMs,
+      MAX_LEASE_MS,
+      0,
+    );
+  }
+
+  /**
+   * Waits, in FIFO order (or by `priority`) across all clients, until the
+   * lock is granted.
+   *
+   * @param options Timeout, signal, lease length, mode, priority and owner.
+   * @returns The lease; it renews itself until released.
+   * @throws {LockTimeoutError} When `timeoutMs` passes first.
+   * @throws {LockBackendError} When the backend cannot be reached or answers oddly.
+   */
+  acquire(options?: AcquireOptions): Promise<Lease> {
+    let checked, leaseMs: number;
+    try {
+      checked = checkAcquireOptions(this.name, options);
+      leaseMs = this.#checkLeaseMs(checked.leaseMs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { mode, signal, timeoutMs, priority, owner } = checked;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const deadline = timeoutMs === undefined
+      ? Infinity
+      : performance.now() + timeoutMs;
+    const rec = this.#rec;
+    const at = rec.begin(mode, owner, true);
+    return this.#acquire(
+      mode,
+      leaseMs,
+      priority,
+      timeoutMs,
+      deadline,
+      signal,
+      at,
+    ).catch((error) => {
+      rec.rejected(error, signal, mode, at);
+      throw error;
+    });
+  }
+
+  async #acquire(
+    mode: LockMode,
+    leaseMs: number,
+    priority: number,
+    timeoutMs: number | undefined,
+    deadline: number,
+    signal: AbortSignal | undefined,
+    at: Attempt,
+  ): Promise<Lease> {
+    const timedOut = () => new LockTimeoutError(this.name, timeoutMs ?? 0);
+    // One client's acquisitions queue in call order: each waits for the
+    // previous one's first call to reach the server (at most ORDER_GRACE_MS
+    // after it was sent).
+    const previous = this.#order;
+    let opened!: () => void;
+    this.#order = new Promise<void>((resolve) => (opened = resolve));
+    let turnTimer: ReturnType<typeof setTimeout> | undefined;
+    const open = () => {
+      clearTimeout(turnTimer);
+      opened();
+    };
+    try {
+      await within(previous, deadline - performance.now(), signal);
+      for (;;) {
+        if (signal?.aborted) throw signal.reason;
+        if (performance.now() >= deadline && timeoutMs !== 0) throw timedOut();
+        const lease = await this.#attempt(
+          mode,
+          leaseMs,
+          priority,
+          timeoutMs,
+          deadline,
+          signal,
+          at,
+          () => {
+            turnTimer ??= setTimeout(open, ORDER_GRACE_MS);
+          },
+          open,
+        );
+        // A grant that ran out on its way here (the event loop stalled, say)
+        // was given back: queue again rather than hand out a lost lease.
+        if (lease !== undefined) return lease;
+      }
+    } catch (error) {
+      throw error instanceof Deadline ? timedOut() : error;
+    } finally {
+      open();
+    }
+  }
+
+  /** One token's acquisition: a lease, undefined (stale: again), or a throw. */
+  async #attempt(
+    mode: LockMode,
+    leaseMs: number,
+    priority: number,
+    timeoutMs: number | undefined,
+    deadline: number,
+    signal: AbortSignal | undefined,
+    at: Attempt,
+    sending: () => void,
+    answered: () => void,
+  ): Promise<Lease | undefined> {
+    const driver = this.#driver;
+    const token = `lk_${crypto.randomUUID()}`;
+    const join = timeoutMs !== 0;
+    let pushed: RemotePushedGrant | undefined;
+    let wake: AbortController | undefined;
+    // Registered before its first call, so that no handoff slips past.
+    const watch = join
+      ? driver.watch?.(token, (grant) => {
+        if (grant !== undefined) pushed ??= grant;
+        wake?.abort();
+      })
+      : undefined;
+    /** Undefined until queued; then whether pushes can arrive. */
+    let live: boolean | undefined;
+    let sent = false;
+    let lease: Lease | undefined;
+    /** When the latest answered acquire call was sent. */
+    let contact = 0;
+    try {
+      for (let attempt = 0;; attempt++) {
+        const left = deadline - performance.now();
+        if (join && left <= 0) throw new Deadline();
+        if (signal?.aborted) throw signal.reason;
+        const waitMs = join
+          ? Math.max(0, Math.min(driver.maxWaitMs ?? 0, left))
+          : 0;
+        const start = performance.now();
+        sending();
+        sent = true;
+        const reply: RemoteAcquireReply = await this.#call(
+          "acquire",
+          (s) =>
+            driver.acquire(
+              {
+                token,
+                mode,
+                leaseMs,
+                join,
+                waitMs,
+                priority,
+                owner: at.owner,
+              },
+              s,
+              answered,
+            ),
+          // "Only if free now" still lets its one request take its time; a
+          // long-poll gets a moment past the deadline for the server's own
+          // answer (which says it queued), rather than an uncertain cut.
+          join ? deadline + (waitMs > 0 ? LONG_POLL_GRACE_MS : 0) : Infinity,
+          signal,
+          waitMs,
+        );
+        answered();
+        contact = start;
+        if (reply.state === "granted") {
+          if (reply.waited === true) this.#rec.waiting(mode, at);
+          return lease = this.#lease(
+            token,
+            mode,
+            reply.fence,
+            leaseMs,
+            start + reply.leaseMs - drift(reply.leaseMs),
+            at,
+          );
+        }
+        if (reply.state === "busy") throw new LockTimeoutError(this.name, 0);
+        if (reply.state === "gone") {
+          throw this.#fault(
+            "acquire",
+            new Error("the server no longer knows this waiter (cancelled)"),
+          );
+        }
+        this.#rec.waiting(mode, at);
+        if (watch !== undefined && live === undefined) {
+          const listening = watch.listening;
+          live = await this.#once(
+            "listen",
+            () => watch.listen(),
+            deadline,
+            signal,
+          ).catch((error) => {
+            if (!(error instanceof LockBackendError)) throw error;
+            return false; // no push then: poll
+          });
+          // A push made before the stream came up was missed: ask again.
+          if (live && !listening && pushed === undefined) continue;
+        }
+        if (pushed === undefined) {
+          // Ask again within what the server said; sooner when no push can
+          // come, later when one will (the poll is only for lost messages).
+          const backoff = live
+            ? 2_000
+            : Math.min(1_000, 25 * 2 ** Math.min(attempt, 6));
+          const ms = Math.min(
+            reply.retryMs,
+            backoff * (0.5 + Math.random() / 2),
+            deadline - performance.now(),
+          );
+          if (ms > 0) {
+            wake = new AbortController();
+            const stop = signal === undefined
+              ? wake.signal
+              : AbortSignal.any([wake.signal, signal]);
+            await sleep(ms, stop);
+            wake = undefined;
+          }
+        }
+        if (pushed !== undefined) {
+          if (signal?.aborted) throw signal.reason;
+          return lease = this.#lease(
+            token,
+            mode,
+            pushed.fence,
+            leaseMs,
+            contact + pushed.leaseMs - drift(pushed.leaseMs),
+            at,
+          );
+        }
+      }
+    } finally {
+      watch?.stop();
+      // Anything but a lease handed to the caller: the server may hold a
+      // grant or a place for this token (a reply lost after it acted, an
+      // abort mid-call, a stale grant); give it up by token.
+      if (lease === undefined && sent) await this.#abandon(token);
+    }
+  }
+
+  /**
+   * Takes the lock only if it can be granted at once (one request); busy
+   * resolves `undefined`. Never passes a queued waiter.
+   *
+   * @param options Mode, lease length, owner and signal; `timeoutMs` does not apply.
+   * @returns The lease, or `undefined` when the lock is busy.
+   * @throws {LockBackendError} When the backend cannot be reached or answers oddly.
+   */
+  async tryAcquire(options?: AcquireOptions): Promise<Lease | undefined> {
+    const checked = checkAcquireOptions(this.name, options);
+    const leaseMs = this.#checkLeaseMs(checked.leaseMs);
+    const { mode, owner, signal } = checked;
+    if (signal?.aborted) throw signal.reason;
+    const at = this.#rec.begin(mode, owner, true);
+    try {
+      return await this.#attempt(
+        mode,
+        leaseMs,
+        0,
+        0,
+        Infinity,
+        signal,
+        at,
+        () => {},
+        () => {},
+      );
+    } catch (error) {
+      if (error instanceof LockTimeoutError) {
+        this.#rec.refused(mode, at);
+        return undefined;
+      }
+      this.#rec.rejected(error, signal, mode, at);
+      throw error;
+    }
+  }
+
+  /**
+   * Runs `fn` while holding the lock, then releases it, also when `fn`
+   * throws. The section's outcome stands: a release that fails after it is
+   * reported (a `release-failed` event) and the lease ends by its expiry.
+   *
+   * @typeParam T The result of `fn`.
+   * @param fn The critical section; it receives the lease (watch `lease.signal`).
+   * @param options Timeout, signal, lease length and mode.
+   * @returns What `fn` returned.
+   */
+  withLock<T>(
+    fn: (lease: Lease) => T | Promise<T>,
+    options?: AcquireOptions,
+  ): Promise<T> {
+    return hold(this, fn, options);
+  }
+
+  /**
+   * Whether anyone holds the lock now, by the server's clock.
+   *
+   * @returns `true` while an unexpired lease is held.
+   * @throws {LockBackendError} When the backend cannot be reached or answers oddly.
+   */
+  async isLocked(): Promise<boolean> {
+    const driver = this.#driver;
+    const { holders } = await this.#call(
+      "status",
+      (s) => driver.status(s),
+      Infinity,
+    );
+    return holders > 0;
+  }
+
+  /**
+   * What this client's acquisitions of the lock counted and timed (its own
+   * holders and waiters; `query()` shows every client's).
+   *
+   * @returns A new snapshot.
+   */
+  metrics(): LockMetrics {
+    return this.#rec.metrics();
+  }
+
+  /**
+   * Who holds the lock and who waits for it, across all clients: one request
+   * that reads the server's state (ages by the server's clock).
+   *
+   * @returns Held leases (by fence) and pending acquisitions (in queue order).
+   * @throws {LockBackendError} When the backend cannot be reached or answers oddly.
+   */
+  query(): Promise<LockSnapshot> {
+    const driver = this.#driver;
+    return this.#call("query", (s) => driver.query(s), Infinity);
+  }
+
+  /**
+   * Calls `listener` with each event of this client's acquisitions.
+   *
+   * @param listener Called synchronously with each event.
+   * @returns A function that unsubscribes `listener`.
+   */
+  subscribe(listener: LockListener): () => void {
+    return this.#rec.subscribe(listener);
+  }
+
+  /** The lease, or undefined when it ran out before it got here. */
+  #lease(
+    token: string,
+    mode: LockMode,
+    fence: number,
+    leaseMs: number,
+    validUntil: number,
+    at: Attempt,
+  ): Lease | undefined {
+    const driver = this.#driver;
+    return leaseFor({
+      name: this.name,
+      mode,
+      fence,
+      leaseMs,
+      limits: this.#limits,
+      validUntil,
+      rec: this.#rec,
+      at,
+    }, {
+      release: async () => {
+        try {
+          await this.#bounded("release", (s) => driver.release(token, s));
+        } catch (error) {
+          this.#rec.releaseFailed(mode, at.owner, fence);
+          throw error;
+        }
+      },
+      extend: (ms, seq) =>
+        this.#bounded("extend", (s) => driver.extend(token, ms, seq, s)),
+    });
+  }
+}
+
+/**
+ * The name of a distributed lock, which is required: two resources that
+ * fell back to one default name would share a lock, while one resource
+ * named twice would not exclude at all.
+ */
+export function requireName(type: string, name: unknown): string {
+  const action = `create ${type} lock`;
+  if (name === undefined) {
+    throw new TypeError(
+      `Cannot ${action} as 'name' is required: every client of a ${type} lock must name the resource it guards (a default name would let unrelated resources share one lock)`,
+    );
+  }
+  return checkName(action, name);
+}
+
+function checkRange(
+  action: string,
+  option: string,
+  value: unknown,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value >= min && value <= max)) {
+    throw new RangeError(
+      `Cannot ${action} as '${option}' must be a number from ${min} to ${max}: current value is ${
+        show(value)
+      }`,
+    );
+  }
+  return value;
+}
