@@ -16,7 +16,7 @@ import type { LockDurableObjectStub } from "./_protocol.ts";
 type AcquireWith = (
   request: Parameters<LockDurableObjectStub["acquire"]>[0],
   signal?: AbortSignal,
-  ordered?: () => void,
+  ordered?: (queued: boolean) => void,
 ) => ReturnType<LockDurableObjectStub["acquire"]>;
 
 /** The longest an object keeps one acquire call open. */
@@ -70,21 +70,20 @@ export function durableObjectDriver(
       const { token, mode, leaseMs, join, priority, owner } = request;
       // Only a token's first call needs to find its place in order.
       const first = !queued.has(token);
-      const ask = (waitMs: number, inOrder?: () => void) =>
-        call((s) =>
-          (s.acquire as AcquireWith)(
-            {
-              token,
-              mode,
-              leaseMs,
-              waitMs,
-              priority,
-              ...(owner === undefined ? {} : { owner }),
-            },
-            signal,
-            inOrder,
-          )
-        );
+      const ask = (waitMs: number, inOrder?: (queued: boolean) => void) =>
+        call((s) => {
+          const body = {
+            token,
+            mode,
+            leaseMs,
+            waitMs,
+            priority,
+            ...(owner === undefined ? {} : { owner }),
+          };
+          return s instanceof LockService
+            ? s.acquire(body, signal, inOrder)
+            : (s.acquire as AcquireWith)(body);
+        });
       // The object queues a call that may wait; one that may not is
       // answered "busy" without queueing.
       const waitMs = join ? Math.max(1, request.waitMs) : 0;
@@ -97,7 +96,7 @@ export function durableObjectDriver(
         reply = await ask(1);
         if (!reply.ok && reply.reason === "wait") {
           queued.add(token);
-          ordered();
+          ordered(true);
           reply = await ask(waitMs);
         }
       }
@@ -125,10 +124,13 @@ export function durableObjectDriver(
       }
     },
     async release(token, signal) {
-      return (await call((s) => s.release(token, signal))).released;
+      return (await call((s) => s.release(token, ...local(s, signal))))
+        .released;
     },
     async extend(token, leaseMs, seq, signal) {
-      const reply = await call((s) => s.extend(token, leaseMs, seq, signal));
+      const reply = await call((s) =>
+        s.extend(token, leaseMs, seq, ...local(s, signal))
+      );
       // An object that does not say how long the lease now runs set it to
       // `leaseMs` from the call's arrival.
       return {
@@ -138,12 +140,12 @@ export function durableObjectDriver(
     },
     async cancel(token, signal) {
       queued.delete(token);
-      return (await call((s) => s.cancel(token, signal))).held
+      return (await call((s) => s.cancel(token, ...local(s, signal)))).held
         ? "held"
         : "cancelled";
     },
     async status(signal) {
-      const reply = await call((s) => s.status(signal));
+      const reply = await call((s) => s.status(...local(s, signal)));
       if (
         reply === null || typeof reply !== "object" ||
         typeof reply.holders !== "number"
@@ -151,7 +153,7 @@ export function durableObjectDriver(
       return reply;
     },
     async query(signal): Promise<LockSnapshot> {
-      const reply = await call((s) => s.query(signal));
+      const reply = await call((s) => s.query(...local(s, signal)));
       if (
         reply === null || typeof reply !== "object" ||
         !Array.isArray(reply.held) || !Array.isArray(reply.pending)
@@ -184,6 +186,14 @@ export function durableObjectDriver(
       return true;
     },
   };
+}
+
+/**
+ * The arguments only the lock service's client takes (an RPC stub would try
+ * to send them to the object, and cannot serialize a signal).
+ */
+function local(stub: unknown, signal: AbortSignal): [] | [AbortSignal] {
+  return stub instanceof LockService ? [signal] : [];
 }
 
 function show(value: unknown): string {

@@ -125,7 +125,7 @@ export class LockService implements LockDurableObjectStub {
   async acquire(
     request: Acquire,
     signal?: AbortSignal,
-    ordered?: () => void,
+    ordered?: (queued: boolean) => void,
   ): Promise<AcquireReply> {
     if (this.#opening !== undefined) await this.#opening;
     signal?.throwIfAborted();
@@ -141,7 +141,7 @@ export class LockService implements LockDurableObjectStub {
     }
     if (this.#socket !== undefined) {
       const reply = this.#call("acquire", request, signal);
-      ordered?.();
+      ordered?.(false);
       return await reply as never;
     }
     if (ordered !== undefined && request.waitMs > 1) {
@@ -151,7 +151,7 @@ export class LockService implements LockDurableObjectStub {
         signal,
       ) as AcquireReply;
       if (reply.ok || reply.reason !== "wait") return reply;
-      ordered();
+      ordered(true);
     }
     return await this.#call("acquire", request, signal) as never;
   }
@@ -292,7 +292,7 @@ export class LockService implements LockDurableObjectStub {
   #open(
     first: Reply,
     signal?: AbortSignal,
-    ordered?: () => void,
+    ordered?: (queued: boolean) => void,
   ): Promise<Reply | undefined> {
     let state: "opening" | "open" | "failed" = "opening";
     let settled = () => {};
@@ -335,7 +335,7 @@ export class LockService implements LockDurableObjectStub {
         state = "open";
         // The upgrade carried the call; later calls wait for the opening and
         // follow it on the socket.
-        ordered?.();
+        ordered?.(false);
         clearTimeout(timer);
         this.#opening = undefined;
         settled();

@@ -144,14 +144,15 @@ export interface RemoteDriver {
    * Grants, queues or refuses (see {@linkcode RemoteAcquireReply}). One
    * client's acquisitions queue in call order: the core sends the next one's
    * first call once this call is answered, once `ordered` is called, or at
-   * the latest 250 ms after it sent this one. A driver whose call waits (a
+   * the latest 5 s after it sent this one (or the request timeout). A driver whose call waits (a
    * long-poll) calls `ordered` as soon as the server has the call in order:
-   * written to an ordered channel behind the earlier ones, or queued.
+   * written to an ordered channel behind the earlier ones (`queued` false),
+   * or known to be queued (`queued` true, which counts it as waiting).
    */
   acquire(
     request: RemoteAcquireRequest,
     signal: AbortSignal,
-    ordered: () => void,
+    ordered: (queued: boolean) => void,
   ): Promise<RemoteAcquireReply>;
   /** Ends the lease or waiter `token` and leaves a tombstone; true if it ended a lease. */
   release(token: string, signal: AbortSignal): Promise<boolean>;

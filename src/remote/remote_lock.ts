@@ -58,11 +58,14 @@ export interface RemoteLockOptions {
 /** The longest lease: about 24 days, the longest timer a runtime keeps. */
 export const MAX_LEASE_MS = 2_073_600_000;
 /**
- * How long an acquisition waits for the one before it on the same lock
- * object to reach the server, so that one client's waiters queue in call
- * order; past it (a long-poll, a hung request) it goes ahead regardless.
+ * How long an acquisition waits at most for the one before it on the same
+ * lock object to reach the server, so that one client's waiters queue in
+ * call order; past it (a hung request) it goes ahead regardless. Generous,
+ * since a burst (hundreds of waiters cancelled at once) can slow every
+ * reply for a second or more; each waiter's own deadline and signal still
+ * bound its wait.
  */
-const ORDER_GRACE_MS = 250;
+const ORDER_GRACE_MS = 5_000;
 /** How long past the deadline a long-poll may take to bring its answer. */
 const LONG_POLL_GRACE_MS = 50;
 /** How long a caller waits for the cleanup of a failed acquisition. */
@@ -93,7 +96,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       signal?.removeEventListener("abort", done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    // A timer longer than a runtime keeps fires at once: clamp it.
+    const timer = setTimeout(done, Math.min(ms, MAX_DELAY_MS));
     signal?.addEventListener("abort", done);
   });
 }
@@ -396,11 +400,15 @@ export class RemoteLock implements Lock {
       clearTimeout(turnTimer);
       opened();
     };
+    let inLine = false;
     try {
       await within(previous, deadline - performance.now(), signal);
-      for (;;) {
+      // (The wait ends early when the caller gives up, but that is no turn.)
+      if (signal?.aborted) throw signal.reason;
+      if (performance.now() < deadline || timeoutMs === 0) inLine = true;
+      for (let again = false;; again = true) {
         if (signal?.aborted) throw signal.reason;
-        if (performance.now() >= deadline && timeoutMs !== 0) throw timedOut();
+        if (again && performance.now() >= deadline) throw timedOut();
         const lease = await this.#attempt(
           mode,
           leaseMs,
@@ -410,9 +418,15 @@ export class RemoteLock implements Lock {
           signal,
           at,
           () => {
-            turnTimer ??= setTimeout(open, ORDER_GRACE_MS);
+            turnTimer ??= setTimeout(
+              open,
+              Math.min(ORDER_GRACE_MS, this.#requestTimeoutMs),
+            );
           },
-          open,
+          (queued) => {
+            open();
+            if (queued) this.#rec.waiting(mode, at);
+          },
         );
         // A grant that ran out on its way here (the event loop stalled, say)
         // was given back: queue again rather than hand out a lost lease.
@@ -421,7 +435,10 @@ export class RemoteLock implements Lock {
     } catch (error) {
       throw error instanceof Deadline ? timedOut() : error;
     } finally {
-      open();
+      // One that gave up before its turn keeps the line: the next one still
+      // waits for the one before it.
+      if (inLine) open();
+      else void previous.then(open);
     }
   }
 
@@ -435,7 +452,7 @@ export class RemoteLock implements Lock {
     signal: AbortSignal | undefined,
     at: Attempt,
     sending: () => void,
-    answered: () => void,
+    answered: (queued: boolean) => void,
   ): Promise<Lease | undefined> {
     const driver = this.#driver;
     const token = `lk_${crypto.randomUUID()}`;
@@ -458,9 +475,12 @@ export class RemoteLock implements Lock {
     try {
       for (let attempt = 0;; attempt++) {
         const left = deadline - performance.now();
-        if (join && left <= 0) throw new Deadline();
+        if (attempt > 0 && left <= 0) throw new Deadline();
         if (signal?.aborted) throw signal.reason;
-        const waitMs = join
+        // A deadline that passed before the first call still gets the lock
+        // if it is free now: `timeoutMs` bounds the wait, not the grant.
+        const queue = join && left > 0;
+        const waitMs = queue
           ? Math.max(0, Math.min(driver.maxWaitMs ?? 0, left))
           : 0;
         const start = performance.now();
@@ -485,11 +505,11 @@ export class RemoteLock implements Lock {
           // "Only if free now" still lets its one request take its time; a
           // long-poll gets a moment past the deadline for the server's own
           // answer (which says it queued), rather than an uncertain cut.
-          join ? deadline + (waitMs > 0 ? LONG_POLL_GRACE_MS : 0) : Infinity,
+          queue ? deadline + (waitMs > 0 ? LONG_POLL_GRACE_MS : 0) : Infinity,
           signal,
           waitMs,
         );
-        answered();
+        answered(false);
         contact = start;
         if (reply.state === "granted") {
           if (reply.waited === true) this.#rec.waiting(mode, at);
@@ -502,7 +522,9 @@ export class RemoteLock implements Lock {
             at,
           );
         }
-        if (reply.state === "busy") throw new LockTimeoutError(this.name, 0);
+        if (reply.state === "busy") {
+          throw new LockTimeoutError(this.name, timeoutMs ?? 0);
+        }
         if (reply.state === "gone") {
           throw this.#fault(
             "acquire",

@@ -80,12 +80,12 @@ test("UpstashLock rejects with LockBackendError (with cause) on lasting 5xx, 401
   const { lock: l, prefix } = lock();
   await (await l.acquire()).release();
   for (const kind of ["status-500", "status-401", "garbage"] as const) {
-    // A lasting 5xx outlives the retries; 401 and garbage are not retried.
-    // (the first try and its three retries).
+    // A lasting 5xx or garbage outlives the first try and its three
+    // retries; refused credentials are not retried at all.
     bridge.inject({
       kind,
       match: prefix,
-      count: kind === "status-500" ? 4 : 1,
+      count: kind === "status-401" ? 1 : 4,
     });
     const error = await assertRejects(l.acquire(), LockBackendError, [
       '"job"',
