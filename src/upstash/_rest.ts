@@ -106,6 +106,36 @@ function isNoScript(error: unknown): boolean {
   return error instanceof Error && /\bNOSCRIPT\b/i.test(error.message);
 }
 
+/**
+ * Runs a script by its SHA-1, and by its source when Redis does not have
+ * it. A `NOSCRIPT` for a script this client had run means Redis forgot its
+ * scripts (it restarted, failed over, or was flushed): `restarted` hears it.
+ * The first use of a script on a Redis is a `NOSCRIPT` too, and says
+ * nothing.
+ */
+async function evalCached(
+  loaded: Set<string>,
+  source: string,
+  bySha: (sha: string) => Promise<unknown>,
+  bySource: () => Promise<unknown>,
+  restarted: (() => void) | undefined,
+): Promise<unknown> {
+  const sha = await sha1(source);
+  let reply: unknown;
+  try {
+    reply = await bySha(sha);
+  } catch (error) {
+    if (!isNoScript(error)) throw error;
+    if (loaded.has(sha)) {
+      loaded.clear();
+      restarted?.();
+    }
+    reply = await bySource();
+  }
+  loaded.add(sha);
+  return reply;
+}
+
 /** Redis errors that pass: it is loading, busy, or failing over. */
 const TRANSIENT = /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN|CLUSTERDOWN|READONLY)\b/;
 
@@ -164,6 +194,7 @@ export function targetOf(url: URL): string {
 class RestTransport implements UpstashTransport {
   readonly target: string;
   onRestart: (() => void) | undefined;
+  #loaded = new Set<string>();
   #url: string;
   #headers: Record<string, string>;
 
@@ -204,16 +235,13 @@ class RestTransport implements UpstashTransport {
   ): Promise<unknown> {
     if (signal.aborted) throw signal.reason;
     const tail = [String(keys.length), ...keys, ...args];
-    try {
-      return await this.#command(
-        ["EVALSHA", await sha1(script.source), ...tail],
-        signal,
-      );
-    } catch (error) {
-      if (!isNoScript(error)) throw error;
-      this.onRestart?.();
-      return await this.#command(["EVAL", script.source, ...tail], signal);
-    }
+    return await evalCached(
+      this.#loaded,
+      script.source,
+      (sha) => this.#command(["EVALSHA", sha, ...tail], signal),
+      () => this.#command(["EVAL", script.source, ...tail], signal),
+      this.onRestart,
+    );
   }
 
   subscribe(channel: string, handlers: EventStreamHandlers): EventStream {
@@ -265,6 +293,7 @@ function clientError(error: unknown): UpstashRequestError {
 class ClientTransport implements UpstashTransport {
   readonly target: string;
   onRestart: (() => void) | undefined;
+  #loaded = new Set<string>();
   #redis: RedisClientLike;
 
   constructor(redis: RedisClientLike) {
@@ -291,21 +320,15 @@ class ClientTransport implements UpstashTransport {
     signal: AbortSignal,
   ): Promise<unknown> {
     const redis = this.#redis;
-    const sha = await sha1(script.source);
     try {
-      try {
-        return await raced(
-          () => redis.evalsha(sha, [...keys], [...args]),
-          signal,
-        );
-      } catch (error) {
-        if (!isNoScript(error)) throw error;
-        this.onRestart?.();
-        return await raced(
-          () => redis.eval(script.source, [...keys], [...args]),
-          signal,
-        );
-      }
+      return await evalCached(
+        this.#loaded,
+        script.source,
+        (sha) => raced(() => redis.evalsha(sha, [...keys], [...args]), signal),
+        () =>
+          raced(() => redis.eval(script.source, [...keys], [...args]), signal),
+        this.onRestart,
+      );
     } catch (error) {
       if (signal.aborted && error === signal.reason) throw error;
       throw clientError(error);

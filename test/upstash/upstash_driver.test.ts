@@ -660,3 +660,25 @@ test("upstashDriver() replaces a stream that went silent when a poll finds a gra
   wc.stop();
   await driver.release(c, s());
 });
+
+test("upstashDriver() keeps its stream when a script is merely new to Redis (its first NOSCRIPT), and the push arrives", async () => {
+  const { driver } = setup();
+  await raw("SCRIPT", "FLUSH"); // a fresh Redis: no script is loaded yet
+  const a = token(), b = token();
+  await driver.acquire(req(a), s());
+  const pushes: (RemotePushedGrant | undefined)[] = [];
+  const watch = driver.watch!(b, (g) => pushes.push(g));
+  await driver.acquire(req(b), s());
+  assert(await watch.live);
+  await delay(50);
+  pushes.length = 0;
+  bridge.resetStats();
+  await driver.release(a, s()); // the release script's first use: NOSCRIPT
+  assert(
+    await until(() => pushes.some((p) => p !== undefined), 2_000),
+    `no push (heard ${JSON.stringify(pushes)})`,
+  );
+  assertEquals(bridge.stats.subscriptions, 0); // the stream was kept
+  watch.stop();
+  await driver.release(b, s());
+});
