@@ -634,6 +634,12 @@ test("upstashDriver() replaces a stream that went silent when a poll finds a gra
   });
   // @upstash/redis's subscriber does not notice its stream end: silence.
   const driver = upstashDriver({ name: "job", prefix, redis: client });
+  // A waiter on another lock of the same client keeps the stream wanted.
+  const other = upstashDriver({ name: "other", prefix, redis: client });
+  const h = token(), x = token();
+  await other.acquire(req(h), s());
+  const wx = other.watch!(x, () => {});
+  await other.acquire(req(x), s());
   const a = token(), b = token(), c = token();
   await driver.acquire(req(a), s());
   const pushes: RemotePushedGrant[] = [];
@@ -645,9 +651,9 @@ test("upstashDriver() replaces a stream that went silent when a poll finds a gra
   await delay(1_200);
   assertEquals(pushes.length, 0); // lost: nobody listens any more
   bridge.resetStats();
+  // The poll finds the grant, and tells the driver its stream is dead.
   assertEquals((await driver.acquire(req(b), s())).state, "granted");
   wb.stop();
-  // The poll told the driver its stream is dead: it listens anew.
   const wc = driver.watch!(c, (g) => g && pushes.push(g));
   await driver.acquire(req(c), s());
   assert(await wc.live, "no new stream");
@@ -658,7 +664,10 @@ test("upstashDriver() replaces a stream that went silent when a poll finds a gra
     "no push on the new stream",
   );
   wc.stop();
+  wx.stop();
   await driver.release(c, s());
+  await other.cancel(x, s());
+  await other.release(h, s());
 });
 
 test("upstashDriver() keeps its stream when a script is merely new to Redis (its first NOSCRIPT), and the push arrives", async () => {
