@@ -691,3 +691,90 @@ test("upstashDriver() keeps its stream when a script is merely new to Redis (its
   watch.stop();
   await driver.release(b, s());
 });
+
+// What the core does, in short, in a process of its own: a holder, and a
+// waiter that waits for its pushed grant and releases it.
+const EXIT_CHILD = `
+import { upstashDriver } from "../../src/upstash/_driver.ts";
+const [url, token] = process.argv.slice(2);
+const driver = upstashDriver({
+  name: "exit",
+  prefix: "x:" + crypto.randomUUID() + ":",
+  redis: { url, token },
+});
+const s = () => AbortSignal.timeout(5000);
+const req = (t) => ({ token: t, mode: "exclusive", leaseMs: 30000, join: true,
+  waitMs: 5000, priority: 0, owner: undefined });
+await driver.acquire(req("lk_holder"), s());
+let woken;
+const pushed = new Promise((resolve) => (woken = resolve));
+const watch = driver.watch("lk_waiter", (g) => g && woken(g));
+const queued = await driver.acquire(req("lk_waiter"), s());
+if (queued.state !== "queued") throw new Error(JSON.stringify(queued));
+if (!(await watch.live)) throw new Error("no stream");
+await new Promise((r) => setTimeout(r, 200));
+await driver.release("lk_holder", s());
+await pushed;
+watch.stop();
+await driver.release("lk_waiter", s());
+console.log("released");
+`;
+
+test(
+  "upstashDriver() lets a process exit at once after its last release, although it waited for a pushed grant",
+  async () => {
+    const { build } = await import("esbuild");
+    const { spawn } = await import("node:child_process");
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join, dirname } = await import("node:path");
+    const { fileURLToPath } = await import("node:url");
+    const outfile = join(mkdtempSync(join(tmpdir(), "unilock-exit-")), "c.mjs");
+    await build({
+      stdin: {
+        contents: EXIT_CHILD,
+        resolveDir: dirname(fileURLToPath(import.meta.url)),
+        loader: "ts",
+      },
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      outfile,
+      logLevel: "error",
+    });
+    const exits: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      exits.push(
+        await new Promise<number>((resolve, reject) => {
+          const child = spawn(process.execPath, [
+            outfile,
+            bridge.url,
+            bridge.token,
+          ], {
+            stdio: ["ignore", "pipe", "pipe"],
+          });
+          let released = 0, err = "";
+          child.stdout.on("data", (d) => {
+            if (String(d).includes("released")) released = performance.now();
+          });
+          child.stderr.on("data", (d) => (err += d));
+          child.on(
+            "exit",
+            (code) =>
+              code === 0 && released > 0
+                ? resolve(performance.now() - released)
+                : reject(new Error(`exit ${code}: ${err}`)),
+          );
+        }),
+      );
+    }
+    console.log(
+      `exit after the last release: ${
+        exits.map((ms) => ms.toFixed(0)).join(", ")
+      } ms`,
+    );
+    // Before: 1.7–2.0 s (the old lock's stream lingered a second, and more).
+    assert(Math.min(...exits) < 500, `exited ${exits} ms after the release`);
+  },
+  30_000,
+);
