@@ -245,8 +245,13 @@ class RestTransport implements UpstashTransport {
   }
 
   subscribe(channel: string, handlers: EventStreamHandlers): EventStream {
+    // As @upstash/redis sends it: a plain channel name goes into the path
+    // as it is (ours always is one); anything else is encoded.
+    const path = /^[\w:.-]+$/.test(channel)
+      ? channel
+      : encodeURIComponent(channel);
     return openEventStream(
-      `${this.#url}/subscribe/${encodeURIComponent(channel)}`,
+      `${this.#url}/subscribe/${path}`,
       this.#headers,
       handlers,
     );
