@@ -1,234 +1,364 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 /**
- * @internal The Lua scripts of the `upstash` lock: one script, one HTTP
- * request, per operation. Each is idempotent for the same token, because the
- * client re-sends a request whose response was lost.
+ * @internal The Lua scripts of the Upstash driver: one script, one HTTP
+ * request, per operation, to the semantics of `src/remote/driver.ts`. Each
+ * is idempotent for the same token: the core repeats a call whose reply it
+ * did not get, and may send one after another with the same token was lost.
  *
- * Keys of lock K (see keysFor): K:h holders (zset token → expiry ms, server
- * clock), K:w the exclusive holder's token, K:f fences (hash token → fence),
- * K:n the fence counter (never expires), K:q waiters (zset token → ticket),
- * K:qx waiter heartbeats (zset token → deadline ms), K:qm waiter modes (hash),
- * K:s the ticket counter, K:i requests' "since owner" (hash token → when the
- * request queued or was granted, server ms, and its owner label, for QUERY).
- * A waiter's score in K:q is its queue key,
- * `(ticket - priority * 10) * 256 + priority + 100` (see queueKey in
- * _validate.ts), so ZRANGE 0 0 is the next in line, priorities included.
- * Channel K:c carries the token of the waiter to wake.
+ * Keys of lock K (see {@linkcode keysFor}), in script order:
+ * 1. K:h holders (zset token → lease expiry, ms by the server's clock);
+ * 2. K:w the exclusive holder's token;
+ * 3. K:f holder records (hash token → "fence seq waited mode": the fence,
+ *    the highest extend seq applied, 1 if it waited in the queue, x or s);
+ * 4. K:m the lock's memory, which never expires (hash: n the fence counter,
+ *    u the latest expiry of any holder as last written), so that a loss of
+ *    the other keys (eviction) is noticed rather than granted into;
+ * 5. K:q waiters (zset token → queue key, `(ticket - priority * 10) * 256 +
+ *    priority + 100`, so ZRANGE 0 0 is the next in line);
+ * 6. K:qx waiter heartbeats (zset token → deadline ms);
+ * 7. K:qm waiter records (hash token → "mode leaseMs call arrival channel":
+ *    the caller's number for its latest acquire call, when that call
+ *    arrived, and where to push its grant, '' for nowhere);
+ * 8. K:s the ticket counter;
+ * 9. K:i "since owner" (hash token → when it queued or was granted, and its
+ *    owner label, for QUERY);
+ * 10. K:t tombstones (zset token → until when a released, cancelled or
+ *    expired token is refused, at least a minute).
+ *
+ * Fences are the counter plus one, raised to the server's clock in µs when
+ * it lags (so they keep rising if the counter was lost): about 1.8 × 10^15,
+ * below 2^53. Numbers that go into strings are formatted with `%.0f`: Lua
+ * would write a fence as `1.7876543210123e+15`.
  */
 
-const NOW = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+/** How long a tombstone refuses its token, in ms (the contract's minimum). */
+export const TOMBSTONE_MS = 60_000;
 
-// Drops holders whose lease ran out and waiters whose heartbeat stopped.
-const PURGE = `local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
-for _, tk in ipairs(expired) do
-  redis.call('HDEL', KEYS[3], tk); redis.call('HDEL', KEYS[9], tk)
-end
-if #expired > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) end
-local writer = redis.call('GET', KEYS[2])
-if writer and not redis.call('ZSCORE', KEYS[1], writer) then
-  redis.call('DEL', KEYS[2]); writer = false
-end
-local gone = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now)
-for _, tk in ipairs(gone) do
-  redis.call('ZREM', KEYS[5], tk); redis.call('HDEL', KEYS[7], tk)
-  redis.call('HDEL', KEYS[9], tk)
-end
-if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now) end`;
+const PRELUDE =
+  `local H, W, F, M, Q, QX, QM, S, I, T = KEYS[1], KEYS[2], KEYS[3],
+  KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local TOMB = ${TOMBSTONE_MS}
+local function int(x) return string.format('%.0f', x) end
+-- Set when the holders changed (K:m's u is then rewritten), and when the
+-- keys are found in a state no script leaves them in.
+local dirty, bad, badLeft = false, nil, 0
 
-// Keys live only as long as a holder or waiter may; the counter forever.
-const KEEP = `local function keep(ms)
-  for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]}) do
+-- Keys live only as long as a holder or waiter may; K:m forever.
+local function keep(ms)
+  for _, k in ipairs({H, W, F, Q, QX, QM, S, I}) do
     local left = redis.call('PTTL', k)
-    if left ~= -2 and (left < ms) then redis.call('PEXPIRE', k, ms) end
+    if left ~= -2 and left < ms then redis.call('PEXPIRE', k, ms) end
   end
-end`;
+end
 
-// Records when a request queued or was granted, keeping its owner label
-// (owner nil: the one noted when it queued).
-const NOTE = `local function note(token, owner)
+local function bury(token)
+  redis.call('ZADD', T, int(now + TOMB), token)
+  if redis.call('PTTL', T) < TOMB + 1000 then redis.call('PEXPIRE', T, TOMB + 1000) end
+end
+
+local function holder(token)
+  local fence, seq, waited, mode = string.match(redis.call('HGET', F, token) or '',
+    '^(%d+) (%d+) (%d) ([xs])$')
+  if not fence then return nil end
+  return tonumber(fence), tonumber(seq), waited, mode
+end
+
+local function waiter(token)
+  local mode, lease, call, arrival, channel = string.match(
+    redis.call('HGET', QM, token) or '', '^([xs]) (%d+) (%d+) (%d+) (.*)$')
+  if not mode then return nil end
+  return mode, tonumber(lease), tonumber(call), tonumber(arrival), channel
+end
+
+local function dropWaiter(token)
+  redis.call('ZREM', Q, token); redis.call('ZREM', QX, token)
+  redis.call('HDEL', QM, token); redis.call('HDEL', I, token)
+end
+
+-- Ends leases that ran out (their tokens are never granted again) and drops
+-- waiters whose heartbeat stopped (they may queue again). Returns the ended.
+local function purge()
+  redis.call('ZREMRANGEBYSCORE', T, '-inf', now)
+  local ended = {}
+  local expired = redis.call('ZRANGEBYSCORE', H, '-inf', now)
+  if #expired > 0 then
+    for _, tk in ipairs(expired) do
+      ended[tk] = true
+      redis.call('HDEL', F, tk); redis.call('HDEL', I, tk); bury(tk)
+    end
+    redis.call('ZREMRANGEBYSCORE', H, '-inf', now)
+    dirty = true
+  end
+  local lapsed = redis.call('ZRANGEBYSCORE', QX, '-inf', now)
+  for _, tk in ipairs(lapsed) do dropWaiter(tk) end
+  return ended
+end
+
+-- Looks for a state that no script leaves behind: keys lost while others
+-- lived (eviction, a manual DEL). Holder-side damage sets bad (no grants)
+-- until every lease that may still run has ended by K:m's u; then the
+-- remains are cleared. Waiter-side damage is dropped: a live waiter queues
+-- again with its next call.
+local function check(ended)
+  local u = tonumber(redis.call('HGET', M, 'u')) or 0
+  local live = redis.call('ZCARD', H)
+  local writer = redis.call('GET', W)
+  if writer and not redis.call('ZSCORE', H, writer) and ended[writer] then
+    redis.call('DEL', W); writer = false
+  end
+  local problem
+  if live == 0 and u > now then
+    problem = 'every holder entry (K:h) vanished while a lease may still run'
+  elseif redis.call('HLEN', F) < live then
+    problem = 'a holder has no record (K:f)'
+  elseif writer and not redis.call('ZSCORE', H, writer) then
+    problem = 'the exclusive holder (K:w) has no lease entry (K:h)'
+  elseif writer and live > 1 then
+    problem = 'an exclusive holder (K:w) shares the lock'
+  elseif live == 1 and not writer then
+    local only = redis.call('ZRANGE', H, 0, 0)[1]
+    local _, _, _, mode = holder(only)
+    if mode == 'x' then problem = 'the exclusive holder lost its key (K:w)' end
+  end
+  if problem then
+    if now < u then
+      bad, badLeft = problem, u - now
+    else
+      -- Every lease that may have run has ended: start clean.
+      for _, tk in ipairs(redis.call('ZRANGE', H, 0, -1)) do
+        if not holder(tk) then redis.call('ZREM', H, tk) end
+      end
+      writer = redis.call('GET', W)
+      if writer and not holder(writer) then redis.call('DEL', W) end
+      dirty = true
+    end
+  end
+  local waiting = redis.call('ZCARD', Q)
+  if waiting > 0 then
+    if redis.call('ZCARD', QX) < waiting or redis.call('HLEN', QM) < waiting then
+      for _, tk in ipairs(redis.call('ZRANGE', Q, 0, -1)) do
+        if not redis.call('ZSCORE', QX, tk) or not waiter(tk) then dropWaiter(tk) end
+      end
+    end
+    if redis.call('EXISTS', S) == 0 then
+      -- A lost ticket counter would let new waiters pass the queued ones.
+      local top = redis.call('ZRANGE', Q, -1, -1, 'WITHSCORES')[2]
+      if top then redis.call('SET', S, int(math.floor(tonumber(top) / 256) + 1001)) end
+    end
+  end
+end
+
+-- Rewrites K:m's u, the latest expiry of the holders (never lowered while
+-- the state is damaged: it says how long to refuse).
+local function sync()
+  if not dirty then return end
+  local top = tonumber(redis.call('ZRANGE', H, -1, -1, 'WITHSCORES')[2]) or 0
+  if bad then top = math.max(top, tonumber(redis.call('HGET', M, 'u')) or 0) end
+  redis.call('HSET', M, 'u', int(top))
+end
+
+-- Records when a request queued or was granted, keeping its owner label
+-- (owner nil: the one noted when it queued).
+local function note(token, owner)
   if owner == nil then
-    local info = redis.call('HGET', KEYS[9], token)
-    owner = info and string.match(info, '^%d+ (.*)$') or ''
+    owner = string.match(redis.call('HGET', I, token) or '', '^%d+ (.*)$') or ''
   end
-  redis.call('HSET', KEYS[9], token, now .. ' ' .. owner)
-end`;
+  redis.call('HSET', I, token, int(now) .. ' ' .. owner)
+end
 
-// Grants the lock to token: a fence from the counter (raised to the floor
-// when it lags the clock), a holder entry with its expiry, out of the queue.
-const GRANT = `local function grant(token, mode, lease, floor, owner)
-  local fence = redis.call('INCR', KEYS[4])
-  if floor ~= '' and fence < tonumber(floor) then
-    fence = tonumber(floor); redis.call('SET', KEYS[4], floor)
-  end
-  redis.call('ZADD', KEYS[1], now + lease, token)
-  redis.call('HSET', KEYS[3], token, fence)
-  if mode == 'x' then redis.call('SET', KEYS[2], token) end
-  redis.call('ZREM', KEYS[5], token); redis.call('ZREM', KEYS[6], token)
-  redis.call('HDEL', KEYS[7], token)
+local function grant(token, mode, lease, owner, waited)
+  local fence = (tonumber(redis.call('HGET', M, 'n')) or 0) + 1
+  if fence < nowUs then fence = nowUs end
+  redis.call('HSET', M, 'n', int(fence))
+  redis.call('ZADD', H, int(now + lease), token)
+  redis.call('HSET', F, token, int(fence) .. ' 0 ' .. (waited and '1' or '0') .. ' ' .. mode)
+  if mode == 'x' then redis.call('SET', W, token) end
+  redis.call('ZREM', Q, token); redis.call('ZREM', QX, token)
+  redis.call('HDEL', QM, token)
   note(token, owner)
   keep(lease + 1000)
+  dirty = true
   return fence
-end`;
+end
 
-// Hands the lock to the waiters at the head of the queue while their modes
-// allow, and tells each its grant on the channel ("token fence leaseMs
-// since"): a woken waiter needs no request of its own. "since" is the time
-// from the waiter's heartbeat deadline to now: with its own heartbeat TTL,
-// the waiter reckons the lease from its last request, which it sent before
-// the grant, rather than from the message, which may come late.
-const HANDOFF = `local function handoff(floor, channel)
+-- Hands the lock to the waiters at the head of the queue while their modes
+-- allow, and pushes each its grant on its own client's channel: "token
+-- fence runMs call", where the lease runs runMs after the waiter's latest
+-- acquire call (number call) arrived. Nobody else hears it.
+local function handoff()
+  if bad then return end
   while true do
-    local head = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
+    local head = redis.call('ZRANGE', Q, 0, 0)[1]
     if not head then return end
-    local entry = redis.call('HGET', KEYS[7], head)
-    local mode, lease
-    if entry then mode, lease = string.match(entry, '^(%a):(%d+)$') end
+    local mode, lease, call, arrival, channel = waiter(head)
     if not mode then
-      redis.call('ZREM', KEYS[5], head); redis.call('ZREM', KEYS[6], head)
-      redis.call('HDEL', KEYS[9], head)
+      dropWaiter(head)
     else
       if mode == 'x' then
-        if redis.call('ZCARD', KEYS[1]) > 0 then return end
-      elseif redis.call('EXISTS', KEYS[2]) == 1 then
+        if redis.call('ZCARD', H) > 0 then return end
+      elseif redis.call('EXISTS', W) == 1 then
         return
       end
-      local beat = redis.call('ZSCORE', KEYS[6], head)
-      local fence = grant(head, mode, tonumber(lease), floor)
-      redis.call('PUBLISH', channel, head .. ' ' .. fence .. ' ' .. lease ..
-        ' ' .. (beat and (now - tonumber(beat)) or ''))
+      local fence = grant(head, mode, lease, nil, true)
+      if channel ~= '' then
+        redis.call('PUBLISH', channel, head .. ' ' .. int(fence) .. ' ' ..
+          int(now + lease - arrival) .. ' ' .. int(call))
+      end
       if mode == 'x' then return end
     end
   end
-end`;
+end
 
-const PRELUDE = `${NOW}
-${PURGE}
-${KEEP}
-${NOTE}
-${GRANT}
-${HANDOFF}`;
+local function held(token)
+  local e = redis.call('ZSCORE', H, token)
+  if not e then return nil end
+  local fence, _, waited = holder(token)
+  if not fence then return nil end
+  return {1, fence, tonumber(e) - now, tonumber(waited)}
+end
+
+check(purge())
+handoff()`;
+
+function script(body: string): string {
+  return `${PRELUDE}
+local function main()
+${body}
+end
+local reply = main()
+sync()
+return reply`;
+}
 
 /**
  * ARGV: token, mode ('x' | 's'), leaseMs, join ('1' to queue when busy),
- * waiterTtlMs, fence floor ('' none), channel, priority (-100 to 100), owner
- * label ('' none).
- * Returns {1, fence, leaseMs left} when granted (now, or earlier by a
- * handoff), {0, rank, waitMs} when not (rank -1 when not queued; waitMs
- * until the first holder's lease ends).
+ * waiterTtlMs, channel ('' none), priority (-100 to 100), owner label,
+ * call (the caller's number for this call of the token, rising).
+ * Returns {1, fence, leaseMsLeft, waited} granted (now or by a handoff),
+ * {0, rank, retryMs} queued, {2} busy, {3} gone (a tombstone), or
+ * {4, refuseMs, why} when the keys are damaged.
  */
-export const ACQUIRE: string = `${PRELUDE}
-local token, mode = ARGV[1], ARGV[2]
+export const ACQUIRE: string = script(`local token, mode = ARGV[1], ARGV[2]
 local lease, wttl = tonumber(ARGV[3]), tonumber(ARGV[5])
-handoff(ARGV[6], ARGV[7])
-local held = redis.call('ZSCORE', KEYS[1], token)
-if held then
-  return {1, tonumber(redis.call('HGET', KEYS[3], token)), tonumber(held) - now}
-end
-local head = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
-local first = (not head) or head == token
+local r = held(token)
+if r then return r end
+if redis.call('ZSCORE', T, token) then return {3} end
+if bad then return {4, badLeft, bad} end
+local queued = redis.call('ZSCORE', Q, token) ~= false
+local head = redis.call('ZRANGE', Q, 0, 0)[1]
 local free
 if mode == 'x' then
-  free = redis.call('ZCARD', KEYS[1]) == 0
+  free = redis.call('ZCARD', H) == 0
 else
-  free = redis.call('EXISTS', KEYS[2]) == 0
+  free = redis.call('EXISTS', W) == 0
 end
-if first and free then
-  local fence = grant(token, mode, lease, ARGV[6], ARGV[9] or '')
-  if mode == 's' then handoff(ARGV[6], ARGV[7]) end
-  return {1, fence, lease}
+if ((not head) or head == token) and free then
+  local fence = grant(token, mode, lease, ARGV[8], queued)
+  -- Shared waiters behind it may join it.
+  if mode == 's' then handoff() end
+  return {1, fence, lease, queued and 1 or 0}
 end
-local waitMs = 0
-local e = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
-if e then waitMs = tonumber(e) - now end
-if ARGV[4] == '1' then
-  redis.call('ZADD', KEYS[6], now + wttl, token)
-  if not redis.call('ZSCORE', KEYS[5], token) then
-    local p = tonumber(ARGV[8]) or 0
-    local ticket = redis.call('INCR', KEYS[8])
-    redis.call('ZADD', KEYS[5], (ticket - p * 10) * 256 + p + 100, token)
-    redis.call('HSET', KEYS[7], token, mode .. ':' .. ARGV[3])
-    note(token, ARGV[9] or '')
-    -- A shared waiter that went first may join the shared holders at once.
-    if mode == 's' and redis.call('ZRANK', KEYS[5], token) == 0 then
-      handoff(ARGV[6], ARGV[7])
-      local granted = redis.call('ZSCORE', KEYS[1], token)
-      if granted then
-        return {1, tonumber(redis.call('HGET', KEYS[3], token)), lease}
-      end
-    end
-  end
-  keep(wttl + 1000)
-  return {0, redis.call('ZRANK', KEYS[5], token), waitMs}
+if ARGV[4] ~= '1' then return {2} end
+redis.call('ZADD', QX, int(now + wttl), token)
+if not queued then
+  local p = tonumber(ARGV[7]) or 0
+  local ticket = redis.call('INCR', S)
+  redis.call('ZADD', Q, int((ticket - p * 10) * 256 + p + 100), token)
+  note(token, ARGV[8])
 end
-return {0, -1, waitMs}`;
+local call = tonumber(ARGV[9]) or 0
+local _, _, last = waiter(token)
+-- A late call that an earlier-numbered one overtook changes nothing.
+if not last or call >= last then
+  redis.call('HSET', QM, token, mode .. ' ' .. int(lease) .. ' ' .. int(call) ..
+    ' ' .. int(now) .. ' ' .. ARGV[6])
+end
+keep(wttl + 1000)
+local retry = math.floor(wttl / 3)
+local first = tonumber(redis.call('ZRANGE', H, 0, 0, 'WITHSCORES')[2])
+if first and first - now < retry then retry = first - now end
+if retry < 1 then retry = 1 end
+return {0, redis.call('ZRANK', Q, token), retry}`);
 
-/** ARGV: token, channel, fence floor. Returns 1 if this call released the lease. */
-export const RELEASE: string = `${PRELUDE}
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  handoff(ARGV[3], ARGV[2])
-  return 0
+/** ARGV: token. Ends its lease or its place, buries it; 1 if it ended a lease. */
+export const RELEASE: string = script(`local token = ARGV[1]
+local ended = 0
+if redis.call('ZSCORE', H, token) then
+  redis.call('ZREM', H, token); redis.call('HDEL', F, token)
+  if redis.call('GET', W) == token then redis.call('DEL', W) end
+  redis.call('HDEL', I, token)
+  dirty, ended = true, 1
+else
+  dropWaiter(token)
 end
-redis.call('ZREM', KEYS[1], ARGV[1]); redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[9], ARGV[1])
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-handoff(ARGV[3], ARGV[2])
-return 1`;
-
-/** ARGV: token, leaseMs. Returns 1 if the lease was still held and now runs leaseMs more. */
-export const EXTEND: string = `${NOW}
-${KEEP}
-local e = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not e or tonumber(e) <= now then return 0 end
-redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
-keep(tonumber(ARGV[2]) + 1000)
-return 1`;
+bury(token)
+handoff()
+return ended`);
 
 /**
- * ARGV: token, channel, fence floor. Takes a waiter out of the queue: 1. If
- * a handoff granted it first, 2: the caller must release that lease.
+ * ARGV: token, leaseMs, seq. Returns {1, leaseMsLeft} when held (set to
+ * leaseMs from now unless a seq as high was applied already), {0, 0} when
+ * not (expired, released, never granted, or its record is damaged).
  */
-export const CANCEL: string = `${PRELUDE}
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 2 end
-redis.call('ZREM', KEYS[5], ARGV[1]); redis.call('ZREM', KEYS[6], ARGV[1])
-redis.call('HDEL', KEYS[7], ARGV[1]); redis.call('HDEL', KEYS[9], ARGV[1])
-handoff(ARGV[3], ARGV[2])
-return 1`;
-
-/** ARGV: channel, fence floor. Returns {holders, waiters} after dropping what expired. */
-export const STATUS: string = `${PRELUDE}
-handoff(ARGV[2], ARGV[1])
-return {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[5])}`;
+export const EXTEND: string = script(`local token = ARGV[1]
+local e = redis.call('ZSCORE', H, token)
+local fence, applied, waited, mode = holder(token)
+if not e or not fence then return {0, 0} end
+local ms, seq = tonumber(ARGV[2]), tonumber(ARGV[3])
+if seq <= applied then return {1, tonumber(e) - now} end
+redis.call('ZADD', H, 'XX', int(now + ms), token)
+redis.call('HSET', F, token, int(fence) .. ' ' .. int(seq) .. ' ' .. waited .. ' ' .. mode)
+keep(ms + 1000)
+dirty = true
+return {1, ms}`);
 
 /**
- * ARGV: channel, fence floor. Returns {held, pending}: held entries {mode,
- * fence, ageMs, "o:" .. owner} in expiry order, pending entries {mode,
- * ageMs, "o:" .. owner} in queue order; ages by the server's clock. The
- * "o:" keeps a client that parses JSON replies from turning "42" into 42.
+ * ARGV: token. Takes a waiter out of the queue and buries it (also a token
+ * not seen yet): 1; or 2 when it holds the lease (the caller releases).
  */
-export const QUERY: string = `${PRELUDE}
-handoff(ARGV[2], ARGV[1])
-local function info(tk)
-  local since, owner = string.match(redis.call('HGET', KEYS[9], tk) or '', '^(%d+) (.*)$')
+export const CANCEL: string = script(`local token = ARGV[1]
+if redis.call('ZSCORE', H, token) then return 2 end
+dropWaiter(token)
+bury(token)
+handoff()
+return 1`);
+
+/**
+ * No ARGV. Returns {holders, waiters} after dropping what expired; at least
+ * one holder while the keys are damaged (a lease may still run).
+ */
+export const STATUS: string = script(`local holders = redis.call('ZCARD', H)
+if bad and holders == 0 then holders = 1 end
+return {holders, redis.call('ZCARD', Q)}`);
+
+/**
+ * No ARGV. Returns {held, pending}: held entries {mode, fence, ageMs,
+ * "o:" .. owner} in expiry order, pending entries {mode, ageMs, "o:" ..
+ * owner} in queue order; ages by the server's clock. The "o:" keeps a
+ * client that parses JSON replies from turning "42" into 42.
+ */
+export const QUERY: string = script(`local function info(tk)
+  local since, owner = string.match(redis.call('HGET', I, tk) or '', '^(%d+) (.*)$')
   return now - (tonumber(since) or now), 'o:' .. (owner or '')
 end
-local writer = redis.call('GET', KEYS[2])
-local held, pending = {}, {}
-for _, tk in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+local out, pending = {}, {}
+for _, tk in ipairs(redis.call('ZRANGE', H, 0, -1)) do
+  local fence, _, _, mode = holder(tk)
   local age, owner = info(tk)
-  local mode = 's'
-  if tk == writer then mode = 'x' end
-  held[#held + 1] = {mode, tonumber(redis.call('HGET', KEYS[3], tk)) or 0, age, owner}
+  out[#out + 1] = {mode or 'x', fence or 0, age, owner}
 end
-for _, tk in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
-  local entry = redis.call('HGET', KEYS[7], tk)
-  if entry then
+for _, tk in ipairs(redis.call('ZRANGE', Q, 0, -1)) do
+  local mode = waiter(tk)
+  if mode then
     local age, owner = info(tk)
-    pending[#pending + 1] = {string.sub(entry, 1, 1), age, owner}
+    pending[#pending + 1] = {mode, age, owner}
   end
 end
-return {held, pending}`;
+return {out, pending}`);
 
 /** Percent-encodes all but [A-Za-z0-9_.-], so no name can reach into another's keys. */
 export function encodeName(name: string): string {
@@ -242,17 +372,11 @@ export function encodeName(name: string): string {
   return out;
 }
 
-/** The nine keys and the channel of one lock, in script order. */
-export function keysFor(
-  prefix: string,
-  name: string,
-): { keys: string[]; channel: string } {
+/** The ten keys of one lock, in script order. */
+export function keysFor(prefix: string, name: string): string[] {
   // The braces keep every key of a lock in one cluster slot.
   const k = `${prefix}{${encodeName(name)}}`;
-  return {
-    keys: ["h", "w", "f", "n", "q", "qx", "qm", "s", "i"].map((s) =>
-      `${k}:${s}`
-    ),
-    channel: `${k}:c`,
-  };
+  return ["h", "w", "f", "m", "q", "qx", "qm", "s", "i", "t"].map((s) =>
+    `${k}:${s}`
+  );
 }

@@ -13,7 +13,7 @@ import {
   QUERY,
   RELEASE,
   STATUS,
-} from "./_scripts.ts";
+} from "./_legacy_scripts.ts";
 
 /**
  * The part of an `@upstash/redis` client the lock uses. Any client with

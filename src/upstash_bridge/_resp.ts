@@ -101,6 +101,8 @@ export class RespConnection {
   #ready: Promise<void>;
   /** Called with every pushed message once `subscribe` is in use. */
   onPush: ((value: RespValue) => void) | undefined;
+  /** Called once when the connection ends, for whatever reason. */
+  onClose: (() => void) | undefined;
 
   constructor(host: string, port: number) {
     this.#socket = connect({ host, port });
@@ -124,7 +126,10 @@ export class RespConnection {
   }
 
   #fail(error: Error): void {
-    this.#closed ??= error;
+    if (this.#closed === undefined) {
+      this.#closed = error;
+      queueMicrotask(() => this.onClose?.());
+    }
     const pending = this.#pending;
     this.#pending = [];
     for (const p of pending) p.reject(error);
@@ -170,9 +175,12 @@ export class RespConnection {
     return Promise.all(commands.map((args) => this.send(args)));
   }
 
-  /** Enters subscriber mode on `channel`; later messages go to `onPush`. */
-  subscribe(channel: string): Promise<RespValue> {
-    return this.send(["SUBSCRIBE", channel]);
+  /**
+   * Enters subscriber mode on `channels`; resolves the first confirmation
+   * (the others, and later messages, go to `onPush`).
+   */
+  subscribe(channels: readonly string[]): Promise<RespValue> {
+    return this.send(["SUBSCRIBE", ...channels]);
   }
 
   close(): void {

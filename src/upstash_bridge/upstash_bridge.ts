@@ -73,6 +73,8 @@ export interface UpstashBridgeOptions {
  * A fault the bridge applies to the next matching requests:
  * - `drop-request`: close the connection without running the command;
  * - `drop-response`: run the command, then close the connection unanswered;
+ * - `hang`: never answer (the connection stays open until the client gives
+ *   up or the bridge closes), without running the command;
  * - `delay`: answer `delayMs` late;
  * - `status-500` / `status-401`: answer that status without running it;
  * - `garbage`: answer 200 with a body that is not JSON, without running it;
@@ -83,6 +85,7 @@ export interface BridgeFault {
   kind:
     | "drop-request"
     | "drop-response"
+    | "hang"
     | "delay"
     | "status-500"
     | "status-401"
@@ -104,6 +107,8 @@ export interface BridgeStats {
   commands: number;
   /** Streaming subscriptions opened. */
   subscriptions: number;
+  /** Messages written to subscription streams (one per stream it reached). */
+  deliveries: number;
   /** Faults applied. */
   faults: number;
 }
@@ -201,7 +206,16 @@ export async function startUpstashBridge(
     requests: 0,
     commands: 0,
     subscriptions: 0,
+    deliveries: 0,
     faults: 0,
+  };
+  const reset = () => {
+    stats.requests =
+      stats.commands =
+      stats.subscriptions =
+      stats.deliveries =
+      stats.faults =
+        0;
   };
   const faults: Required<BridgeFault>[] = [];
   const side = new Set<RespConnection>();
@@ -298,7 +312,7 @@ export async function startUpstashBridge(
     return [404, { error: `ERR unknown path ${path}` }];
   }
 
-  function subscribe(channel: string, res: ServerResponse): void {
+  function subscribe(channels: string[], res: ServerResponse): void {
     stats.subscriptions++;
     // Headers at once: the stream is open from the client's point of view,
     // and the "subscribe" event says when messages will arrive.
@@ -321,19 +335,32 @@ export async function startUpstashBridge(
     res.on("close", end);
     streams.add(end);
     res.on("close", () => streams.delete(end));
-    conn.onPush = (value) => {
-      if (open && Array.isArray(value) && value[0] === "message") {
-        const event = `data: message,${value[1]},${value[2]}\n\n`;
-        const fault = takeFault(`${value[1]} ${value[2]}`, true);
-        if (fault === undefined) res.write(event);
-        else setTimeout(() => open && res.write(event), fault.delayMs);
-      }
+    // The subscription lives on its own Redis connection: when that dies
+    // (Redis restarted, say), the stream ends, as the subscription has.
+    conn.onClose = end;
+    const confirm = (value: RespValue) => {
+      if (!open || !Array.isArray(value)) return;
+      res.write(`data: subscribe,${value[1]},${value[2]}\n\n`);
     };
-    conn.subscribe(channel).then(
+    conn.onPush = (value) => {
+      if (!open || !Array.isArray(value)) return;
+      if (value[0] === "subscribe") return confirm(value);
+      if (value[0] !== "message") return;
+      const event = `data: message,${value[1]},${value[2]}\n\n`;
+      const fault = takeFault(`${value[1]} ${value[2]}`, true);
+      const deliver = () => {
+        if (!open) return;
+        stats.deliveries++;
+        res.write(event);
+      };
+      if (fault === undefined) deliver();
+      else setTimeout(deliver, fault.delayMs);
+    };
+    conn.subscribe(channels).then(
       (reply) => {
         if (!open) return;
         if (reply instanceof RespError) return end();
-        res.write(`data: subscribe,${channel},1\n\n`);
+        confirm(reply);
       },
       () => end(),
     );
@@ -352,11 +379,7 @@ export async function startUpstashBridge(
         return send(res, 200, stats);
       }
       if (url.pathname === "/unilock-bridge/reset-stats") {
-        stats.requests =
-          stats.commands =
-          stats.subscriptions =
-          stats.faults =
-            0;
+        reset();
         return send(res, 200, stats);
       }
     }
@@ -369,7 +392,12 @@ export async function startUpstashBridge(
     }
     if (url.pathname.startsWith("/subscribe/")) {
       await readBody(req);
-      return subscribe(decodeURIComponent(url.pathname.slice(11)), res);
+      // Path-style arguments, as Upstash takes them: /subscribe/a/b is
+      // SUBSCRIBE a b.
+      const channels = url.pathname.slice(11).split("/").map(
+        decodeURIComponent,
+      );
+      return subscribe(channels, res);
     }
     let body: string;
     try {
@@ -379,6 +407,7 @@ export async function startUpstashBridge(
     }
     const fault = takeFault(body);
     if (fault?.kind === "drop-request") return void req.socket.destroy();
+    if (fault?.kind === "hang") return;
     if (fault?.kind === "status-500") {
       return send(res, 500, { error: "ERR injected server error" });
     }
@@ -416,13 +445,7 @@ export async function startUpstashBridge(
     url: `http://${host}:${address.port}`,
     token,
     stats,
-    resetStats() {
-      stats.requests =
-        stats.commands =
-        stats.subscriptions =
-        stats.faults =
-          0;
-    },
+    resetStats: reset,
     inject(fault) {
       faults.push({
         count: 1,
