@@ -459,11 +459,14 @@ export class RemoteLock implements Lock {
     const join = timeoutMs !== 0;
     let pushed: RemotePushedGrant | undefined;
     let wake: AbortController | undefined;
+    /** A hint to ask again that came while no sleep was there to cut. */
+    let nudged = false;
     // Registered before its first call, so that no handoff slips past.
     const watch = join
       ? driver.watch?.(token, (grant) => {
         if (grant !== undefined) pushed ??= grant;
-        wake?.abort();
+        if (wake === undefined) nudged = true;
+        else wake.abort();
       })
       : undefined;
     /** Undefined until queued; then whether pushes can arrive. */
@@ -484,6 +487,7 @@ export class RemoteLock implements Lock {
           ? Math.max(0, Math.min(driver.maxWaitMs ?? 0, left))
           : 0;
         const start = performance.now();
+        nudged = false; // this call is the asking again
         sending();
         sent = true;
         const reply: RemoteAcquireReply = await this.#call(
@@ -557,7 +561,8 @@ export class RemoteLock implements Lock {
             backoff * (0.5 + Math.random() / 2),
             deadline - performance.now(),
           );
-          if (ms > 0) {
+          if (nudged) nudged = false;
+          else if (ms > 0) {
             wake = new AbortController();
             const stop = signal === undefined
               ? wake.signal

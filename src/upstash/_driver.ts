@@ -405,7 +405,11 @@ export function upstashDriver(
         // reports it; nothing to listen on meanwhile.
       }
       if (h === undefined) {
-        return { live: Promise.resolve(false), stop() {} };
+        return {
+          listening: false,
+          listen: () => Promise.resolve(false),
+          stop() {},
+        };
       }
       const w: Waiter = {
         calls: 0,
@@ -438,7 +442,10 @@ export function upstashDriver(
       w.need = registration.need;
       waiters.set(token, w);
       return {
-        live: registration.live,
+        // The driver itself tells the waiter to ask again when the stream
+        // comes up after its call went out (onLive above).
+        listening: true,
+        listen: () => registration.live,
         stop() {
           if (waiters.get(token) === w) waiters.delete(token);
           registration.stop();

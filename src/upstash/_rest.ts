@@ -136,6 +136,10 @@ async function evalCached(
   return reply;
 }
 
+/** Redis errors a repeat cannot help: the script or its keys are wrong. */
+const PERMANENT =
+  /\b(WRONGTYPE|user_script|Error (running|compiling) script|unknown command|wrong number of arguments|syntax error)\b/i;
+
 /** Redis errors that pass: it is loading, busy, or failing over. */
 const TRANSIENT = /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN|CLUSTERDOWN|READONLY)\b/;
 
@@ -284,10 +288,14 @@ function clientError(error: unknown): UpstashRequestError {
   }
   const name = error instanceof Error ? error.name : "";
   if (name === "UpstashError") {
-    // A failed command (the client throws these for any non-2xx reply).
-    return new UpstashRequestError(clip(text), TRANSIENT.test(text), {
-      cause: error,
-    });
+    // A failed command: the client throws these for any non-2xx reply, a
+    // 5xx of the service or a proxy as well as a script that cannot run.
+    // Only the latter will fail again the same way.
+    return new UpstashRequestError(
+      clip(text),
+      TRANSIENT.test(text) || !PERMANENT.test(text),
+      { cause: error },
+    );
   }
   return new UpstashRequestError(describeNetworkError(error), true, {
     cause: error,

@@ -263,8 +263,8 @@ test("upstashDriver() pushes a grant to its waiter only, with its exact fence an
   const called = performance.now();
   await driver.acquire(req(b, { leaseMs: lease }), s());
   await other.acquire(req(bystander), s()); // queued behind b
-  assert(await watch.live, "b's stream did not come up");
-  assert(await watch2.live, "the bystander's stream did not come up");
+  assert(await watch.listen(), "b's stream did not come up");
+  assert(await watch2.listen(), "the bystander's stream did not come up");
   await until(() => pushes.length > 0, 500); // a "look again" hint, if any
   pushes.length = 0;
   heard.length = 0;
@@ -312,7 +312,7 @@ test("upstashDriver() drains N waiters on N clients with about N deliveries (not
     })
   );
   for (let i = 0; i < n; i++) await clients[i]!.acquire(req(tokens[i]!), s());
-  for (const w of watches) assert(await w.live, "a stream did not come up");
+  for (const w of watches) assert(await w.listen(), "a stream did not come up");
   await delay(100);
   bridge.resetStats();
   // The core's part, in short: each pushed waiter releases at once.
@@ -351,7 +351,7 @@ test("upstashDriver() listens through one stream per client for all its locks an
       watches.push({ w, t, lock });
     }
   }
-  for (const { w } of watches) assert(await w.live);
+  for (const { w } of watches) assert(await w.listen());
   assertEquals(bridge.stats.subscriptions, 1);
   const { channel } = hubOf(transport);
   const listeners = async () =>
@@ -432,7 +432,7 @@ test("upstashDriver() over an @upstash/redis client races a hung request with it
   const pushes: RemotePushedGrant[] = [];
   const watch = driver.watch!(b, (g) => g && pushes.push(g));
   await driver.acquire(req(b), s());
-  assert(await watch.live, "the client's subscription did not come up");
+  assert(await watch.listen(), "the client's subscription did not come up");
   await driver.release(a, s());
   assert(await until(() => pushes.length > 0, 2_000), "no push");
   watch.stop();
@@ -606,7 +606,7 @@ test("upstashDriver() notices a stream that died with Redis at once, and tells i
   const wakes: (RemotePushedGrant | undefined)[] = [];
   const watch = driver.watch!(b, (g) => wakes.push(g));
   await driver.acquire(req(b), s());
-  assert(await watch.live);
+  assert(await watch.listen());
   await delay(100);
   wakes.length = 0;
   const restarted = performance.now();
@@ -645,7 +645,7 @@ test("upstashDriver() replaces a stream that went silent when a poll finds a gra
   const pushes: RemotePushedGrant[] = [];
   const wb = driver.watch!(b, (g) => g && pushes.push(g));
   await driver.acquire(req(b), s());
-  assert(await wb.live);
+  assert(await wb.listen());
   await raw("CLIENT", "KILL", "TYPE", "pubsub"); // the bridge ends the stream
   await driver.release(a, s());
   await delay(1_200);
@@ -656,7 +656,7 @@ test("upstashDriver() replaces a stream that went silent when a poll finds a gra
   wb.stop();
   const wc = driver.watch!(c, (g) => g && pushes.push(g));
   await driver.acquire(req(c), s());
-  assert(await wc.live, "no new stream");
+  assert(await wc.listen(), "no new stream");
   assertEquals(bridge.stats.subscriptions, 1);
   await driver.release(b, s());
   assert(
@@ -678,7 +678,7 @@ test("upstashDriver() keeps its stream when a script is merely new to Redis (its
   const pushes: (RemotePushedGrant | undefined)[] = [];
   const watch = driver.watch!(b, (g) => pushes.push(g));
   await driver.acquire(req(b), s());
-  assert(await watch.live);
+  assert(await watch.listen());
   await delay(50);
   pushes.length = 0;
   bridge.resetStats();
@@ -711,7 +711,7 @@ const pushed = new Promise((resolve) => (woken = resolve));
 const watch = driver.watch("lk_waiter", (g) => g && woken(g));
 const queued = await driver.acquire(req("lk_waiter"), s());
 if (queued.state !== "queued") throw new Error(JSON.stringify(queued));
-if (!(await watch.live)) throw new Error("no stream");
+if (!(await watch.listen())) throw new Error("no stream");
 await new Promise((r) => setTimeout(r, 200));
 await driver.release("lk_holder", s());
 await pushed;
