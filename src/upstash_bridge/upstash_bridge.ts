@@ -82,6 +82,7 @@ export interface UpstashBridgeOptions {
  *   "channel message") `delayMs` late, as a slow network would.
  */
 export interface BridgeFault {
+  /** What the fault does (see above). */
   kind:
     | "drop-request"
     | "drop-response"
