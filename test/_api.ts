@@ -338,6 +338,12 @@ export function apiSuite(test: RegisterTest, runtime: Runtime): void {
       TypeError,
       ["'prefx' is not an option of upstash locks; did you mean 'prefix'?"],
     );
+    // Thread locks come from the manager's table; their keys are checked too.
+    assertThrows(
+      () => manager.getOrCreateLock("t", "thread", { capasity: 8 } as never),
+      TypeError,
+      ["'capasity' is not an option of thread locks; did you mean 'capacity'?"],
+    );
     // The manager's upstash options are not a local lock's.
     assertEquals(manager.getOrCreateLock("c", "local").type, "local");
     assertEquals(manager.getOrCreateLock("d").type, "upstash");

@@ -15,7 +15,13 @@ import {
   recorderOf,
   reportListenerError,
 } from "../core/_recorder.ts";
-import { checkName, checkOptions, show } from "../core/_validate.ts";
+import {
+  checkName,
+  checkOptionKeys,
+  checkOptions,
+  show,
+} from "../core/_validate.ts";
+import { OPTION_KEYS } from "../_option_keys.ts";
 import { ManagedLock, WaitForGraph } from "./_managed_lock.ts";
 import {
   SharedWaitForGraph,
@@ -207,6 +213,10 @@ export class LockManager<T extends LockType = "local"> {
       return existing;
     }
     const chosen: LockType = type ?? this.#type;
+    if (chosen === "thread") {
+      // The table makes thread locks, not createLock: check the keys here.
+      checkOptionKeys("get lock", "thread", options, OPTION_KEYS.thread);
+    }
     let lock = chosen === "thread"
       // Thread locks come from the shared table, so that every thread's
       // manager finds the same one; their size is the table's.
