@@ -14,7 +14,7 @@ import { OPTION_KEYS } from "./_option_keys.ts";
  * Builds a lock of one type from the options given to {@linkcode createLock}
  * (`O`, the type's options).
  */
-export type LockFactory<O extends LockOptions = LockOptions> = (
+export type LockFactory<O = LockOptions> = (
   options: O,
 ) => Lock;
 
