@@ -6,21 +6,52 @@ import { ThreadLock } from "./thread/thread_lock.ts";
 import { UpstashLock } from "./upstash/upstash_lock.ts";
 import { DurableObjectLock } from "./durable_object/durable_object_lock.ts";
 import { describeLockTarget } from "./lock_target.ts";
-import type { Lock, LockOptions, LockType } from "./core/types.ts";
-import { checkOptions, show } from "./core/_validate.ts";
+import type { Lock, LockOptions, LockType, LockTypes } from "./core/types.ts";
+import { checkOptionKeys, checkOptions, show } from "./core/_validate.ts";
+import { OPTION_KEYS } from "./_option_keys.ts";
 
-/** Builds a lock of one type from the options given to {@linkcode createLock}. */
-export type LockFactory = (options: LockOptions) => Lock;
+/**
+ * Builds a lock of one type from the options given to {@linkcode createLock}
+ * (`O`, the type's options).
+ */
+export type LockFactory<O = LockOptions> = (
+  options: O,
+) => Lock;
 
-const factories: Map<string, LockFactory> = new Map<string, LockFactory>([
-  ["local", (options) => new LocalLock(options)],
-  ["thread", (options) => new ThreadLock(options)],
-  ["upstash", (options) => new UpstashLock(options)],
-  ["durable-object", (options) => new DurableObjectLock(options)],
-  ["auto", (options): Lock => {
-    // Detection is opt-in: only what the options and the given env say.
-    const target = describeLockTarget(options);
-    return factories.get(target.type)!(target.options);
+interface Factory {
+  create: LockFactory<never>;
+  /** The option keys the type accepts; `undefined` accepts any. */
+  keys: readonly string[] | undefined;
+}
+
+const factories: Map<string, Factory> = new Map<string, Factory>([
+  ["local", {
+    create: (options: LockTypes["local"]) => new LocalLock(options),
+    keys: OPTION_KEYS.local,
+  }],
+  ["thread", {
+    create: (options: LockTypes["thread"]) => new ThreadLock(options),
+    keys: OPTION_KEYS.thread,
+  }],
+  ["upstash", {
+    create: (options: LockTypes["upstash"]) => new UpstashLock(options),
+    keys: OPTION_KEYS.upstash,
+  }],
+  ["durable-object", {
+    create: (options: LockTypes["durable-object"]) =>
+      new DurableObjectLock(options),
+    keys: OPTION_KEYS["durable-object"],
+  }],
+  ["auto", {
+    create: (options: LockTypes["auto"]): Lock => {
+      // Detection is opt-in: only what the options and the given env say.
+      // The chosen type gets the options that are its own.
+      const target = describeLockTarget(options);
+      return (factories.get(target.type)!.create as LockFactory)(
+        target.options,
+      );
+    },
+    keys: OPTION_KEYS.auto,
   }],
 ]);
 
@@ -30,8 +61,11 @@ function knownTypes(): string {
 
 /**
  * Creates a lock of the given type. `"local"`, the default, is an async FIFO
- * lock within one isolate. Options are passed to the type's factory; every
- * type accepts `name`.
+ * lock within one isolate. `options` are the type's own (see
+ * {@linkcode LockTypes}: `UpstashLockOptions` for `"upstash"`, and so on);
+ * every type accepts `name`. A key the type does not know is an error that
+ * names the option it most likely meant: a misspelled option is never
+ * ignored.
  *
  * @example A named local lock
  * ```ts
@@ -45,16 +79,34 @@ function knownTypes(): string {
  * });
  * ```
  *
+ * @example A misspelled option
+ * ```ts
+ * import { createLock } from "@unilock/unilock";
+ * import assert from "node:assert/strict";
+ *
+ * // Written inline, the compiler rejects it; at run time createLock does.
+ * const options = { name: "jobs", reddis: { url: "https://x", token: "t" } };
+ * assert.throws(
+ *   () => createLock("upstash", options),
+ *   /'reddis' is not an option of upstash locks; did you mean 'redis'\?/,
+ * );
+ * ```
+ *
+ * @typeParam T The lock type.
  * @param type The lock type.
  * @param options The lock's name and the type's own options.
  * @returns A new lock.
- * @throws {TypeError} When `type` is unknown (the message lists the known types) or an option is invalid.
+ * @throws {TypeError} When `type` is unknown (the message lists the known
+ * types), or an option is not one of the type's (the message names it and
+ * the one it most likely meant) or is invalid.
  * @throws {RangeError} When an option is out of range.
  */
-export function createLock(
-  type: LockType = "local",
-  options?: LockOptions,
+export function createLock<T extends LockType | undefined = "local">(
+  type?: T,
+  // No type is "local", so are its options; they never choose the type.
+  options?: LockTypes[NoInfer<T> extends LockType ? NoInfer<T> : "local"],
 ): Lock {
+  type ??= "local" as T;
   if (typeof type !== "string") {
     throw new TypeError(
       `Cannot create lock as 'type' must be a string: current value is ${
@@ -71,7 +123,10 @@ export function createLock(
       }; known types are ${knownTypes()}`,
     );
   }
-  const lock = factory(options ?? {});
+  if (factory.keys !== undefined) {
+    checkOptionKeys("create lock", type, options, factory.keys);
+  }
+  const lock = (factory.create as LockFactory)(options ?? {});
   if (
     lock === null || typeof lock !== "object" ||
     typeof lock.acquire !== "function" || typeof lock.name !== "string"
@@ -88,23 +143,35 @@ export function createLock(
 /**
  * Adds a lock type to {@linkcode createLock} and `LockManager`: the seed's
  * extensibility protocol. A type can be registered once; the built-in types
- * cannot be replaced.
+ * cannot be replaced. Declare the type in {@linkcode LockTypes} so that
+ * TypeScript accepts it and checks its options, and give its option keys so
+ * that `createLock` rejects any other at run time, as it does for the
+ * built-in types.
  *
  * @example Registering a type
  * ```ts
- * import { createLock, LocalLock, registerLockType } from "@unilock/unilock";
+ * import { createLock, LocalLock, type LockType, registerLockType } from "@unilock/unilock";
  * import assert from "node:assert/strict";
  *
- * registerLockType("in-memory", (options) => new LocalLock(options));
- * const lock = createLock("in-memory", { name: "x" });
+ * registerLockType("in-memory", (options) => new LocalLock(options), ["name"]);
+ * // With "in-memory" declared in LockTypes (see there), no cast is needed.
+ * const lock = createLock("in-memory" as LockType, { name: "x" });
  * assert.equal(lock.name, "x");
+ * assert.throws(() => createLock("in-memory" as LockType, { nmae: "x" } as never), /did you mean 'name'/);
  * ```
  *
+ * @typeParam T The new type's name.
  * @param type The new type's name: 1 to 64 characters.
  * @param factory Builds a lock from `createLock`'s options.
+ * @param optionKeys The option keys the type accepts (`createLock` rejects
+ * others); without it, any key is passed to `factory`.
  * @throws {TypeError} When the type is taken or an argument is not usable.
  */
-export function registerLockType(type: string, factory: LockFactory): void {
+export function registerLockType<T extends string>(
+  type: T,
+  factory: LockFactory<T extends LockType ? LockTypes[T] : LockOptions>,
+  optionKeys?: readonly string[],
+): void {
   if (typeof type !== "string" || type.length === 0 || type.length > 64) {
     throw new TypeError(
       `Cannot register lock type as 'type' must be a string of 1 to 64 characters: current value is ${
@@ -119,10 +186,24 @@ export function registerLockType(type: string, factory: LockFactory): void {
       }`,
     );
   }
+  if (
+    optionKeys !== undefined &&
+    (!Array.isArray(optionKeys) ||
+      !optionKeys.every((k) => typeof k === "string"))
+  ) {
+    throw new TypeError(
+      `Cannot register lock type "${type}" as 'optionKeys' must be an array of strings: current value is ${
+        show(optionKeys)
+      }`,
+    );
+  }
   if (factories.has(type)) {
     throw new TypeError(
       `Cannot register lock type "${type}" as the type is already taken; taken types are ${knownTypes()}`,
     );
   }
-  factories.set(type, factory);
+  factories.set(type, {
+    create: factory as LockFactory<never>,
+    keys: optionKeys === undefined ? undefined : [...optionKeys],
+  });
 }

@@ -1,8 +1,10 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import type { LockOptions } from "./core/types.ts";
-import { show } from "./core/_validate.ts";
+import type { UpstashLockOptions } from "./upstash/upstash_lock.ts";
+import type { DurableObjectLockOptions } from "./durable_object/durable_object_lock.ts";
+import { checkOptionKeys, checkOptions, show } from "./core/_validate.ts";
+import { OPTION_KEYS } from "./_option_keys.ts";
 
 /** The JavaScript runtimes unilock tells apart. */
 export type Runtime =
@@ -46,16 +48,22 @@ export function detectRuntime(): Runtime {
   return "unknown";
 }
 
-/** Options for `createLock("auto")` and {@linkcode describeLockTarget}. */
-export interface AutoLockOptions extends LockOptions {
+/**
+ * Options for `createLock("auto")` and {@linkcode describeLockTarget}: `env`,
+ * and the options of the types it may choose. The chosen type gets those of
+ * its own (the others do not apply to it).
+ */
+export interface AutoLockOptions
+  extends UpstashLockOptions, DurableObjectLockOptions {
   /**
    * Where to look for a backend when no explicit backend option is given: a
-   * Worker's `env` (bindings and vars), any object of variables, or
-   * `"process"` for the process environment (read only when asked).
+   * Worker's `env` (bindings and vars; your `Env` interface as it is), any
+   * object of variables, or `"process"` for the process environment (read
+   * only when asked).
    *
    * @default {undefined} nothing is detected: a `local` lock
    */
-  env?: Record<string, unknown> | "process";
+  env?: object | "process";
 }
 
 /** What `createLock("auto")` chose, and why. */
@@ -66,8 +74,23 @@ export interface LockTarget {
   reason: string;
   /** The runtime this runs on. */
   runtime: Runtime;
-  /** The options the chosen type is created with (secrets left out of `reason`). */
-  options: LockOptions;
+  /**
+   * The options the chosen type is created with: those of the given ones
+   * that are its own, and what was found in `env` (secrets are left out of
+   * `reason`).
+   */
+  options: Omit<AutoLockOptions, "env">;
+}
+
+/** The given options that are options of `type`. */
+function own(
+  type: LockTarget["type"],
+  options: Record<string, unknown>,
+): Record<string, unknown> {
+  const keys = OPTION_KEYS[type];
+  return Object.fromEntries(
+    Object.entries(options).filter(([key]) => keys.includes(key)),
+  );
 }
 
 function isNamespace(value: unknown): boolean {
@@ -109,44 +132,50 @@ function processEnv(): Record<string, unknown> {
  * @returns The type, the options it gets, the runtime and the reason.
  */
 export function describeLockTarget(options?: AutoLockOptions): LockTarget {
+  const action = "choose a lock type";
+  checkOptions(action, options);
+  checkOptionKeys(action, "auto", options, OPTION_KEYS.auto);
   const runtime = detectRuntime();
-  const { env, ...rest } = options ?? {};
-  const base: LockOptions = { ...rest };
-  if (rest.namespace !== undefined || rest.url !== undefined) {
-    return {
-      type: "durable-object",
-      reason: rest.namespace !== undefined
+  const { env, ...given } = (options ?? {}) as
+    & { env?: unknown }
+    & Record<string, unknown>;
+  const target = (
+    type: LockTarget["type"],
+    reason: string,
+    found?: Record<string, unknown>,
+  ): LockTarget => ({
+    type,
+    reason,
+    runtime,
+    options: { ...own(type, given), ...found },
+  });
+  if (given.namespace !== undefined || given.url !== undefined) {
+    return target(
+      "durable-object",
+      given.namespace !== undefined
         ? "the options give a Durable Object namespace"
         : "the options give the lock service's url",
-      runtime,
-      options: base,
-    };
+    );
   }
-  if (rest.redis !== undefined) {
-    return {
-      type: "upstash",
-      reason: "the options give a Redis client or credentials",
-      runtime,
-      options: base,
-    };
+  if (given.redis !== undefined) {
+    return target("upstash", "the options give a Redis client or credentials");
   }
   if (env === undefined) {
-    return {
-      type: "local",
-      reason:
-        "no backend options and no env to look in: a lock within this isolate",
-      runtime,
-      options: base,
-    };
+    return target(
+      "local",
+      "no backend options and no env to look in: a lock within this isolate",
+    );
   }
   if (env !== "process" && (env === null || typeof env !== "object")) {
     throw new TypeError(
-      `Cannot choose a lock type as 'env' must be an object or "process": current value is ${
+      `Cannot ${action} as 'env' must be an object or "process": current value is ${
         show(env)
       }`,
     );
   }
-  const vars = env === "process" ? processEnv() : env;
+  const vars = env === "process"
+    ? processEnv()
+    : env as Record<string, unknown>;
   const namespaces = Object.keys(vars).filter((k) => isNamespace(vars[k]));
   const binding = namespaces.includes("LOCKS")
     ? "LOCKS"
@@ -154,29 +183,27 @@ export function describeLockTarget(options?: AutoLockOptions): LockTarget {
     ? namespaces[0]
     : undefined;
   if (binding !== undefined) {
-    return {
-      type: "durable-object",
-      reason: `env has the Durable Object namespace binding ${binding}`,
-      runtime,
-      options: { ...base, namespace: vars[binding] },
-    };
+    return target(
+      "durable-object",
+      `env has the Durable Object namespace binding ${binding}`,
+      { namespace: vars[binding] },
+    );
   }
   for (const prefix of ["UPSTASH_REDIS_REST", "KV_REST_API"]) {
     const url = vars[`${prefix}_URL`], token = vars[`${prefix}_TOKEN`];
     if (typeof url === "string" && typeof token === "string") {
-      return {
-        type: "upstash",
-        reason: `${
+      return target(
+        "upstash",
+        `${
           env === "process" ? "the process environment" : "env"
         } has ${prefix}_URL and ${prefix}_TOKEN`,
-        runtime,
-        options: { ...base, redis: { url, token } },
-      };
+        { redis: { url, token } },
+      );
     }
   }
-  return {
-    type: "local",
-    reason: `${
+  return target(
+    "local",
+    `${
       env === "process" ? "the process environment" : "env"
     } has no LockDurableObject binding and no Upstash credentials${
       namespaces.length > 1
@@ -185,7 +212,5 @@ export function describeLockTarget(options?: AutoLockOptions): LockTarget {
         })`
         : ""
     }: a lock within this isolate`,
-    runtime,
-    options: base,
-  };
+  );
 }

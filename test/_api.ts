@@ -15,8 +15,10 @@ import {
   LockError,
   LockLostError,
   LockManager,
+  type LockOptions,
   LockReleasedError,
   LockTimeoutError,
+  type LockType,
   registerLockType,
   type Runtime,
   withLock,
@@ -30,6 +32,13 @@ import {
   track,
 } from "./_assert.ts";
 import { randomName, type RegisterTest } from "./_contract.ts";
+
+// The types these tests register, as a user declares theirs.
+declare module "../mod.ts" {
+  interface LockTypes {
+    [test: `type-${string}`]: LockOptions;
+  }
+}
 
 export function apiSuite(test: RegisterTest, runtime: Runtime): void {
   test(`detectRuntime() says "${runtime}" on ${runtime}`, () => {
@@ -178,7 +187,7 @@ export function apiSuite(test: RegisterTest, runtime: Runtime): void {
   });
 
   test("createLock() throws a TypeError listing the known types when the type is unknown", () => {
-    assertThrows(() => createLock("redis"), TypeError, [
+    assertThrows(() => createLock("redis" as LockType), TypeError, [
       "'type'",
       '"redis"',
       '"local"',
@@ -189,6 +198,155 @@ export function apiSuite(test: RegisterTest, runtime: Runtime): void {
       TypeError,
       ["'options'"],
     );
+    return Promise.resolve();
+  });
+
+  test("createLock() rejects an option its type does not know, naming it and the option it most likely meant", () => {
+    // Built outside the call, as a config object would be: the compiler
+    // lets a non-literal object through, so only the run-time check is left.
+    const bad = (options: object) => options as never;
+    const cases: [LockType, object, string][] = [
+      ["local", { nme: "a" }, "did you mean 'name'?"],
+      ["thread", { name: "a", capasity: 4 }, "did you mean 'capacity'?"],
+      ["upstash", { reddis: {} }, "did you mean 'redis'?"],
+      ["upstash", { name: "a", waiterTTLMs: 5 }, "did you mean 'waiterTtlMs'?"],
+      ["upstash", { lease: 1000 }, "did you mean 'leaseMs'?"],
+      ["durable-object", { url: "https://x", tokn: "t" }, "'token'"],
+      ["auto", { name: "a", evn: {} }, "did you mean 'env'?"],
+    ];
+    for (const [type, options, meant] of cases) {
+      const [key] = Object.keys(options).filter((k) =>
+        k !== "name" && k !== "url"
+      );
+      assertThrows(() => createLock(type, bad(options)), TypeError, [
+        `'${key}' is not an option of ${type} locks`,
+        meant,
+      ]);
+    }
+    assertThrows(
+      () => createLock("upstash", bad({ reddis: {} })),
+      TypeError,
+      ["Cannot create lock as 'reddis' is not an option of upstash locks; did you mean 'redis'?"],
+    );
+    // An acquisition's option, given to the lock: says where it belongs.
+    assertThrows(() => createLock("local", bad({ timeoutMs: 5 })), TypeError, [
+      "'timeoutMs' is not an option of local locks",
+      "acquire()",
+    ]);
+    // Nothing near: the type's options are listed.
+    assertThrows(() => createLock("local", bad({ color: "red" })), TypeError, [
+      "'color'",
+      "their options are 'name'",
+    ]);
+    // A hostile key is shown safely.
+    assertThrows(
+      () => createLock("local", bad({ ["x'\n".repeat(30)]: 1 })),
+      TypeError,
+      ["is not an option of local locks"],
+    );
+    // Keys with undefined values are still keys someone misspelled.
+    assertThrows(
+      () => createLock("local", bad({ nme: undefined })),
+      TypeError,
+      [
+        "'nme'",
+      ],
+    );
+    return Promise.resolve();
+  });
+
+  test("describeLockTarget() rejects an unknown option and gives the chosen type only its own options", () => {
+    const namespace = { idFromName: () => 1, get: () => ({}) };
+    assertThrows(
+      () => describeLockTarget({ name: "a", reddis: {} } as never),
+      TypeError,
+      ["'reddis' is not an option of auto locks; did you mean 'redis'?"],
+    );
+    // Options for either backend, as a manager configured for "auto" has:
+    // the chosen type gets its own and no other.
+    const options = {
+      name: "a",
+      prefix: "app:",
+      waiterTtlMs: 5_000,
+      leaseMs: 2_000,
+    };
+    const local = describeLockTarget({ ...options, env: {} });
+    assertEquals(local.options, { name: "a" });
+    const durable = describeLockTarget({
+      ...options,
+      env: { LOCKS: namespace },
+    });
+    assertEquals(durable.type, "durable-object");
+    assertEquals(Object.keys(durable.options).sort(), [
+      "leaseMs",
+      "name",
+      "namespace",
+    ]);
+    assertEquals(createLock("auto", { ...options, env: {} }).type, "local");
+    assertEquals(
+      createLock("auto", { ...options, env: { LOCKS: namespace } }).type,
+      "durable-object",
+    );
+    return Promise.resolve();
+  });
+
+  test("registerLockType() with option keys makes createLock() reject any other", () => {
+    const strict = randomName("type"), loose = randomName("type");
+    registerLockType(
+      strict,
+      (options) => new LocalLock({ name: options.name ?? "s" }),
+      ["name", "size"],
+    );
+    registerLockType(
+      loose,
+      (options) => new LocalLock({ name: options.name ?? "l" }),
+    );
+    assertEquals(createLock(strict, { name: "a", size: 1 } as never).name, "a");
+    assertThrows(() => createLock(strict, { sise: 1 } as never), TypeError, [
+      `'sise' is not an option of ${strict} locks; did you mean 'size'?`,
+    ]);
+    // Without keys, the factory gets whatever it is given.
+    assertEquals(createLock(loose, { name: "b", any: 1 } as never).name, "b");
+    assertThrows(
+      () =>
+        registerLockType(
+          randomName("type"),
+          () => createLock(),
+          "name" as never,
+        ),
+      TypeError,
+      ["'optionKeys'"],
+    );
+    return Promise.resolve();
+  });
+
+  test("LockManager.getOrCreateLock() rejects an unknown option, and gives its lockOptions only to locks of its type", () => {
+    const manager = new LockManager({
+      type: "upstash",
+      lockOptions: {
+        prefix: "app:",
+        redis: { url: "https://u.io", token: "t" },
+      },
+    });
+    assertThrows(
+      () => manager.getOrCreateLock("a", "local", { nme: "x" } as never),
+      TypeError,
+      ["'nme' is not an option of local locks; did you mean 'name'?"],
+    );
+    assertThrows(
+      () => manager.getOrCreateLock("b", undefined, { prefx: "p:" } as never),
+      TypeError,
+      ["'prefx' is not an option of upstash locks; did you mean 'prefix'?"],
+    );
+    // Thread locks come from the manager's table; their keys are checked too.
+    assertThrows(
+      () => manager.getOrCreateLock("t", "thread", { capasity: 8 } as never),
+      TypeError,
+      ["'capasity' is not an option of thread locks; did you mean 'capacity'?"],
+    );
+    // The manager's upstash options are not a local lock's.
+    assertEquals(manager.getOrCreateLock("c", "local").type, "local");
+    assertEquals(manager.getOrCreateLock("d").type, "upstash");
     return Promise.resolve();
   });
 

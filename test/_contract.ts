@@ -12,9 +12,10 @@ import {
   type Lock,
   LockError,
   type LockEvent,
-  type LockOptions,
   LockReleasedError,
   LockTimeoutError,
+  type LockType,
+  type LockTypes,
   type ThreadLock,
 } from "../mod.ts";
 import {
@@ -32,12 +33,15 @@ export type RegisterTest = (
   fn: () => Promise<void>,
 ) => void;
 
+/** The options of some lock type. */
+export type AnyLockOptions = LockTypes[LockType];
+
 /** How the contract reaches one backend. */
 export interface ContractBackend {
   /** The lock type, as given to `createLock`. */
-  readonly type: string;
+  readonly type: LockType;
   /** Options every lock of this backend needs besides `name`. */
-  readonly options?: () => LockOptions;
+  readonly options?: () => AnyLockOptions;
   /**
    * Long enough for an operation that could complete to have completed:
    * how long the suite watches a promise before it calls it "still waiting".
@@ -46,7 +50,9 @@ export interface ContractBackend {
 }
 
 /** A name no other test (or earlier run against a shared backend) uses. */
-export function randomName(prefix = "contract"): string {
+export function randomName<P extends string = "contract">(
+  prefix: P = "contract" as P,
+): `${P}-${string}` {
   return `${prefix}-${crypto.randomUUID()}`;
 }
 
@@ -56,8 +62,8 @@ export function lockContract(
   backend: ContractBackend,
 ): void {
   const { type, quietMs } = backend;
-  const optionsOf = new WeakMap<Lock, LockOptions>();
-  const make = (name = randomName()): Lock => {
+  const optionsOf = new WeakMap<Lock, AnyLockOptions>();
+  const make = (name: string = randomName()): Lock => {
     const options = { ...backend.options?.(), name };
     const lock = createLock(type, options);
     optionsOf.set(lock, options);

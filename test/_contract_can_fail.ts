@@ -11,12 +11,20 @@ import {
   LocalLock,
   type Lock,
   type LockMetrics,
+  type LockOptions,
   type LockSnapshot,
   LockTimeoutError,
   registerLockType,
 } from "../mod.ts";
 import { assert } from "./_assert.ts";
 import { lockContract, randomName, type RegisterTest } from "./_contract.ts";
+
+// The broken types these tests register, declared as a user declares theirs.
+declare module "../mod.ts" {
+  interface LockTypes {
+    [broken: `broken-${string}`]: LockOptions;
+  }
+}
 
 /** Grants every request at once: no exclusion at all. */
 class NonExcludingLock implements Lock {
@@ -118,7 +126,7 @@ class GhostWaiterLock extends LocalLock {
 }
 
 /** Runs the whole contract against `type` and returns the names of the tests that failed. */
-async function failures(type: string): Promise<string[]> {
+async function failures(type: `broken-${string}`): Promise<string[]> {
   const tests: [string, () => Promise<void>][] = [];
   lockContract((name, fn) => tests.push([name, fn]), { type, quietMs: 5 });
   const failed: string[] = [];

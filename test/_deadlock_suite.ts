@@ -10,6 +10,7 @@ import {
   LockDeadlockError,
   LockManager,
   LockTimeoutError,
+  type LockType,
 } from "../mod.ts";
 import {
   assert,
@@ -21,7 +22,10 @@ import {
 import { randomName, type RegisterTest } from "./_contract.ts";
 
 /** Registers the deadlock tests for each of `types` with `test`. */
-export function deadlockSuite(test: RegisterTest, types: string[]): void {
+export function deadlockSuite(
+  test: RegisterTest,
+  types: LockType[],
+): void {
   for (const type of types) {
     const it = (name: string, fn: () => Promise<void>) =>
       test(`[${type}] ${name}`, fn);

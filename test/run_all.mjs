@@ -2,11 +2,12 @@
 // Copyright 2026 the unilock authors. MIT license.
 // `npm test`: the whole suite on every runtime, then the package checks.
 // Prints each runner's output, then one closing line "N passed, N failed".
-// Usage: node test/run_all.mjs [--only node,workerd,deno,bun,checks,chaos]
+// Usage: node test/run_all.mjs [--only node,workerd,node-matrix,deno,bun,checks,consumer,chaos]
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { NODE_MATRIX, nodeBinary } from "./_node_matrix.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (name) => join(root, "node_modules", ".bin", name);
@@ -28,12 +29,12 @@ const env = {
 };
 
 /** Runs a command, echoing its output; resolves { code, output }. */
-function run(command, args) {
+function run(command, args, extraEnv = {}) {
   return new Promise((resolve) => {
     console.log(`\n$ ${[command.replace(root + "/", ""), ...args].join(" ")}`);
     const child = spawn(command, args, {
       cwd: root,
-      env,
+      env: { ...env, ...extraEnv },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
@@ -101,6 +102,49 @@ if (wanted("node") || wanted("workerd")) {
   settle("vitest (Node + workerd)", code, passed, failed);
 }
 
+/** Runs vitest's Node project (`--project node`) with `node`; counts its tests. */
+async function vitestNode(step, node, extraEnv) {
+  const json = join(results, `vitest-${step.replace(/\W+/g, "-")}.json`);
+  const { code } = await run(node, [
+    join(root, "node_modules", "vitest", "vitest.mjs"),
+    "run",
+    "--project",
+    "node",
+    "--reporter=default",
+    "--reporter=json",
+    `--outputFile.json=${json}`,
+  ], extraEnv);
+  let passed, failed;
+  try {
+    const report = JSON.parse(readFileSync(json, "utf8"));
+    passed = report.numPassedTests;
+    failed = report.numFailedTests + (report.numTotalTestSuites > 0 ? 0 : 1);
+  } catch { /* counted as a failure by settle() */ }
+  settle(step, code, passed, failed);
+}
+
+if (wanted("node-matrix")) {
+  // The Node suites (contract, API, examples, upstash, the lock service's
+  // HTTP client) on the other maintained Node lines, where WebSocket is a
+  // global: the durable-object client's socket path is the default there.
+  // Their `node` comes first on the PATH, so what the tests start (wrangler
+  // dev, worker processes) runs on it too.
+  for (const major of Object.keys(NODE_MATRIX)) {
+    const step = `vitest (Node ${NODE_MATRIX[major]}, --project node)`;
+    let node;
+    try {
+      node = nodeBinary(major);
+    } catch (error) {
+      console.log(`\n${step}: ${error.message}`);
+      record(step, 0, 1, error.message);
+      continue;
+    }
+    await vitestNode(step, node, {
+      PATH: `${dirname(node)}:${process.env.PATH ?? ""}`,
+    });
+  }
+}
+
 if (wanted("deno")) {
   const { code, output } = await run(bin("deno"), [
     "test",
@@ -137,12 +181,13 @@ if (wanted("bun")) {
 
 if (wanted("checks")) {
   const checks = [
-    ["deno check", bin("deno"), [
+    ["deno check (with the type tests)", bin("deno"), [
       "check",
       "mod.ts",
       "src/",
       "workers/",
       "test/deno/",
+      "test/types/",
     ]],
     ["deno lint", bin("deno"), ["lint"]],
     ["deno fmt --check", bin("deno"), ["fmt", "--check"]],
@@ -152,6 +197,11 @@ if (wanted("checks")) {
       "--allow-dirty",
     ]],
     ["tsc --noEmit (strict, isolatedDeclarations)", bin("tsc"), ["-p", "."]],
+    [
+      "tsc type tests (test/types: what must compile, and what must not)",
+      bin("tsc"),
+      ["-p", "test/types"],
+    ],
     ["npm build (tsdown)", bin("tsdown"), []],
     ["publint (the npm package's exports and files)", bin("publint"), []],
     ["the demo (npm start) runs and proves no overlap", process.execPath, [
@@ -222,6 +272,22 @@ if (wanted("checks")) {
       code === 0 ? "" : `exit ${code}`,
     );
   }
+}
+
+if (wanted("consumer")) {
+  // The packed tarball installed into scratch projects and used as users do:
+  // tsc under bundler and nodenext, the examples on every runtime, the lock
+  // service template on wrangler dev.
+  const { code, output } = await run(process.execPath, [
+    "test/check_consumer.mjs",
+  ]);
+  const m = /^(\d+) passed, (\d+) failed$/m.exec(output);
+  settle(
+    "consumer check (the packed tarball from the outside)",
+    code,
+    m ? Number(m[1]) : undefined,
+    m ? Number(m[2]) : undefined,
+  );
 }
 
 if (wanted("chaos")) {

@@ -2,7 +2,7 @@
 // This module is browser compatible.
 
 import { createLock } from "../create_lock.ts";
-import type { Lock, LockOptions, LockType } from "../core/types.ts";
+import type { Lock, LockType, LockTypes } from "../core/types.ts";
 import type {
   LockEvent,
   LockInfo,
@@ -15,7 +15,13 @@ import {
   recorderOf,
   reportListenerError,
 } from "../core/_recorder.ts";
-import { checkName, checkOptions, show } from "../core/_validate.ts";
+import {
+  checkName,
+  checkOptionKeys,
+  checkOptions,
+  show,
+} from "../core/_validate.ts";
+import { OPTION_KEYS } from "../_option_keys.ts";
 import { ManagedLock, WaitForGraph } from "./_managed_lock.ts";
 import {
   SharedWaitForGraph,
@@ -26,8 +32,12 @@ import {
   type ThreadLockTableHandle,
 } from "../thread/thread_lock_table.ts";
 
-/** Options for {@linkcode LockManager}. */
-export interface LockManagerOptions {
+/**
+ * Options for {@linkcode LockManager}.
+ *
+ * @typeParam T The type of the manager's locks, when a call names none.
+ */
+export interface LockManagerOptions<T extends LockType = "local"> {
   /**
    * Where the manager's `"thread"` locks live: a table, or a handle another
    * thread sent from its `manager.threads.handle`. Managers sharing a table
@@ -42,15 +52,16 @@ export interface LockManagerOptions {
    *
    * @default {"local"}
    */
-  type?: LockType;
+  type?: T;
   /**
-   * Options every lock the manager creates gets (a call's own options win):
-   * `{ env }` for `"auto"`, `{ redis }` for `"upstash"`, `{ namespace }` or
-   * `{ url, token }` for `"durable-object"`.
+   * Options every lock of the manager's `type` gets (a call's own options
+   * win): `{ env }` for `"auto"`, `{ redis }` for `"upstash"`,
+   * `{ namespace }` or `{ url, token }` for `"durable-object"`. A lock of
+   * another type, named by a call, gets only the call's options.
    *
    * @default {undefined}
    */
-  lockOptions?: LockOptions;
+  lockOptions?: LockTypes[T];
 }
 
 /**
@@ -77,12 +88,14 @@ export interface LockManagerOptions {
  * assert.equal(manager.removeLock("schema_users"), true);
  * assert.equal(manager.removeLock("schema_users"), false);
  * ```
+ *
+ * @typeParam T The type of the manager's locks, when a call names none.
  */
-export class LockManager {
+export class LockManager<T extends LockType = "local"> {
   #locks = new Map<string, Lock>();
   #threads: ThreadLockTable | undefined;
   #type: LockType;
-  #lockOptions: LockOptions | undefined;
+  #lockOptions: LockTypes[T] | undefined;
   #graph: WaitForGraph | undefined;
   #threadGraph: WaitForGraphLike | undefined;
   /** Set by the first metrics() or query(): new locks are observed too. */
@@ -105,7 +118,7 @@ export class LockManager {
    *
    * @param options Where `"thread"` locks live.
    */
-  constructor(options?: LockManagerOptions) {
+  constructor(options?: LockManagerOptions<T>) {
     checkOptions("create lock manager", options);
     const { type = "local", lockOptions } = options ?? {};
     if (typeof type !== "string") {
@@ -159,7 +172,8 @@ export class LockManager {
 
   /**
    * Returns the lock kept under `lockId`, creating it on first use. The lock
-   * is named `lockId` unless `options.name` says otherwise.
+   * is named `lockId` unless `options.name` says otherwise. `options` are
+   * those of the lock's type, as for {@linkcode createLock}.
    *
    * @example Getting a lock twice
    * ```ts
@@ -172,16 +186,18 @@ export class LockManager {
    * assert.equal(lock.name, "file_ops");
    * ```
    *
+   * @typeParam U The lock's type: the manager's unless the call names one.
    * @param lockId The id: 1 to 512 characters.
    * @param type The type to create with; when given for an existing id it must match.
    * @param options Passed to {@linkcode createLock} when the lock is created.
    * @returns The one lock kept under `lockId`.
    * @throws {TypeError} When `lockId` exists with another type, or an argument is invalid.
    */
-  getOrCreateLock(
+  getOrCreateLock<U extends LockType | undefined = T>(
     lockId: string,
-    type?: LockType,
-    options?: LockOptions,
+    type?: U,
+    // No type is the manager's, so are the options; they never choose it.
+    options?: LockTypes[NoInfer<U> extends LockType ? NoInfer<U> : T],
   ): Lock {
     checkName("get lock", lockId, "lockId");
     const existing = this.#locks.get(lockId);
@@ -196,12 +212,23 @@ export class LockManager {
       }
       return existing;
     }
-    const chosen = type ?? this.#type;
+    const chosen: LockType = type ?? this.#type;
+    if (chosen === "thread") {
+      // The table makes thread locks, not createLock: check the keys here.
+      checkOptionKeys("get lock", "thread", options, OPTION_KEYS.thread);
+    }
     let lock = chosen === "thread"
       // Thread locks come from the shared table, so that every thread's
       // manager finds the same one; their size is the table's.
       ? this.threads.get(lockId)
-      : createLock(chosen, { ...this.#lockOptions, name: lockId, ...options });
+      : createLock(
+        chosen,
+        {
+          ...(chosen === this.#type ? this.#lockOptions : undefined),
+          name: lockId,
+          ...options,
+        } as LockTypes[LockType],
+      );
     // Acquisitions with an `owner` label go through a wait-for graph (see
     // LockDeadlockError): the manager's own for local locks, and for thread
     // locks the table's, in shared memory, which every thread's manager sees.
@@ -404,7 +431,7 @@ export class LockManager {
   }
 }
 
-let defaultManager: LockManager | undefined;
+let defaultManager: LockManager<"local"> | undefined;
 
 /**
  * The isolate's shared {@linkcode LockManager}, created on first use.
@@ -420,6 +447,6 @@ let defaultManager: LockManager | undefined;
  *
  * @returns The same manager on every call within an isolate.
  */
-export function getDefaultLockManager(): LockManager {
+export function getDefaultLockManager(): LockManager<"local"> {
   return defaultManager ??= new LockManager();
 }

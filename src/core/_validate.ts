@@ -229,3 +229,94 @@ export function checkLeaseMs(
   }
   return leaseMs;
 }
+
+/** How many single-character edits (or swaps of neighbours) turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    rows.push([i]);
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        rows[0]!.push(j);
+        continue;
+      }
+      const row = rows[i]!, above = rows[i - 1]!;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(above[j]! + 1, row[j - 1]! + 1, above[j - 1]! + cost);
+      if (
+        i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]
+      ) best = Math.min(best, rows[i - 2]![j - 2]! + 1);
+      row.push(best);
+    }
+  }
+  return rows[a.length]![b.length]!;
+}
+
+/**
+ * The known key a mistyped `key` most likely meant: the nearest by edit
+ * distance (case aside) if it is near enough to be a typo, else one that
+ * `key` begins (`lease` for `leaseMs`).
+ */
+export function nearest(
+  key: string,
+  known: readonly string[],
+): string | undefined {
+  let found: string | undefined, least = Infinity;
+  const lower = key.toLowerCase();
+  for (const candidate of known) {
+    const d = editDistance(lower, candidate.toLowerCase());
+    if (d < least) [found, least] = [candidate, d];
+  }
+  // One edit in four characters, at least one, is a typo; more is a guess.
+  if (found !== undefined && least <= Math.max(1, found.length >> 2)) {
+    return found;
+  }
+  return lower.length < 3
+    ? undefined
+    : known.find((k) => k.toLowerCase().startsWith(lower));
+}
+
+/** The options of one acquisition, often given to `createLock` by mistake. */
+const ACQUIRE_KEYS = [
+  "leaseMs",
+  "timeoutMs",
+  "signal",
+  "mode",
+  "owner",
+  "priority",
+];
+
+/** Quotes an option key for a message, hostile keys included. */
+function quoteKey(key: string): string {
+  return /^[\w$-]{1,64}$/.test(key) ? `'${key}'` : show(key);
+}
+
+/**
+ * Throws a TypeError naming the first key of `options` that is not one of
+ * `known`, the options of `label` locks, with the known key it most likely
+ * meant: a misspelled option must not be ignored (a `reddis` would otherwise
+ * fall back to the environment without a word).
+ */
+export function checkOptionKeys(
+  action: string,
+  label: string,
+  options: object | undefined,
+  known: readonly string[],
+): void {
+  if (options === undefined) return;
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const meant = nearest(key, known);
+    throw new TypeError(
+      `Cannot ${action} as ${
+        quoteKey(key)
+      } is not an option of ${label} locks; ${
+        meant !== undefined
+          ? `did you mean '${meant}'?`
+          : ACQUIRE_KEYS.includes(key)
+          ? "it is an option of acquire(), tryAcquire() and withLock()"
+          : `their options are ${known.map((k) => `'${k}'`).join(", ")}`
+      }`,
+    );
+  }
+}

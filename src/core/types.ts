@@ -1,6 +1,12 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
+import type { LocalLockOptions } from "../local/local_lock.ts";
+import type { ThreadLockOptions } from "../thread/thread_lock.ts";
+import type { UpstashLockOptions } from "../upstash/upstash_lock.ts";
+import type { DurableObjectLockOptions } from "../durable_object/durable_object_lock.ts";
+import type { AutoLockOptions } from "../lock_target.ts";
+
 /**
  * How a lease holds its lock: `"exclusive"` admits one holder at a time;
  * `"shared"` admits any number of shared holders while no exclusive holder
@@ -9,16 +15,51 @@
 export type LockMode = "exclusive" | "shared";
 
 /**
- * The kind of lock {@linkcode createLock} builds. Types added through
- * {@linkcode registerLockType} are accepted too.
+ * The lock types {@linkcode createLock} and `LockManager` know, each with its
+ * options: what `createLock(type, options)` checks `options` against, and
+ * what your editor completes them from.
+ *
+ * A type added with {@linkcode registerLockType} joins by declaration
+ * merging: declare it in this interface (in a module, on the package name
+ * you import: `"unilock"` from npm, `"@unilock/unilock"` from JSR), and
+ * `createLock` accepts it with its options.
+ *
+ * ```ts ignore
+ * declare module "unilock" {
+ *   interface LockTypes {
+ *     "in-memory": LocalLockOptions; // the options its factory takes
+ *   }
+ * }
+ * ```
+ *
+ * @example Each type's options
+ * ```ts
+ * import type { LockTypes, UpstashLockOptions } from "@unilock/unilock";
+ * import assert from "node:assert/strict";
+ *
+ * const options: LockTypes["upstash"] = { name: "jobs", prefix: "app:" };
+ * const same: UpstashLockOptions = options;
+ * assert.equal(same.prefix, "app:");
+ * ```
  */
-export type LockType =
-  | "local"
-  | "thread"
-  | "upstash"
-  | "durable-object"
-  | "auto"
-  | (string & Record<never, never>);
+export interface LockTypes {
+  /** An async FIFO lock within one isolate: `LocalLock`. */
+  local: LocalLockOptions;
+  /** A lock in shared memory for the worker threads of a process: `ThreadLock`. */
+  thread: ThreadLockOptions;
+  /** A lock in Upstash Redis over HTTP: `UpstashLock`. */
+  upstash: UpstashLockOptions;
+  /** A lock in a Cloudflare Durable Object, by binding or over HTTP: `DurableObjectLock`. */
+  "durable-object": DurableObjectLockOptions;
+  /** Whichever `describeLockTarget(options)` chooses. */
+  auto: AutoLockOptions;
+}
+
+/**
+ * The kind of lock {@linkcode createLock} builds: a key of
+ * {@linkcode LockTypes}, which registered types join by declaration merging.
+ */
+export type LockType = keyof LockTypes & string;
 
 /** Options for one acquisition: {@linkcode Lock.acquire}, {@linkcode Lock.tryAcquire}, {@linkcode Lock.withLock}. */
 export interface AcquireOptions {
@@ -78,7 +119,10 @@ export interface AcquireOptions {
   priority?: number;
 }
 
-/** Options common to every lock type, given to {@linkcode createLock}. */
+/**
+ * Options common to every lock type, given to {@linkcode createLock}; each
+ * type's own options extend them (see {@linkcode LockTypes}).
+ */
 export interface LockOptions {
   /**
    * The lock's name: what distributed backends key the lock by, and what
@@ -88,8 +132,6 @@ export interface LockOptions {
    * @default {undefined}
    */
   name?: string;
-  /** Backend-specific options are passed through to the backend's factory. */
-  [option: string]: unknown;
 }
 
 /**

@@ -1,0 +1,57 @@
+// Copyright 2026 the unilock authors. MIT license.
+// This module is browser compatible.
+/**
+ * @internal The option keys of each built-in lock type, which `createLock`
+ * accepts and no others. Each list is checked by the compiler to be exactly
+ * the keys of the type's options interface, so the two cannot drift apart.
+ */
+
+import type { LocalLockOptions } from "./local/local_lock.ts";
+import type { ThreadLockOptions } from "./thread/thread_lock.ts";
+import type { UpstashLockOptions } from "./upstash/upstash_lock.ts";
+import type { DurableObjectLockOptions } from "./durable_object/durable_object_lock.ts";
+import type { AutoLockOptions } from "./lock_target.ts";
+
+/** Every key of `O`, no more (an object literal of this type lists them). */
+type Keys<O> = { readonly [K in keyof Required<O>]: true };
+
+const local: Keys<LocalLockOptions> = { name: true };
+const thread: Keys<ThreadLockOptions> = {
+  name: true,
+  handle: true,
+  capacity: true,
+};
+const upstash: Keys<UpstashLockOptions> = {
+  name: true,
+  redis: true,
+  prefix: true,
+  leaseMs: true,
+  waiterTtlMs: true,
+};
+const durableObject: Keys<DurableObjectLockOptions> = {
+  name: true,
+  namespace: true,
+  url: true,
+  token: true,
+  leaseMs: true,
+};
+const auto: Keys<AutoLockOptions> = {
+  ...upstash,
+  ...durableObject,
+  env: true,
+};
+
+/** The option keys of the built-in types, by type. */
+export const OPTION_KEYS: {
+  readonly local: readonly string[];
+  readonly thread: readonly string[];
+  readonly upstash: readonly string[];
+  readonly "durable-object": readonly string[];
+  readonly auto: readonly string[];
+} = {
+  local: Object.keys(local),
+  thread: Object.keys(thread),
+  upstash: Object.keys(upstash),
+  "durable-object": Object.keys(durableObject),
+  auto: Object.keys(auto),
+};
