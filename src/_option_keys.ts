@@ -27,6 +27,7 @@ const upstash: Keys<UpstashLockOptions> = {
   prefix: true,
   leaseMs: true,
   waiterTtlMs: true,
+  requestTimeoutMs: true,
 };
 const durableObject: Keys<DurableObjectLockOptions> = {
   name: true,
@@ -34,6 +35,7 @@ const durableObject: Keys<DurableObjectLockOptions> = {
   url: true,
   token: true,
   leaseMs: true,
+  requestTimeoutMs: true,
 };
 const auto: Keys<AutoLockOptions> = {
   ...upstash,
