@@ -18,7 +18,18 @@
  * and waits long-poll: the same protocol, only slower.
  */
 
-import type { LockDurableObjectStub } from "./_protocol.ts";
+import {
+  BEARER_PROTOCOL_PREFIX,
+  type CancelReply,
+  type ExtendReply,
+  isSocketError,
+  type LockDurableObjectStub,
+  lockPath,
+  readReply,
+  type ReleaseReply,
+  SOCKET_PROTOCOL,
+  type StatusReply,
+} from "./_protocol.ts";
 
 /** How long an open socket stays open without calls. */
 const IDLE_MS = 1_000;
@@ -27,7 +38,6 @@ const NO_SOCKET_MS = 60_000;
 const MAX_NO_SOCKET_MS = 3_600_000;
 /** The longest an upgrade may take. */
 const OPEN_MS = 3_000;
-const PROTOCOL = "unilock.v1";
 
 /** An answer of the service that is not a success, with its HTTP status. */
 export class ServiceError extends Error {
@@ -110,8 +120,7 @@ export class LockService implements LockDurableObjectStub {
    */
   constructor(base: URL, name: string, secret: string) {
     this.#service = base.href.endsWith("/") ? base.href : `${base.href}/`;
-    this.#url = new URL(`v1/locks/${encodeURIComponent(name)}`, this.#service)
-      .href;
+    this.#url = new URL(lockPath(name, "status").slice(1), this.#service).href;
     this.#secret = secret;
   }
 
@@ -121,30 +130,37 @@ export class LockService implements LockDurableObjectStub {
       this.#socket === undefined && request.waitMs > 0 && this.#socketable()
     ) {
       const reply = await this.#open({ op: "acquire", ...request });
-      if (reply !== undefined) return reply as never;
+      if (reply !== undefined) return readReply("acquire", reply);
     }
-    return await this.#call("acquire", request) as never;
+    return readReply("acquire", await this.#call("acquire", request));
   }
 
-  release(token: string): Promise<{ released: boolean }> {
+  async release(token: string): Promise<ReleaseReply> {
     this.#held.delete(token);
-    return this.#call("release", { token }) as never;
+    return readReply("release", await this.#call("release", { token }));
   }
 
-  extend(token: string, leaseMs: number): Promise<{ ok: boolean }> {
-    return this.#call("extend", { token, leaseMs }) as never;
+  async extend(
+    token: string,
+    leaseMs: number,
+    seq?: number,
+  ): Promise<ExtendReply> {
+    const body = seq === undefined
+      ? { token, leaseMs }
+      : { token, leaseMs, seq };
+    return readReply("extend", await this.#call("extend", body));
   }
 
-  cancel(token: string): Promise<{ held: boolean }> {
-    return this.#call("cancel", { token }) as never;
+  async cancel(token: string): Promise<CancelReply> {
+    return readReply("cancel", await this.#call("cancel", { token }));
   }
 
-  status(): Promise<{ holders: number; waiters: number }> {
-    return this.#call("status") as never;
+  async status(): Promise<StatusReply> {
+    return readReply("status", await this.#call("status"));
   }
 
-  query(): ReturnType<LockDurableObjectStub["query"]> {
-    return this.#call("query") as never;
+  async query(): ReturnType<LockDurableObjectStub["query"]> {
+    return readReply("query", await this.#call("query"));
   }
 
   /** Closes the socket; pending calls on it fail (and are repeated). */
@@ -232,7 +248,10 @@ export class LockService implements LockDurableObjectStub {
       const call = encodeURIComponent(JSON.stringify({ id, ...first }));
       const socket = new WebSocket(
         `${this.#url.replace(/^http/, "ws")}/socket?call=${call}`,
-        [PROTOCOL, `unilock.bearer.${base64url(this.#secret)}`],
+        [
+          SOCKET_PROTOCOL,
+          `${BEARER_PROTOCOL_PREFIX}${base64url(this.#secret)}`,
+        ],
       );
       this.#pending.get(id)!.socket = socket;
       // A proxy that does not pass upgrades may hold one forever, and a
@@ -298,8 +317,8 @@ export class LockService implements LockDurableObjectStub {
     const call = this.#pending.get(reply.id as number);
     if (call === undefined) return;
     this.#pending.delete(reply.id as number);
-    if (typeof reply.error === "string") {
-      call.reject(new ServiceError(Number(reply.status), reply.error));
+    if (isSocketError(reply)) {
+      call.reject(new ServiceError(reply.status, reply.error));
     } else {
       delete reply.id;
       if (call.token !== undefined && reply.ok === true) {
