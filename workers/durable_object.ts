@@ -182,9 +182,10 @@ export class LockDurableObject extends DurableObject {
       "CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY CHECK (id = 1), fence INTEGER NOT NULL)",
     );
     this.#sql.exec("INSERT OR IGNORE INTO counter (id, fence) VALUES (1, 0)");
-    // Tokens released or cancelled, until when an acquire for them is late.
+    // Tokens released or cancelled, until when an acquire for them is late
+    // (no rowid: one row written per tombstone, not one plus its index).
     this.#sql.exec(
-      "CREATE TABLE IF NOT EXISTS tombstones (token TEXT PRIMARY KEY, until INTEGER NOT NULL)",
+      "CREATE TABLE IF NOT EXISTS tombstones (token TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID",
     );
     // Columns added since the first release, for tables of objects made
     // before them; an existing column makes ALTER throw.
