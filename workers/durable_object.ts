@@ -272,14 +272,16 @@ export class LockDurableObject extends DurableObject {
       now,
     );
     this.#armExpiry(now);
-    this.#armAlarm(now, now + Math.max(leaseMs, FENCE_MARGIN_MS));
+    // By when its release's tombstone, if released in time, is past too.
+    this.#armAlarm(now, now + leaseMs + TOMBSTONE_MS);
     return fence;
   }
 
   /**
-   * Makes sure an alarm comes at or before `until`, when what was just
-   * written may be deletable. One set alarm serves many writes: an early
-   * one re-arms itself, and a much later one is moved forward.
+   * Makes sure an alarm comes by about `until`, when what was just written
+   * may be deletable. One alarm serves many writes (setting one is a row
+   * written): an early one re-arms itself, and one that would come much
+   * later (a long lease released early) is moved forward.
    */
   #armAlarm(now: number, until: number): void {
     const at = this.#alarmAt;
@@ -294,14 +296,19 @@ export class LockDurableObject extends DurableObject {
     });
   }
 
-  /** When the stored state may all be gone: leases, tombstones, fence margin. */
+  /**
+   * When the stored state may all be gone: the leases (and the tombstones
+   * their releases would leave), the tombstones, the fence margin. Past
+   * it with no holder, the object is idle.
+   */
   #storageEnd(): number {
     return this.#sql.exec<{ at: number }>(
       `SELECT MAX(
-        COALESCE((SELECT MAX(expires_at) FROM holders), 0),
+        COALESCE((SELECT MAX(expires_at) FROM holders) + ?, 0),
         COALESCE((SELECT MAX(until) FROM tombstones), 0),
         COALESCE((SELECT fence FROM counter WHERE id = 1), 0) / 1000 + ?
       ) AS at`,
+      TOMBSTONE_MS,
       FENCE_MARGIN_MS,
     ).one().at;
   }
@@ -528,7 +535,11 @@ export class LockDurableObject extends DurableObject {
    * @param seq This call's place among the lease's extends (optional).
    * @returns Whether the lease is held, and how long it now runs.
    */
-  extend(token: string, leaseMs: number, seq?: number): ExtendReply {
+  extend(
+    token: string,
+    leaseMs: number,
+    seq?: number,
+  ): Required<ExtendReply> {
     checkExtendRequest({ token, leaseMs, seq });
     const now = Date.now();
     this.#expire(now);
@@ -544,7 +555,7 @@ export class LockDurableObject extends DurableObject {
       token,
     );
     this.#armExpiry(now);
-    this.#armAlarm(now, now + leaseMs);
+    this.#armAlarm(now, now + leaseMs + TOMBSTONE_MS);
     return { ok: true, leaseMs };
   }
 
@@ -713,6 +724,7 @@ export class LockDurableObject extends DurableObject {
           const owned = this.#socketTokens.get(ws) ?? new Set<string>();
           this.#socketTokens.set(ws, owned);
           if (!owned.has(token) && owned.size >= MAX_SOCKET_TOKENS) {
+            this.#expire(Date.now());
             this.#prune(owned);
             if (owned.size >= MAX_SOCKET_TOKENS) {
               throw new ProtocolError(

@@ -426,9 +426,11 @@ export interface ExtendReply {
   /**
    * How long the lease runs after this call reached the object: the new
    * length, or what stands when a call with a higher `seq` was applied
-   * first; 0 when not held.
+   * first; 0 when not held. Always sent by this object; a service deployed
+   * before it answers `{ ok }` alone (and ignores `seq`): its lease then
+   * runs the `leaseMs` asked for, from the call's arrival.
    */
-  leaseMs: number;
+  leaseMs?: number;
 }
 
 /** The answer of `cancel`. */
@@ -518,8 +520,9 @@ const replyChecks: { [K in LockOp]: (v: Record<string, unknown>) => boolean } =
               v.reason === "cancelled") && isMs(v.retryAfterMs))),
     release: (v) => typeof v.released === "boolean",
     extend: (v) =>
-      typeof v.ok === "boolean" && isMs(v.leaseMs) &&
-      (v.ok || v.leaseMs === 0),
+      typeof v.ok === "boolean" &&
+      (v.leaseMs === undefined ||
+        (isMs(v.leaseMs) && (v.ok || v.leaseMs === 0))),
     cancel: (v) => typeof v.held === "boolean",
     status: (v) => isCount(v.holders) && isCount(v.waiters),
     query: (v) =>

@@ -345,6 +345,17 @@ test("LockDurableObject stores nothing for read-only calls, and deletes its stor
     await stub.release("tok_once_only");
   }
   assertEquals(await stored(), N, "objects with stored data after use");
+  // One alarm, set by the grant, comes after the release's tombstone ends.
+  const [alarm, until] = await runInDurableObject(
+    stubFor(names[0]!),
+    async (_instance, state) => [
+      await state.storage.getAlarm(),
+      state.storage.sql.exec<{ until: number }>(
+        "SELECT until FROM tombstones",
+      ).one().until,
+    ],
+  );
+  assert(alarm !== null && alarm >= until!, `alarm ${alarm}, until ${until}`);
   // Woken while its tombstone lives, an object keeps its storage.
   for (const name of names) await runDurableObjectAlarm(stubFor(name));
   assertEquals(await stored(), N, "storage deleted under a live tombstone");
