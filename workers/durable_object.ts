@@ -31,6 +31,31 @@
  */
 
 import { DurableObject } from "cloudflare:workers";
+import {
+  type AcquireReply,
+  type AcquireRequest,
+  type CancelReply,
+  checkAcquireRequest,
+  checkExtendRequest,
+  checkToken,
+  type ExtendReply,
+  leadingId,
+  LOCK_OPS,
+  MAX_MESSAGE_BYTES,
+  MAX_SOCKET_TOKENS,
+  MAX_WAIT_MS,
+  overBytes,
+  ProtocolError,
+  type QueryEntry,
+  type QueryReply,
+  type ReleaseReply,
+  SOCKET_PROTOCOL,
+  STATUS,
+  type StatusReply,
+  TOMBSTONE_MS,
+} from "../src/durable_object/_protocol.ts";
+
+export { MAX_WAIT_MS, TOMBSTONE_MS };
 
 /** The part of the object's SQLite API this class uses. */
 interface SqlCursor<T> {
@@ -47,7 +72,12 @@ interface SqlStorageLike {
 /** The part of `DurableObjectState` this class uses. */
 export interface LockDurableObjectState {
   /** The object's storage, with its SQLite API. */
-  readonly storage: { readonly sql: SqlStorageLike };
+  readonly storage: {
+    readonly sql: SqlStorageLike;
+    setAlarm(scheduledTime: number): Promise<void>;
+    deleteAlarm(): Promise<void>;
+    deleteAll(): Promise<void>;
+  };
   /** Takes the server end of a WebSocket (the hibernation API). */
   acceptWebSocket(ws: WebSocket): void;
 }
@@ -55,79 +85,25 @@ export interface LockDurableObjectState {
 /** workerd's pair of connected WebSockets. */
 declare const WebSocketPair: new () => { 0: WebSocket; 1: WebSocket };
 
-/** The subprotocol of the lock service's WebSocket. */
-const SOCKET_PROTOCOL = "unilock.v1";
-
-/** The longest message a socket reads, like an HTTP body. */
-const MAX_MESSAGE_BYTES = 4096;
-
 /** The request of {@linkcode LockDurableObject.acquire}. */
-export interface LockAcquireRequest {
-  /** The client-made token that names this acquisition (and its lease). */
-  token: string;
-  /** `"exclusive"` or `"shared"`. */
-  mode: "exclusive" | "shared";
-  /** The lease length, in ms. */
-  leaseMs: number;
-  /** How long this call may wait, in ms; capped at {@linkcode MAX_WAIT_MS}. */
-  waitMs: number;
-  /**
-   * Where the waiter queues: an integer from -100 to 100, higher first, aged
-   * so that nobody starves (the queue is ordered by `ticket - priority * 10`;
-   * see `AcquireOptions.priority`). Only the first call that queues counts.
-   */
-  priority?: number;
-  /** Who is acquiring, as a label shown by `query()`: 1 to 256 characters. */
-  owner?: string;
-}
-
+export type LockAcquireRequest = AcquireRequest;
 /** One held or pending request in a {@linkcode LockQueryReply}. */
-export interface LockQueryEntry {
-  /** `"exclusive"` or `"shared"`. */
-  mode: "exclusive" | "shared";
-  /** The lease's fence; held entries only. */
-  fence?: number;
-  /** How long it has been held or pending, in ms, by the object's clock. */
-  ageMs: number;
-  /** The acquisition's owner label, if it gave one. */
-  owner?: string;
-}
-
+export type LockQueryEntry = QueryEntry;
 /** The answer of {@linkcode LockDurableObject.query}. */
-export interface LockQueryReply {
-  /** The leases that hold the lock, by fence. */
-  held: LockQueryEntry[];
-  /** The waiters, in queue order. */
-  pending: LockQueryEntry[];
-}
-
+export type LockQueryReply = QueryReply;
 /** The answer of {@linkcode LockDurableObject.acquire}. */
-export type LockAcquireReply =
-  | {
-    ok: true;
-    fence: number;
-    /**
-     * How long the lease runs, counted from when this call reached the
-     * object: a client reckons its lease from when it sent the call, so a
-     * late reply cannot make it believe in a lease that already ended.
-     */
-    leaseMs: number;
-    /** True when the grant came from the queue (the caller waited). */
-    waited?: boolean;
-  }
-  | {
-    ok: false;
-    /** busy: not granted and not queued; wait: still queued, call again with the same token; cancelled: taken out of the queue. */
-    reason: "busy" | "wait" | "cancelled";
-    /** When the first holder's lease ends, in ms from now (0 if unknown). */
-    retryAfterMs: number;
-  };
-
-/** The longest one acquire call waits; clients call again with the same token. */
-export const MAX_WAIT_MS = 25_000;
+export type LockAcquireReply = AcquireReply;
 
 /** How long a waiter whose call ended keeps its place for the next call. */
 const REJOIN_MS = 10_000;
+
+/**
+ * How far the fence counter must be behind the clock floor (in ms) before
+ * the object may delete its storage: a fresh object's first fence is the
+ * clock in microseconds, so it is still higher than every fence handed out
+ * so far unless the clock stepped back by more than this.
+ */
+const FENCE_MARGIN_MS = 60_000;
 
 interface Waiter {
   token: string;
@@ -136,7 +112,7 @@ interface Waiter {
   /** The place in the queue, lowest first: `(ticket - priority * 10) * 256 + priority + 100`. */
   key: number;
   /** The pending call, if the client is waiting on one now. */
-  resolve: ((reply: LockAcquireReply) => void) | undefined;
+  resolve: ((reply: AcquireReply) => void) | undefined;
   /** When the pending call reached the object. */
   arrivedAt: number;
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -147,38 +123,15 @@ interface Waiter {
   since: number;
 }
 
-/** Checks an RPC argument the way a stranger's HTTP body must be checked. */
-function fail(message: string): never {
-  throw new TypeError(message);
-}
-
-function checkToken(token: unknown): string {
-  if (typeof token !== "string" || token.length < 8 || token.length > 128) {
-    fail(`'token' must be a string of 8 to 128 characters`);
-  }
-  return token;
-}
-
-function checkOwner(owner: unknown): string | undefined {
-  if (
-    owner !== undefined &&
-    (typeof owner !== "string" || owner.length < 1 || owner.length > 256)
-  ) {
-    fail(`'owner' must be a string of 1 to 256 characters`);
-  }
-  return owner;
-}
-
-function checkMs(name: string, value: unknown, min: number, max: number) {
-  if (typeof value !== "number" || !(value >= min && value <= max)) {
-    fail(`'${name}' must be a number from ${min} to ${max}`);
-  }
-  return value;
-}
-
 /**
  * One lock name's state and waiters. Its methods are the RPC interface that
- * the `durable-object` lock client and the HTTP lock service call.
+ * the `durable-object` lock client and the HTTP lock service call; their
+ * arguments are checked as strictly as a stranger's HTTP body.
+ *
+ * Storage holds the leases, the fence counter and the tombstones of tokens
+ * released or cancelled in the last {@linkcode TOMBSTONE_MS}; an object with
+ * none of them left deletes its storage (an alarm wakes it for that), and
+ * read-only calls create none, so names that are used once do not pile up.
  */
 export class LockDurableObject extends DurableObject {
   #ctx: LockDurableObjectState;
@@ -187,10 +140,16 @@ export class LockDurableObject extends DurableObject {
   #tickets = 0;
   /** The tokens each socket is waiting on now, to detach them if it closes. */
   #socketWaits = new Map<WebSocket, Set<string>>();
+  /** The tokens each socket acquired and may still hold or wait for. */
+  #socketTokens = new Map<WebSocket, Set<string>>();
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether this instance has checked (or made) the tables. */
+  #schemaReady = false;
+  /** The alarm this instance set (undefined: none, or set before a reset). */
+  #alarmAt: number | undefined;
 
   /**
-   * Constructs the object and its tables.
+   * Constructs the object; it touches no storage until a call writes.
    *
    * @param ctx The object's state.
    * @param env The Worker's bindings.
@@ -199,31 +158,53 @@ export class LockDurableObject extends DurableObject {
     super(ctx as never, env as never);
     this.#ctx = ctx;
     this.#sql = ctx.storage.sql;
+  }
+
+  /**
+   * Whether the tables exist, making them first when `create` is true; an
+   * object that was only read has none, and one that went idle deleted them.
+   */
+  #schema(create: boolean): boolean {
+    if (this.#schemaReady) return true;
+    const exists = this.#sql.exec(
+      "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'counter'",
+    ).toArray().length > 0;
+    if (!exists && !create) return false;
     this.#sql.exec(`CREATE TABLE IF NOT EXISTS holders (
       token TEXT PRIMARY KEY,
       shared INTEGER NOT NULL,
       fence INTEGER NOT NULL,
       expires_at INTEGER NOT NULL
     )`);
-    // The fence counter: one row, never deleted, never decreased.
+    // The fence counter: one row, never decreased; deleted only with the
+    // rest, once the clock floor is far past it (FENCE_MARGIN_MS).
     this.#sql.exec(
       "CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY CHECK (id = 1), fence INTEGER NOT NULL)",
     );
     this.#sql.exec("INSERT OR IGNORE INTO counter (id, fence) VALUES (1, 0)");
-    // For query(): who holds, since when. Added to tables of objects made
-    // before the columns existed; an existing column makes ALTER throw.
-    for (const column of ["owner TEXT", "granted_at INTEGER"]) {
+    // Tokens released or cancelled, until when an acquire for them is late
+    // (no rowid: one row written per tombstone, not one plus its index).
+    this.#sql.exec(
+      "CREATE TABLE IF NOT EXISTS tombstones (token TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID",
+    );
+    // Columns added since the first release, for tables of objects made
+    // before them; an existing column makes ALTER throw.
+    for (const column of ["owner TEXT", "granted_at INTEGER", "seq INTEGER"]) {
       try {
         this.#sql.exec(`ALTER TABLE holders ADD COLUMN ${column}`);
       } catch { /* already there */ }
     }
+    this.#schemaReady = true;
+    return true;
   }
 
   #expire(now: number): void {
+    if (!this.#schema(false)) return;
     this.#sql.exec("DELETE FROM holders WHERE expires_at <= ?", now);
   }
 
   #holderCounts(): { all: number; exclusive: number } {
+    if (!this.#schema(false)) return { all: 0, exclusive: 0 };
     const row = this.#sql.exec<{ all: number; exclusive: number }>(
       "SELECT COUNT(*) AS [all], COALESCE(SUM(shared = 0), 0) AS exclusive FROM holders",
     ).one();
@@ -235,6 +216,38 @@ export class LockDurableObject extends DurableObject {
     return shared ? exclusive === 0 : all === 0;
   }
 
+  #held(
+    token: string,
+  ): { fence: number; expires_at: number; seq: number | null } | undefined {
+    if (!this.#schema(false)) return undefined;
+    return this.#sql.exec<
+      { fence: number; expires_at: number; seq: number | null }
+    >(
+      "SELECT fence, expires_at, seq FROM holders WHERE token = ?",
+      token,
+    ).toArray()[0];
+  }
+
+  /** Whether `token` was released or cancelled less than TOMBSTONE_MS ago. */
+  #gone(token: string, now: number): boolean {
+    return this.#schema(false) && this.#sql.exec(
+          "SELECT 1 FROM tombstones WHERE token = ? AND until > ?",
+          token,
+          now,
+        ).toArray().length > 0;
+  }
+
+  /** Remembers that `token` ended, so that a late acquire is refused. */
+  #bury(token: string, now: number): void {
+    this.#schema(true);
+    this.#sql.exec(
+      "INSERT OR REPLACE INTO tombstones (token, until) VALUES (?, ?)",
+      token,
+      now + TOMBSTONE_MS,
+    );
+    this.#armAlarm(now, now + TOMBSTONE_MS);
+  }
+
   #grant(
     token: string,
     shared: boolean,
@@ -242,7 +255,9 @@ export class LockDurableObject extends DurableObject {
     now: number,
     owner?: string,
   ) {
-    // The clock floor (µs) keeps fences rising even if storage were reset.
+    this.#schema(true);
+    // The clock floor (µs) keeps fences rising across a storage reset and
+    // after an idle object deleted its storage.
     const fence = this.#sql.exec<{ fence: number }>(
       "UPDATE counter SET fence = MAX(fence + 1, ?) WHERE id = 1 RETURNING fence",
       now * 1000,
@@ -257,10 +272,74 @@ export class LockDurableObject extends DurableObject {
       now,
     );
     this.#armExpiry(now);
+    // By when its release's tombstone, if released in time, is past too.
+    this.#armAlarm(now, now + leaseMs + TOMBSTONE_MS);
     return fence;
   }
 
+  /**
+   * Makes sure an alarm comes by about `until`, when what was just written
+   * may be deletable. One alarm serves many writes (setting one is a row
+   * written): an early one re-arms itself, and one that would come much
+   * later (a long lease released early) is moved forward.
+   */
+  #armAlarm(now: number, until: number): void {
+    const at = this.#alarmAt;
+    if (at !== undefined && at > now && at <= until + TOMBSTONE_MS) return;
+    this.#setAlarm(until);
+  }
+
+  #setAlarm(at: number): void {
+    this.#alarmAt = at;
+    this.#ctx.storage.setAlarm(at).catch(() => {
+      if (this.#alarmAt === at) this.#alarmAt = undefined;
+    });
+  }
+
+  /**
+   * When the stored state may all be gone: the leases (and the tombstones
+   * their releases would leave), the tombstones, the fence margin. Past
+   * it with no holder, the object is idle.
+   */
+  #storageEnd(): number {
+    return this.#sql.exec<{ at: number }>(
+      `SELECT MAX(
+        COALESCE((SELECT MAX(expires_at) FROM holders) + ?, 0),
+        COALESCE((SELECT MAX(until) FROM tombstones), 0),
+        COALESCE((SELECT fence FROM counter WHERE id = 1), 0) / 1000 + ?
+      ) AS at`,
+      TOMBSTONE_MS,
+      FENCE_MARGIN_MS,
+    ).one().at;
+  }
+
+  /**
+   * Wakes the idle object: drops tombstones past their time and, once
+   * nothing is held, queued or remembered, deletes all its storage (an
+   * empty SQLite database still costs storage until `deleteAll()`).
+   */
+  async alarm(): Promise<void> {
+    this.#alarmAt = undefined;
+    const now = Date.now();
+    if (!this.#schema(false)) return;
+    this.#expire(now);
+    this.#handoff(now);
+    this.#sql.exec("DELETE FROM tombstones WHERE until <= ?", now);
+    const end = this.#storageEnd();
+    if (end <= now && this.#queue.length === 0) {
+      // Nothing can interleave: storage calls keep the input gate shut.
+      this.#schemaReady = false;
+      await this.#ctx.storage.deleteAlarm();
+      await this.#ctx.storage.deleteAll();
+      return;
+    }
+    this.#setAlarm(
+      Math.max(end, now + (this.#queue.length > 0 ? MAX_WAIT_MS : 1_000)),
+    );
+  }
+
   #firstExpiry(): number | undefined {
+    if (!this.#schema(false)) return undefined;
     const row = this.#sql.exec<{ at: number | null }>(
       "SELECT MIN(expires_at) AS at FROM holders",
     ).one();
@@ -320,34 +399,26 @@ export class LockDurableObject extends DurableObject {
   /**
    * Grants the lock, or queues the caller and waits up to `waitMs` (at most
    * {@linkcode MAX_WAIT_MS}) for it. Calling again with the same token keeps
-   * the place in the queue, and returns the lease if it was granted since.
+   * the place in the queue, and returns the lease if it was granted since;
+   * a token released or cancelled in the last {@linkcode TOMBSTONE_MS}
+   * answers `"gone"` and is never granted.
    *
    * @param request Token, mode, lease length and wait.
    * @returns The grant, or why there is none yet.
    */
   acquire(request: LockAcquireRequest): Promise<LockAcquireReply> {
-    const token = checkToken(request?.token);
-    if (request.mode !== "exclusive" && request.mode !== "shared") {
-      fail(`'mode' must be "exclusive" or "shared"`);
-    }
-    const shared = request.mode === "shared";
-    const leaseMs = checkMs("leaseMs", request.leaseMs, 100, 2_073_600_000);
-    const waitMs = Math.min(
-      checkMs("waitMs", request.waitMs, 0, 2_147_483_647),
-      MAX_WAIT_MS,
-    );
-    const priority = request.priority ?? 0;
-    if (
-      !Number.isInteger(priority) || priority < -100 || priority > 100
-    ) fail(`'priority' must be an integer from -100 to 100`);
-    const owner = checkOwner(request.owner);
+    const checked = checkAcquireRequest(request);
+    const { token, leaseMs, owner } = checked;
+    const shared = checked.mode === "shared";
+    const waitMs = Math.min(checked.waitMs, MAX_WAIT_MS);
+    const priority = checked.priority ?? 0;
     const now = Date.now();
     this.#expire(now);
     this.#handoff(now);
-    const held = this.#sql.exec<{ fence: number; expires_at: number }>(
-      "SELECT fence, expires_at FROM holders WHERE token = ?",
-      token,
-    ).toArray()[0];
+    if (this.#gone(token, now)) {
+      return Promise.resolve({ ok: false, reason: "gone" });
+    }
+    const held = this.#held(token);
     if (held !== undefined) {
       return Promise.resolve({
         ok: true,
@@ -422,65 +493,88 @@ export class LockDurableObject extends DurableObject {
     });
   }
 
+  /** Takes `token` out of the queue; its pending call answers "cancelled". */
+  #dequeue(token: string): void {
+    const index = this.#queue.findIndex((w) => w.token === token);
+    if (index < 0) return;
+    const [w] = this.#queue.splice(index, 1);
+    if (w!.timer !== undefined) clearTimeout(w!.timer);
+    w!.resolve?.({ ok: false, reason: "cancelled", retryAfterMs: 0 });
+  }
+
   /**
-   * Ends the lease `token` holds, and hands the lock over. Idempotent.
+   * Ends the lease (or the waiter) `token`, remembers the token for
+   * {@linkcode TOMBSTONE_MS} so that a late acquire for it is refused, and
+   * hands the lock over. Idempotent.
    *
    * @param token The lease's token.
    * @returns Whether this call released a lease.
    */
-  release(token: string): { released: boolean } {
+  release(token: string): ReleaseReply {
     checkToken(token);
     const now = Date.now();
     this.#expire(now);
-    const released = this.#sql.exec(
-      "DELETE FROM holders WHERE token = ?",
-      token,
-    ).rowsWritten > 0;
+    const released = this.#schema(false) && this.#sql.exec(
+          "DELETE FROM holders WHERE token = ?",
+          token,
+        ).rowsWritten > 0;
+    this.#dequeue(token);
+    this.#bury(token, now);
     this.#handoff(now);
     return { released };
   }
 
   /**
-   * Sets the lease `token` holds to end `leaseMs` from now.
+   * Sets the lease `token` holds to end `leaseMs` after this call arrives,
+   * unless a call with the same or a higher `seq` was applied first (a
+   * renewal and an extend that crossed on the way): then it changes nothing.
+   * A lease that ended is never revived.
    *
    * @param token The lease's token.
    * @param leaseMs The new length, from now.
-   * @returns Whether the lease was still held.
+   * @param seq This call's place among the lease's extends (optional).
+   * @returns Whether the lease is held, and how long it now runs.
    */
-  extend(token: string, leaseMs: number): { ok: boolean } {
-    checkToken(token);
-    checkMs("leaseMs", leaseMs, 100, 2_073_600_000);
+  extend(
+    token: string,
+    leaseMs: number,
+    seq?: number,
+  ): Required<ExtendReply> {
+    checkExtendRequest({ token, leaseMs, seq });
     const now = Date.now();
     this.#expire(now);
-    const ok = this.#sql.exec(
-      "UPDATE holders SET expires_at = ? WHERE token = ?",
+    const held = this.#held(token);
+    if (held === undefined) return { ok: false, leaseMs: 0 };
+    if (seq !== undefined && held.seq !== null && seq <= held.seq) {
+      return { ok: true, leaseMs: held.expires_at - now };
+    }
+    this.#sql.exec(
+      "UPDATE holders SET expires_at = ?, seq = COALESCE(?, seq) WHERE token = ?",
       now + leaseMs,
+      seq ?? null,
       token,
-    ).rowsWritten > 0;
+    );
     this.#armExpiry(now);
-    return { ok };
+    this.#armAlarm(now, now + leaseMs + TOMBSTONE_MS);
+    return { ok: true, leaseMs };
   }
 
   /**
-   * Takes `token` out of the queue (its pending call answers "cancelled").
+   * Takes `token` out of the queue (its pending call answers "cancelled")
+   * and remembers it for {@linkcode TOMBSTONE_MS}, also when the object has
+   * not seen it yet: a cancel may overtake its acquire, which then answers
+   * `"gone"`.
    *
    * @param token The waiter's token.
    * @returns `held: true` if it was granted first: release it then.
    */
-  cancel(token: string): { held: boolean } {
+  cancel(token: string): CancelReply {
     checkToken(token);
     const now = Date.now();
     this.#expire(now);
-    const held = this.#sql.exec(
-      "SELECT 1 FROM holders WHERE token = ?",
-      token,
-    ).toArray().length > 0;
-    const index = this.#queue.findIndex((w) => w.token === token);
-    if (index >= 0) {
-      const [w] = this.#queue.splice(index, 1);
-      if (w!.timer !== undefined) clearTimeout(w!.timer);
-      w!.resolve?.({ ok: false, reason: "cancelled", retryAfterMs: 0 });
-    }
+    const held = this.#held(token) !== undefined;
+    this.#dequeue(token);
+    this.#bury(token, now);
     this.#handoff(now);
     return { held };
   }
@@ -490,7 +584,7 @@ export class LockDurableObject extends DurableObject {
    *
    * @returns How many leases hold it and how many waiters queue.
    */
-  status(): { holders: number; waiters: number } {
+  status(): StatusReply {
     const now = Date.now();
     this.#expire(now);
     this.#handoff(now);
@@ -506,7 +600,7 @@ export class LockDurableObject extends DurableObject {
     const now = Date.now();
     this.#expire(now);
     this.#handoff(now);
-    const held = this.#sql.exec<{
+    const held = !this.#schema(false) ? [] : this.#sql.exec<{
       shared: number;
       fence: number;
       owner: string | null;
@@ -543,7 +637,9 @@ export class LockDurableObject extends DurableObject {
    */
   fetch(request: Request): Response {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return new Response("Expected a WebSocket upgrade", { status: 426 });
+      return new Response("Expected a WebSocket upgrade", {
+        status: STATUS.upgradeRequired,
+      });
     }
     const pair = new WebSocketPair();
     this.#ctx.acceptWebSocket(pair[1]);
@@ -559,8 +655,21 @@ export class LockDurableObject extends DurableObject {
     } as ResponseInit);
   }
 
+  /** Forgets the tokens of `owned` that no longer hold or wait. */
+  #prune(owned: Set<string>): void {
+    for (const token of owned) {
+      if (
+        this.#queue.every((w) => w.token !== token) &&
+        this.#held(token) === undefined
+      ) owned.delete(token);
+    }
+  }
+
   /**
-   * Answers one call on a socket.
+   * Answers one call on a socket. A message longer than
+   * {@linkcode MAX_MESSAGE_BYTES} in UTF-8 is refused before it is parsed;
+   * one socket may hold or wait for at most {@linkcode MAX_SOCKET_TOKENS}
+   * tokens at once.
    *
    * @param ws The socket.
    * @param message `{ id, op, ...fields }` as JSON.
@@ -576,63 +685,103 @@ export class LockDurableObject extends DurableObject {
       } catch { /* closed: the client calls again with its token */ }
     };
     try {
-      if (typeof message !== "string") fail("A message must be JSON text");
+      const size = typeof message === "string"
+        ? overBytes(message, MAX_MESSAGE_BYTES)
+        : message.byteLength > MAX_MESSAGE_BYTES;
+      if (size) {
+        if (typeof message === "string") id = leadingId(message);
+        throw new ProtocolError(
+          STATUS.tooLarge,
+          `A message must be at most ${MAX_MESSAGE_BYTES} bytes of UTF-8`,
+        );
+      }
+      if (typeof message !== "string") {
+        throw new ProtocolError(
+          STATUS.badRequest,
+          "A message must be JSON text",
+        );
+      }
       let call: Record<string, unknown>;
       try {
         call = JSON.parse(message);
       } catch {
-        fail("The message is not valid JSON");
+        throw new ProtocolError(
+          STATUS.badRequest,
+          "The message is not valid JSON",
+        );
       }
-      if (call === null || typeof call !== "object") {
-        fail("The message must be a JSON object");
+      if (call === null || typeof call !== "object" || Array.isArray(call)) {
+        throw new ProtocolError(
+          STATUS.badRequest,
+          "The message must be a JSON object",
+        );
       }
       id = call.id;
-      if (message.length > MAX_MESSAGE_BYTES) {
-        return answer({
-          status: 413,
-          error: `A message must be at most ${MAX_MESSAGE_BYTES} bytes`,
-        });
-      }
       const token = call.token as string;
       switch (call.op) {
         case "acquire": {
+          const request = checkAcquireRequest(call);
+          const owned = this.#socketTokens.get(ws) ?? new Set<string>();
+          this.#socketTokens.set(ws, owned);
+          if (!owned.has(token) && owned.size >= MAX_SOCKET_TOKENS) {
+            this.#expire(Date.now());
+            this.#prune(owned);
+            if (owned.size >= MAX_SOCKET_TOKENS) {
+              throw new ProtocolError(
+                STATUS.tooManyCalls,
+                `One socket may hold or wait for at most ${MAX_SOCKET_TOKENS} tokens at once: release or cancel some first, or call over another socket or HTTP`,
+              );
+            }
+          }
+          owned.add(token);
           const waits = this.#socketWaits.get(ws) ?? new Set<string>();
           this.#socketWaits.set(ws, waits);
           waits.add(token);
           try {
-            return answer(
-              await this.acquire({
-                ...(call as unknown as LockAcquireRequest),
-                mode: (call.mode ?? "exclusive") as "exclusive" | "shared",
-                waitMs: (call.waitMs ?? 0) as number,
-              }),
-            );
+            const reply = await this.acquire(request);
+            if (!reply.ok && reply.reason !== "wait") owned.delete(token);
+            return answer(reply);
           } finally {
             waits.delete(token);
           }
         }
         case "release":
+          this.#socketTokens.get(ws)?.delete(token);
           return answer(this.release(token));
         case "extend":
-          return answer(this.extend(token, call.leaseMs as number));
+          return answer(
+            this.extend(
+              token,
+              call.leaseMs as number,
+              call.seq as number | undefined,
+            ),
+          );
         case "cancel":
+          this.#socketTokens.get(ws)?.delete(token);
           return answer(this.cancel(token));
         case "status":
           return answer(this.status());
         case "query":
           return answer(this.query());
         default:
-          fail(
-            `'op' must be acquire, release, extend, cancel, status or query: current value is ${
+          throw new ProtocolError(
+            STATUS.badRequest,
+            `'op' must be ${LOCK_OPS.join(", ")}: current value is ${
               JSON.stringify(call.op) ?? "missing"
             }`,
           );
       }
     } catch (error) {
       answer(
-        error instanceof TypeError
-          ? { status: 400, error: error.message }
-          : { status: 503, error: String(error), retryable: true },
+        error instanceof ProtocolError
+          ? { status: error.status, error: error.message }
+          : error instanceof TypeError
+          ? { status: STATUS.badRequest, error: error.message }
+          : {
+            status: STATUS.unavailable,
+            error: String(error),
+            retryable: true,
+          },
       );
     }
   }
@@ -647,6 +796,7 @@ export class LockDurableObject extends DurableObject {
   webSocketClose(ws: WebSocket, code: number): void {
     const waits = this.#socketWaits.get(ws);
     this.#socketWaits.delete(ws);
+    this.#socketTokens.delete(ws);
     for (const w of this.#queue) {
       if (waits?.has(w.token)) this.#detach(w);
     }

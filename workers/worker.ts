@@ -7,37 +7,29 @@
  * `LockDurableObject`; this Worker checks the caller and the request, then
  * makes one RPC to that object.
  *
- * HTTP API (version 1). Every call but health needs
+ * HTTP API (version 1), defined in `src/durable_object/_protocol.ts` and
+ * described in full in `docs/http-api.md`. Every call but health needs
  * `Authorization: Bearer <UNILOCK_TOKEN>`; bodies are JSON, at most 4 KiB.
  *
  * | request | body | answer (200) |
  * | --- | --- | --- |
- * | `POST /v1/locks/{name}/acquire` | `{ token, mode?, leaseMs, waitMs?, priority? }` | `{ ok: true, fence, leaseMs }` or `{ ok: false, reason: "busy" \| "wait" \| "cancelled", retryAfterMs }` |
+ * | `POST /v1/locks/{name}/acquire` | `{ token, mode?, leaseMs, waitMs?, priority?, owner? }` | `{ ok: true, fence, leaseMs, waited? }`, `{ ok: false, reason: "busy" \| "wait" \| "cancelled", retryAfterMs }` or `{ ok: false, reason: "gone" }` |
  * | `POST /v1/locks/{name}/release` | `{ token }` | `{ released }` |
- * | `POST /v1/locks/{name}/extend` | `{ token, leaseMs }` | `{ ok }` |
+ * | `POST /v1/locks/{name}/extend` | `{ token, leaseMs, seq? }` | `{ ok, leaseMs }` |
  * | `POST /v1/locks/{name}/cancel` | `{ token }` | `{ held }` |
  * | `GET /v1/locks/{name}` | — | `{ holders, waiters }` |
  * | `GET /v1/locks/{name}/query` | — | `{ held: [{ mode, fence, ageMs, owner? }], pending: [{ mode, ageMs, owner? }] }` |
  * | `GET /v1/locks/{name}/socket` (WebSocket upgrade) | — | 101; then messages `{ id, op, ...body }` answered `{ id, ...answer }` |
  * | `GET /v1/health` | — | `{ ok: true, service: "unilock" }` |
  *
- * The socket carries the same calls (`op` is acquire, release, extend, cancel,
- * status or query) as JSON text, answered in any order by `id`; an error
- * answers `{ id, status, error }`. The upgrade's query `?call=<message>` is
- * the socket's first call (an acquire that opens a socket is one request). A
- * client that cannot set headers (a browser) offers the subprotocols `unilock.v1` and `unilock.bearer.<base64url of the
- * secret>` instead of the `Authorization` header.
- *
  * `token` is the caller's random id for one acquisition (8–128 characters);
- * an acquire may carry `owner`, a label of 1–256 characters that `query`
- * shows (held by fence, pending in queue order, ages by the object's clock);
- * repeating a call with the same token is safe. An acquire waits at most
- * `waitMs` (capped at 25 s) and answers `reason: "wait"` when the cap ends
- * the wait: call again with the same token to keep the place in the queue.
- * `priority` (an integer from -100 to 100, default 0) places a new waiter:
- * higher first, aged so that nobody starves (see `AcquireOptions.priority`).
- * Errors: 400 (a field named in `error`), 401 (token), 404, 405, 413, 415, 426,
- * 503 (the service has no `UNILOCK_TOKEN` secret: it fails closed).
+ * repeating a call with the same token is safe, and a token released or
+ * cancelled is remembered for 2 minutes: an acquire for it then answers
+ * `"gone"`. An acquire waits at most `waitMs` (capped at 25 s) and answers
+ * `reason: "wait"` when the cap ends the wait: call again with the same
+ * token to keep the place in the queue. Errors: 400 (a field named in
+ * `error`), 401, 404, 405, 413, 415, 426, 429 (a socket's token cap), 503
+ * (misconfigured, failing closed; or the object failed: `retryable`).
  *
  * @example Asking the service for its health
  * ```ts
@@ -52,11 +44,24 @@
  * @module
  */
 
-/** The service's protocol version, the first segment of every path. */
-export const API_VERSION = "v1";
+import {
+  API_VERSION,
+  BEARER_PROTOCOL_PREFIX,
+  checkAcquireRequest,
+  checkExtendRequest,
+  checkLockName,
+  checkTokenRequest,
+  type ErrorReply,
+  hasBody,
+  HEALTH_PATH,
+  type LockDurableObjectStub,
+  MAX_BODY_BYTES,
+  parseLockPath,
+  ProtocolError,
+  STATUS,
+} from "../src/durable_object/_protocol.ts";
 
-/** The longest body the service reads. */
-const MAX_BODY_BYTES = 4096;
+export { API_VERSION };
 
 /** The bindings the service needs. */
 export interface LockServiceEnv {
@@ -82,6 +87,9 @@ function json(status: number, body: unknown): Response {
   });
 }
 
+const fail = (status: number, error: string): Response =>
+  json(status, { error } satisfies ErrorReply);
+
 /** Compares without an early exit, so timing does not reveal the secret. */
 function sameSecret(a: string, b: string): boolean {
   const x = new TextEncoder().encode(a), y = new TextEncoder().encode(b);
@@ -92,79 +100,55 @@ function sameSecret(a: string, b: string): boolean {
   return diff === 0;
 }
 
-class BadRequest extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
+const tooLarge = () =>
+  new ProtocolError(
+    STATUS.tooLarge,
+    `The body must be at most ${MAX_BODY_BYTES} bytes`,
+  );
+
+/** Reads at most MAX_BODY_BYTES of the body: a longer one is not buffered. */
+async function readText(request: Request): Promise<string> {
+  const declared = Number(request.headers.get("content-length") ?? 0);
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  if (request.body === null) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
   }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
 }
 
-async function readJson(request: Request): Promise<Record<string, unknown>> {
+async function readJson(request: Request): Promise<unknown> {
   const type = request.headers.get("content-type") ?? "";
   if (!type.toLowerCase().startsWith("application/json")) {
-    throw new BadRequest(
-      415,
+    throw new ProtocolError(
+      STATUS.unsupportedType,
       `The body must be JSON (Content-Type: application/json), not ${
         JSON.stringify(type)
       }`,
     );
   }
-  const declared = Number(request.headers.get("content-length") ?? 0);
-  if (declared > MAX_BODY_BYTES) {
-    throw new BadRequest(
-      413,
-      `The body must be at most ${MAX_BODY_BYTES} bytes`,
-    );
-  }
-  const text = await request.text();
-  if (new TextEncoder().encode(text).length > MAX_BODY_BYTES) {
-    throw new BadRequest(
-      413,
-      `The body must be at most ${MAX_BODY_BYTES} bytes`,
-    );
-  }
-  let body: unknown;
+  const text = await readText(request);
   try {
-    body = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
-    throw new BadRequest(400, "The body is not valid JSON");
+    throw new ProtocolError(STATUS.badRequest, "The body is not valid JSON");
   }
-  if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    throw new BadRequest(400, "The body must be a JSON object");
-  }
-  return body as Record<string, unknown>;
-}
-
-function field(
-  body: Record<string, unknown>,
-  name: string,
-  check: (value: unknown) => boolean,
-  expected: string,
-): unknown {
-  const value = body[name];
-  if (!check(value)) {
-    throw new BadRequest(
-      400,
-      `'${name}' must be ${expected}: current value is ${
-        JSON.stringify(value) ?? "missing"
-      }`,
-    );
-  }
-  return value;
-}
-
-const isToken = (v: unknown) =>
-  typeof v === "string" && v.length >= 8 && v.length <= 128;
-const msIn = (min: number, max: number) => (v: unknown) =>
-  typeof v === "number" && v >= min && v <= max;
-
-interface Stub {
-  acquire(r: unknown): Promise<unknown>;
-  release(token: string): Promise<unknown>;
-  extend(token: string, leaseMs: number): Promise<unknown>;
-  cancel(token: string): Promise<unknown>;
-  status(): Promise<unknown>;
-  query(): Promise<unknown>;
-  fetch(request: Request): Promise<Response>;
 }
 
 /** The secret offered as a subprotocol, as an Authorization value ("" if none). */
@@ -172,9 +156,10 @@ function bearerProtocol(request: Request): string {
   const offered = request.headers.get("sec-websocket-protocol") ?? "";
   for (const p of offered.split(",")) {
     const value = p.trim();
-    if (!value.startsWith("unilock.bearer.")) continue;
+    if (!value.startsWith(BEARER_PROTOCOL_PREFIX)) continue;
     try {
-      const b64 = value.slice(15).replaceAll("-", "+").replaceAll("_", "/");
+      const b64 = value.slice(BEARER_PROTOCOL_PREFIX.length)
+        .replaceAll("-", "+").replaceAll("_", "/");
       const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
       return `Bearer ${new TextDecoder().decode(bytes)}`;
     } catch {
@@ -187,126 +172,80 @@ function bearerProtocol(request: Request): string {
 async function serve(request: Request, env: LockServiceEnv): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname;
-  if (path === `/${API_VERSION}/health`) {
+  if (path === HEALTH_PATH) {
     if (request.method !== "GET" && request.method !== "HEAD") {
-      return json(405, { error: `Method ${request.method} is not allowed` });
+      return fail(
+        STATUS.methodNotAllowed,
+        `Method ${request.method} is not allowed`,
+      );
     }
-    return json(200, { ok: true, service: "unilock" });
+    return json(STATUS.ok, { ok: true, service: "unilock" });
   }
-  const match =
-    /^\/v1\/locks\/([^/]+)(?:\/(acquire|release|extend|cancel|query|socket))?$/
-      .exec(path);
-  if (match === null) return json(404, { error: `No route for ${path}` });
+  const route = parseLockPath(path);
+  if (route === undefined) return fail(STATUS.notFound, `No route for ${path}`);
   // Auth before anything touches an object (and before an object is billed).
   const secret = env.UNILOCK_TOKEN;
   if (typeof secret !== "string" || secret.length === 0) {
-    return json(503, {
-      error: "The service has no UNILOCK_TOKEN secret configured",
-    });
+    return fail(
+      STATUS.unavailable,
+      "The service has no UNILOCK_TOKEN secret configured",
+    );
   }
+  const { op } = route;
   const auth = request.headers.get("authorization") ??
-    (match[2] === "socket" ? bearerProtocol(request) : "");
+    (op === "socket" ? bearerProtocol(request) : "");
   if (!auth.startsWith("Bearer ") || !sameSecret(auth.slice(7), secret)) {
-    return json(401, { error: "Unauthorized" });
+    return fail(STATUS.unauthorized, "Unauthorized");
   }
-  let name: string;
-  try {
-    name = decodeURIComponent(match[1]!);
-  } catch {
-    return json(400, { error: "'name' is not valid percent-encoding" });
-  }
-  if (name.length === 0 || name.length > 512) {
-    return json(400, {
-      error:
-        `'name' must be 1 to 512 characters: current length is ${name.length}`,
-    });
-  }
+  const name = checkLockName(route.encodedName);
   if (env.LOCKS === undefined) {
-    return json(503, { error: "The service has no LOCKS namespace binding" });
+    return fail(
+      STATUS.unavailable,
+      "The service has no LOCKS namespace binding",
+    );
   }
-  const op = match[2];
-  const expected = op === undefined || op === "query" || op === "socket"
-    ? "GET"
-    : "POST";
+  const expected = op !== "socket" && hasBody(op) ? "POST" : "GET";
   if (request.method !== expected) {
-    return json(405, { error: `Method ${request.method} is not allowed here` });
+    return fail(
+      STATUS.methodNotAllowed,
+      `Method ${request.method} is not allowed here`,
+    );
   }
-  const stub = env.LOCKS.get(env.LOCKS.idFromName(name) as never) as Stub;
-  if (op === "socket") {
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return json(426, { error: "This path needs a WebSocket upgrade" });
-    }
-    return await stub.fetch(request);
-  }
-  if (op === undefined) return json(200, await stub.status());
-  if (op === "query") return json(200, await stub.query());
-  const body = await readJson(request);
-  const token = field(
-    body,
-    "token",
-    isToken,
-    "a string of 8 to 128 characters",
-  ) as string;
+  const stub = env.LOCKS.get(
+    env.LOCKS.idFromName(name) as never,
+  ) as LockDurableObjectStub & { fetch(request: Request): Promise<Response> };
   switch (op) {
-    case "acquire": {
-      const mode = body.mode ?? "exclusive";
-      if (mode !== "exclusive" && mode !== "shared") {
-        throw new BadRequest(
-          400,
-          `'mode' must be "exclusive" or "shared": current value is ${
-            JSON.stringify(mode)
-          }`,
+    case "socket":
+      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return fail(
+          STATUS.upgradeRequired,
+          "This path needs a WebSocket upgrade",
         );
       }
-      const leaseMs = field(
-        body,
-        "leaseMs",
-        msIn(100, 2_073_600_000),
-        "a number of ms from 100 to 2073600000",
-      );
-      const waitMs = body.waitMs === undefined ? 0 : field(
-        body,
-        "waitMs",
-        msIn(0, 2_147_483_647),
-        "a number of ms from 0 to 2147483647",
-      );
-      const priority = body.priority === undefined ? 0 : field(
-        body,
-        "priority",
-        (v) => Number.isInteger(v) && Math.abs(v as number) <= 100,
-        "an integer from -100 to 100",
-      ) as number;
-      const owner = body.owner === undefined ? undefined : field(
-        body,
-        "owner",
-        (v) => typeof v === "string" && v.length >= 1 && v.length <= 256,
-        "a string of 1 to 256 characters",
-      );
+      return await stub.fetch(request);
+    case "status":
+      return json(STATUS.ok, await stub.status());
+    case "query":
+      return json(STATUS.ok, await stub.query());
+    case "acquire":
       return json(
-        200,
-        await stub.acquire({
-          token,
-          mode,
-          leaseMs,
-          waitMs,
-          priority,
-          ...(owner === undefined ? {} : { owner }),
-        }),
+        STATUS.ok,
+        await stub.acquire(checkAcquireRequest(await readJson(request))),
       );
-    }
-    case "release":
-      return json(200, await stub.release(token));
     case "extend": {
-      const leaseMs = field(
-        body,
-        "leaseMs",
-        msIn(100, 2_073_600_000),
-        "a number of ms from 100 to 2073600000",
-      ) as number;
-      return json(200, await stub.extend(token, leaseMs));
+      const { token, leaseMs, seq } = checkExtendRequest(
+        await readJson(request),
+      );
+      return json(STATUS.ok, await stub.extend(token, leaseMs, seq));
     }
-    default:
-      return json(200, await stub.cancel(token));
+    case "release": {
+      const { token } = checkTokenRequest(await readJson(request));
+      return json(STATUS.ok, await stub.release(token));
+    }
+    case "cancel": {
+      const { token } = checkTokenRequest(await readJson(request));
+      return json(STATUS.ok, await stub.cancel(token));
+    }
   }
 }
 
@@ -316,14 +255,19 @@ const worker: LockServiceWorker = {
     try {
       return await serve(request, env ?? {});
     } catch (error) {
-      if (error instanceof BadRequest) {
-        return json(error.status, { error: error.message });
+      if (error instanceof ProtocolError) {
+        return fail(error.status, error.message);
       }
       // The object failed or was reset: the caller retries with its token.
-      return json(503, {
-        error: `The lock object failed: ${(error as Error)?.message ?? error}`,
-        retryable: true,
-      });
+      return json(
+        STATUS.unavailable,
+        {
+          error: `The lock object failed: ${
+            (error as Error)?.message ?? error
+          }`,
+          retryable: true,
+        } satisfies ErrorReply,
+      );
     }
   },
 };

@@ -18,7 +18,18 @@
  * and waits long-poll: the same protocol, only slower.
  */
 
-import type { LockDurableObjectStub } from "./_protocol.ts";
+import {
+  BEARER_PROTOCOL_PREFIX,
+  type CancelReply,
+  type ExtendReply,
+  isSocketError,
+  type LockDurableObjectStub,
+  lockPath,
+  readReply,
+  type ReleaseReply,
+  SOCKET_PROTOCOL,
+  type StatusReply,
+} from "./_protocol.ts";
 
 /** How long an open socket stays open without calls. */
 const IDLE_MS = 1_000;
@@ -27,7 +38,6 @@ const NO_SOCKET_MS = 60_000;
 const MAX_NO_SOCKET_MS = 3_600_000;
 /** The longest an upgrade may take. */
 const OPEN_MS = 3_000;
-const PROTOCOL = "unilock.v1";
 
 /** An answer of the service that is not a success, with its HTTP status. */
 export class ServiceError extends Error {
@@ -110,8 +120,7 @@ export class LockService implements LockDurableObjectStub {
    */
   constructor(base: URL, name: string, secret: string) {
     this.#service = base.href.endsWith("/") ? base.href : `${base.href}/`;
-    this.#url = new URL(`v1/locks/${encodeURIComponent(name)}`, this.#service)
-      .href;
+    this.#url = new URL(lockPath(name, "status").slice(1), this.#service).href;
     this.#secret = secret;
   }
 
@@ -137,55 +146,56 @@ export class LockService implements LockDurableObjectStub {
         signal,
         ordered,
       );
-      if (reply !== undefined) return reply as never;
+      if (reply !== undefined) return readReply("acquire", reply);
     }
     if (this.#socket !== undefined) {
       const reply = this.#call("acquire", request, signal);
       ordered?.(false);
-      return await reply as never;
+      return readReply("acquire", await reply);
     }
     if (ordered !== undefined && request.waitMs > 1) {
-      const reply = await this.#call(
+      const reply = readReply(
         "acquire",
-        { ...request, waitMs: 1 },
-        signal,
-      ) as AcquireReply;
+        await this.#call("acquire", { ...request, waitMs: 1 }, signal),
+      );
       if (reply.ok || reply.reason !== "wait") return reply;
       ordered(true);
     }
-    return await this.#call("acquire", request, signal) as never;
+    return readReply("acquire", await this.#call("acquire", request, signal));
   }
 
-  release(token: string, signal?: AbortSignal): Promise<{ released: boolean }> {
+  async release(token: string, signal?: AbortSignal): Promise<ReleaseReply> {
     this.#held.delete(token);
-    return this.#call("release", { token }, signal) as never;
+    return readReply(
+      "release",
+      await this.#call("release", { token }, signal),
+    );
   }
 
-  extend(
+  async extend(
     token: string,
     leaseMs: number,
     seq?: number,
     signal?: AbortSignal,
-  ): Promise<{ ok: boolean; leaseMs?: number }> {
-    return this.#call(
-      "extend",
-      seq === undefined ? { token, leaseMs } : { token, leaseMs, seq },
-      signal,
-    ) as never;
+  ): Promise<ExtendReply> {
+    const body = seq === undefined
+      ? { token, leaseMs }
+      : { token, leaseMs, seq };
+    return readReply("extend", await this.#call("extend", body, signal));
   }
 
-  cancel(token: string, signal?: AbortSignal): Promise<{ held: boolean }> {
-    return this.#call("cancel", { token }, signal) as never;
+  async cancel(token: string, signal?: AbortSignal): Promise<CancelReply> {
+    return readReply("cancel", await this.#call("cancel", { token }, signal));
   }
 
-  status(
+  async status(signal?: AbortSignal): Promise<StatusReply> {
+    return readReply("status", await this.#call("status", undefined, signal));
+  }
+
+  async query(
     signal?: AbortSignal,
-  ): Promise<{ holders: number; waiters: number }> {
-    return this.#call("status", undefined, signal) as never;
-  }
-
-  query(signal?: AbortSignal): ReturnType<LockDurableObjectStub["query"]> {
-    return this.#call("query", undefined, signal) as never;
+  ): ReturnType<LockDurableObjectStub["query"]> {
+    return readReply("query", await this.#call("query", undefined, signal));
   }
 
   /** Closes the socket; pending calls on it fail (and are repeated). */
@@ -310,7 +320,10 @@ export class LockService implements LockDurableObjectStub {
       const call = encodeURIComponent(JSON.stringify({ id, ...first }));
       const socket = new WebSocket(
         `${this.#url.replace(/^http/, "ws")}/socket?call=${call}`,
-        [PROTOCOL, `unilock.bearer.${base64url(this.#secret)}`],
+        [
+          SOCKET_PROTOCOL,
+          `${BEARER_PROTOCOL_PREFIX}${base64url(this.#secret)}`,
+        ],
       );
       this.#pending.get(id)!.socket = socket;
       // A proxy that does not pass upgrades may hold one forever, and a
@@ -379,8 +392,8 @@ export class LockService implements LockDurableObjectStub {
     const call = this.#pending.get(reply.id as number);
     if (call === undefined) return;
     this.#pending.delete(reply.id as number);
-    if (typeof reply.error === "string") {
-      call.reject(new ServiceError(Number(reply.status), reply.error));
+    if (isSocketError(reply)) {
+      call.reject(new ServiceError(reply.status, reply.error));
     } else {
       delete reply.id;
       if (call.token !== undefined && reply.ok === true) {

@@ -60,3 +60,34 @@ test("DurableObjectLock never hands out a grant that ran out before the reply wa
   assert(await lock.isLocked(), "the lock is not held");
   await lease.release();
 });
+
+test("the lock service answers gone to an acquire replayed after its release, or after a cancel that overtook it", async () => {
+  const name = randomName("replay");
+  const token = `tk_${crypto.randomUUID()}`;
+  const acquire = async (t: string) =>
+    await (await post(name, "acquire", {
+      token: t,
+      leaseMs: 5_000,
+      waitMs: 1_000,
+    })).json() as { ok: boolean; reason?: string };
+  assert((await acquire(token)).ok, "not granted");
+  assert((await post(name, "release", { token })).ok, "release failed");
+  const replayed = await acquire(token);
+  assert(
+    !replayed.ok && replayed.reason === "gone",
+    `replayed: ${JSON.stringify(replayed)}`,
+  );
+  const overtaken = `tk_${crypto.randomUUID()}`;
+  assert((await post(name, "cancel", { token: overtaken })).ok);
+  const late = await acquire(overtaken);
+  assert(!late.ok && late.reason === "gone", `late: ${JSON.stringify(late)}`);
+  const status = await fetch(
+    `${service.url}/v1/locks/${encodeURIComponent(name)}`,
+    { headers: { authorization: `Bearer ${service.token}` } },
+  );
+  const body = await status.json();
+  assert(
+    body.holders === 0 && body.waiters === 0,
+    `status: ${JSON.stringify(body)}`,
+  );
+});

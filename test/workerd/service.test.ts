@@ -5,6 +5,11 @@ import { env, exports } from "cloudflare:workers";
 import { listDurableObjectIds } from "cloudflare:test";
 import { test } from "vitest";
 import { assert, assertEquals } from "../_assert.ts";
+import {
+  MAX_MESSAGE_BYTES,
+  MAX_SOCKET_TOKENS,
+  utf8Length as utf8,
+} from "../../src/durable_object/_protocol.ts";
 
 const SECRET = "workerd-test-secret";
 const ns = (env as unknown as { LOCKS: DurableObjectNamespace }).LOCKS;
@@ -273,7 +278,11 @@ async function openSocket(
   return {
     response,
     send: (message: unknown) =>
-      ws.send(typeof message === "string" ? message : JSON.stringify(message)),
+      ws.send(
+        typeof message === "string" || message instanceof Uint8Array
+          ? message
+          : JSON.stringify(message),
+      ),
     next: (): Promise<Record<string, unknown>> =>
       answers.length > 0
         ? Promise.resolve(answers.shift()!)
@@ -354,7 +363,7 @@ test("LockDurableObject over a socket takes the upgrade's call first, answers by
   assertEquals(handed.ok, true);
   assert((handed.fence as number) > (grant.fence as number), "fence rises");
   b.send({ id: 2, op: "extend", token: "tok_waiter_b", leaseMs: 5_000 });
-  assertEquals(await b.next(), { id: 2, ok: true });
+  assertEquals(await b.next(), { id: 2, ok: true, leaseMs: 5_000 });
   b.send({ id: 3, op: "release", token: "tok_waiter_b" });
   assertEquals(await b.next(), { id: 3, released: true });
   a.close();
@@ -409,4 +418,136 @@ test("LockDurableObject keeps a waiter whose socket closed in its place, for its
     body: { token: "tok_gone_b", leaseMs: 10_000, waitMs: 1_000 },
   });
   assertEquals((await again.json() as { ok: boolean }).ok, true);
+});
+
+test("worker.fetch() answers gone to an acquire replayed after its release, or after a cancel that overtook it", async () => {
+  const lock = `/v1/locks/replay-${crypto.randomUUID()}`;
+  const acquire = async (token: string) =>
+    await (await call(`${lock}/acquire`, {
+      body: { token, leaseMs: 10_000, waitMs: 1_000 },
+    })).json();
+  assertEquals((await acquire("tok_replayed") as { ok: boolean }).ok, true);
+  await expectStatus(
+    await call(`${lock}/release`, { body: { token: "tok_replayed" } }),
+    200,
+  );
+  assertEquals(await acquire("tok_replayed"), { ok: false, reason: "gone" });
+  assertEquals(await (await call(lock, { method: "GET" })).json(), {
+    holders: 0,
+    waiters: 0,
+  });
+  const cancelled = await call(`${lock}/cancel`, {
+    body: { token: "tok_overtaken" },
+  });
+  assertEquals(await cancelled.json(), { held: false });
+  assertEquals(await acquire("tok_overtaken"), { ok: false, reason: "gone" });
+  assertEquals(await (await call(lock, { method: "GET" })).json(), {
+    holders: 0,
+    waiters: 0,
+  });
+});
+
+test("worker.fetch() passes extend's seq to the object and answers the lease's length", async () => {
+  const lock = `/v1/locks/extend-${crypto.randomUUID()}`;
+  const extend = async (body: unknown) =>
+    await (await call(`${lock}/extend`, { body })).json();
+  await call(`${lock}/acquire`, {
+    body: { token: "tok_extended", leaseMs: 10_000 },
+  });
+  assertEquals(
+    await extend({ token: "tok_extended", leaseMs: 4_000, seq: 5 }),
+    { ok: true, leaseMs: 4_000 },
+  );
+  const stale = await extend({ token: "tok_extended", leaseMs: 9e5, seq: 4 });
+  assert(
+    (stale as { leaseMs: number }).leaseMs <= 4_000,
+    JSON.stringify(stale),
+  );
+  assertEquals(await extend({ token: "tok_extended", leaseMs: 3_000 }), {
+    ok: true,
+    leaseMs: 3_000,
+  });
+  assertEquals(await extend({ token: "tok_stranger", leaseMs: 3_000 }), {
+    ok: false,
+    leaseMs: 0,
+  });
+  for (const seq of [-1, 1.5, "2"]) {
+    await expectStatus(
+      await call(`${lock}/extend`, {
+        body: { token: "tok_extended", leaseMs: 1_000, seq },
+      }),
+      400,
+      "'seq'",
+    );
+  }
+});
+
+test("LockDurableObject measures a socket message in UTF-8 bytes before parsing it", async () => {
+  const s = await openSocket(
+    `/v1/locks/socket-bytes-${crypto.randomUUID()}/socket`,
+  );
+  // 2,000 euro signs: 2,000 UTF-16 code units, 6,000 bytes of UTF-8.
+  s.send(JSON.stringify({ id: 5, op: "status", pad: "€".repeat(2_000) }));
+  const big = await s.next();
+  assertEquals([big.id, big.status], [5, 413]);
+  // Not valid JSON, and too long: refused for its size, unparsed.
+  s.send(`{"id": 6, "op": "status", "pad": "${"€".repeat(2_000)}`);
+  const unparsed = await s.next();
+  assertEquals([unparsed.id, unparsed.status], [6, 413]);
+  // Exactly at the limit is read.
+  const head = JSON.stringify({ id: 7, op: "status", pad: "" });
+  const room = MAX_MESSAGE_BYTES - utf8(head);
+  const exact = head.replace(
+    '""',
+    `"${"é".repeat(Math.floor(room / 2))}${"e".repeat(room % 2)}"`,
+  );
+  assertEquals(utf8(exact), MAX_MESSAGE_BYTES);
+  s.send(exact);
+  assertEquals(await s.next(), { id: 7, holders: 0, waiters: 0 });
+  s.send(new Uint8Array(MAX_MESSAGE_BYTES + 1));
+  assertEquals((await s.next()).status, 413);
+  s.send({ id: 8, op: "status" });
+  assertEquals(await s.next(), { id: 8, holders: 0, waiters: 0 });
+  s.close();
+});
+
+test("LockDurableObject lets one socket hold or wait for at most MAX_SOCKET_TOKENS tokens, with a clear error past it", async () => {
+  const lock = `/v1/locks/socket-cap-${crypto.randomUUID()}`;
+  const s = await openSocket(`${lock}/socket`);
+  const acquire = (id: number, token: string) =>
+    s.send({ id, op: "acquire", token, mode: "shared", leaseMs: 30_000 });
+  for (let i = 0; i < MAX_SOCKET_TOKENS; i++) acquire(i, `tok_cap_${i}_xx`);
+  for (let i = 0; i < MAX_SOCKET_TOKENS; i++) {
+    assertEquals((await s.next()).ok, true, `grant ${i}`);
+  }
+  acquire(-1, "tok_one_too_many");
+  const refused = await s.next();
+  assertEquals([refused.id, refused.status], [-1, 429]);
+  assert(
+    String(refused.error).includes(String(MAX_SOCKET_TOKENS)),
+    String(refused.error),
+  );
+  // Repeating a call for a token it has is not a new token.
+  acquire(-2, "tok_cap_0_xx");
+  assertEquals((await s.next()).ok, true);
+  // A token released (here over HTTP, not the socket) frees a place.
+  await call(`${lock}/release`, { body: { token: "tok_cap_1_xx" } });
+  acquire(-3, "tok_one_too_many");
+  assertEquals((await s.next()).ok, true);
+  s.send({ id: -4, op: "release", token: "tok_cap_2_xx" });
+  assertEquals((await s.next()).released, true);
+  acquire(-5, "tok_one_more_now");
+  assertEquals((await s.next()).ok, true);
+  // Another socket has its own allowance.
+  const other = await openSocket(`${lock}/socket`);
+  other.send({
+    id: 1,
+    op: "acquire",
+    token: "tok_other_socket",
+    mode: "shared",
+    leaseMs: 30_000,
+  });
+  assertEquals((await other.next()).ok, true);
+  other.close();
+  s.close();
 });
