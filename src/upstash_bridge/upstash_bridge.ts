@@ -78,6 +78,8 @@ export interface UpstashBridgeOptions {
  * - `delay`: answer `delayMs` late;
  * - `status-500` / `status-401`: answer that status without running it;
  * - `garbage`: answer 200 with a body that is not JSON, without running it;
+ * - `delay-request`: run the request `delayMs` late (a later one may
+ *   overtake it), then answer;
  * - `delay-messages`: deliver the next subscription messages (matched on
  *   "channel message") `delayMs` late, as a slow network would.
  */
@@ -88,13 +90,14 @@ export interface BridgeFault {
     | "drop-response"
     | "hang"
     | "delay"
+    | "delay-request"
     | "status-500"
     | "status-401"
     | "garbage"
     | "delay-messages";
   /** How many requests (or messages) it applies to. @default {1} */
   count?: number;
-  /** With `delay` and `delay-messages`: how long. @default {100} */
+  /** With `delay`, `delay-request` and `delay-messages`: how long. @default {100} */
   delayMs?: number;
   /** Only requests whose body contains this string. @default {undefined} every request */
   match?: string;
@@ -126,6 +129,8 @@ export interface UpstashBridge {
   resetStats(): void;
   /** Queues a fault for the next matching requests. */
   inject(fault: BridgeFault): void;
+  /** Drops every queued fault (requests held by `hang` stay held). */
+  clearFaults(): void;
   /** Stops listening and closes every Redis connection. */
   close(): Promise<void>;
 }
@@ -419,6 +424,10 @@ export async function startUpstashBridge(
       res.writeHead(200, { "content-type": "application/json" });
       return void res.end("<html>not json</html>");
     }
+    if (fault?.kind === "delay-request") {
+      // Runs it late, so that a request sent after it may overtake it.
+      await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+    }
     const base64 = String(req.headers["upstash-encoding"]).toLowerCase() ===
       "base64";
     const [status, reply] = await run(url.pathname, body, base64);
@@ -447,6 +456,9 @@ export async function startUpstashBridge(
     token,
     stats,
     resetStats: reset,
+    clearFaults() {
+      faults.length = 0;
+    },
     inject(fault) {
       faults.push({
         count: 1,
