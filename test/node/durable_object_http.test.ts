@@ -91,3 +91,49 @@ test("the lock service answers gone to an acquire replayed after its release, or
     `status: ${JSON.stringify(body)}`,
   );
 });
+
+test(
+  "DurableObjectLock.acquire() on one shared instance does not wait behind another acquire's long-poll",
+  async () => {
+    const name = randomName("shared-instance");
+    const other = createLock("durable-object", { name, ...service });
+    const holder = await other.acquire();
+    // One lock object, as a LockManager hands out: a first waiter parks in
+    // the object; the others on the same instance keep their own deadlines.
+    const lock = createLock("durable-object", { name, ...service });
+    const first = lock.acquire();
+    await delay(200);
+    const started = performance.now();
+    const timedOut = lock.acquire({ timeoutMs: 1_000 }).then(
+      () => "granted",
+      (error: Error) => error.name,
+    );
+    const immediate = lock.acquire({ timeoutMs: 0 }).then(
+      () => "granted",
+      (error: Error) => error.name,
+    );
+    const controller = new AbortController();
+    const aborted = lock.acquire({ signal: controller.signal }).then(
+      () => "granted",
+      () => performance.now() - started,
+    );
+    setTimeout(() => controller.abort(new Error("stop")), 500);
+    assert(await immediate === "TimeoutError", "timeoutMs 0 did not time out");
+    assert(
+      await timedOut === "TimeoutError",
+      "timeoutMs 1000 did not time out",
+    );
+    const timedOutMs = performance.now() - started;
+    const abortedMs = await aborted;
+    // Generous bounds: before the core they took the long-poll's 25 s.
+    assert(timedOutMs < 4_000, `timeoutMs 1000 settled after ${timedOutMs} ms`);
+    assert(
+      typeof abortedMs === "number" && abortedMs < 3_000,
+      `an abort at 500 ms was honoured after ${abortedMs} ms`,
+    );
+    await holder.release();
+    await (await first).release();
+    assert(!(await other.isLocked()), "a waiter that gave up was granted");
+  },
+  60_000,
+);
