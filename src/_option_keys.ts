@@ -41,6 +41,7 @@ const auto: Keys<AutoLockOptions> = {
   ...upstash,
   ...durableObject,
   env: true,
+  fallback: true,
 };
 
 /** The option keys of the built-in types, by type. */

@@ -64,6 +64,17 @@ export interface AutoLockOptions
    * @default {undefined} nothing is detected: a `local` lock
    */
   env?: object | "process";
+  /**
+   * What to do when `env` holds no backend at all: `"local"` picks a lock
+   * within this isolate (right for tests and single-instance deployments);
+   * `"throw"` makes a deployment that must coordinate across instances fail
+   * at once instead of silently excluding nothing beyond its own isolate.
+   * Partial or ambiguous configuration (a URL without its token, several
+   * namespace bindings and none named `LOCKS`) always throws.
+   *
+   * @default {"local"}
+   */
+  fallback?: "local" | "throw";
 }
 
 /** What `createLock("auto")` chose, and why. */
@@ -136,9 +147,16 @@ export function describeLockTarget(options?: AutoLockOptions): LockTarget {
   checkOptions(action, options);
   checkOptionKeys(action, "auto", options, OPTION_KEYS.auto);
   const runtime = detectRuntime();
-  const { env, ...given } = (options ?? {}) as
-    & { env?: unknown }
+  const { env, fallback = "local", ...given } = (options ?? {}) as
+    & { env?: unknown; fallback?: unknown }
     & Record<string, unknown>;
+  if (fallback !== "local" && fallback !== "throw") {
+    throw new TypeError(
+      `Cannot ${action} as 'fallback' must be "local" or "throw": current value is ${
+        show(fallback)
+      }`,
+    );
+  }
   const target = (
     type: LockTarget["type"],
     reason: string,
@@ -160,11 +178,17 @@ export function describeLockTarget(options?: AutoLockOptions): LockTarget {
   if (given.redis !== undefined) {
     return target("upstash", "the options give a Redis client or credentials");
   }
+  /** No backend found: a local lock, unless the deployment demands one. */
+  const none = (reason: string): LockTarget => {
+    if (fallback === "throw") {
+      throw new TypeError(
+        `Cannot ${action} as no distributed backend was found and 'fallback' is "throw": ${reason}`,
+      );
+    }
+    return target("local", `${reason}: a lock within this isolate`);
+  };
   if (env === undefined) {
-    return target(
-      "local",
-      "no backend options and no env to look in: a lock within this isolate",
-    );
+    return none("no backend options and no env to look in");
   }
   if (env !== "process" && (env === null || typeof env !== "object")) {
     throw new TypeError(
@@ -177,11 +201,16 @@ export function describeLockTarget(options?: AutoLockOptions): LockTarget {
     ? processEnv()
     : env as Record<string, unknown>;
   const namespaces = Object.keys(vars).filter((k) => isNamespace(vars[k]));
-  const binding = namespaces.includes("LOCKS")
-    ? "LOCKS"
-    : namespaces.length === 1
-    ? namespaces[0]
-    : undefined;
+  const where = env === "process" ? "the process environment" : "env";
+  if (namespaces.length > 1 && !namespaces.includes("LOCKS")) {
+    // Ambiguous: guessing could put two deployments on different objects.
+    throw new TypeError(
+      `Cannot ${action} as ${where} has several Durable Object namespace bindings and none named LOCKS (${
+        namespaces.join(", ")
+      }): name the LockDurableObject binding LOCKS, or pass 'namespace'`,
+    );
+  }
+  const binding = namespaces.includes("LOCKS") ? "LOCKS" : namespaces[0];
   if (binding !== undefined) {
     return target(
       "durable-object",
@@ -194,23 +223,28 @@ export function describeLockTarget(options?: AutoLockOptions): LockTarget {
     if (typeof url === "string" && typeof token === "string") {
       return target(
         "upstash",
-        `${
-          env === "process" ? "the process environment" : "env"
-        } has ${prefix}_URL and ${prefix}_TOKEN`,
+        `${where} has ${prefix}_URL and ${prefix}_TOKEN`,
         { redis: { url, token } },
       );
     }
+    // Half a configuration is a mistake, not "no backend": fail closed.
+    if (url !== undefined || token !== undefined) {
+      const missing = url === undefined ? `${prefix}_URL` : `${prefix}_TOKEN`;
+      const bad = url !== undefined && typeof url !== "string"
+        ? `${prefix}_URL`
+        : token !== undefined && typeof token !== "string"
+        ? `${prefix}_TOKEN`
+        : undefined;
+      throw new TypeError(
+        bad !== undefined
+          ? `Cannot ${action} as ${bad} in ${where} must be a string`
+          : `Cannot ${action} as ${where} has ${
+            missing.endsWith("_URL") ? `${prefix}_TOKEN` : `${prefix}_URL`
+          } but not ${missing}: set both, or neither for a local lock`,
+      );
+    }
   }
-  return target(
-    "local",
-    `${
-      env === "process" ? "the process environment" : "env"
-    } has no LockDurableObject binding and no Upstash credentials${
-      namespaces.length > 1
-        ? ` (several namespace bindings, none named LOCKS: ${
-          namespaces.join(", ")
-        })`
-        : ""
-    }: a lock within this isolate`,
+  return none(
+    `${where} has no LockDurableObject binding and no Upstash credentials`,
   );
 }

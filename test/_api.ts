@@ -72,9 +72,12 @@ export function apiSuite(test: RegisterTest, runtime: Runtime): void {
     assert(fromBinding.options.namespace === namespace);
     assert(fromBinding.reason.includes("LOCKS"), fromBinding.reason);
     assertEquals(t({ env: { MY_LOCKS: namespace } }).type, "durable-object");
-    const ambiguous = t({ env: { A: namespace, B: namespace } });
-    assertEquals(ambiguous.type, "local");
-    assert(ambiguous.reason.includes("A, B"), ambiguous.reason);
+    // Ambiguous or partial configuration fails closed: a guess could leave
+    // two deployments on different locks, or one excluding nothing.
+    assertThrows(() => t({ env: { A: namespace, B: namespace } }), TypeError, [
+      "A, B",
+      "LOCKS",
+    ]);
     const upstash = t({
       name: "a",
       env: {
@@ -90,10 +93,34 @@ export function apiSuite(test: RegisterTest, runtime: Runtime): void {
         .type,
       "upstash",
     );
-    assertEquals(
-      t({ env: { UPSTASH_REDIS_REST_URL: "https://u.io" } }).type,
-      "local",
+    assertThrows(
+      () => t({ env: { UPSTASH_REDIS_REST_URL: "https://u.io" } }),
+      TypeError,
+      ["UPSTASH_REDIS_REST_TOKEN"],
     );
+    assertThrows(
+      () => t({ env: { KV_REST_API_TOKEN: "k" } }),
+      TypeError,
+      ["KV_REST_API_URL"],
+    );
+    assertThrows(
+      () =>
+        t({
+          env: { UPSTASH_REDIS_REST_URL: 1, UPSTASH_REDIS_REST_TOKEN: "t" },
+        }),
+      TypeError,
+      ["UPSTASH_REDIS_REST_URL", "string"],
+    );
+    // A deployment can demand a distributed target.
+    assertThrows(() => t({ fallback: "throw" }), TypeError, ["'fallback'"]);
+    assertThrows(() => t({ env: {}, fallback: "throw" }), TypeError, [
+      "no distributed backend",
+    ]);
+    assertEquals(t({ env: {}, fallback: "local" }).type, "local");
+    assertThrows(() => t({ fallback: "maybe" }), TypeError, [
+      "'fallback'",
+      "maybe",
+    ]);
     assertThrows(() => t({ env: 5 }), TypeError, ["'env'", "5"]);
     assertEquals(t({ name: "n" }).runtime, runtime);
     return Promise.resolve();
