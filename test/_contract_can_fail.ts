@@ -84,6 +84,7 @@ class NonExcludingLock implements Lock {
       timeouts: 0,
       aborts: 0,
       lost: 0,
+      releaseFailures: 0,
       holders: this.#held,
       waiters: 0,
       waitMs: none,

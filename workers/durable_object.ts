@@ -137,6 +137,11 @@ export class LockDurableObject extends DurableObject {
   #ctx: LockDurableObjectState;
   #sql: SqlStorageLike;
   #queue: Waiter[] = [];
+  /**
+   * Holders granted from the queue (they waited), so that a call that finds
+   * its grant made already still says so (metrics only: lost on a reset).
+   */
+  #fromQueue = new Set<string>();
   #tickets = 0;
   /** The tokens each socket is waiting on now, to detach them if it closes. */
   #socketWaits = new Map<WebSocket, Set<string>>();
@@ -201,6 +206,12 @@ export class LockDurableObject extends DurableObject {
   #expire(now: number): void {
     if (!this.#schema(false)) return;
     this.#sql.exec("DELETE FROM holders WHERE expires_at <= ?", now);
+    // Forget expired holders' "waited" marks once they are many.
+    if (this.#fromQueue.size > 1024) {
+      for (const token of this.#fromQueue) {
+        if (this.#held(token) === undefined) this.#fromQueue.delete(token);
+      }
+    }
   }
 
   #holderCounts(): { all: number; exclusive: number } {
@@ -379,6 +390,7 @@ export class LockDurableObject extends DurableObject {
         head.owner,
       );
       if (head.timer !== undefined) clearTimeout(head.timer);
+      this.#fromQueue.add(head.token);
       // A detached waiter finds its lease when it calls again.
       head.resolve?.({
         ok: true,
@@ -424,6 +436,7 @@ export class LockDurableObject extends DurableObject {
         ok: true,
         fence: held.fence,
         leaseMs: held.expires_at - now,
+        ...(this.#fromQueue.has(token) ? { waited: true } : {}),
       });
     }
     let waiter = this.#queue.find((w) => w.token === token);
@@ -519,6 +532,7 @@ export class LockDurableObject extends DurableObject {
           token,
         ).rowsWritten > 0;
     this.#dequeue(token);
+    this.#fromQueue.delete(token);
     this.#bury(token, now);
     this.#handoff(now);
     return { released };

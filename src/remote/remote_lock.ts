@@ -68,8 +68,6 @@ export const MAX_LEASE_MS = 2_073_600_000;
 const ORDER_GRACE_MS = 5_000;
 /** How long past the deadline a long-poll may take to bring its answer. */
 const LONG_POLL_GRACE_MS = 50;
-/** How long a caller waits for the cleanup of a failed acquisition. */
-const CLEANUP_GRACE_MS = 200;
 /** A failed call is tried this many times more within the deadline. */
 const RETRIES = 3;
 
@@ -304,9 +302,9 @@ export class RemoteLock implements Lock {
   /**
    * Gives up an acquisition whose outcome may be unknown: takes its token
    * out of the queue and releases it if it was granted meanwhile (both
-   * idempotent, and the server's tombstone refuses its late calls). The
-   * caller waits for it only briefly; it goes on in the background within
-   * a few request timeouts.
+   * idempotent, and the server's tombstone refuses its late calls). It runs
+   * in the background, within a few request timeouts: the caller's
+   * rejection does not wait for it.
    */
   #abandon(token: string): Promise<void> {
     const deadline = performance.now() + this.#requestTimeoutMs * 3;
@@ -321,13 +319,7 @@ export class RemoteLock implements Lock {
         await this.#call("release", (s) => driver.release(token, s), deadline);
       }
     })().catch(() => {/* the server's lease or waiter TTL ends it */});
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    return Promise.race([
-      done,
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, CLEANUP_GRACE_MS);
-      }),
-    ]).finally(() => clearTimeout(timer));
+    return done;
   }
 
   #checkLeaseMs(leaseMs: number | undefined): number {
@@ -472,6 +464,8 @@ export class RemoteLock implements Lock {
     /** Undefined until queued; then whether pushes can arrive. */
     let live: boolean | undefined;
     let sent = false;
+    /** A call that may wait in the server (a long-poll) is in flight. */
+    let polling = false;
     let lease: Lease | undefined;
     /** When the latest answered acquire call was sent. */
     let contact = 0;
@@ -490,6 +484,7 @@ export class RemoteLock implements Lock {
         nudged = false; // this call is the asking again
         sending();
         sent = true;
+        polling = waitMs > 0;
         const reply: RemoteAcquireReply = await this.#call(
           "acquire",
           (s) =>
@@ -514,6 +509,7 @@ export class RemoteLock implements Lock {
           waitMs,
         );
         answered(false);
+        polling = false;
         contact = start;
         if (reply.state === "granted") {
           if (reply.waited === true) this.#rec.waiting(mode, at);
@@ -585,10 +581,15 @@ export class RemoteLock implements Lock {
       }
     } finally {
       watch?.stop();
-      // Anything but a lease handed to the caller: the server may hold a
-      // grant or a place for this token (a reply lost after it acted, an
-      // abort mid-call, a stale grant); give it up by token.
-      if (lease === undefined && sent) await this.#abandon(token);
+      if (lease === undefined) {
+        // A long-poll that was cut short was waiting in the server's queue.
+        if (polling) this.#rec.waiting(mode, at);
+        // Anything but a lease handed to the caller: the server may hold a
+        // grant or a place for this token (a reply lost after it acted, an
+        // abort mid-call, a stale grant); give it up by token. The caller
+        // does not wait for it: its rejection is due now.
+        if (sent) void this.#abandon(token);
+      }
     }
   }
 
