@@ -315,7 +315,14 @@ if (installed) {
           .filter((e) => e.kind !== "keyword").map((e) => e.name).sort() ?? [];
       const options = names(text.indexOf("{  }") + 2);
       const types = names(text.indexOf('("")') + 2);
-      const want = ["leaseMs", "name", "prefix", "redis", "waiterTtlMs"];
+      const want = [
+        "leaseMs",
+        "name",
+        "prefix",
+        "redis",
+        "requestTimeoutMs",
+        "waiterTtlMs",
+      ];
       if (options.join() !== want.join()) {
         throw new Error(
           `options completed: ${options.join(", ")}; expected ${

@@ -66,6 +66,8 @@ export const MAX_LEASE_MS = 2_073_600_000;
  * bound its wait.
  */
 const ORDER_GRACE_MS = 5_000;
+/** How long a long-poll may stay silent past its wait before it is lost. */
+const LONG_POLL_SILENCE_MS = 2_000;
 /** How long past the deadline a long-poll may take to bring its answer. */
 const LONG_POLL_GRACE_MS = 50;
 /** A failed call is tried this many times more within the deadline. */
@@ -208,11 +210,13 @@ export class RemoteLock implements Lock {
     if (signal?.aborted) throw signal.reason;
     const left = deadline - performance.now();
     if (left <= 0) throw new Deadline();
-    const budget = Math.min(
-      this.#requestTimeoutMs + extraMs,
-      left,
-      MAX_DELAY_MS,
-    );
+    // A long-poll is answered by the server's own cap: silence well past it
+    // means the call was lost (a restarted server, a proxy that kept the
+    // connection), so it gets a short timeout on top of its wait.
+    const base = extraMs > 0
+      ? Math.min(this.#requestTimeoutMs, LONG_POLL_SILENCE_MS)
+      : this.#requestTimeoutMs;
+    const budget = Math.min(base + extraMs, left, MAX_DELAY_MS);
     const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
     let onAbort: (() => void) | undefined;
