@@ -60,6 +60,12 @@ export default defineConfig({
     durable_object: "workers/durable_object.ts",
     upstash_bridge: "src/upstash_bridge/upstash_bridge.ts",
     _upstash_bridge_cli: "src/upstash_bridge/_cli.ts",
+    // A subpath per backend, so that a bundle loads only what it uses.
+    local_lock: "src/local/local_lock.ts",
+    thread: "src/thread/thread.ts",
+    upstash_lock: "src/upstash/upstash_lock.ts",
+    durable_object_lock: "src/durable_object/durable_object_lock.ts",
+    remote: "src/remote/remote.ts",
   },
   // node:* stays an import: the bridge and its CLI run on Node.
   deps: { neverBundle: [/^node:/, /^cloudflare:/, "@upstash/redis"] },

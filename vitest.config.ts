@@ -1,20 +1,27 @@
 // Copyright 2026 the unilock authors. MIT license.
 // Two projects run the same contract suite: on Node, and inside workerd
 // through the Workers pool (configured from the top-level wrangler.toml).
+import { readFileSync } from "node:fs";
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 
 // Examples import the package by name, as users do; tests run them against
 // the sources.
-const alias = {
-  "unilock/durable-object":
-    new URL("./workers/durable_object.ts", import.meta.url)
-      .pathname,
-  "unilock/upstash-bridge":
-    new URL("./src/upstash_bridge/upstash_bridge.ts", import.meta.url)
-      .pathname,
-  unilock: new URL("./mod.ts", import.meta.url).pathname,
-};
+// Every subpath export of deno.json, longest first (a key also matches as a
+// prefix), then the package itself.
+const denoJson = JSON.parse(
+  readFileSync(new URL("./deno.json", import.meta.url), "utf8"),
+) as { exports: Record<string, string> };
+const alias = Object.fromEntries(
+  Object.entries(denoJson.exports)
+    .filter(([key]) => key !== ".")
+    .sort(([a], [b]) => b.length - a.length)
+    .map(([key, file]) => [
+      `unilock${key.slice(1)}`,
+      new URL(file, import.meta.url).pathname,
+    ])
+    .concat([["unilock", new URL("./mod.ts", import.meta.url).pathname]]),
+);
 
 export default defineConfig({
   resolve: { alias },

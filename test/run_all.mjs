@@ -219,6 +219,11 @@ if (wanted("checks")) {
     ],
     ["export maps agree", process.execPath, ["test/check_exports.mjs"]],
     [
+      "bundle sizes through the subpaths (local <= 6 KiB, durable-object client with its object <= 12 KiB, gzip)",
+      process.execPath,
+      ["test/check_sizes.mjs"],
+    ],
+    [
       "API reference from the doc comments (deno doc --html, every entry point)",
       bin("deno"),
       [
@@ -226,10 +231,9 @@ if (wanted("checks")) {
         "--html",
         "--name=unilock",
         "--output=.test-results/api",
-        "mod.ts",
-        "workers/durable_object.ts",
-        "workers/worker.ts",
-        "src/upstash_bridge/upstash_bridge.ts",
+        ...Object.values(
+          JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).exports,
+        ),
       ],
     ],
     [
