@@ -529,12 +529,10 @@ export class RemoteLock implements Lock {
         if (reply.state === "busy") {
           throw new LockTimeoutError(this.name, timeoutMs ?? 0);
         }
-        if (reply.state === "gone") {
-          throw this.#fault(
-            "acquire",
-            new Error("the server no longer knows this waiter (cancelled)"),
-          );
-        }
+        // The server no longer knows this token: its grant ran out before
+        // the waiter asked again (a stall, a push that never came), and the
+        // token was buried. Queue again with a new one, as for a stale grant.
+        if (reply.state === "gone") return undefined;
         this.#rec.waiting(mode, at);
         if (watch !== undefined && live === undefined) {
           const listening = watch.listening;

@@ -1,0 +1,112 @@
+// Copyright 2026 the unilock authors. MIT license.
+// Nothing of the library keeps a process alive once no lock is held or
+// awaited: a process that waited for an upstash or durable-object lock, got
+// it and released it, exits at once — on Node, Deno and Bun, each a real
+// process against the real backends (redis-server behind the REST bridge,
+// the lock service on wrangler dev). Before, a waiter's lingering wake-up
+// subscription kept a Node process alive 1.3–1.9 s after its last release.
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { inject, test } from "vitest";
+import { assert } from "../_assert.ts";
+
+const upstash = inject("upstash");
+const service = inject("lockService");
+const root = new URL("../../", import.meta.url).pathname;
+
+/** A waiter that gets the lock from another client, then releases it. */
+const CHILD = `
+import { createLock } from "${root}mod.ts";
+const [type, url, token] = globalThis.Deno?.args ?? process.argv.slice(2);
+const name = "exit-" + crypto.randomUUID();
+const options = type === "upstash"
+  ? { name, redis: { url, token }, prefix: "exit:" + crypto.randomUUID() + ":" }
+  : { name, url, token };
+const a = createLock(type, options);
+const b = createLock(type, options);
+const held = await a.acquire();
+const waiting = b.acquire({ timeoutMs: 10000 });
+await new Promise((r) => setTimeout(r, 300)); // b is queued, listening
+await held.release();
+const lease = await waiting;
+await lease.release();
+console.log("released");
+`;
+
+let bundled: Promise<string> | undefined;
+/** The child as one ESM file, so every runtime runs the same code. */
+function child(): Promise<string> {
+  return bundled ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), "unilock-exit-"));
+    const source = join(dir, "child.ts");
+    writeFileSync(source, CHILD);
+    const outfile = join(dir, "child.mjs");
+    await build({
+      entryPoints: [source],
+      bundle: true,
+      platform: "neutral",
+      format: "esm",
+      outfile,
+      external: ["node:*", "@upstash/redis", "cloudflare:*"],
+      logLevel: "error",
+    });
+    return outfile;
+  })();
+}
+
+const runtimes: Record<string, (file: string) => [string, string[]]> = {
+  node: (file) => [process.execPath, ["--experimental-websocket", file]],
+  deno: (file) => [join(root, "node_modules/.bin/deno"), ["run", "-A", file]],
+  bun: (file) => [join(root, "node_modules/.bin/bun"), [file]],
+};
+
+/** Milliseconds from "released" to the process's exit. */
+async function exitAfterRelease(
+  runtime: string,
+  type: string,
+  target: { url: string; token: string },
+): Promise<number> {
+  const [command, args] = runtimes[runtime]!(await child());
+  return await new Promise<number>((resolve, reject) => {
+    const proc = spawn(command, [...args, type, target.url, target.token], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    let released = 0, output = "";
+    const killer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+    proc.stdout.on("data", (d) => {
+      output += d;
+      if (String(d).includes("released")) released = performance.now();
+    });
+    proc.stderr.on("data", (d) => (output += d));
+    proc.on("exit", (code) => {
+      clearTimeout(killer);
+      if (code === 0 && released > 0) resolve(performance.now() - released);
+      else reject(new Error(`${runtime} exited ${code}: ${output}`));
+    });
+  });
+}
+
+for (const runtime of Object.keys(runtimes)) {
+  for (const type of ["upstash", "durable-object"]) {
+    test(
+      `createLock("${type}") lets a ${runtime} process exit at once after its last release, though it waited`,
+      async () => {
+        const target = type === "upstash" ? upstash : service;
+        const ms = await exitAfterRelease(runtime, type, target);
+        // Generous: catches a lingering subscription or timer (seconds).
+        assert(
+          ms < 700,
+          `${runtime} exited ${Math.round(ms)} ms after release`,
+        );
+        console.log(
+          `${runtime} ${type}: exit ${Math.round(ms)} ms after release`,
+        );
+      },
+      60_000,
+    );
+  }
+}
