@@ -66,6 +66,13 @@ export const MAX_LEASE_MS = 2_073_600_000;
  * bound its wait.
  */
 const ORDER_GRACE_MS = 5_000;
+/** How long isLocked() and query() wait for this instance's cleanups. */
+const CLEANUP_MS = 2_000;
+/**
+ * How long an acquire whose deadline has passed (or `timeoutMs: 0`) may take
+ * to ask once whether the lock is free.
+ */
+const FREE_CHECK_MS = 500;
 /** How long a long-poll may stay silent past its wait before it is lost. */
 const LONG_POLL_SILENCE_MS = 2_000;
 /** How long past the deadline a long-poll may take to bring its answer. */
@@ -158,8 +165,13 @@ export class RemoteLock implements Lock {
   #requestTimeoutMs: number;
   #limits: { minLeaseMs: number; maxLeaseMs: number };
   /** Opens when the previous acquisition's first call reached the server. */
-  #order: Promise<void> = Promise.resolve();
+  #order: { promise: Promise<void>; open: boolean } = {
+    promise: Promise.resolve(),
+    open: true,
+  };
   #rec: Recorder;
+  /** Cleanups by token (#abandon) still under way. */
+  #cleanups = new Set<Promise<void>>();
 
   /**
    * Builds a lock on `driver`; checks the options now.
@@ -306,9 +318,9 @@ export class RemoteLock implements Lock {
   /**
    * Gives up an acquisition whose outcome may be unknown: takes its token
    * out of the queue and releases it if it was granted meanwhile (both
-   * idempotent, and the server's tombstone refuses its late calls). It runs
-   * in the background, within a few request timeouts: the caller's
-   * rejection does not wait for it.
+   * idempotent, and the server's tombstone refuses its late calls). It goes
+   * on in the background, within a few request timeouts, if the caller
+   * stops waiting for it.
    */
   #abandon(token: string): Promise<void> {
     const deadline = performance.now() + this.#requestTimeoutMs * 3;
@@ -324,6 +336,21 @@ export class RemoteLock implements Lock {
       }
     })().catch(() => {/* the server's lease or waiter TTL ends it */});
     return done;
+  }
+
+  #cleanup(done: Promise<void>): void {
+    this.#cleanups.add(done);
+    void done.finally(() => this.#cleanups.delete(done));
+  }
+
+  /** This instance's cleanups, done (or given CLEANUP_MS). */
+  #settled(): Promise<void> {
+    if (this.#cleanups.size === 0) return Promise.resolve();
+    return within(
+      Promise.all(this.#cleanups).then(() => {}),
+      CLEANUP_MS,
+      undefined,
+    );
   }
 
   #checkLeaseMs(leaseMs: number | undefined): number {
@@ -388,20 +415,32 @@ export class RemoteLock implements Lock {
     // One client's acquisitions queue in call order: each waits for the
     // previous one's first call to reach the server (at most ORDER_GRACE_MS
     // after it was sent).
-    const previous = this.#order;
+    const before = this.#order;
+    const previous = before.promise;
     let opened!: () => void;
-    this.#order = new Promise<void>((resolve) => (opened = resolve));
+    const gate = {
+      promise: new Promise<void>((resolve) => (opened = resolve)),
+      open: false,
+    };
+    this.#order = gate;
     let turnTimer: ReturnType<typeof setTimeout> | undefined;
     const open = () => {
       clearTimeout(turnTimer);
+      gate.open = true;
       opened();
     };
     let inLine = false;
     try {
+      const waited = !before.open;
       await within(previous, deadline - performance.now(), signal);
       // (The wait ends early when the caller gives up, but that is no turn.)
       if (signal?.aborted) throw signal.reason;
-      if (performance.now() < deadline || timeoutMs === 0) inLine = true;
+      // A deadline that passed while waiting in line is a timeout; one too
+      // short to wait at all still gets a free lock (below).
+      if (waited && timeoutMs !== 0 && performance.now() >= deadline) {
+        throw timedOut();
+      }
+      inLine = true;
       for (let again = false;; again = true) {
         if (signal?.aborted) throw signal.reason;
         if (again && performance.now() >= deadline) throw timedOut();
@@ -468,7 +507,7 @@ export class RemoteLock implements Lock {
     /** Undefined until queued; then whether pushes can arrive. */
     let live: boolean | undefined;
     let sent = false;
-    /** A call that may wait in the server (a long-poll) is in flight. */
+    /** A call that queues in the server is in flight (unanswered). */
     let polling = false;
     let lease: Lease | undefined;
     /** When the latest answered acquire call was sent. */
@@ -488,7 +527,7 @@ export class RemoteLock implements Lock {
         nudged = false; // this call is the asking again
         sending();
         sent = true;
-        polling = waitMs > 0;
+        polling = queue;
         const reply: RemoteAcquireReply = await this.#call(
           "acquire",
           (s) =>
@@ -508,7 +547,13 @@ export class RemoteLock implements Lock {
           // "Only if free now" still lets its one request take its time; a
           // long-poll gets a moment past the deadline for the server's own
           // answer (which says it queued), rather than an uncertain cut.
-          queue ? deadline + (waitMs > 0 ? LONG_POLL_GRACE_MS : 0) : Infinity,
+          queue
+            ? deadline + (waitMs > 0 ? LONG_POLL_GRACE_MS : 0)
+            // An acquire past its deadline (or with timeoutMs 0) still asks
+            // once if the lock is free, briefly; tryAcquire has no deadline.
+            : Number.isFinite(deadline)
+            ? Math.max(deadline, performance.now()) + FREE_CHECK_MS
+            : Infinity,
           signal,
           waitMs,
         );
@@ -584,13 +629,16 @@ export class RemoteLock implements Lock {
     } finally {
       watch?.stop();
       if (lease === undefined) {
-        // A long-poll that was cut short was waiting in the server's queue.
+        // A queueing call cut short (by the deadline or an abort) had joined
+        // the server's queue as far as anyone can tell: it counts as waiting.
         if (polling) this.#rec.waiting(mode, at);
         // Anything but a lease handed to the caller: the server may hold a
         // grant or a place for this token (a reply lost after it acted, an
-        // abort mid-call, a stale grant); give it up by token. The caller
-        // does not wait for it: its rejection is due now.
-        if (sent) void this.#abandon(token);
+        // abort mid-call, a stale grant); give it up by token. The caller's
+        // rejection is due now and does not wait for it; this instance's
+        // own isLocked() and query() do, so that what it reports afterwards
+        // already counts the waiter gone.
+        if (sent) this.#cleanup(this.#abandon(token));
       }
     }
   }
@@ -655,6 +703,7 @@ export class RemoteLock implements Lock {
    * @throws {LockBackendError} When the backend cannot be reached or answers oddly.
    */
   async isLocked(): Promise<boolean> {
+    await this.#settled();
     const driver = this.#driver;
     const { holders } = await this.#call(
       "status",
@@ -681,9 +730,10 @@ export class RemoteLock implements Lock {
    * @returns Held leases (by fence) and pending acquisitions (in queue order).
    * @throws {LockBackendError} When the backend cannot be reached or answers oddly.
    */
-  query(): Promise<LockSnapshot> {
+  async query(): Promise<LockSnapshot> {
+    await this.#settled();
     const driver = this.#driver;
-    return this.#call("query", (s) => driver.query(s), Infinity);
+    return await this.#call("query", (s) => driver.query(s), Infinity);
   }
 
   /**
