@@ -106,7 +106,7 @@ export async function runBounds(config) {
     promise.then((lease) => lease?.release?.().catch(() => {}), () => {});
 
   // ---- hung-acquire: timeoutMs, abort, and a second acquire behind it.
-  for (let t = 0; t < trials; t++) {
+  for (let t = 0; t < Math.max(trials, 2); t++) {
     const kind = t % 2 === 0 ? "hang" : "hang-after-run";
     {
       const name = fresh();
@@ -173,7 +173,7 @@ export async function runBounds(config) {
 
   // ---- hung-release: withLock's result stands, within a bound.
   const releaseFaults = [
-    { kind: "hang", count: 1, what: "its release request hangs" },
+    { kind: "hang", count: 1, what: "release request hangs" },
     {
       kind: "status-500",
       count: 50,

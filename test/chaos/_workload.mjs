@@ -359,7 +359,7 @@ export async function runClient(config) {
     const { extend, leaseMs, grantedAt } = plan;
     let ms;
     if (extend === "shorter") {
-      ms = Math.max(minLeaseMs, Math.round(leaseMs * (0.15 + rng() * 0.5)));
+      ms = Math.max(minLeaseMs, Math.round(leaseMs * (0.1 + rng() * 0.3)));
     } else ms = Math.round(leaseMs * (2 + rng() * 2));
     if (extend === "renewal") {
       const at = grantedAt + leaseMs / 3 + between(rng, [-3, 15]);
@@ -385,8 +385,13 @@ export async function runClient(config) {
     }
     // Past the old expiry (longer), or well past the new one (shorter),
     // which only renewals on the new length can keep.
+    // A shortened lease is held past the renewal the old length had
+    // scheduled (a third of it in), which must not be the next one.
     const hold = extend === "shorter"
-      ? between(rng, [Math.round(ms * 0.8), Math.round(ms * 2.5)])
+      ? Math.max(
+        between(rng, [Math.round(ms * 0.8), Math.round(ms * 2.5)]),
+        Math.round(leaseMs / 3 + 50),
+      )
       : between(rng, [Math.round(leaseMs * 0.6), Math.round(leaseMs * 2)]);
     await sleep(hold);
   };
