@@ -148,15 +148,17 @@ function classifyCommand(command, shas) {
   const lock = (keys[0] ?? "").replace(/:[a-z]+$/, "");
   const known = shas?.get(name === "eval" ? sha1(command[1]) : command[1]);
   if (known !== undefined) return { op: known, lock };
-  // The scripts' argument lists: acquire (token, mode, lease, join, ...),
-  // release and cancel (token, channel, floor), extend (token, ms), and
-  // status and query (channel, floor).
-  let op = "read";
-  if (args.length >= 6) op = "acquire";
-  else if (args.length === 3) op = "release";
-  else if (
-    args.length === 2 && !args[0].endsWith(":c") && /^\d+$/.test(args[1])
-  ) op = "extend";
+  // The scripts' arguments: acquire (token, mode "x" or "s", ...), status
+  // and query (the channel first), release and cancel (a token, then the
+  // channel among the rest), extend (a token and numbers only).
+  const channel = (a) => a.endsWith(":c");
+  let op = "other";
+  if (args[1] === "x" || args[1] === "s") op = "acquire";
+  else if (args[0] !== undefined && channel(args[0])) op = "read";
+  else if (args.some(channel)) op = "release";
+  else if (args.length >= 2 && args.slice(1).every((a) => /^\d+$/.test(a))) {
+    op = "extend";
+  }
   return { op, lock };
 }
 
