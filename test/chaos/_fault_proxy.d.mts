@@ -45,6 +45,7 @@ export interface FaultProxy {
     injected: Record<string, number>;
     ops: Record<string, number>;
   };
+  slow(): { lock: string; from: number; to: number }[];
   calm(): void;
   inject(rule: FaultRule): void;
   clear(): void;

@@ -41,7 +41,7 @@
 import { createHash } from "node:crypto";
 import { createServer, request } from "node:http";
 import { connect } from "node:net";
-import { seeded } from "./_rng.mjs";
+import { now, seeded } from "./_rng.mjs";
 
 /** The faults of the acquire/release scenarios. */
 export const FAULT_KINDS = [
@@ -92,6 +92,14 @@ function readAll(stream) {
     stream.on("end", () => resolve(Buffer.concat(chunks)));
     stream.on("error", reject);
   });
+}
+
+function parseBody(body) {
+  try {
+    return JSON.parse(String(body));
+  } catch {
+    return undefined;
+  }
 }
 
 function sha1(text) {
@@ -243,6 +251,20 @@ export async function startFaultProxy(targetUrl, faults) {
   const watchers = [];
   /** Requests held by `reorder`, released when a later one is answered. */
   const parked = new Set();
+  /**
+   * Requests (and socket calls) that took 50 ms or more from the client's
+   * request to the backend's answer, by the shared clock: a lease lost to a
+   * slow backend is not the client's fault.
+   */
+  const slow = [];
+  const timed = (lock, from) => {
+    const to = now();
+    if (to - from < 50) return;
+    slow.push({ lock, from, to });
+    if (slow.length > 20_000) slow.shift();
+  };
+  /** Whether a call may wait on purpose (a long-poll for a grant): not timed. */
+  const waits = (op, call) => op === "acquire" && Number(call?.waitMs) > 0;
   /** Upgraded sockets, which the HTTP server no longer tracks. */
   const sockets = new Set();
   let requests = 0;
@@ -309,6 +331,7 @@ export async function startFaultProxy(targetUrl, faults) {
 
   const server = createServer(async (req, res) => {
     requests++;
+    const arrived = now();
     const body = await readAll(req);
     const info = classify(req.method, req.url, body, shas);
     const streaming =
@@ -332,7 +355,12 @@ export async function startFaultProxy(targetUrl, faults) {
         reply.pipe(res);
         // A client that hangs up (an unsubscribe) hangs up upstream too.
         res.on("close", () => reply.destroy());
-        if (!streaming) reply.once("end", () => overtaken(info.lock, waiting));
+        if (!streaming) {
+          reply.once("end", () => {
+            overtaken(info.lock, waiting);
+            if (!waits(info.op, parseBody(body))) timed(info.lock, arrived);
+          });
+        }
         return;
       }
       if (kind === "status-500") {
@@ -346,6 +374,7 @@ export async function startFaultProxy(targetUrl, faults) {
       const reply = await forward(target, req, body);
       const replyBody = await readAll(reply);
       overtaken(info.lock, waiting);
+      if (!waits(info.op, parseBody(body))) timed(info.lock, arrived);
       if (kind === "drop-response") return void req.socket.destroy();
       if (kind === "hang-after-run") return;
       if (kind === "error-after-run") {
@@ -384,6 +413,16 @@ export async function startFaultProxy(targetUrl, faults) {
     if (cut) count("cut", info);
     /** Ids of messages whose answers are swallowed. */
     const swallow = new Set();
+    /** When each call on the socket arrived, by id (the first: the upgrade). */
+    const sent = new Map();
+    try {
+      const call = JSON.parse(
+        new URL(req.url, "http://x").searchParams.get("call"),
+      );
+      if (call?.id !== undefined && !waits(call.op, call)) {
+        sent.set(call.id, now());
+      }
+    } catch { /* no first call */ }
     const upstream = connect(Number(target.port), target.hostname, () => {
       const headers = Object.entries({ ...req.headers, host: target.host })
         .map(([k, v]) => `${k}: ${v}`).join("\r\n");
@@ -405,6 +444,9 @@ export async function startFaultProxy(targetUrl, faults) {
       if (kind !== undefined) {
         count(kind, { op: String(call.op), lock: info.lock });
       }
+      if (call?.id !== undefined && !waits(String(call.op), call)) {
+        sent.set(call.id, now());
+      }
       if (kind === "drop-request") return close();
       if (kind === "hang") return;
       if (kind === "hang-after-run") swallow.add(call.id);
@@ -419,11 +461,16 @@ export async function startFaultProxy(targetUrl, faults) {
     let headerDone = false;
     let headerBuffer = Buffer.alloc(0);
     const fromServer = frameReader((raw, text) => {
-      if (text !== undefined && swallow.size > 0) {
+      if (text !== undefined) {
+        let id;
         try {
-          const id = JSON.parse(text).id;
-          if (swallow.has(id)) return void swallow.delete(id);
+          id = JSON.parse(text).id;
         } catch { /* forwarded */ }
+        if (sent.has(id)) {
+          timed(info.lock, sent.get(id));
+          sent.delete(id);
+        }
+        if (swallow.has(id)) return void swallow.delete(id);
       }
       socket.write(raw);
     });
@@ -455,6 +502,8 @@ export async function startFaultProxy(targetUrl, faults) {
     url: `http://127.0.0.1:${port}`,
     /** Requests seen, faults injected by kind, requests by operation. */
     stats: () => ({ requests, injected: { ...injected }, ops: { ...ops } }),
+    /** Requests that took 50 ms or more: `{ lock, from, to }` by the shared clock. */
+    slow: () => [...slow],
     /** Stops injecting random faults (the end-of-run checks go through cleanly). */
     calm: () => {
       enabled = false;

@@ -663,7 +663,13 @@ async function runHttp(backend, scenario, seed) {
   );
   await proxy.close();
   await storeServer.close();
-  const report = check({ names, results, store: store.state(), stuck });
+  const report = check({
+    names,
+    results,
+    store: store.state(),
+    stuck,
+    slowRequests: proxy.slow(),
+  });
   report.faults = faults;
   report.requests = proxy.stats().requests;
   return report;
@@ -793,7 +799,7 @@ try {
           `     late settles ${report.lateSettles}, settled past deadline ${
             JSON.stringify(report.settle)
           }, belief without hold ${report.beliefWithoutHold}, withLock results lost ${report.withLockResultLost}, ` +
-            `unexpected lost ${report.unexpectedLost} (to loop stalls ${report.lostToLag}), hung ${report.hung}, ` +
+            `unexpected lost ${report.unexpectedLost} (to loop stalls ${report.lostToLag}, to a slow backend ${report.lostToSlowBackend}), hung ${report.hung}, ` +
             `belief overlap max ${report.beliefOverlapMaxMs} ms, api ${
               JSON.stringify(report.api)
             }`,

@@ -15,7 +15,8 @@
  *   more than a timer's lateness);
  * - every holder that believes is held by the server (a loss the server
  *   knows of was signalled, within 300 ms);
- * - no lease is lost without a fault or a stalled event loop to explain it;
+ * - no lease is lost without a fault, a stalled event loop, or a request for
+ *   its lock that took a third of the lease, to explain it;
  * - every acquisition settles within 2 s of its deadline (`timeoutMs` or its
  *   abort), every other call within 10 s;
  * - a lease nobody was handed (an acquire whose reply was lost) is gone from
@@ -165,6 +166,15 @@ class World {
     return this.faults.some((t) => t >= from);
   }
 
+  /** Whether a request for this lock took `ms` or more within [from, to]. */
+  slowBackend(from: number, to: number, ms: number): boolean {
+    const origin = performance.timeOrigin;
+    return this.proxy.slow().some((q) =>
+      q.lock.includes(this.name) && q.to - origin >= from &&
+      q.from - origin <= to && q.to - q.from >= ms
+    );
+  }
+
   /** Starts an acquisition (acquire or tryAcquire) for an idle actor. */
   start(
     actor: Actor,
@@ -282,7 +292,8 @@ class World {
     for (const h of this.leases) {
       if (h.lostAt === undefined || h.lostAt < h.grantedAt) continue;
       const explained = this.faultSince(h.grantedAt - 2_000) ||
-        lagWithin(h.grantedAt, h.lostAt) >= h.leaseMs / 3;
+        lagWithin(h.grantedAt, h.lostAt) >= h.leaseMs / 3 ||
+        this.slowBackend(h.grantedAt - h.leaseMs, h.lostAt, h.leaseMs / 3);
       if (!explained) {
         this.fail(
           `fence ${h.fence} (client ${h.actor}, lease ${h.leaseMs} ms) was lost ${
