@@ -232,7 +232,11 @@ const SCENARIOS = {
       broken: true,
       sections: 5_000,
       clients: 16,
-      workload: { holdMs: [0, 1] },
+      workload: {
+        holdMs: [0, 1],
+        methods: { acquire: 2, withLock: 1 },
+        queryRatio: 0.3,
+      },
     },
     {
       // A local lease never expires: extend only validates, so few sections
@@ -763,7 +767,8 @@ try {
       report.seconds = Math.round((now() - started) / 100) / 10;
       // The broken lock must be caught: its scenario passes when it fails.
       const ok = scenario.broken
-        ? report.overlaps > 0 && report.lostUpdates + report.fenceOrder > 0
+        ? report.overlaps > 0 && report.lostUpdates + report.fenceOrder > 0 &&
+          report.beliefWithoutHold > 0 && report.withLockResultLost > 0
         : report.violations === 0;
       if (ok) passed++;
       else failed++;
@@ -838,7 +843,7 @@ function markdown(rows) {
     const faults = Object.entries(r.faults ?? {}).map(([k, n]) => `${k} ${n}`)
       .join(", ") || "—";
     const violations = r.scenario === "broken-lock"
-      ? `caught: ${r.overlaps} overlaps, ${r.lostUpdates} lost updates`
+      ? `caught: ${r.overlaps} overlaps, ${r.lostUpdates} lost updates, ${r.beliefWithoutHold} beliefs without hold, ${r.withLockResultLost} withLock results lost`
       : String(r.violations);
     const cells = [
       r.backend,
