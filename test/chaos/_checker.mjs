@@ -238,7 +238,14 @@ export function check({
     report.otherErrors +
     report.stuck + report.waitersLeft;
   if (examples.length > 0) report.examples = examples;
-  if (errors.length > 0) report.errors = errors.slice(0, 5);
+  // What went wrong first, then what was merely slow.
+  if (errors.length > 0) {
+    const slow = errors.filter((e) => e.startsWith("slow: "));
+    report.errors = [
+      ...errors.filter((e) => !e.startsWith("slow: ")).slice(0, 8),
+      ...slow.slice(0, 2),
+    ];
+  }
   return report;
 }
 
