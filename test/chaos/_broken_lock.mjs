@@ -2,7 +2,10 @@
 /**
  * @internal A lock that skips its check, for proving the checker can fail:
  * it grants every acquire at once, and a holder arriving while others hold
- * gets their fence (a backend that forgot its holder and granted twice).
+ * gets their fence (a backend that forgot its holder and granted twice). Its
+ * `query()` and `isLocked()` say nobody holds it (a holder's belief the
+ * server does not share), and every other `withLock` rejects after its
+ * section returned (a failed release replacing the section's result).
  */
 import { registerLockType } from "unilock";
 
@@ -48,17 +51,30 @@ class BrokenLock {
     return this.acquire(options);
   }
 
+  #runs = 0;
+
   async withLock(fn, options) {
     const lease = await this.acquire(options);
+    let result;
     try {
-      return await fn(lease);
+      result = await fn(lease);
     } finally {
       await lease.release();
     }
+    if (this.#runs++ % 2 === 1) {
+      throw Object.assign(new Error("the release failed"), {
+        name: "LockBackendError",
+      });
+    }
+    return result;
   }
 
   isLocked() {
-    return Promise.resolve(this.#held > 0);
+    return Promise.resolve(false);
+  }
+
+  query() {
+    return Promise.resolve({ held: [], pending: [] });
   }
 }
 

@@ -14,24 +14,83 @@
  * - unsignalled: leases lost (a stale write, or a pause past the lease) whose
  *   `lease.signal` never aborted (must be 0);
  * - unexpected lost leases: in a scenario without faults or pauses, any lease
- *   lost at all (must be 0);
- * - hung: an acquisition that waited past the liveness bound (must be 0).
+ *   lost at all, but to a stalled event loop or a request for its lock that
+ *   took a third of the lease (must be 0);
+ * - hung: an acquisition that waited past the liveness bound, or a call
+ *   (release, extend, query, tryAcquire) that never settled (must be 0);
+ * - late settles: an acquisition that settled more than `settleBoundMs`
+ *   (2 s) past its deadline, its `timeoutMs` or its abort (must be 0; the
+ *   distribution past the deadline is reported);
+ * - belief without hold: a holder whose signal was quiet while the server
+ *   said its lease was not held (must be 0);
+ * - withLock results lost: a section that returned while `withLock`
+ *   rejected (a failed release must not replace the section's result) (must
+ *   be 0).
  *
- * A section whose lease was lost (its signal aborted before its release)
- * is left out of the overlap and fence-order checks: its holder was told, and
- * the fenced store is what must stop its writes.
+ * A holder is unlost until its `lease.signal` aborts: a section whose lease
+ * was lost counts, in the overlap check, until the moment its signal aborted
+ * (less `lossToleranceMs` and the longest stall of its event loop meanwhile,
+ * as a timer cannot fire on time in a stalled loop). A section whose process
+ * stalled past its lease (a pause) is left out of the overlap check, as is
+ * every lost section from the fence-order check: its holder could not know,
+ * and the fenced store is what must stop its writes.
  */
-import { R, WRITE } from "./_workload.mjs";
+import {
+  EXTENDS,
+  mergeCounts,
+  R,
+  SETTLE_BUCKETS,
+  WRITE,
+} from "./_workload.mjs";
+
+const METHOD_NAMES = ["acquire", "tryAcquire", "withLock"];
+const WRITE_NAMES = ["none", "accepted", "rejected"];
+
+/** A record, readable. */
+export function describe(r) {
+  if (r === undefined) return undefined;
+  const start = r[R.start];
+  return {
+    name: r[R.name],
+    fence: r[R.fence],
+    client: r[R.client],
+    mode: r[R.shared] === 1 ? "shared" : "exclusive",
+    method: METHOD_NAMES[r[R.method] ?? 0],
+    leaseMs: r[R.leaseMs],
+    extend: EXTENDS[(r[R.extend] ?? 0) - 1] ?? "none",
+    start: new Date(start).toISOString(),
+    heldMs: Math.round(r[R.end] - start),
+    lostAfterMs: r[R.lostAt] > 0 ? Math.round(r[R.lostAt] - start) : undefined,
+    write: WRITE_NAMES[r[R.write]],
+    slackMs: r[R.slack],
+  };
+}
+
+/**
+ * How much later than the truth a loss may be said: a timer fires late by
+ * up to the event loop's stalls, of which those over 60 ms are measured
+ * (each record's slack) and those under are not; and a few ms of timer
+ * granularity. A client that reckons its lease from the send time of the
+ * request that set it says its loss before the server can grant anyone
+ * else, so nothing more is owed.
+ */
+const LOSS_TOLERANCE_MS = 75;
 
 /** Merges client results and checks them; `stuck` and `waitersLeft` come from the backend. */
-export function check({ names, results, store, stuck = 0, waitersLeft = 0 }) {
+export function check({
+  names,
+  results,
+  store,
+  stuck = 0,
+  waitersLeft = 0,
+  lossToleranceMs = LOSS_TOLERANCE_MS,
+  slowRequests = [],
+}) {
   const counts = {};
   const errors = [];
   const records = [];
   for (const result of results) {
-    for (const [key, n] of Object.entries(result.counts)) {
-      counts[key] = (counts[key] ?? 0) + n;
-    }
+    mergeCounts(counts, result.counts);
     errors.push(...result.errors);
     for (const r of result.records) records.push(r);
   }
@@ -39,37 +98,66 @@ export function check({ names, results, store, stuck = 0, waitersLeft = 0 }) {
   for (const r of records) byName[r[R.name]].push(r);
   let overlaps = 0;
   let fenceOrder = 0;
+  /** How far a lost section's belief reached into the next holder's, at most. */
+  let beliefOverlapMaxMs = 0;
   const examples = [];
   for (const list of byName) {
-    const valid = list.filter((r) => r[R.lost] === 0);
-    valid.sort((a, b) => a[R.start] - b[R.start]);
-    let endAny = -Infinity, endExclusive = -Infinity;
+    // Each section's belief: from its grant to its end, or to the moment
+    // its signal aborted; a pause past the lease is left out.
+    const beliefs = [];
+    for (const r of list) {
+      if (r[R.stalled] === 1) continue;
+      const lostAt = r[R.lostAt] ?? 0;
+      if (r[R.lost] === 1 && lostAt === 0) continue; // an old record
+      const end = lostAt > 0 ? Math.min(r[R.end], lostAt) : r[R.end];
+      if (end < r[R.start]) continue;
+      // A loss may be said late by the tolerance and the loop's stall.
+      const hard = lostAt > 0 ? end - lossToleranceMs - (r[R.slack] ?? 0) : end;
+      beliefs.push({ r, end, hard });
+    }
+    beliefs.sort((a, b) => a.r[R.start] - b.r[R.start]);
+    let hardAny = -Infinity, hardExclusive = -Infinity;
+    let softAny = -Infinity, softExclusive = -Infinity;
     let lastAny, lastExclusive;
-    let lastFence = -Infinity;
-    for (const r of valid) {
+    for (const b of beliefs) {
+      const r = b.r;
       const shared = r[R.shared] === 1;
-      const clash = shared ? r[R.start] < endExclusive : r[R.start] < endAny;
+      const clash = shared ? r[R.start] < hardExclusive : r[R.start] < hardAny;
+      const soft = shared ? softExclusive : softAny;
+      if (r[R.start] < soft) {
+        beliefOverlapMaxMs = Math.max(beliefOverlapMaxMs, soft - r[R.start]);
+      }
       if (clash) {
         overlaps++;
         if (examples.length < 3) {
+          const other = shared ? lastExclusive : lastAny;
           examples.push({
-            section: r,
-            with: shared ? lastExclusive : lastAny,
+            section: describe(r),
+            with: describe(other),
+            overlapMs: Math.round(
+              (shared ? hardExclusive : hardAny) - r[R.start],
+            ),
           });
         }
       }
-      if (!shared) {
-        if (r[R.fence] <= lastFence) fenceOrder++;
-        lastFence = r[R.fence];
-      }
-      if (r[R.end] > endAny) {
-        endAny = r[R.end];
+      if (b.hard > hardAny) {
+        hardAny = b.hard;
         lastAny = r;
       }
-      if (!shared && r[R.end] > endExclusive) {
-        endExclusive = r[R.end];
+      if (!shared && b.hard > hardExclusive) {
+        hardExclusive = b.hard;
         lastExclusive = r;
       }
+      softAny = Math.max(softAny, b.end);
+      if (!shared) softExclusive = Math.max(softExclusive, b.end);
+    }
+    // Fences rise in the order of unlost exclusive sections.
+    const valid = list.filter((r) => r[R.lost] === 0 && r[R.shared] === 0);
+    valid.sort((a, b) => a[R.start] - b[R.start]);
+    let lastFence = -Infinity;
+    for (const r of valid) {
+      if (r[R.fence] <= lastFence) fenceOrder++;
+      lastFence = r[R.fence];
     }
     // Every exclusive grant has its own fence, lost leases included.
     const fences = new Set();
@@ -78,6 +166,20 @@ export function check({ names, results, store, stuck = 0, waitersLeft = 0 }) {
       if (fences.has(r[R.fence])) fenceOrder++;
       fences.add(r[R.fence]);
     }
+  }
+  // A lease lost while its holder was healthy: unexpected, unless a request
+  // for its lock took a renewal's period (a third of the lease) meanwhile.
+  let unexpectedLost = 0, lostToSlowBackend = 0;
+  for (const r of records) {
+    if (r[R.unexpected] !== 1) continue;
+    const name = names[r[R.name]];
+    const leaseMs = r[R.leaseMs] || 30_000;
+    const slow = slowRequests.some((q) =>
+      q.lock.includes(name) && q.to >= r[R.start] - leaseMs &&
+      q.from <= r[R.lostAt] && q.to - q.from >= leaseMs / 3
+    );
+    if (slow) lostToSlowBackend++;
+    else unexpectedLost++;
   }
   let accepted = 0, rejected = 0, lostUpdates = 0;
   for (const name of names) {
@@ -108,18 +210,70 @@ export function check({ names, results, store, stuck = 0, waitersLeft = 0 }) {
     // clients killed mid-section may leave these.
     unrecordedWrites: accepted - sectionsWritten,
     unsignalled: counts.unsignalled ?? 0,
-    unexpectedLost: counts.unexpectedLost ?? 0,
+    unexpectedLost,
     hung: counts.hung ?? 0,
+    lateSettles: counts.lateSettles ?? 0,
+    beliefWithoutHold: counts.beliefWithoutHold ?? 0,
+    withLockResultLost: counts.withLockResultLost ?? 0,
     otherErrors: counts.otherErrors ?? 0,
     stuck,
     waitersLeft,
+    // What the whole-API workload did, and how acquisitions settled.
+    busy: counts.busy ?? 0,
+    lostToLag: counts.lostToLag ?? 0,
+    lostToSlowBackend,
+    beliefOverlapMaxMs: Math.round(beliefOverlapMaxMs),
+    api: Object.fromEntries(
+      Object.entries(counts).filter(([k]) =>
+        k.startsWith("method:") || k.startsWith("extend") ||
+        ["checks", "checkErrors", "withLockRuns"].includes(k)
+      ),
+    ),
+    settle: settleSummary(counts),
   };
   report.violations = report.overlaps + report.fenceOrder +
     report.lostUpdates + report.unsignalled + report.unexpectedLost +
-    report.hung +
+    report.hung + report.lateSettles + report.beliefWithoutHold +
+    report.withLockResultLost +
     report.otherErrors +
     report.stuck + report.waitersLeft;
   if (examples.length > 0) report.examples = examples;
-  if (errors.length > 0) report.errors = errors.slice(0, 5);
+  // What went wrong first, then what was merely slow.
+  if (errors.length > 0) {
+    const slow = errors.filter((e) => e.startsWith("slow: "));
+    report.errors = [
+      ...errors.filter((e) => !e.startsWith("slow: ")).slice(0, 8),
+      ...slow.slice(0, 2),
+    ];
+  }
   return report;
+}
+
+/**
+ * How acquisitions that were still pending at their deadline (`timeoutMs`
+ * or abort) settled past it: a count, percentiles by histogram bucket (the
+ * bucket's upper bound), the maximum, and how many took over 250 ms.
+ */
+export function settleSummary(counts) {
+  const total = counts.settled ?? 0;
+  const buckets = [
+    ...SETTLE_BUCKETS.map((b) => [b, counts[`settle<=${b}`] ?? 0]),
+    [Infinity, counts["settle>2000"] ?? 0],
+  ];
+  const percentile = (p) => {
+    let seen = 0;
+    for (const [bound, n] of buckets) {
+      seen += n;
+      if (seen >= total * p) return bound === Infinity ? ">2000" : bound;
+    }
+    return 0;
+  };
+  return {
+    count: total,
+    p50: total === 0 ? 0 : percentile(0.5),
+    p90: total === 0 ? 0 : percentile(0.9),
+    p99: total === 0 ? 0 : percentile(0.99),
+    max: counts.settleMaxMs ?? 0,
+    over250: counts.over250 ?? 0,
+  };
 }

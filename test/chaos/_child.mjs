@@ -4,17 +4,28 @@
  * each with its own lock objects (as separate serverless invocations would
  * have), against the Upstash REST API or the lock service. Writes its
  * records to stdout as they come ("R <json>"), so a process killed mid-run
- * still leaves what it finished, then "D <json>" with its counts.
+ * still leaves what it finished, then "D <json>" with its counts. With
+ * `sharedInstance`, every task gets its locks from one `LockManager`, as a
+ * server's request handlers do: concurrent acquisitions on one instance.
  *
  * Usage: node _child.mjs '<json config>'
  */
-import { createLock } from "unilock";
+import { createLock, LockManager } from "unilock";
 import { derive } from "./_rng.mjs";
 import { remoteStore } from "./_store.mjs";
-import { runClient } from "./_workload.mjs";
+import { mergeCounts, runClient } from "./_workload.mjs";
 
 const config = JSON.parse(process.argv[2]);
 const store = remoteStore(config.storeUrl);
+
+function lockOptions() {
+  return config.backend === "upstash"
+    ? {
+      redis: { url: config.url, token: config.token },
+      prefix: config.prefix,
+    }
+    : { url: config.url, token: config.token };
+}
 
 function lockFactory() {
   const locks = new Map();
@@ -41,11 +52,16 @@ function lockFactory() {
 const write = (line) =>
   new Promise((resolve) => process.stdout.write(line + "\n", resolve));
 let pending = Promise.resolve();
+const manager = config.sharedInstance
+  ? new LockManager({ type: config.backend, lockOptions: lockOptions() })
+  : undefined;
 const results = await Promise.all(
   Array.from({ length: config.tasks }, (_, t) =>
     runClient({
       ...config.workload,
-      lock: lockFactory(),
+      lock: manager === undefined
+        ? lockFactory()
+        : (name) => manager.getOrCreateLock(name),
       store,
       names: config.names,
       client: config.client * 100 + t,
@@ -58,11 +74,7 @@ const results = await Promise.all(
 );
 await pending;
 const counts = {};
-for (const r of results) {
-  for (const [k, n] of Object.entries(r.counts)) {
-    counts[k] = (counts[k] ?? 0) + n;
-  }
-}
+for (const r of results) mergeCounts(counts, r.counts);
 await write(
   `D ${JSON.stringify({ counts, errors: results.flatMap((r) => r.errors) })}`,
 );

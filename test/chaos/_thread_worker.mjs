@@ -8,7 +8,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { createLock } from "unilock";
 import { derive } from "./_rng.mjs";
 import { SharedFencedStore } from "./_store.mjs";
-import { runClient } from "./_workload.mjs";
+import { mergeCounts, runClient } from "./_workload.mjs";
 
 const { handles, storeBuffer, names, tasks, seed, worker, workload } =
   workerData;
@@ -29,11 +29,7 @@ const results = await Promise.all(
     })),
 );
 const counts = {};
-for (const r of results) {
-  for (const [k, n] of Object.entries(r.counts)) {
-    counts[k] = (counts[k] ?? 0) + n;
-  }
-}
+for (const r of results) mergeCounts(counts, r.counts);
 parentPort.postMessage({
   done: { counts, errors: results.flatMap((r) => r.errors) },
 });

@@ -20,7 +20,12 @@ import {
 } from "../_services.mjs";
 import { check } from "./_checker.mjs";
 import { BROKEN_TYPE } from "./_broken_lock.mjs";
-import { FAULT_KINDS, startFaultProxy } from "./_fault_proxy.mjs";
+import {
+  ALL_FAULT_KINDS,
+  FAULT_KINDS,
+  startFaultProxy,
+} from "./_fault_proxy.mjs";
+import { runBounds } from "./_bounds.mjs";
 import { derive, now, seeded } from "./_rng.mjs";
 import { FencedStore, serveStore, SharedFencedStore } from "./_store.mjs";
 import { runClient } from "./_workload.mjs";
@@ -41,6 +46,9 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const scale = Number(arg("--scale") ?? (quick ? 1 / 100 : 1));
 const size = (n) => Math.max(100, Math.round(n * scale));
 const deadlineMs = quick ? 20_000 : 300_000;
+/** A scenario's own bound: `quickMs` shortens its quick run. */
+const deadlineOf = (scenario) =>
+  quick && scenario.quickMs !== undefined ? scenario.quickMs : deadlineMs;
 /** The longest an acquisition may wait before the checker calls it hung. */
 const livenessMs = quick ? 30_000 : 60_000;
 
@@ -51,6 +59,31 @@ const timeoutsAndAborts = {
   timeoutMs: [0, 30],
   abortRatio: 0.3,
   abortMs: [0, 30],
+};
+
+/**
+ * The whole public API at once: every acquisition method, `extend` longer,
+ * shorter and timed to land while a renewal is in flight on short leases
+ * (renewed every 100 to 500 ms), `isLocked()`/`query()` while holding,
+ * timeouts and aborts landing synchronously, after microtasks or on a timer
+ * (during requests and waits alike), and `withLock` sections whose
+ * acquisition signal aborts once they run.
+ */
+const wholeApi = {
+  methods: { acquire: 3, tryAcquire: 1, withLock: 2 },
+  leaseMs: [300, 1_500],
+  extendRatio: 0.35,
+  extendKinds: { longer: 1, shorter: 1, renewal: 2 },
+  queryRatio: 0.3,
+  sharedRatio: 0.1,
+  holdMs: [0, 5],
+  priorities: [-2, 2],
+  timeoutRatio: 0.3,
+  timeoutMs: [0, 1_500],
+  abortRatio: 0.25,
+  abortMs: [0, 1_000],
+  abortAt: ["sync", "microtask", "timer", "timer"],
+  sectionAbortRatio: 0.3,
 };
 
 /** The scenarios of a backend reached over HTTP by client processes. */
@@ -102,6 +135,68 @@ function httpScenarios(restart) {
       perClient: quick ? 1 : 3,
       workload: { holdMs: [0, 1], abortRatio: 0.7, abortMs: [0, 1_500] },
     },
+    {
+      // No faults: no lease may be lost (but to a stalled event loop), no
+      // holder may believe in a lease the server let go.
+      name: "whole-api",
+      sections: 15_000,
+      names: 6,
+      quickMs: 7_000,
+      // Leases of 500 ms and more: on a loaded machine a healthy renewal
+      // may take a few hundred ms, and this scenario loses no lease.
+      workload: {
+        ...wholeApi,
+        leaseMs: [500, 1_500],
+        minLeaseMs: 300,
+        strictLeases: true,
+      },
+    },
+    {
+      // Every fault kind, hung requests and reordered ones included, on
+      // HTTP requests and WebSocket messages alike.
+      name: "whole-api-faults",
+      sections: 15_000,
+      names: 6,
+      quickMs: 7_000,
+      faults: {
+        rate: 0.03,
+        kinds: ALL_FAULT_KINDS,
+        delayMs: 300,
+        messages: true,
+      },
+      workload: wholeApi,
+    },
+    {
+      // Every task of a process gets its locks from one LockManager: many
+      // acquisitions at once on one instance, each with its own deadline.
+      name: "shared-instance",
+      sections: 15_000,
+      names: 2,
+      tasks: 12,
+      sharedInstance: true,
+      quickMs: 5_000,
+      workload: {
+        methods: { acquire: 3, tryAcquire: 1, withLock: 1 },
+        leaseMs: 2_000,
+        holdMs: [0, 20],
+        // Now and then a long hold: the others queue behind it, each with
+        // its own deadline.
+        longHoldRatio: 0.05,
+        longHoldMs: [1_500, 3_000],
+        timeoutRatio: 0.5,
+        timeoutMs: [0, 1_500],
+        abortRatio: 0.3,
+        abortMs: [0, 1_000],
+        abortAt: ["sync", "microtask", "timer", "timer"],
+        strictLeases: true,
+      },
+    },
+    {
+      // Faults aimed at one request each, with what they must not break
+      // measured (see _bounds.mjs).
+      name: "bounds",
+      bounds: true,
+    },
   ];
 }
 
@@ -137,7 +232,20 @@ const SCENARIOS = {
       broken: true,
       sections: 5_000,
       clients: 16,
-      workload: { holdMs: [0, 1] },
+      workload: {
+        holdMs: [0, 1],
+        methods: { acquire: 2, withLock: 1 },
+        queryRatio: 0.3,
+      },
+    },
+    {
+      // A local lease never expires: extend only validates, so few sections
+      // hold on after one.
+      name: "whole-api",
+      sections: 30_000,
+      clients: 32,
+      quickMs: 5_000,
+      workload: { ...wholeApi, extendRatio: 0.02, strictLeases: true },
     },
   ],
   thread: [
@@ -171,6 +279,17 @@ const SCENARIOS = {
       capacity: 2_048,
       workload: { abortRatio: 0.7, abortMs: [0, 50], leaseMs: 2_000 },
     },
+    {
+      name: "whole-api",
+      sections: 20_000,
+      quickMs: 8_000,
+      workload: {
+        ...wholeApi,
+        extendRatio: 0.5,
+        extendKinds: { longer: 1, shorter: 2, renewal: 1 },
+        strictLeases: true,
+      },
+    },
   ],
   upstash: httpScenarios({ name: "redis-restart", everyMs: 3_000 }),
   "durable-object": httpScenarios({ name: "service-restart", everyMs: 6_000 }),
@@ -196,9 +315,13 @@ function lockNames(count, tag) {
 function settleBound(scenario, lapseMs) {
   const disrupted = scenario.kill || scenario.restartEveryMs ||
     scenario.faults || scenario.workload.pauseRatio;
-  return disrupted
-    ? (scenario.workload.leaseMs ?? 30_000) * 2 + lapseMs
-    : 1_000;
+  return disrupted ? longestLease(scenario.workload) * 2 + lapseMs : 1_000;
+}
+
+/** The longest lease a workload can hold (one to be shortened starts 4× as long, an extend may lengthen one 4×). */
+function longestLease(workload) {
+  const lease = [workload.leaseMs ?? 30_000].flat();
+  return Math.max(...lease) * ((workload.extendRatio ?? 0) > 0 ? 16 : 1);
 }
 
 /** Polls until every name can be taken at once; returns how many never could. */
@@ -233,7 +356,7 @@ async function runLocal(scenario, seed) {
   const clients = scenario.clients;
   const perClient = scenario.perClient ??
     Math.ceil(size(scenario.sections) / clients);
-  const deadline = now() + deadlineMs;
+  const deadline = now() + deadlineOf(scenario);
   const results = await Promise.all(
     Array.from({ length: clients }, (_, c) =>
       runClient({
@@ -265,7 +388,7 @@ async function runThread(scenario, seed) {
   const tasks = scenario.tasks ?? 4;
   const perClient = scenario.perClient ??
     Math.ceil(size(scenario.sections) / (workers * tasks));
-  const deadline = now() + deadlineMs;
+  const deadline = now() + deadlineOf(scenario);
   const rng = seeded(seed);
   const results = [];
   const running = new Set();
@@ -455,12 +578,13 @@ async function runHttp(backend, scenario, seed) {
     rate: scenario.faults?.rate ?? 0,
     kinds: scenario.faults?.kinds ?? [],
     delayMs: scenario.faults?.delayMs,
+    messages: scenario.faults?.messages,
   });
   const processes = 4;
   const tasks = scenario.tasks ?? 4;
   const perClient = scenario.perClient ??
     Math.ceil(size(scenario.sections) / (processes * tasks));
-  const deadline = now() + deadlineMs;
+  const deadline = now() + deadlineOf(scenario);
   const rng = seeded(seed);
   const results = [];
   const running = new Set();
@@ -480,6 +604,7 @@ async function runHttp(backend, scenario, seed) {
       seed: derive(seed, index),
       // Half the lock service's clients wait on WebSockets, half long-poll.
       websocket: backend === "durable-object" && index % 2 === 1,
+      sharedInstance: scenario.sharedInstance === true,
       workload: {
         ...scenario.workload,
         ...pauses(scenario),
@@ -542,10 +667,73 @@ async function runHttp(backend, scenario, seed) {
   );
   await proxy.close();
   await storeServer.close();
-  const report = check({ names, results, store: store.state(), stuck });
+  const report = check({
+    names,
+    results,
+    store: store.state(),
+    stuck,
+    slowRequests: proxy.slow(),
+  });
   report.faults = faults;
   report.requests = proxy.stats().requests;
   return report;
+}
+
+/** The `bounds` scenario: faults aimed at single requests, from this process. */
+async function runBoundsScenario(backend, _scenario, seed) {
+  const env = backend === "upstash"
+    ? await upstashInfra()
+    : await lockServiceInfra();
+  const proxy = await startFaultProxy(env.url, {
+    seed: derive(seed, 9_999),
+    rate: 0,
+    kinds: [],
+  });
+  const viaProxy = (name) =>
+    backend === "upstash"
+      ? createLock("upstash", {
+        name,
+        redis: { url: proxy.url, token: env.token },
+      })
+      : createLock("durable-object", {
+        name,
+        url: proxy.url,
+        token: env.token,
+      });
+  const tag = backend === "upstash" ? "up" : "do";
+  const run = crypto.randomUUID().slice(0, 8);
+  let n = 0;
+  const result = await runBounds({
+    proxy,
+    viaProxy,
+    direct: env.make,
+    newName: () => `chaos-bounds-${tag}-${run}-${n++}`,
+    trials: quick ? 1 : 10,
+  });
+  await proxy.close();
+  // Every name free again once the probes' leases (6 s at most) ran out.
+  const stuck = await stuckAfter(result.names, env.make, 6_000 + 2_000);
+  return {
+    sections: 0,
+    overlaps: 0,
+    fenceOrder: 0,
+    lostUpdates: 0,
+    staleWritesRejected: 0,
+    paused: 0,
+    lostLeases: 0,
+    unsignalled: 0,
+    timeouts: 0,
+    aborts: 0,
+    backendErrors: 0,
+    stuck,
+    bounds: result.figures,
+    boundViolations: result.violations,
+    violations: result.violations.length + stuck,
+    faults: Object.fromEntries(
+      Object.entries(proxy.stats().injected).filter(([, v]) => v > 0),
+    ),
+    requests: proxy.stats().requests,
+  };
 }
 
 // ---------------------------------------------------------------- main
@@ -553,8 +741,14 @@ async function runHttp(backend, scenario, seed) {
 const runners = {
   local: runLocal,
   thread: runThread,
-  upstash: (s, seed) => runHttp("upstash", s, seed),
-  "durable-object": (s, seed) => runHttp("durable-object", s, seed),
+  upstash: (s, seed) =>
+    s.bounds
+      ? runBoundsScenario("upstash", s, seed)
+      : runHttp("upstash", s, seed),
+  "durable-object": (s, seed) =>
+    s.bounds
+      ? runBoundsScenario("durable-object", s, seed)
+      : runHttp("durable-object", s, seed),
 };
 
 const rows = [];
@@ -573,7 +767,8 @@ try {
       report.seconds = Math.round((now() - started) / 100) / 10;
       // The broken lock must be caught: its scenario passes when it fails.
       const ok = scenario.broken
-        ? report.overlaps > 0 && report.lostUpdates + report.fenceOrder > 0
+        ? report.overlaps > 0 && report.lostUpdates + report.fenceOrder > 0 &&
+          report.beliefWithoutHold > 0 && report.withLockResultLost > 0
         : report.violations === 0;
       if (ok) passed++;
       else failed++;
@@ -604,6 +799,23 @@ try {
           `backend errors ${report.backendErrors}, stuck ${report.stuck}, ${report.seconds} s` +
           (scenario.broken ? " (a broken lock: must be caught)" : ""),
       );
+      if (report.settle?.count > 0 || report.api?.checks > 0) {
+        console.log(
+          `     late settles ${report.lateSettles}, settled past deadline ${
+            JSON.stringify(report.settle)
+          }, belief without hold ${report.beliefWithoutHold}, withLock results lost ${report.withLockResultLost}, ` +
+            `unexpected lost ${report.unexpectedLost} (to loop stalls ${report.lostToLag}, to a slow backend ${report.lostToSlowBackend}), hung ${report.hung}, ` +
+            `belief overlap max ${report.beliefOverlapMaxMs} ms, api ${
+              JSON.stringify(report.api)
+            }`,
+        );
+      }
+      if (report.bounds !== undefined) {
+        console.log(`     bounds ${JSON.stringify(report.bounds)}`);
+        for (const v of report.boundViolations.slice(0, 30)) {
+          console.log(`     violated: ${v}`);
+        }
+      }
       if (!ok) {
         console.log(`     replay: ${replay}`);
         console.log(
@@ -631,7 +843,7 @@ function markdown(rows) {
     const faults = Object.entries(r.faults ?? {}).map(([k, n]) => `${k} ${n}`)
       .join(", ") || "—";
     const violations = r.scenario === "broken-lock"
-      ? `caught: ${r.overlaps} overlaps, ${r.lostUpdates} lost updates`
+      ? `caught: ${r.overlaps} overlaps, ${r.lostUpdates} lost updates, ${r.beliefWithoutHold} beliefs without hold, ${r.withLockResultLost} withLock results lost`
       : String(r.violations);
     const cells = [
       r.backend,
