@@ -5,6 +5,9 @@
 import type { AcquireOptions, Lease, Lock } from "./types.ts";
 import { checkFn } from "./_validate.ts";
 
+/** How long `withLock` waits for a release before it returns regardless. */
+const RELEASE_WAIT_MS = 1_000;
+
 /**
  * Acquires `lock`, runs `fn` with the lease, and always releases it. The
  * section's outcome stands: a release that fails after it ran is reported by
@@ -23,9 +26,25 @@ export async function hold<T>(
   try {
     result = await fn(lease);
   } catch (error) {
-    await lease.release().catch(() => {});
+    await released(lease);
     throw error;
   }
-  await lease.release().catch(() => {});
+  await released(lease);
   return result;
+}
+
+/**
+ * Releases `lease`, waiting RELEASE_WAIT_MS at most: a release that hangs
+ * goes on in the background (the lock reports it if it fails), and the
+ * section's outcome reaches the caller regardless.
+ */
+async function released(lease: Lease): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    lease.release().catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, RELEASE_WAIT_MS);
+    }),
+  ]);
+  clearTimeout(timer);
 }
