@@ -80,6 +80,19 @@ const LONG_POLL_GRACE_MS = 50;
 /** A failed call is tried this many times more within the deadline. */
 const RETRIES = 3;
 
+/** One acquisition, as the caller asked for it. */
+interface Want {
+  mode: LockMode;
+  leaseMs: number;
+  priority: number;
+  /** 0: only if free now (tryAcquire, or acquire with timeoutMs 0). */
+  timeoutMs: number | undefined;
+  /** By performance.now(); Infinity without a timeout (and for tryAcquire). */
+  deadline: number;
+  signal: AbortSignal | undefined;
+  at: Attempt;
+}
+
 /** Why a request stopped: the caller's deadline (not a backend fault). */
 class Deadline extends Error {}
 
@@ -389,28 +402,15 @@ export class RemoteLock implements Lock {
     const rec = this.#rec;
     const at = rec.begin(mode, owner, true);
     return this.#acquire(
-      mode,
-      leaseMs,
-      priority,
-      timeoutMs,
-      deadline,
-      signal,
-      at,
+      { mode, leaseMs, priority, timeoutMs, deadline, signal, at },
     ).catch((error) => {
       rec.rejected(error, signal, mode, at);
       throw error;
     });
   }
 
-  async #acquire(
-    mode: LockMode,
-    leaseMs: number,
-    priority: number,
-    timeoutMs: number | undefined,
-    deadline: number,
-    signal: AbortSignal | undefined,
-    at: Attempt,
-  ): Promise<Lease> {
+  async #acquire(want: Want): Promise<Lease> {
+    const { mode, timeoutMs, deadline, signal, at } = want;
     const timedOut = () => new LockTimeoutError(this.name, timeoutMs ?? 0);
     // One client's acquisitions queue in call order: each waits for the
     // previous one's first call to reach the server (at most ORDER_GRACE_MS
@@ -445,13 +445,7 @@ export class RemoteLock implements Lock {
         if (signal?.aborted) throw signal.reason;
         if (again && performance.now() >= deadline) throw timedOut();
         const lease = await this.#attempt(
-          mode,
-          leaseMs,
-          priority,
-          timeoutMs,
-          deadline,
-          signal,
-          at,
+          want,
           () => {
             turnTimer ??= setTimeout(
               open,
@@ -479,16 +473,11 @@ export class RemoteLock implements Lock {
 
   /** One token's acquisition: a lease, undefined (stale: again), or a throw. */
   async #attempt(
-    mode: LockMode,
-    leaseMs: number,
-    priority: number,
-    timeoutMs: number | undefined,
-    deadline: number,
-    signal: AbortSignal | undefined,
-    at: Attempt,
+    want: Want,
     sending: () => void,
     answered: (queued: boolean) => void,
   ): Promise<Lease | undefined> {
+    const { mode, leaseMs, priority, timeoutMs, deadline, signal, at } = want;
     const driver = this.#driver;
     const token = `lk_${crypto.randomUUID()}`;
     const join = timeoutMs !== 0;
@@ -659,13 +648,15 @@ export class RemoteLock implements Lock {
     const at = this.#rec.begin(mode, owner, true);
     try {
       return await this.#attempt(
-        mode,
-        leaseMs,
-        0,
-        0,
-        Infinity,
-        signal,
-        at,
+        {
+          mode,
+          leaseMs,
+          priority: 0,
+          timeoutMs: 0,
+          deadline: Infinity,
+          signal,
+          at,
+        },
         () => {},
         () => {},
       );
