@@ -57,12 +57,20 @@ export function durableObjectDriver(
   const object = (): Stub =>
     stub ??= namespace.get(namespace.idFromName(name) as never) as Stub;
   /** One call; a stub whose call failed is replaced (it may be broken). */
-  const call = async <T>(fn: (s: Stub) => Promise<T>): Promise<T> => {
+  /**
+   * One call; a stub whose call failed is replaced (it may be broken), but
+   * not for a call its caller gave up on: that says nothing of the stub, and
+   * replacing it would close the socket other callers wait on.
+   */
+  const call = async <T>(
+    signal: AbortSignal,
+    fn: (s: Stub) => Promise<T>,
+  ): Promise<T> => {
     const used = object();
     try {
       return await fn(used);
     } catch (error) {
-      if (stub === used) stub = undefined;
+      if (stub === used && !signal.aborted) stub = undefined;
       throw error;
     }
   };
@@ -76,7 +84,7 @@ export function durableObjectDriver(
       // Only a token's first call needs to find its place in order.
       const first = !queued.has(token);
       const ask = (waitMs: number, inOrder?: (queued: boolean) => void) =>
-        call((s) => {
+        call(signal, (s) => {
           const body = {
             token,
             mode,
@@ -129,12 +137,13 @@ export function durableObjectDriver(
       }
     },
     async release(token, signal) {
-      return (await call((s) => s.release(token, ...local(s, signal))))
+      return (await call(signal, (s) => s.release(token, ...local(s, signal))))
         .released;
     },
     async extend(token, leaseMs, seq, signal) {
-      const reply = await call((s) =>
-        s.extend(token, leaseMs, seq, ...local(s, signal))
+      const reply = await call(
+        signal,
+        (s) => s.extend(token, leaseMs, seq, ...local(s, signal)),
       );
       // An object that does not say how long the lease now runs set it to
       // `leaseMs` from the call's arrival.
@@ -145,12 +154,13 @@ export function durableObjectDriver(
     },
     async cancel(token, signal) {
       queued.delete(token);
-      return (await call((s) => s.cancel(token, ...local(s, signal)))).held
+      return (await call(signal, (s) => s.cancel(token, ...local(s, signal))))
+          .held
         ? "held"
         : "cancelled";
     },
     async status(signal) {
-      const reply = await call((s) => s.status(...local(s, signal)));
+      const reply = await call(signal, (s) => s.status(...local(s, signal)));
       if (
         reply === null || typeof reply !== "object" ||
         typeof reply.holders !== "number"
@@ -158,7 +168,7 @@ export function durableObjectDriver(
       return reply;
     },
     async query(signal): Promise<LockSnapshot> {
-      const reply = await call((s) => s.query(...local(s, signal)));
+      const reply = await call(signal, (s) => s.query(...local(s, signal)));
       if (
         reply === null || typeof reply !== "object" ||
         !Array.isArray(reply.held) || !Array.isArray(reply.pending)

@@ -561,12 +561,16 @@ export class RemoteLock implements Lock {
           );
         }
         if (reply.state === "busy") {
+          sent = false; // not queued, not granted: nothing to give up
           throw new LockTimeoutError(this.name, timeoutMs ?? 0);
         }
         // The server no longer knows this token: its grant ran out before
         // the waiter asked again (a stall, a push that never came), and the
         // token was buried. Queue again with a new one, as for a stale grant.
-        if (reply.state === "gone") return undefined;
+        if (reply.state === "gone") {
+          sent = false; // the server holds nothing for this token
+          return undefined;
+        }
         this.#rec.waiting(mode, at);
         if (watch !== undefined && live === undefined) {
           const listening = watch.listening;
