@@ -140,18 +140,21 @@ export class RemoteLease implements Lease {
       try {
         reply = await this.#ops.extend(ms, seq);
       } catch (error) {
+        if (this.#released) throw new LockReleasedError(this.name, "extend");
         // It may still arrive and set the lease to end `ms` after it does,
         // which is no sooner than `ms` after it was sent: believe no more.
         this.#validUntil = Math.min(this.#validUntil, sent + ms - drift(ms));
         this.#plan();
         throw error;
       }
+      // Released while the call was on its way: it is no longer the
+      // caller's to extend, whatever the server answered.
+      if (this.#released) throw new LockReleasedError(this.name, "extend");
       if (this.#lost) throw this.#controller!.signal.reason;
       if (!reply.held) {
         this.#lose("the lease expired or was taken over before it was renewed");
         throw this.#controller!.signal.reason;
       }
-      if (this.#released) return;
       this.#leaseMs = ms;
       this.#validUntil = sent + reply.leaseMs - drift(reply.leaseMs);
       this.#plan();

@@ -332,11 +332,13 @@ export class RemoteLock implements Lock {
    * Gives up an acquisition whose outcome may be unknown: takes its token
    * out of the queue and releases it if it was granted meanwhile (both
    * idempotent, and the server's tombstone refuses its late calls). It goes
-   * on in the background, within a few request timeouts, if the caller
+   * on in the background, within one request timeout, if the caller
    * stops waiting for it.
    */
   #abandon(token: string): Promise<void> {
-    const deadline = performance.now() + this.#requestTimeoutMs * 3;
+    // Within one request timeout in all, so that a backend that hangs keeps
+    // the process alive no longer than that after its caller gave up.
+    const deadline = performance.now() + this.#requestTimeoutMs;
     const driver = this.#driver;
     const done = (async () => {
       const outcome = await this.#call(
