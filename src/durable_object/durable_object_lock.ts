@@ -50,9 +50,10 @@ export interface DurableObjectLockOptions extends LockOptions {
    */
   leaseMs?: number;
   /**
-   * How long one call to the object may take before it counts as failed
-   * (a waiting call gets its wait on top, at most 25 s). Every call is
-   * bounded by the caller's `timeoutMs` and `signal` as well.
+   * How long one call to the object may take before it counts as failed,
+   * 1 ms to 30 s (a waiting call gets its wait of at most 15 s and 2 s of
+   * silence instead). Every call is bounded by the caller's `timeoutMs` and
+   * `signal` as well.
    *
    * @default {10000}
    */

@@ -28,6 +28,7 @@ import type {
   RemoteAcquireReply,
   RemoteDriver,
   RemotePushedGrant,
+  RemoteWatch,
 } from "./driver.ts";
 
 /** Options of {@linkcode RemoteLock}, given by a backend's lock class. */
@@ -46,9 +47,10 @@ export interface RemoteLockOptions {
    */
   leaseMs?: number;
   /**
-   * How long one request may take before it counts as failed (a long-poll
-   * gets its wait on top). Every request is bounded by the caller's
-   * `timeoutMs` and `signal` as well.
+   * How long one request may take before it counts as failed, 1 ms to 30 s
+   * (half the minute a server remembers a given-up token; a long-poll gets
+   * its wait and 2 s of silence instead). Every request is bounded by the
+   * caller's `timeoutMs` and `signal` as well.
    *
    * @default {10000}
    */
@@ -207,14 +209,21 @@ export class RemoteLock implements Lock {
       MAX_LEASE_MS,
       30_000,
     );
+    // At most half the minute a server remembers a given-up token, so that
+    // no call of ours can arrive after its tombstone is gone.
     this.#requestTimeoutMs = checkRange(
       action,
       "requestTimeoutMs",
       options.requestTimeoutMs,
       1,
-      MAX_DELAY_MS,
+      30_000,
       10_000,
     );
+    if (this.#leaseMs < min) {
+      throw new RangeError(
+        `Cannot ${action} as 'leaseMs' must be at least ${min} for this backend: current value is ${this.#leaseMs}`,
+      );
+    }
     // A request costs a round trip: the clock costs nothing beside it.
     this.#rec = new Recorder(this, this.name, true);
   }
@@ -488,13 +497,18 @@ export class RemoteLock implements Lock {
     /** A hint to ask again that came while no sleep was there to cut. */
     let nudged = false;
     // Registered before its first call, so that no handoff slips past.
-    const watch = join
-      ? driver.watch?.(token, (grant) => {
-        if (grant !== undefined) pushed ??= grant;
-        if (wake === undefined) nudged = true;
-        else wake.abort();
-      })
-      : undefined;
+    let watch: RemoteWatch | undefined;
+    try {
+      watch = join
+        ? driver.watch?.(token, (grant) => {
+          if (grant !== undefined) pushed ??= grant;
+          if (wake === undefined) nudged = true;
+          else wake.abort();
+        })
+        : undefined;
+    } catch {
+      // A driver that cannot listen now: the waiter polls.
+    }
     /** Undefined until queued; then whether pushes can arrive. */
     let live: boolean | undefined;
     let sent = false;

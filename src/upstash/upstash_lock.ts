@@ -63,8 +63,8 @@ export interface UpstashLockOptions extends LockOptions {
    */
   waiterTtlMs?: number;
   /**
-   * How long one request may take before it counts as failed. Every request
-   * is bounded by the caller's `timeoutMs` and `signal` as well.
+   * How long one request may take before it counts as failed: 1 ms to 30 s.
+   * Every request is bounded by the caller's `timeoutMs` and `signal` too.
    *
    * @default {10000}
    */
