@@ -32,6 +32,8 @@ export interface Backend {
 /** Locks of one name; `matches` tells the proxy which requests are its. */
 export interface Named {
   readonly name: string;
+  /** Upstash: the key prefix of this name's locks. */
+  readonly prefix?: string;
   /** A new lock object (its own instance) through the proxy. */
   lock(options?: Record<string, unknown>): Lock;
   /** Whether a request belongs to this name. */
@@ -54,6 +56,7 @@ export async function startUpstash(): Promise<
       const prefix = `adv:${crypto.randomUUID()}:`;
       return {
         name,
+        prefix,
         lock: (options = {}) =>
           createLock("upstash", {
             name,
