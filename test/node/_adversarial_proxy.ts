@@ -116,7 +116,13 @@ export async function startAdversarialProxy(
     const path = req.url ?? "/";
     const streaming = (req.headers.accept ?? "").includes("text/event-stream");
     const rule = take(method, path, body);
-    log.push({ method, path, body, action: rule?.action, at: performance.now() });
+    log.push({
+      method,
+      path,
+      body,
+      action: rule?.action,
+      at: performance.now(),
+    });
     try {
       if (rule?.action === "hang") return;
       if (rule?.action === "502") {
@@ -161,13 +167,21 @@ export async function startAdversarialProxy(
     socket.on("close", () => sockets.delete(socket));
     const path = req.url ?? "/";
     const rule = take("UPGRADE", path, "");
-    log.push({ method: "UPGRADE", path, body: "", action: rule?.action, at: performance.now() });
+    log.push({
+      method: "UPGRADE",
+      path,
+      body: "",
+      action: rule?.action,
+      at: performance.now(),
+    });
     if (rule?.action === "hang") return;
     const go = () => {
       const upstream = connect(Number(target.port), target.hostname, () => {
         const headers = Object.entries({ ...req.headers, host: target.host })
           .map(([k, v]) => `${k}: ${v}`).join("\r\n");
-        upstream.write(`${req.method} ${req.url} HTTP/1.1\r\n${headers}\r\n\r\n`);
+        upstream.write(
+          `${req.method} ${req.url} HTTP/1.1\r\n${headers}\r\n\r\n`,
+        );
         if (head.length > 0) upstream.write(head);
         upstream.pipe(socket);
         socket.pipe(upstream);

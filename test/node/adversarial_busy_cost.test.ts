@@ -26,31 +26,37 @@ afterAll(async () => {
 
 for (const type of ["upstash", "durable-object"] as const) {
   for (const how of ["tryAcquire()", "acquire({ timeoutMs: 0 })"] as const) {
-    test(`RemoteLock.${how} costs one request when the lock is busy (${type})`, async () => {
-      const backend = backends[type]!;
-      const named = backend.fresh();
-      const held = await named.lock().acquire();
-      const lock = named.lock();
-      // Warm up (Upstash loads its scripts with a NOSCRIPT round trip).
-      if (how === "tryAcquire()") await lock.tryAcquire();
-      else await lock.acquire({ timeoutMs: 0 }).catch(() => {});
-      const before = backend.proxy.log.filter((e) => named.matches(e)).length;
-      for (let i = 0; i < 5; i++) {
-        if (how === "tryAcquire()") {
-          assertEquals(await lock.tryAcquire(), undefined);
-        } else await lock.acquire({ timeoutMs: 0 }).catch(() => {});
-      }
-      const seen = backend.proxy.log.filter((e) => named.matches(e));
-      const requests = seen.length - before;
-      await held.release();
-      assert(
-        requests === 5,
-        `5 busy ${how} cost ${requests} requests: ${
-          seen.slice(before).map((e) =>
-            type === "upstash" ? e.body.slice(12, 20) : e.path.split("/").pop()
-          ).join(", ")
-        }`,
-      );
-    }, 20_000);
+    test(
+      `RemoteLock.${how} costs one request when the lock is busy (${type})`,
+      async () => {
+        const backend = backends[type]!;
+        const named = backend.fresh();
+        const held = await named.lock().acquire();
+        const lock = named.lock();
+        // Warm up (Upstash loads its scripts with a NOSCRIPT round trip).
+        if (how === "tryAcquire()") await lock.tryAcquire();
+        else await lock.acquire({ timeoutMs: 0 }).catch(() => {});
+        const before = backend.proxy.log.filter((e) => named.matches(e)).length;
+        for (let i = 0; i < 5; i++) {
+          if (how === "tryAcquire()") {
+            assertEquals(await lock.tryAcquire(), undefined);
+          } else await lock.acquire({ timeoutMs: 0 }).catch(() => {});
+        }
+        const seen = backend.proxy.log.filter((e) => named.matches(e));
+        const requests = seen.length - before;
+        await held.release();
+        assert(
+          requests === 5,
+          `5 busy ${how} cost ${requests} requests: ${
+            seen.slice(before).map((e) =>
+              type === "upstash"
+                ? e.body.slice(12, 20)
+                : e.path.split("/").pop()
+            ).join(", ")
+          }`,
+        );
+      },
+      20_000,
+    );
   }
 }

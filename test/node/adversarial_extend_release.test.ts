@@ -41,32 +41,36 @@ function isExtend(type: string, r: { path: string; body: string }): boolean {
 
 for (const type of ["upstash", "durable-object"] as const) {
   for (const readSignal of [false, true]) {
-    test(`RemoteLease.extend() rejects with LockReleasedError when release() overtook it on the way (${type}${
-      readSignal ? ", lease.signal read" : ""
-    })`, async () => {
-      const backend = backends[type]!;
-      const named = backend.fresh();
-      const lock = named.lock();
-      const lease = await lock.acquire();
-      if (readSignal) assert(!lease.signal.aborted);
-      const slow = backend.proxy.add({
-        match: (r) => named.matches(r) && isExtend(type, r),
-        action: "delay-request",
-        ms: 300,
-        count: 1,
-      });
-      const extended = lease.extend(60_000).then(() => "resolved", (e) => e);
-      await delay(20);
-      await lease.release();
-      const outcome = await extended;
-      backend.proxy.clear(slow);
-      assert(
-        outcome === "resolved" || outcome instanceof LockReleasedError,
-        `extend() gave ${
-          outcome === undefined ? "undefined" : describe(outcome)
-        }`,
-      );
-      assert(!(await lock.isLocked()), "the lock is still held");
-    }, 20_000);
+    test(
+      `RemoteLease.extend() rejects with LockReleasedError when release() overtook it on the way (${type}${
+        readSignal ? ", lease.signal read" : ""
+      })`,
+      async () => {
+        const backend = backends[type]!;
+        const named = backend.fresh();
+        const lock = named.lock();
+        const lease = await lock.acquire();
+        if (readSignal) assert(!lease.signal.aborted);
+        const slow = backend.proxy.add({
+          match: (r) => named.matches(r) && isExtend(type, r),
+          action: "delay-request",
+          ms: 300,
+          count: 1,
+        });
+        const extended = lease.extend(60_000).then(() => "resolved", (e) => e);
+        await delay(20);
+        await lease.release();
+        const outcome = await extended;
+        backend.proxy.clear(slow);
+        assert(
+          outcome === "resolved" || outcome instanceof LockReleasedError,
+          `extend() gave ${
+            outcome === undefined ? "undefined" : describe(outcome)
+          }`,
+        );
+        assert(!(await lock.isLocked()), "the lock is still held");
+      },
+      20_000,
+    );
   }
 }

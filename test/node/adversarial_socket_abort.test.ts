@@ -36,29 +36,41 @@ afterAll(async () => {
   await backend?.close();
 });
 
-test("DurableObjectLock.acquire() keeps waiting when other callers on the same instance abort theirs (WebSocket)", async () => {
-  const named = backend.fresh();
-  const held = await named.lock().acquire({ leaseMs: 20_000 });
-  const shared = named.lock(); // one instance, many callers
-  const patient = shared.acquire({ timeoutMs: 30_000 });
-  await delay(100);
-  // Six impatient callers, each giving up by its own signal in turn.
-  const impatient = [1, 2, 3, 4, 5, 6].map((i) =>
-    shared.acquire({ signal: AbortSignal.timeout(250 * i) }).catch((e) => e)
-  );
-  await Promise.all(impatient);
-  const meanwhile = await within(patient, 300);
-  await held.release();
-  const outcome = meanwhile === "pending" ? await within(patient, 5_000) : meanwhile;
-  if (typeof outcome === "object" && outcome !== null && "release" in outcome) {
-    await (outcome as Lease).release();
-  }
-  assert(
-    meanwhile === "pending",
-    `the patient waiter gave ${describe(meanwhile)} while the lock was held`,
-  );
-  assert(
-    typeof outcome === "object" && outcome !== null && "fence" in outcome,
-    `the patient waiter gave ${describe(outcome)} after the release`,
-  );
-}, 30_000);
+test(
+  "DurableObjectLock.acquire() keeps waiting when other callers on the same instance abort theirs (WebSocket)",
+  async () => {
+    const named = backend.fresh();
+    const held = await named.lock().acquire({ leaseMs: 20_000 });
+    const shared = named.lock(); // one instance, many callers
+    // (Settled to a value at once, so its rejection is never unhandled.)
+    const patient = shared.acquire({ timeoutMs: 30_000 }).then(
+      (v) => v,
+      (e) => e,
+    );
+    await delay(100);
+    // Six impatient callers, each giving up by its own signal in turn.
+    const impatient = [1, 2, 3, 4, 5, 6].map((i) =>
+      shared.acquire({ signal: AbortSignal.timeout(250 * i) }).catch((e) => e)
+    );
+    await Promise.all(impatient);
+    const meanwhile = await within(patient, 300);
+    await held.release();
+    const outcome = meanwhile === "pending"
+      ? await within(patient, 5_000)
+      : meanwhile;
+    if (
+      typeof outcome === "object" && outcome !== null && "release" in outcome
+    ) {
+      await (outcome as Lease).release();
+    }
+    assert(
+      meanwhile === "pending",
+      `the patient waiter gave ${describe(meanwhile)} while the lock was held`,
+    );
+    assert(
+      typeof outcome === "object" && outcome !== null && "fence" in outcome,
+      `the patient waiter gave ${describe(outcome)} after the release`,
+    );
+  },
+  30_000,
+);

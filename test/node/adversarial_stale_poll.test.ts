@@ -28,36 +28,40 @@ function pause(ms: number): void {
   while (performance.now() < until) { /* a stop-the-world pause */ }
 }
 
-test("UpstashLock.acquire() queues again, rather than failing with LockBackendError, when its grant ran out before its next poll", async () => {
-  const named = backend.fresh();
-  const redis = new Redis({
-    url: backend.proxy.url,
-    token: backend.bridge.token,
-    enableTelemetry: false,
-  });
-  // What a user passes who wraps the SDK (UpstashRedisLike): no subscribe,
-  // so the waiter polls.
-  const polling = {
-    eval: redis.eval.bind(redis),
-    evalsha: redis.evalsha.bind(redis),
-  };
-  const waiter = createLock("upstash", {
-    name: named.name,
-    // deno-lint-ignore no-explicit-any
-    redis: polling as any,
-    prefix: named.prefix,
-  });
-  const held = await named.lock().acquire({ leaseMs: 10_000 });
-  const waiting = waiter.acquire({ leaseMs: 300 });
-  await delay(1_000); // queued, polling about once a second
-  await held.release(); // hands the lock to the waiter, for 300 ms
-  pause(1_000); // the waiter's next poll comes after its grant lapsed
-  const outcome = await within(waiting, 5_000);
-  assert(
-    typeof outcome === "object" && outcome !== null && "fence" in outcome,
-    `acquire() gave ${describe(outcome)}`,
-  );
-  const lease = outcome as Lease;
-  assert(!lease.signal.aborted, "the lease is lost already");
-  await lease.release();
-}, 20_000);
+test(
+  "UpstashLock.acquire() queues again, rather than failing with LockBackendError, when its grant ran out before its next poll",
+  async () => {
+    const named = backend.fresh();
+    const redis = new Redis({
+      url: backend.proxy.url,
+      token: backend.bridge.token,
+      enableTelemetry: false,
+    });
+    // What a user passes who wraps the SDK (UpstashRedisLike): no subscribe,
+    // so the waiter polls.
+    const polling = {
+      eval: redis.eval.bind(redis),
+      evalsha: redis.evalsha.bind(redis),
+    };
+    const waiter = createLock("upstash", {
+      name: named.name,
+      // deno-lint-ignore no-explicit-any
+      redis: polling as any,
+      prefix: named.prefix,
+    });
+    const held = await named.lock().acquire({ leaseMs: 10_000 });
+    const waiting = waiter.acquire({ leaseMs: 300 });
+    await delay(1_000); // queued, polling about once a second
+    await held.release(); // hands the lock to the waiter, for 300 ms
+    pause(1_000); // the waiter's next poll comes after its grant lapsed
+    const outcome = await within(waiting, 5_000);
+    assert(
+      typeof outcome === "object" && outcome !== null && "fence" in outcome,
+      `acquire() gave ${describe(outcome)}`,
+    );
+    const lease = outcome as Lease;
+    assert(!lease.signal.aborted, "the lease is lost already");
+    await lease.release();
+  },
+  20_000,
+);
