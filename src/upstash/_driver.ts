@@ -293,6 +293,8 @@ export function upstashDriver(
             h!.suspect();
           }
         }
+        // The stream stays warm while this grant is held.
+        if (w !== undefined) hub()?.hold(token);
         // `waited` (whether it queued first) is for the core's metrics.
         const granted = {
           state: "granted" as const,
@@ -318,9 +320,13 @@ export function upstashDriver(
     },
 
     async release(token: string, signal: AbortSignal): Promise<boolean> {
-      const reply = await run("release", [token], signal);
-      if (reply !== 0 && reply !== 1) throw malformed("release", reply);
-      return reply === 1;
+      try {
+        const reply = await run("release", [token], signal);
+        if (reply !== 0 && reply !== 1) throw malformed("release", reply);
+        return reply === 1;
+      } finally {
+        if (resolved?.subscribe !== undefined) hubOf(resolved).unhold(token);
+      }
     },
 
     async extend(
@@ -428,6 +434,7 @@ export function upstashDriver(
             return onWake(undefined);
           }
           w.pushed = true;
+          h!.hold(token); // the stream stays warm while it is held
           // The lease runs runMs after call `call` arrived, so at least
           // runMs after it was sent; the core reckons from its latest call.
           onWake({ fence, leaseMs: sent + runMs - latest });

@@ -64,6 +64,14 @@ export class WakeHub {
   #liveSince = 0;
   #failures = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Leases this client holds that were granted to a waiter of this hub: the
+   * stream stays open while they are held (the process is busy with them
+   * anyway), so that the next acquisition after a release finds it warm,
+   * and closes at the first task after the last one ends and nobody waits.
+   */
+  #holds = new Set<string>();
+  #closing: ReturnType<typeof setTimeout> | undefined;
   /** Streams opened, for tests. */
   opened = 0;
 
@@ -106,9 +114,35 @@ export class WakeHub {
         this.#entries.delete(token);
         entry.settle?.(false);
         entry.settle = undefined;
-        if (![...this.#entries.values()].some((e) => e.needed)) this.#close();
+        this.#closeIfIdle();
       },
     };
+  }
+
+  /** A lease granted to a waiter of this hub is held now. */
+  hold(token: string): void {
+    if (this.#stream !== undefined) this.#holds.add(token);
+  }
+
+  /** That lease ended (released, or given up). */
+  unhold(token: string): void {
+    if (!this.#holds.delete(token) || this.#holds.size > 0) return;
+    // At the next task: a release followed at once by an acquire (a loop)
+    // keeps the stream; otherwise it closes before the process could idle.
+    clearTimeout(this.#closing);
+    this.#closing = setTimeout(() => {
+      this.#closing = undefined;
+      this.#closeIfIdle();
+    }, 0);
+  }
+
+  /**
+   * Closes the stream once no lease of this hub is held and nobody is
+   * registered: a waiter registered but not yet queued (its first call on
+   * its way) keeps an open stream, though it would not open one.
+   */
+  #closeIfIdle(): void {
+    if (this.#holds.size === 0 && this.#entries.size === 0) this.#close();
   }
 
   /**
@@ -223,6 +257,9 @@ export class WakeHub {
   #close(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearTimeout(this.#closing);
+    this.#closing = undefined;
+    this.#holds.clear();
     this.#failures = 0;
     this.#drop();
   }
