@@ -19,10 +19,12 @@ import { type Attempt, Recorder } from "../core/_recorder.ts";
 import { hold } from "../core/_hold.ts";
 import {
   checkAcquireOptions,
+  type CheckedAcquireOptions,
   checkName,
   MAX_DELAY_MS,
   show,
 } from "../core/_validate.ts";
+import { remoteInternals } from "./_remote_internals.ts";
 import { drift, leaseFor } from "./_remote_lease.ts";
 import type {
   RemoteAcquireReply,
@@ -160,6 +162,27 @@ export class RemoteLock implements Lock {
   /** Opens when the previous acquisition's first call reached the server. */
   #order: Promise<void> = Promise.resolve();
   #rec: Recorder;
+  /**
+   * A semaphore's capacity (see remote_semaphore.ts), which every request
+   * carries; undefined for a lock.
+   */
+  #capacity: number | undefined;
+
+  static {
+    remoteInternals.create = (driver, options, capacity) => {
+      const lock = new RemoteLock(driver, options);
+      lock.#capacity = capacity;
+      return lock;
+    };
+    remoteInternals.acquire = (lock, checked) => lock.#begin(checked);
+    remoteInternals.tryAcquire = (lock, checked) => lock.#try(checked);
+    remoteInternals.status = (lock) => {
+      const driver = lock.#driver;
+      return lock.#call("status", (s) => driver.status(s), Infinity);
+    };
+    remoteInternals.recorder = (lock) => lock.#rec;
+    remoteInternals.mismatch = (lock, capacity) => lock.#mismatch(capacity);
+  }
 
   /**
    * Builds a lock on `driver`; checks the options now.
@@ -351,14 +374,26 @@ export class RemoteLock implements Lock {
    * @throws {LockBackendError} When the backend cannot be reached or answers oddly.
    */
   acquire(options?: AcquireOptions): Promise<Lease> {
-    let checked, leaseMs: number;
+    let checked;
     try {
       checked = checkAcquireOptions(this.name, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#begin(checked);
+  }
+
+  /** An acquisition of a lock, or of a semaphore's `checked.permits`. */
+  #begin(
+    checked: CheckedAcquireOptions & { permits?: number },
+  ): Promise<Lease> {
+    let leaseMs: number;
+    try {
       leaseMs = this.#checkLeaseMs(checked.leaseMs);
     } catch (error) {
       return Promise.reject(error);
     }
-    const { mode, signal, timeoutMs, priority, owner } = checked;
+    const { mode, signal, timeoutMs, priority, owner, permits } = checked;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const deadline = timeoutMs === undefined
       ? Infinity
@@ -367,6 +402,7 @@ export class RemoteLock implements Lock {
     const at = rec.begin(mode, owner, true);
     return this.#acquire(
       mode,
+      permits,
       leaseMs,
       priority,
       timeoutMs,
@@ -381,6 +417,7 @@ export class RemoteLock implements Lock {
 
   async #acquire(
     mode: LockMode,
+    permits: number | undefined,
     leaseMs: number,
     priority: number,
     timeoutMs: number | undefined,
@@ -411,6 +448,7 @@ export class RemoteLock implements Lock {
         if (again && performance.now() >= deadline) throw timedOut();
         const lease = await this.#attempt(
           mode,
+          permits,
           leaseMs,
           priority,
           timeoutMs,
@@ -445,6 +483,7 @@ export class RemoteLock implements Lock {
   /** One token's acquisition: a lease, undefined (stale: again), or a throw. */
   async #attempt(
     mode: LockMode,
+    permits: number | undefined,
     leaseMs: number,
     priority: number,
     timeoutMs: number | undefined,
@@ -455,6 +494,7 @@ export class RemoteLock implements Lock {
     answered: (queued: boolean) => void,
   ): Promise<Lease | undefined> {
     const driver = this.#driver;
+    const capacity = this.#capacity;
     const token = `lk_${crypto.randomUUID()}`;
     const join = timeoutMs !== 0;
     let pushed: RemotePushedGrant | undefined;
@@ -494,15 +534,27 @@ export class RemoteLock implements Lock {
           "acquire",
           (s) =>
             driver.acquire(
-              {
-                token,
-                mode,
-                leaseMs,
-                join,
-                waitMs,
-                priority,
-                owner: at.owner,
-              },
+              capacity === undefined
+                ? {
+                  token,
+                  mode,
+                  leaseMs,
+                  join,
+                  waitMs,
+                  priority,
+                  owner: at.owner,
+                }
+                : {
+                  token,
+                  mode,
+                  leaseMs,
+                  join,
+                  waitMs,
+                  priority,
+                  owner: at.owner,
+                  permits: permits ?? 1,
+                  capacity,
+                },
               s,
               answered,
             ),
@@ -520,6 +572,7 @@ export class RemoteLock implements Lock {
           return lease = this.#lease(
             token,
             mode,
+            permits,
             reply.fence,
             leaseMs,
             start + reply.leaseMs - drift(reply.leaseMs),
@@ -529,6 +582,7 @@ export class RemoteLock implements Lock {
         if (reply.state === "busy") {
           throw new LockTimeoutError(this.name, timeoutMs ?? 0);
         }
+        if (reply.state === "capacity") throw this.#mismatch(reply.capacity);
         if (reply.state === "gone") {
           throw this.#fault(
             "acquire",
@@ -576,6 +630,7 @@ export class RemoteLock implements Lock {
           return lease = this.#lease(
             token,
             mode,
+            permits,
             pushed.fence,
             leaseMs,
             contact + pushed.leaseMs - drift(pushed.leaseMs),
@@ -600,15 +655,27 @@ export class RemoteLock implements Lock {
    * @returns The lease, or `undefined` when the lock is busy.
    * @throws {LockBackendError} When the backend cannot be reached or answers oddly.
    */
-  async tryAcquire(options?: AcquireOptions): Promise<Lease | undefined> {
-    const checked = checkAcquireOptions(this.name, options);
+  tryAcquire(options?: AcquireOptions): Promise<Lease | undefined> {
+    let checked;
+    try {
+      checked = checkAcquireOptions(this.name, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#try(checked);
+  }
+
+  async #try(
+    checked: CheckedAcquireOptions & { permits?: number },
+  ): Promise<Lease | undefined> {
     const leaseMs = this.#checkLeaseMs(checked.leaseMs);
-    const { mode, owner, signal } = checked;
+    const { mode, owner, signal, permits } = checked;
     if (signal?.aborted) throw signal.reason;
     const at = this.#rec.begin(mode, owner, true);
     try {
       return await this.#attempt(
         mode,
+        permits,
         leaseMs,
         0,
         0,
@@ -693,10 +760,30 @@ export class RemoteLock implements Lock {
     return this.#rec.subscribe(listener);
   }
 
+  /**
+   * The error for a request the server refused because the name's holders
+   * and waiters have another capacity (`0`: they hold it as a lock).
+   */
+  #mismatch(theirs: number): Error {
+    const mine = this.#capacity;
+    const at = this.#driver.target;
+    if (mine === undefined || theirs === 0) {
+      return new TypeError(
+        mine === undefined
+          ? `Cannot acquire lock "${this.name}" as the name is in use at ${at} as a semaphore of ${theirs} permits: a lock and a semaphore cannot share a name`
+          : `Cannot acquire semaphore "${this.name}" as the name is in use at ${at} as a lock: a lock and a semaphore cannot share a name`,
+      );
+    }
+    return new RangeError(
+      `Cannot acquire semaphore "${this.name}" as 'permits' (its capacity) is ${mine} here but ${theirs} for the holders and waiters of the name at ${at}: every client of a semaphore must give the same permits, and a name's capacity changes only once nobody holds or waits for it`,
+    );
+  }
+
   /** The lease, or undefined when it ran out before it got here. */
   #lease(
     token: string,
     mode: LockMode,
+    permits: number | undefined,
     fence: number,
     leaseMs: number,
     validUntil: number,
@@ -706,6 +793,7 @@ export class RemoteLock implements Lock {
     return leaseFor({
       name: this.name,
       mode,
+      permits,
       fence,
       leaseMs,
       limits: this.#limits,
@@ -732,11 +820,15 @@ export class RemoteLock implements Lock {
  * fell back to one default name would share a lock, while one resource
  * named twice would not exclude at all.
  */
-export function requireName(type: string, name: unknown): string {
-  const action = `create ${type} lock`;
+export function requireName(
+  type: string,
+  name: unknown,
+  kind: "lock" | "semaphore" = "lock",
+): string {
+  const action = `create ${type} ${kind}`;
   if (name === undefined) {
     throw new TypeError(
-      `Cannot ${action} as 'name' is required: every client of a ${type} lock must name the resource it guards (a default name would let unrelated resources share one lock)`,
+      `Cannot ${action} as 'name' is required: every client of a ${type} ${kind} must name the resource it guards (a default name would let unrelated resources share one ${kind})`,
     );
   }
   return checkName(action, name);
