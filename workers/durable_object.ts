@@ -105,6 +105,16 @@ const REJOIN_MS = 10_000;
  */
 const FENCE_MARGIN_MS = 60_000;
 
+/** What the holders add up to (see #holderCounts). */
+interface HolderCounts {
+  all: number;
+  exclusive: number;
+  /** The permits shared holders hold (1 each for a lock's). */
+  permits: number;
+  /** A semaphore's capacity; 0 or null for a lock's holders. */
+  capacity: number | null;
+}
+
 interface Waiter {
   token: string;
   shared: boolean;
@@ -216,21 +226,12 @@ export class LockDurableObject extends DurableObject {
     this.#sql.exec("DELETE FROM holders WHERE expires_at <= ?", now);
   }
 
-  #holderCounts(): {
-    all: number;
-    exclusive: number;
-    permits: number;
-    capacity: number | null;
-  } {
+  /** One pass over the holders: what admission and status need of them. */
+  #holderCounts(): HolderCounts {
     if (!this.#schema(false)) {
       return { all: 0, exclusive: 0, permits: 0, capacity: null };
     }
-    return this.#sql.exec<{
-      all: number;
-      exclusive: number;
-      permits: number;
-      capacity: number | null;
-    }>(
+    return this.#sql.exec<HolderCounts>(
       `SELECT COUNT(*) AS [all], COALESCE(SUM(shared = 0), 0) AS exclusive,
         COALESCE(SUM(CASE WHEN shared = 1 THEN COALESCE(permits, 1) END), 0) AS permits,
         MAX(COALESCE(capacity, 0)) AS capacity
@@ -244,8 +245,12 @@ export class LockDurableObject extends DurableObject {
    * capacity; a lock's is unbounded (`capacity` 0), its exclusive request
    * holds it all, its shared one 1.
    */
-  #fits(shared: boolean, permits: number, capacity: number): boolean {
-    const held = this.#holderCounts();
+  #fits(
+    shared: boolean,
+    permits: number,
+    capacity: number,
+    held: HolderCounts = this.#holderCounts(),
+  ): boolean {
     if (!shared) return held.all === 0;
     return held.exclusive === 0 &&
       (capacity === 0 || held.permits + permits <= capacity);
@@ -255,8 +260,10 @@ export class LockDurableObject extends DurableObject {
    * The capacity of the name's holders and waiters (0: a lock's), which a
    * request must share; undefined while nobody holds or waits.
    */
-  #capacity(now: number): number | undefined {
-    const held = this.#holderCounts();
+  #capacity(
+    now: number,
+    held: HolderCounts = this.#holderCounts(),
+  ): number | undefined {
     if (held.all > 0) return held.capacity ?? 0;
     const waiter = this.#queue.find((w) =>
       w.resolve !== undefined || w.detachedUntil > now
@@ -487,7 +494,8 @@ export class LockDurableObject extends DurableObject {
     }
     // Capacity travels with each request: one that disagrees with the
     // name's holders and waiters is refused; an idle name takes a new one.
-    const current = this.#capacity(now);
+    const counts = this.#holderCounts();
+    const current = this.#capacity(now, counts);
     if (current !== undefined && current !== capacity) {
       return Promise.resolve({
         ok: false,
@@ -497,7 +505,7 @@ export class LockDurableObject extends DurableObject {
     }
     let waiter = this.#queue.find((w) => w.token === token);
     const first = this.#queue.length === 0 || this.#queue[0] === waiter;
-    if (first && this.#fits(shared, permits, capacity)) {
+    if (first && this.#fits(shared, permits, capacity, counts)) {
       if (waiter !== undefined) this.#queue.shift();
       const fence = this.#grant(
         token,
@@ -677,11 +685,13 @@ export class LockDurableObject extends DurableObject {
     this.#handoff(now);
     const held = this.#holderCounts();
     const capacity = this.#capacity(now);
+    // A lock's status stays as it was: a semaphore's adds its permits.
     return {
       holders: held.all,
       waiters: this.#queue.length,
-      permits: held.permits,
-      ...(capacity === undefined ? {} : { capacity }),
+      ...(capacity === undefined || capacity === 0
+        ? {}
+        : { permits: held.permits, capacity }),
     };
   }
 

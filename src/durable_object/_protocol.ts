@@ -497,12 +497,12 @@ export interface StatusReply {
   holders: number;
   /** How many waiters queue (including those between calls). */
   waiters: number;
-  /** The permits the shared holders hold (each lock reader holds 1). */
-  permits?: number;
   /**
-   * The capacity of the holders and waiters: a semaphore's, 0 for a lock;
-   * absent when nobody holds or waits.
+   * While a semaphore's requests hold or wait for the name: the permits
+   * held. Absent for a lock's, or an idle name.
    */
+  permits?: number;
+  /** With `permits`: the capacity of the semaphore's holders and waiters. */
   capacity?: number;
 }
 

@@ -105,9 +105,15 @@ export interface RemoteStatus {
   readonly holders: number;
   /** Waiters queued now. */
   readonly waiters: number;
-  /** With `semaphores`: the permits the shared holders hold. */
+  /**
+   * While a semaphore's requests hold or wait for the name: the permits
+   * held (absent: 0, or the name is a lock's).
+   */
   readonly permits?: number;
-  /** With `semaphores`: the capacity of the name's holders and waiters. */
+  /**
+   * With `permits`: the capacity of the semaphore's holders and waiters
+   * (absent while anyone holds or waits: they are a lock's).
+   */
   readonly capacity?: number;
 }
 
@@ -215,8 +221,8 @@ export interface RemoteDriver {
   cancel(token: string, signal: AbortSignal): Promise<"cancelled" | "held">;
   /**
    * Holders and waiters now, by the server's clock; a driver that admits by
-   * permits also says how many shared permits are held and the capacity of
-   * the name's holders and waiters (`0` for a lock; absent when idle).
+   * permits adds, while a semaphore's requests hold or wait for the name,
+   * the permits held and their capacity.
    */
   status(signal: AbortSignal): Promise<RemoteStatus>;
   /** Who holds and who waits now (ages by the server's clock). */

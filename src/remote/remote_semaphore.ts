@@ -180,16 +180,16 @@ export class RemoteSemaphore implements Semaphore {
    * @throws {LockBackendError} When the backend cannot be reached or answers oddly.
    */
   async available(): Promise<number> {
-    const { holders, waiters, permits, capacity } = await remoteInternals
-      .status(this.#lock);
-    if (
-      capacity !== undefined && capacity !== this.permits &&
-      holders + waiters > 0
-    ) throw remoteInternals.mismatch(this.#lock, capacity);
-    if (typeof permits !== "number") {
+    const { holders, waiters, permits = 0, capacity = 0 } =
+      await remoteInternals.status(this.#lock);
+    // Held or awaited without a capacity: as a lock.
+    if (holders + waiters > 0 && capacity !== this.permits) {
+      throw remoteInternals.mismatch(this.#lock, capacity);
+    }
+    if (!Number.isSafeInteger(permits) || permits < 0) {
       throw new LockBackendError(
         this.name,
-        "status did not say how many permits are held",
+        `status said ${permits} permits are held`,
       );
     }
     return Math.max(0, this.permits - permits);

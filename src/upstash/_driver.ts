@@ -369,12 +369,16 @@ export function upstashDriver(
         !isInt(reply[2]) || !isInt(reply[3])
       ) throw malformed("status", reply);
       const [holders, waiters, permits, capacity] = reply as number[];
-      return {
-        holders: holders!,
-        waiters: waiters!,
-        permits: permits!,
-        ...(capacity! < 0 ? {} : { capacity: capacity! }),
-      };
+      // As the lock service answers: a semaphore's holders and waiters
+      // add their permits and capacity; a lock's status stays as it was.
+      return capacity! > 0
+        ? {
+          holders: holders!,
+          waiters: waiters!,
+          permits: permits!,
+          capacity: capacity!,
+        }
+        : { holders: holders!, waiters: waiters! };
     },
 
     async query(signal: AbortSignal): Promise<LockSnapshot> {
