@@ -130,14 +130,17 @@ export function semaphoreContract(
     let full = 0;
     inUse = 0;
     await Promise.all(
-      Array.from({ length: 12 }, () =>
-        make(name, capacity).withPermits(async () => {
-          inUse++;
-          full = Math.max(full, inUse);
-          assert(inUse <= capacity, `${inUse} permits out of ${capacity}`);
-          await delay(quietMs);
-          inUse--;
-        }, { timeoutMs: 60_000 })),
+      Array.from(
+        { length: 12 },
+        () =>
+          make(name, capacity).withPermits(async () => {
+            inUse++;
+            full = Math.max(full, inUse);
+            assert(inUse <= capacity, `${inUse} permits out of ${capacity}`);
+            await delay(quietMs);
+            inUse--;
+          }, { timeoutMs: 60_000 }),
+      ),
     );
     assertEquals(full, capacity, "the limit was never reached under load");
     assertEquals(await make(name, capacity).available(), capacity);
@@ -282,7 +285,10 @@ export function semaphoreContract(
       [name, "20ms"],
     );
     assertEquals(error.name, "TimeoutError");
-    await assertRejects(make(name, 2).acquire({ timeoutMs: 0 }), LockTimeoutError);
+    await assertRejects(
+      make(name, 2).acquire({ timeoutMs: 0 }),
+      LockTimeoutError,
+    );
     const reason = new Error("stop");
     await assertRejects(
       make(name, 2).acquire({ signal: AbortSignal.abort(reason) }),
@@ -313,7 +319,11 @@ export function semaphoreContract(
       assertThrows(create(bad), RangeError, ["'permits'", String(bad)]);
     }
     assertThrows(
-      () => createSemaphore(type, { ...optionsOf(name), name, permits: 2, permit: 2 } as never),
+      () =>
+        createSemaphore(
+          type,
+          { ...optionsOf(name), name, permits: 2, permit: 2 } as never,
+        ),
       TypeError,
       [`'permit' is not an option of ${type} semaphores`, "'permits'"],
     );
@@ -328,15 +338,25 @@ export function semaphoreContract(
       ["fast", TypeError, ["'options'", '"fast"']],
     ];
     for (const [options, ErrorClass, includes] of cases) {
-      await assertRejects(() => sem.acquire(options as never), ErrorClass, includes);
-      await assertRejects(() => sem.tryAcquire(options as never), ErrorClass, includes);
+      await assertRejects(
+        () => sem.acquire(options as never),
+        ErrorClass,
+        includes,
+      );
+      await assertRejects(
+        () => sem.tryAcquire(options as never),
+        ErrorClass,
+        includes,
+      );
       await assertRejects(
         () => sem.withPermits(() => 1, options as never),
         ErrorClass,
         includes,
       );
     }
-    await assertRejects(() => sem.withPermits("no" as never), TypeError, ["'fn'"]);
+    await assertRejects(() => sem.withPermits("no" as never), TypeError, [
+      "'fn'",
+    ]);
     assertEquals(await sem.query(), { held: [], pending: [] });
     assertEquals(await sem.available(), 3);
   });
@@ -365,7 +385,11 @@ export function semaphoreContract(
       await lease.release();
       // Idle: the next request's capacity stands, and the old one is refused.
       const big = await five.acquire({ permits: 5 });
-      await assertRejects(() => three.acquire(), RangeError, ["'permits'", "3", "5"]);
+      await assertRejects(() => three.acquire(), RangeError, [
+        "'permits'",
+        "3",
+        "5",
+      ]);
       await big.release();
       const held2 = await lock.acquire();
       await assertRejects(() => three.acquire(), TypeError, ["lock"]);
@@ -380,12 +404,22 @@ export function semaphoreContract(
       // No renewal can run while the event loop is stopped: the server's
       // lease ends, and its permits with it.
       stall(800);
-      const other = await make(name, 3).acquire({ permits: 3, timeoutMs: 10_000 });
+      const other = await make(name, 3).acquire({
+        permits: 3,
+        timeoutMs: 10_000,
+      });
       assert(other.fence > lease.fence);
       for (let i = 0; i < 100 && !lease.signal.aborted; i++) await delay(20);
-      assert(lease.signal.reason instanceof LockLostError, String(lease.signal.reason));
+      assert(
+        lease.signal.reason instanceof LockLostError,
+        String(lease.signal.reason),
+      );
       await lease.release();
-      assertEquals(await make(name, 3).available(), 0, "a lost lease freed someone else's permits");
+      assertEquals(
+        await make(name, 3).available(),
+        0,
+        "a lost lease freed someone else's permits",
+      );
       await other.release();
       assertEquals(await make(name, 3).available(), 3);
     });
@@ -486,13 +520,17 @@ export function semaphoreContract(
       const manager = new LockManager();
       const sem = manager.getOrCreateSemaphore("api", "local", { permits: 2 });
       assert(manager.getOrCreateSemaphore("api") === sem);
-      assert(manager.getOrCreateSemaphore("api", "local", { permits: 2 }) === sem);
+      assert(
+        manager.getOrCreateSemaphore("api", "local", { permits: 2 }) === sem,
+      );
       assertThrows(
         () => manager.getOrCreateSemaphore("api", "local", { permits: 3 }),
         RangeError,
         ["'permits'", "3", "2"],
       );
-      assertThrows(() => manager.getOrCreateLock("api"), TypeError, ["semaphore"]);
+      assertThrows(() => manager.getOrCreateLock("api"), TypeError, [
+        "semaphore",
+      ]);
       manager.getOrCreateLock("db");
       assertThrows(
         () => manager.getOrCreateSemaphore("db", "local", { permits: 1 }),
