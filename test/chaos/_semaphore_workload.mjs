@@ -6,6 +6,10 @@
  * and pauses past its lease at random when the scenario asks, with the
  * choices drawn from a seeded generator. Runs the same in a task or a child
  * process.
+ *
+ * A record's `start` and `end` lie inside its lease (after the grant came,
+ * before the release went), so sections that overlap in time held their
+ * permits at once.
  */
 import { now, seeded } from "./_rng.mjs";
 
@@ -18,12 +22,24 @@ export const S = {
   start: 4,
   end: 5,
   lost: 6,
+  /** When the acquisition was asked for (before its first request). */
+  asked: 7,
 };
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function between(rng, [min, max]) {
   return min + Math.floor(rng() * (max - min + 1));
+}
+
+// Stalls of this isolate: a pause stops every task in it, so every lease
+// held across a stall longer than the lease is lost, not only the pauser's.
+const stalls = [];
+
+function stalledPast(start, end, leaseMs) {
+  return stalls.some(([from, to]) =>
+    from >= start && to <= end && to - from > leaseMs
+  );
 }
 
 /** Waits until `signal` aborts or `ms` pass; resolves whether it aborted. */
@@ -174,16 +190,19 @@ export async function runSemaphoreClient(config) {
       }
     }
     const start = now();
-    let stalled = false;
     if (pause && leaseMs !== undefined) {
       counts.paused++;
-      // A stop-the-world pause past the lease: this lease is lost.
+      // A stop-the-world pause past the lease: this lease is lost, and so
+      // is every other this isolate holds across it.
+      const from = now();
       const until = performance.now() + pauseMs;
       while (performance.now() < until) { /* stalled */ }
-      stalled = pauseMs > leaseMs;
+      stalls.push([from, now()]);
+      if (stalls.length > 64) stalls.shift();
     } else if (hold > 0) await sleep(hold);
     else await null;
     const end = now();
+    const stalled = leaseMs !== undefined && stalledPast(start, end, leaseMs);
     if (stalled) {
       // Its signal must say so, soon after the event loop runs again.
       if (!(await aborted(lease.signal, (leaseMs ?? 0) * 2 + 2_000))) {
@@ -206,6 +225,7 @@ export async function runSemaphoreClient(config) {
       start,
       end,
       lost ? 1 : 0,
+      asked,
     ]);
     try {
       await lease.release();
@@ -233,8 +253,10 @@ export async function runSemaphoreClient(config) {
  *
  * - overAdmissions: moments at which the permits held by leases not lost
  *   by the end of their section exceed the capacity (must be 0);
- * - fenceOrder: a grant after another's section ended with a fence not
- *   higher, or two grants with one fence (must be 0);
+ * - fenceOrder: two grants with one fence, or a grant asked for after
+ *   another's section ended (so granted after that one was) whose fence is
+ *   not higher (must be 0). Grants that may have crossed are not ordered:
+ *   a section's start is when its grant arrived, not when it was made;
  * - and, from the clients: unsignalled lost leases, unexpected losses in a
  *   scenario without faults, hung acquisitions, other errors (all 0);
  *   `stuck` names whose permits could not all be taken after the run.
@@ -285,16 +307,20 @@ export function checkSemaphores({ names, capacity, results, stuck = 0 }) {
         if (examples.length < 3) examples.push({ inUse, holders: [...open] });
       }
     }
-    // Fences: a section that began after another ended has a higher fence.
-    const byStart = [...list].sort((a, b) => a[S.start] - b[S.start]);
+    // Fences: an acquisition asked for after another's section ended was
+    // granted after that one, so its fence is higher.
+    const byAsked = [...list].sort((a, b) => a[S.asked] - b[S.asked]);
     const byEnd = [...list].sort((a, b) => a[S.end] - b[S.end]);
     let e = 0, highest = -Infinity;
-    for (const r of byStart) {
-      while (e < byEnd.length && byEnd[e][S.end] < r[S.start]) {
+    for (const r of byAsked) {
+      while (e < byEnd.length && byEnd[e][S.end] < r[S.asked]) {
         highest = Math.max(highest, byEnd[e][S.fence]);
         e++;
       }
-      if (r[S.fence] <= highest) fenceOrder++;
+      if (r[S.fence] <= highest) {
+        fenceOrder++;
+        if (examples.length < 3) examples.push({ fence: r, highest });
+      }
     }
   }
   const report = {
