@@ -26,6 +26,11 @@ export const localInternals: {
     lock: LocalLock,
     checked: CheckedSemaphoreOptions,
   ) => Promise<PermitLease>;
+  /**
+   * One permit without options: the lease itself when granted at once (no
+   * promise made), else the promise of the queued grant.
+   */
+  acquireOne: (lock: LocalLock) => PermitLease | Promise<PermitLease>;
   /** `permits` now, or undefined (busy: counted as such). */
   tryAcquire: (
     lock: LocalLock,

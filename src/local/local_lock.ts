@@ -136,6 +136,19 @@ export class LocalLock implements Lock {
       return lock;
     };
     localInternals.acquire = (lock, checked) => lock.#acquirePermits(checked);
+    localInternals.acquireOne = (lock) => {
+      const lease = lock.#grantNow("shared", undefined, 1);
+      if (lease !== undefined) return lease;
+      if (lock.#timed) lock.#rec.emit("acquire", "shared", undefined);
+      return lock.#enqueue(
+        "shared",
+        undefined,
+        undefined,
+        undefined,
+        0,
+        1,
+      ) as Promise<LocalLease>;
+    };
     localInternals.tryAcquire = (lock, permits, owner) => {
       const lease = lock.#grantNow("shared", owner, permits);
       if (lease === undefined) lock.#rec.busyAtOnce("shared", owner);

@@ -18,7 +18,34 @@ import {
 } from "../core/_validate.ts";
 import { attachRecorder } from "../core/_recorder.ts";
 import type { LocalLock, LocalLockOptions } from "./local_lock.ts";
-import { localInternals } from "./_local_internals.ts";
+import { localInternals, type PermitLease } from "./_local_internals.ts";
+
+function isLease(value: unknown): value is PermitLease {
+  return typeof (value as Promise<unknown>).then !== "function";
+}
+
+// Takes the lease itself when granted at once, so the uncontended path pays
+// no extra await (as LocalLock.withLock does).
+async function holding<T>(
+  granted: PermitLease | Promise<PermitLease>,
+  fn: (lease: SemaphoreLease) => T | Promise<T>,
+): Promise<T> {
+  const lease = isLease(granted) ? granted : await granted;
+  try {
+    const result = fn(lease);
+    // A synchronous section releases at once, not a tick later: under
+    // contention the next holder waits for that tick.
+    if (
+      result === null ||
+      (typeof result !== "object" && typeof result !== "function") ||
+      typeof (result as Promise<T>).then !== "function"
+    ) return result as T;
+    return await result;
+  } finally {
+    // A local release is synchronous; awaiting it would only add a tick.
+    void lease.release();
+  }
+}
 
 /** Options for {@linkcode LocalSemaphore}. */
 export interface LocalSemaphoreOptions
@@ -100,6 +127,10 @@ export class LocalSemaphore implements Semaphore {
    * @throws {LockTimeoutError} When `timeoutMs` passes first.
    */
   acquire(options?: SemaphoreAcquireOptions): Promise<SemaphoreLease> {
+    if (options === undefined) {
+      const granted = localInternals.acquireOne(this.#lock);
+      return isLease(granted) ? Promise.resolve(granted) : granted;
+    }
     try {
       return localInternals.acquire(
         this.#lock,
@@ -167,17 +198,21 @@ export class LocalSemaphore implements Semaphore {
    * @param options Permits, timeout, signal, priority and owner.
    * @returns What `fn` returned.
    */
-  async withPermits<T>(
+  withPermits<T>(
     fn: (lease: SemaphoreLease) => T | Promise<T>,
     options?: SemaphoreAcquireOptions,
   ): Promise<T> {
-    checkFn(this.name, fn);
-    const lease = await this.acquire(options);
     try {
-      return await fn(lease);
-    } finally {
-      void lease.release();
+      checkFn(this.name, fn);
+    } catch (error) {
+      return Promise.reject(error);
     }
+    return holding(
+      options === undefined
+        ? localInternals.acquireOne(this.#lock)
+        : this.acquire(options),
+      fn,
+    );
   }
 
   /**
