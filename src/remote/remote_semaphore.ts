@@ -66,7 +66,8 @@ export interface RemoteSemaphoreOptions extends RemoteLockOptions {
  *   release: async (token) => held.delete(token),
  *   extend: async (token, leaseMs) => ({ held: held.has(token), leaseMs }),
  *   cancel: async () => "cancelled",
- *   status: async () => ({ holders: held.size, waiters: 0, permits: used() }),
+ *   // While a semaphore holds: the permits held, and its capacity.
+ *   status: async () => ({ holders: held.size, waiters: 0, permits: used(), capacity: 3 }),
  *   query: async () => ({ held: [], pending: [] }),
  * };
  * const sem = new RemoteSemaphore(driver, { name: "exports", permits: 3 });
