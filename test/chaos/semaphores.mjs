@@ -39,6 +39,13 @@ const scale = Number(arg("--scale") ?? (quick ? 1 / 100 : 1));
 const size = (n) => Math.max(100, Math.round(n * scale));
 const deadlineMs = quick ? 20_000 : 300_000;
 const livenessMs = quick ? 30_000 : 60_000;
+/**
+ * A restart's outage is as long in a quick run as in a full one (wrangler dev
+ * takes tens of seconds to come back on a loaded machine): waiters across it
+ * get the full run's bound.
+ */
+const livenessFor = (scenario) =>
+  scenario.restartEveryMs ? 60_000 : livenessMs;
 /** Three permits, taken one to three at a time: weighted, and contended. */
 const CAPACITY = 3;
 
@@ -330,7 +337,7 @@ async function runHttp(backend, scenario, seed) {
         ...scenario.workload,
         ...pauses(scenario),
         sections: perClient,
-        livenessMs,
+        livenessMs: livenessFor(scenario),
         deadline,
       },
     }, result);
