@@ -44,8 +44,7 @@ const livenessMs = quick ? 30_000 : 60_000;
  * takes tens of seconds to come back on a loaded machine): waiters across it
  * get the full run's bound.
  */
-const livenessFor = (scenario) =>
-  scenario.restartEveryMs ? 60_000 : livenessMs;
+const livenessFor = (scenario) => scenario.restartEveryMs ? 60_000 : livenessMs;
 /** Three permits, taken one to three at a time: weighted, and contended. */
 const CAPACITY = 3;
 
