@@ -58,3 +58,19 @@ export const OPTION_KEYS: {
   "durable-object": Object.keys(durableObject),
   auto: Object.keys(auto),
 };
+
+/**
+ * The option keys of the built-in semaphore types: their lock type's, and
+ * `permits` (the capacity).
+ */
+export const SEMAPHORE_OPTION_KEYS: {
+  readonly local: readonly string[];
+  readonly upstash: readonly string[];
+  readonly "durable-object": readonly string[];
+  readonly auto: readonly string[];
+} = {
+  local: [...OPTION_KEYS.local, "permits"],
+  upstash: [...OPTION_KEYS.upstash, "permits"],
+  "durable-object": [...OPTION_KEYS["durable-object"], "permits"],
+  auto: [...OPTION_KEYS.auto, "permits"],
+};

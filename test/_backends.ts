@@ -9,6 +9,14 @@ export const backends: ContractBackend[] = [
   { type: "thread", quietMs: 5 },
 ];
 
+/**
+ * The in-process backends with a semaphore type, run by the semaphore
+ * contract on every runtime (the thread lock has none yet).
+ */
+export const semaphoreBackends: ContractBackend[] = backends.filter((b) =>
+  b.type === "local"
+);
+
 /** workerd runs no threads: the thread lock refuses to be created there. */
 export const workerdBackends: ContractBackend[] = backends.filter((b) =>
   b.type !== "thread"

@@ -310,6 +310,18 @@ if (wanted("chaos")) {
     m ? Number(m[1]) : undefined,
     m ? Number(m[2]) : undefined,
   );
+  // The same fault scenarios with semaphores: over-admission is the violation.
+  const sem = await run(process.execPath, [
+    "test/chaos/semaphores.mjs",
+    "--quick",
+  ]);
+  const ms = /^(\d+) passed, (\d+) failed$/m.exec(sem.output);
+  settle(
+    "chaos --quick, semaphores (local, upstash, durable-object)",
+    sem.code,
+    ms ? Number(ms[1]) : undefined,
+    ms ? Number(ms[2]) : undefined,
+  );
 }
 
 console.log("\nSummary");

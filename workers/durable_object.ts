@@ -105,9 +105,23 @@ const REJOIN_MS = 10_000;
  */
 const FENCE_MARGIN_MS = 60_000;
 
+/** What the holders add up to (see #holderCounts). */
+interface HolderCounts {
+  all: number;
+  exclusive: number;
+  /** The permits shared holders hold (1 each for a lock's). */
+  permits: number;
+  /** A semaphore's capacity; 0 or null for a lock's holders. */
+  capacity: number | null;
+}
+
 interface Waiter {
   token: string;
   shared: boolean;
+  /** The permits it takes (1 for a lock's shared waiter). */
+  permits: number;
+  /** A semaphore's capacity; 0 for a lock's waiter (unbounded). */
+  capacity: number;
   leaseMs: number;
   /** The place in the queue, lowest first: `(ticket - priority * 10) * 256 + priority + 100`. */
   key: number;
@@ -194,7 +208,16 @@ export class LockDurableObject extends DurableObject {
     );
     // Columns added since the first release, for tables of objects made
     // before them; an existing column makes ALTER throw.
-    for (const column of ["owner TEXT", "granted_at INTEGER", "seq INTEGER"]) {
+    // permits and capacity: a semaphore's holder (NULL for a lock's).
+    for (
+      const column of [
+        "owner TEXT",
+        "granted_at INTEGER",
+        "seq INTEGER",
+        "permits INTEGER",
+        "capacity INTEGER",
+      ]
+    ) {
       try {
         this.#sql.exec(`ALTER TABLE holders ADD COLUMN ${column}`);
       } catch { /* already there */ }
@@ -214,17 +237,49 @@ export class LockDurableObject extends DurableObject {
     }
   }
 
-  #holderCounts(): { all: number; exclusive: number } {
-    if (!this.#schema(false)) return { all: 0, exclusive: 0 };
-    const row = this.#sql.exec<{ all: number; exclusive: number }>(
-      "SELECT COUNT(*) AS [all], COALESCE(SUM(shared = 0), 0) AS exclusive FROM holders",
+  /** One pass over the holders: what admission and status need of them. */
+  #holderCounts(): HolderCounts {
+    if (!this.#schema(false)) {
+      return { all: 0, exclusive: 0, permits: 0, capacity: null };
+    }
+    return this.#sql.exec<HolderCounts>(
+      `SELECT COUNT(*) AS [all], COALESCE(SUM(shared = 0), 0) AS exclusive,
+        COALESCE(SUM(CASE WHEN shared = 1 THEN COALESCE(permits, 1) END), 0) AS permits,
+        MAX(COALESCE(capacity, 0)) AS capacity
+      FROM holders`,
     ).one();
-    return { all: row.all, exclusive: row.exclusive };
   }
 
-  #free(shared: boolean): boolean {
-    const { all, exclusive } = this.#holderCounts();
-    return shared ? exclusive === 0 : all === 0;
+  /**
+   * Whether a request fits beside the holders: the one admission rule of
+   * locks and semaphores. Every request holds permits of the name's
+   * capacity; a lock's is unbounded (`capacity` 0), its exclusive request
+   * holds it all, its shared one 1.
+   */
+  #fits(
+    shared: boolean,
+    permits: number,
+    capacity: number,
+    held: HolderCounts = this.#holderCounts(),
+  ): boolean {
+    if (!shared) return held.all === 0;
+    return held.exclusive === 0 &&
+      (capacity === 0 || held.permits + permits <= capacity);
+  }
+
+  /**
+   * The capacity of the name's holders and waiters (0: a lock's), which a
+   * request must share; undefined while nobody holds or waits.
+   */
+  #capacity(
+    now: number,
+    held: HolderCounts = this.#holderCounts(),
+  ): number | undefined {
+    if (held.all > 0) return held.capacity ?? 0;
+    const waiter = this.#queue.find((w) =>
+      w.resolve !== undefined || w.detachedUntil > now
+    );
+    return waiter?.capacity;
   }
 
   #held(
@@ -264,7 +319,9 @@ export class LockDurableObject extends DurableObject {
     shared: boolean,
     leaseMs: number,
     now: number,
-    owner?: string,
+    owner: string | undefined,
+    permits: number,
+    capacity: number,
   ) {
     this.#schema(true);
     // The clock floor (µs) keeps fences rising across a storage reset and
@@ -274,13 +331,15 @@ export class LockDurableObject extends DurableObject {
       now * 1000,
     ).one().fence;
     this.#sql.exec(
-      "INSERT INTO holders (token, shared, fence, expires_at, owner, granted_at) VALUES (?, ?, ?, ?, ?, ?)",
+      "INSERT INTO holders (token, shared, fence, expires_at, owner, granted_at, permits, capacity) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       token,
       shared ? 1 : 0,
       fence,
       now + leaseMs,
       owner ?? null,
       now,
+      capacity === 0 ? null : permits,
+      capacity === 0 ? null : capacity,
     );
     this.#armExpiry(now);
     // By when its release's tombstone, if released in time, is past too.
@@ -372,7 +431,10 @@ export class LockDurableObject extends DurableObject {
     }, Math.max(0, at - now) + 1);
   }
 
-  /** Grants the lock to waiters at the head of the queue while modes allow. */
+  /**
+   * Grants the lock to waiters at the head of the queue while their permits
+   * fit; nobody behind the head goes first.
+   */
   #handoff(now: number): void {
     while (this.#queue.length > 0) {
       const head = this.#queue[0]!;
@@ -380,7 +442,7 @@ export class LockDurableObject extends DurableObject {
         this.#queue.shift(); // gone without coming back
         continue;
       }
-      if (!this.#free(head.shared)) break;
+      if (!this.#fits(head.shared, head.permits, head.capacity)) break;
       this.#queue.shift();
       const fence = this.#grant(
         head.token,
@@ -388,6 +450,8 @@ export class LockDurableObject extends DurableObject {
         head.leaseMs,
         now,
         head.owner,
+        head.permits,
+        head.capacity,
       );
       if (head.timer !== undefined) clearTimeout(head.timer);
       this.#fromQueue.add(head.token);
@@ -422,6 +486,8 @@ export class LockDurableObject extends DurableObject {
     const checked = checkAcquireRequest(request);
     const { token, leaseMs, owner } = checked;
     const shared = checked.mode === "shared";
+    const permits = checked.permits ?? 1;
+    const capacity = checked.capacity ?? 0;
     const waitMs = Math.min(checked.waitMs, MAX_WAIT_MS);
     const priority = checked.priority ?? 0;
     const now = Date.now();
@@ -439,11 +505,30 @@ export class LockDurableObject extends DurableObject {
         ...(this.#fromQueue.has(token) ? { waited: true } : {}),
       });
     }
+    // Capacity travels with each request: one that disagrees with the
+    // name's holders and waiters is refused; an idle name takes a new one.
+    const counts = this.#holderCounts();
+    const current = this.#capacity(now, counts);
+    if (current !== undefined && current !== capacity) {
+      return Promise.resolve({
+        ok: false,
+        reason: "capacity",
+        capacity: current,
+      });
+    }
     let waiter = this.#queue.find((w) => w.token === token);
     const first = this.#queue.length === 0 || this.#queue[0] === waiter;
-    if (first && this.#free(shared)) {
+    if (first && this.#fits(shared, permits, capacity, counts)) {
       if (waiter !== undefined) this.#queue.shift();
-      const fence = this.#grant(token, shared, leaseMs, now, owner);
+      const fence = this.#grant(
+        token,
+        shared,
+        leaseMs,
+        now,
+        owner,
+        permits,
+        capacity,
+      );
       if (shared) this.#handoff(now);
       return Promise.resolve({ ok: true, fence, leaseMs });
     }
@@ -459,6 +544,8 @@ export class LockDurableObject extends DurableObject {
       waiter = {
         token,
         shared,
+        permits,
+        capacity,
         leaseMs,
         key,
         resolve: undefined,
@@ -473,9 +560,17 @@ export class LockDurableObject extends DurableObject {
       while (at > 0 && this.#queue[at - 1]!.key > key) at--;
       this.#queue.splice(at, 0, waiter);
       // A shared waiter that went first may join the shared holders at once.
-      if (at === 0 && shared && this.#free(true)) {
+      if (at === 0 && shared && this.#fits(true, permits, capacity)) {
         this.#queue.shift();
-        const fence = this.#grant(token, shared, leaseMs, now, owner);
+        const fence = this.#grant(
+          token,
+          shared,
+          leaseMs,
+          now,
+          owner,
+          permits,
+          capacity,
+        );
         this.#handoff(now);
         return Promise.resolve({ ok: true, fence, leaseMs });
       }
@@ -602,7 +697,16 @@ export class LockDurableObject extends DurableObject {
     const now = Date.now();
     this.#expire(now);
     this.#handoff(now);
-    return { holders: this.#holderCounts().all, waiters: this.#queue.length };
+    const held = this.#holderCounts();
+    const capacity = this.#capacity(now);
+    // A lock's status stays as it was: a semaphore's adds its permits.
+    return {
+      holders: held.all,
+      waiters: this.#queue.length,
+      ...(capacity === undefined || capacity === 0
+        ? {}
+        : { permits: held.permits, capacity }),
+    };
   }
 
   /**
@@ -619,13 +723,16 @@ export class LockDurableObject extends DurableObject {
       fence: number;
       owner: string | null;
       granted_at: number | null;
+      permits: number | null;
     }>(
-      "SELECT shared, fence, owner, granted_at FROM holders ORDER BY fence",
+      "SELECT shared, fence, owner, granted_at, permits FROM holders ORDER BY fence",
     ).toArray().map((h) => ({
       mode: h.shared ? "shared" as const : "exclusive" as const,
       fence: h.fence,
       ageMs: h.granted_at === null ? 0 : Math.max(0, now - h.granted_at),
       ...(h.owner === null ? {} : { owner: h.owner }),
+      // A semaphore's entries say their permits; a lock's stay as they were.
+      ...(h.permits === null ? {} : { permits: h.permits }),
     }));
     const pending = this.#queue
       .filter((w) => w.resolve !== undefined || w.detachedUntil > now)
@@ -633,6 +740,7 @@ export class LockDurableObject extends DurableObject {
         mode: w.shared ? "shared" as const : "exclusive" as const,
         ageMs: Math.max(0, now - w.since),
         ...(w.owner === undefined ? {} : { owner: w.owner }),
+        ...(w.capacity === 0 ? {} : { permits: w.permits }),
       }));
     return { held, pending };
   }

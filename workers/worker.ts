@@ -13,7 +13,7 @@
  *
  * | request | body | answer (200) |
  * | --- | --- | --- |
- * | `POST /v1/locks/{name}/acquire` | `{ token, mode?, leaseMs, waitMs?, priority?, owner? }` | `{ ok: true, fence, leaseMs, waited? }`, `{ ok: false, reason: "busy" \| "wait" \| "cancelled", retryAfterMs }` or `{ ok: false, reason: "gone" }` |
+ * | `POST /v1/locks/{name}/acquire` | `{ token, mode?, leaseMs, waitMs?, priority?, owner?, permits?, capacity? }` | `{ ok: true, fence, leaseMs, waited? }`, `{ ok: false, reason: "busy" \| "wait" \| "cancelled", retryAfterMs }` or `{ ok: false, reason: "gone" }` |
  * | `POST /v1/locks/{name}/release` | `{ token }` | `{ released }` |
  * | `POST /v1/locks/{name}/extend` | `{ token, leaseMs, seq? }` | `{ ok, leaseMs }` |
  * | `POST /v1/locks/{name}/cancel` | `{ token }` | `{ held }` |

@@ -2,8 +2,28 @@
 // This module is browser compatible.
 
 import { LockTimeoutError } from "../core/errors.ts";
-import type { AcquireOptions, Lease, Lock } from "../core/types.ts";
+import type {
+  AcquireOptions,
+  Lease,
+  Lock,
+  Semaphore,
+  SemaphoreLease,
+} from "../core/types.ts";
 import { checkAcquireOptions, checkOptions, show } from "../core/_validate.ts";
+
+/**
+ * Some permits of a semaphore, for {@linkcode acquireAll}: a semaphore
+ * listed bare takes 1.
+ */
+export interface SemaphorePermits {
+  /** The semaphore. */
+  readonly semaphore: Semaphore;
+  /** How many of its permits: 1 to its capacity. */
+  readonly permits: number;
+}
+
+/** What {@linkcode acquireAll} takes: locks, semaphores, or some permits of one. */
+export type AcquireAllItem = Lock | Semaphore | SemaphorePermits;
 
 /**
  * The leases of one {@linkcode acquireAll} call, held and released together.
@@ -38,7 +58,10 @@ export interface LeaseGroup extends AsyncDisposable {
  * promise rejects: nothing is left held.
  *
  * `options` apply to every lock (mode, lease length, owner, priority), except
- * `timeoutMs`, which bounds the whole call. Each lock appears once: listing a
+ * `timeoutMs`, which bounds the whole call. A semaphore takes 1 permit, or
+ * as many as `{ semaphore, permits }` says (its leases ignore `mode`);
+ * semaphores are ordered with the locks, by type and name, so permits too
+ * are never waited for in a cycle. Each lock appears once: listing a
  * lock (or another lock of the same type and name) twice is a `TypeError`.
  * Locks of any type mix freely.
  *
@@ -75,12 +98,12 @@ export interface LeaseGroup extends AsyncDisposable {
  * @throws {TypeError} When `locks` is empty, not locks, or lists a lock twice.
  */
 export async function acquireAll(
-  locks: Iterable<Lock>,
+  locks: Iterable<AcquireAllItem>,
   options?: AcquireOptions,
 ): Promise<LeaseGroup> {
   const action = "acquire all locks";
   checkOptions(action, options);
-  const list = checkLocks(action, locks);
+  const list = checkLocks(action, withPermits(action, locks));
   const checked = checkAcquireOptions(list[0]!.name, options);
   const { timeoutMs, signal } = checked;
   if (signal?.aborted) throw signal.reason;
@@ -117,6 +140,51 @@ export async function acquireAll(
     throw error;
   }
   return new Group(leases, taken);
+}
+
+/**
+ * Turns each `{ semaphore, permits }` into a lock-shaped item that takes
+ * those permits, its count checked now (before anything is acquired); the
+ * rest pass through to checkLocks. A bare semaphore already is one: its
+ * `acquire` takes a lock's options and 1 permit.
+ */
+function withPermits(action: string, locks: unknown): unknown {
+  if (
+    locks === null || typeof locks !== "object" ||
+    typeof (locks as Iterable<unknown>)[Symbol.iterator] !== "function"
+  ) return locks;
+  return [...(locks as Iterable<unknown>)].map((item, i) => {
+    if (
+      item === null || typeof item !== "object" || !("semaphore" in item) ||
+      typeof (item as { acquire?: unknown }).acquire === "function"
+    ) return item;
+    const { semaphore, permits } = item as SemaphorePermits;
+    if (
+      semaphore === null || typeof semaphore !== "object" ||
+      typeof semaphore.withPermits !== "function"
+    ) {
+      throw new TypeError(
+        `Cannot ${action} as 'locks[${i}].semaphore' must be a semaphore: current value is ${
+          show(semaphore)
+        }`,
+      );
+    }
+    if (
+      !Number.isInteger(permits) || permits < 1 || permits > semaphore.permits
+    ) {
+      throw new (typeof permits === "number" ? RangeError : TypeError)(
+        `Cannot ${action} as 'locks[${i}].permits' must be an integer from 1 to ${semaphore.permits} (the capacity of semaphore "${semaphore.name}"): current value is ${
+          show(permits)
+        }`,
+      );
+    }
+    return {
+      name: semaphore.name,
+      type: semaphore.type,
+      acquire: (o?: AcquireOptions): Promise<SemaphoreLease> =>
+        semaphore.acquire({ ...o, permits }),
+    };
+  });
 }
 
 function checkLocks(action: string, locks: unknown): Lock[] {

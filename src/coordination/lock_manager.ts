@@ -2,7 +2,15 @@
 // This module is browser compatible.
 
 import { createLock } from "../create_lock.ts";
-import type { Lock, LockType, LockTypes } from "../core/types.ts";
+import { createSemaphore } from "../create_semaphore.ts";
+import type {
+  Lock,
+  LockType,
+  LockTypes,
+  Semaphore,
+  SemaphoreType,
+  SemaphoreTypes,
+} from "../core/types.ts";
 import type {
   LockEvent,
   LockInfo,
@@ -92,7 +100,8 @@ export interface LockManagerOptions<T extends LockType = "local"> {
  * @typeParam T The type of the manager's locks, when a call names none.
  */
 export class LockManager<T extends LockType = "local"> {
-  #locks = new Map<string, Lock>();
+  /** Locks and semaphores by id: one namespace, so an id is one thing. */
+  #locks = new Map<string, Lock | Semaphore>();
   #threads: ThreadLockTable | undefined;
   #type: LockType;
   #lockOptions: LockTypes[T] | undefined;
@@ -102,7 +111,7 @@ export class LockManager<T extends LockType = "local"> {
   #observed = false;
   #listeners: LockListener[] = [];
   /** Each lock's subscription to #fanOut, while anyone listens. */
-  #subscriptions = new Map<Lock, () => void>();
+  #subscriptions = new Map<Lock | Semaphore, () => void>();
   #fanOut = (event: LockEvent): void => {
     for (const listener of this.#listeners) {
       try {
@@ -201,6 +210,11 @@ export class LockManager<T extends LockType = "local"> {
   ): Lock {
     checkName("get lock", lockId, "lockId");
     const existing = this.#locks.get(lockId);
+    if (existing !== undefined && isSemaphore(existing)) {
+      throw new TypeError(
+        `Cannot get lock "${lockId}" as the id is a ${existing.type} semaphore; remove it first to reuse the id`,
+      );
+    }
     if (existing !== undefined) {
       // "auto" accepts whatever it chose when the lock was created.
       if (type !== undefined && type !== "auto" && type !== existing.type) {
@@ -249,7 +263,82 @@ export class LockManager<T extends LockType = "local"> {
     return lock;
   }
 
-  #listen(lock: Lock): void {
+  /**
+   * Returns the semaphore kept under `semaphoreId`, creating it on first
+   * use, as `getOrCreateLock` does for locks (ids are shared: an id is a
+   * lock or a semaphore). The semaphore is named `semaphoreId` unless
+   * `options.name` says otherwise; `options` are those of
+   * {@linkcode createSemaphore}, with `permits` required on creation. The
+   * manager's `lockOptions` apply when its type is the semaphore's.
+   * Semaphores take no part in the manager's deadlock detection.
+   *
+   * @example One semaphore per resource
+   * ```ts
+   * import { LockManager } from "@unilock/unilock";
+   * import assert from "node:assert/strict";
+   *
+   * const manager = new LockManager();
+   * const api = manager.getOrCreateSemaphore("api", "local", { permits: 3 });
+   * assert.equal(manager.getOrCreateSemaphore("api"), api);
+   * assert.equal(api.permits, 3);
+   * assert.deepEqual(manager.listLocks(), { api: "local" });
+   * ```
+   *
+   * @typeParam U The semaphore's type: the manager's unless the call names one.
+   * @param semaphoreId The id: 1 to 512 characters.
+   * @param type The type to create with; when given for an existing id it must match.
+   * @param options Passed to {@linkcode createSemaphore} on creation; a
+   * `permits` given for an existing id must match its capacity.
+   * @returns The one semaphore kept under `semaphoreId`.
+   * @throws {TypeError} When the id is a lock, or exists with another type.
+   * @throws {RangeError} When `permits` differs from the existing semaphore's.
+   */
+  getOrCreateSemaphore<U extends SemaphoreType>(
+    semaphoreId: string,
+    type?: U,
+    options?: Partial<SemaphoreTypes[NoInfer<U>]>,
+  ): Semaphore {
+    checkName("get semaphore", semaphoreId, "semaphoreId");
+    const existing = this.#locks.get(semaphoreId);
+    if (existing !== undefined) {
+      if (!isSemaphore(existing)) {
+        throw new TypeError(
+          `Cannot get semaphore "${semaphoreId}" as the id is a ${existing.type} lock; remove it first to reuse the id`,
+        );
+      }
+      if (type !== undefined && type !== "auto" && type !== existing.type) {
+        throw new TypeError(
+          `Cannot get semaphore "${semaphoreId}" as type ${
+            show(type)
+          }: it exists with type "${existing.type}"; remove it first to change its type`,
+        );
+      }
+      const permits = options?.permits;
+      if (permits !== undefined && permits !== existing.permits) {
+        throw new RangeError(
+          `Cannot get semaphore "${semaphoreId}" as 'permits' is ${
+            show(permits)
+          }: it exists with ${existing.permits} permits; remove it first to change its capacity`,
+        );
+      }
+      return existing;
+    }
+    const chosen = (type ?? this.#type) as SemaphoreType;
+    const semaphore = createSemaphore(
+      chosen,
+      {
+        ...(chosen === this.#type ? this.#lockOptions : undefined),
+        name: semaphoreId,
+        ...options,
+      } as SemaphoreTypes[SemaphoreType],
+    );
+    this.#locks.set(semaphoreId, semaphore);
+    if (this.#observed) semaphore.metrics?.();
+    if (this.#listeners.length > 0) this.#listen(semaphore);
+    return semaphore;
+  }
+
+  #listen(lock: Lock | Semaphore): void {
     if (typeof lock.subscribe !== "function") return;
     this.#subscriptions.set(lock, lock.subscribe(this.#fanOut));
   }
@@ -429,6 +518,11 @@ export class LockManager<T extends LockType = "local"> {
     }
     return this.#locks.delete(lockId);
   }
+}
+
+/** Whether a kept item is a semaphore (it has `withPermits`). */
+function isSemaphore(item: Lock | Semaphore): item is Semaphore {
+  return typeof (item as Semaphore).withPermits === "function";
 }
 
 let defaultManager: LockManager<"local"> | undefined;

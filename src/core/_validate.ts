@@ -2,7 +2,12 @@
 // This module is browser compatible.
 /** @internal Argument checks shared by every lock type. */
 
-import type { AcquireOptions, LockMode } from "./types.ts";
+import type {
+  AcquireOptions,
+  LockMode,
+  SemaphoreAcquireOptions,
+} from "./types.ts";
+import { MAX_PERMITS } from "./types.ts";
 
 /** The longest lock name, in UTF-16 code units. */
 export const MAX_NAME_LENGTH = 512;
@@ -144,14 +149,15 @@ export interface CheckedAcquireOptions {
 export function checkAcquireOptions(
   name: string,
   options: AcquireOptions | undefined,
+  kind: "lock" | "semaphore" = "lock",
 ): CheckedAcquireOptions {
-  const action = `acquire lock "${name}"`;
+  const action = `acquire ${kind} "${name}"`;
   if (options === undefined) {
     return {
       timeoutMs: undefined,
       signal: undefined,
       leaseMs: undefined,
-      mode: "exclusive",
+      mode: kind === "lock" ? "exclusive" : "shared",
       priority: 0,
       owner: undefined,
     };
@@ -162,7 +168,8 @@ export function checkAcquireOptions(
     timeoutMs: checkMs(action, "timeoutMs", timeoutMs),
     signal: checkSignal(action, signal),
     leaseMs: checkLeaseMs(action, leaseMs),
-    mode: checkMode(action, mode),
+    // A semaphore's leases share it, whatever `mode` says.
+    mode: kind === "lock" ? checkMode(action, mode) : "shared",
     priority: checkPriority(action, priority),
     owner: owner === undefined ? undefined : checkOwner(action, owner),
   };
@@ -302,6 +309,7 @@ export function checkOptionKeys(
   label: string,
   options: object | undefined,
   known: readonly string[],
+  kind: "locks" | "semaphores" = "locks",
 ): void {
   if (options === undefined) return;
   for (const key of Object.keys(options)) {
@@ -310,7 +318,7 @@ export function checkOptionKeys(
     throw new TypeError(
       `Cannot ${action} as ${
         quoteKey(key)
-      } is not an option of ${label} locks; ${
+      } is not an option of ${label} ${kind}; ${
         meant !== undefined
           ? `did you mean '${meant}'?`
           : ACQUIRE_KEYS.includes(key)
@@ -319,4 +327,74 @@ export function checkOptionKeys(
       }`,
     );
   }
+}
+
+/** Throws unless `value` is an integer from `min` to `max` (a permit count). */
+function checkCount(
+  action: string,
+  option: string,
+  value: unknown,
+  max: number,
+  limit: string,
+): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot ${action} as '${option}' must be an integer: current value is ${
+        show(value)
+      }`,
+    );
+  }
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new RangeError(
+      `Cannot ${action} as '${option}' must be an integer from 1 to ${max} (${limit}): current value is ${
+        show(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Checks a semaphore's capacity, the `permits` of `createSemaphore`: an
+ * integer from 1 to `MAX_PERMITS`. Required: a semaphore without a capacity
+ * has no limit to keep.
+ */
+export function checkCapacity(action: string, value: unknown): number {
+  if (value === undefined) {
+    throw new TypeError(
+      `Cannot ${action} as 'permits' is required: the most permits out at once, the same on every client of the name`,
+    );
+  }
+  return checkCount(action, "permits", value, MAX_PERMITS, "MAX_PERMITS");
+}
+
+/** The checked form of `SemaphoreAcquireOptions`. */
+export interface CheckedSemaphoreOptions extends CheckedAcquireOptions {
+  permits: number;
+}
+
+/**
+ * Validates a semaphore acquisition's options: those of a lock's (its
+ * `mode` ignored: a semaphore's leases are shared) plus `permits`, an
+ * integer from 1 to the semaphore's `capacity`.
+ */
+export function checkSemaphoreOptions(
+  name: string,
+  capacity: number,
+  options: SemaphoreAcquireOptions | undefined,
+): CheckedSemaphoreOptions {
+  const checked = checkAcquireOptions(
+    name,
+    options,
+    "semaphore",
+  ) as CheckedSemaphoreOptions;
+  const permits = options?.permits;
+  checked.permits = permits === undefined ? 1 : checkCount(
+    `acquire semaphore "${name}"`,
+    "permits",
+    permits,
+    capacity,
+    "the semaphore's capacity",
+  );
+  return checked;
 }

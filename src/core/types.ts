@@ -207,6 +207,147 @@ export interface Lock {
 }
 
 /**
+ * What {@linkcode Semaphore} options add to a lock type's options: the
+ * capacity, given by every client of the semaphore.
+ */
+export interface SemaphoreOptions {
+  /**
+   * How many permits the semaphore has: at most this many are out at once,
+   * across every client of its name. An integer from 1 to
+   * {@linkcode MAX_PERMITS}. Every client of a name must give the same
+   * number: on the distributed backends a request carries it, and one that
+   * disagrees with the holders and waiters of the name rejects with a
+   * `RangeError` (never a silent over-admission). A name's capacity changes
+   * only while nobody holds or waits for it: the next request then sets it.
+   */
+  permits: number;
+}
+
+/** The largest capacity (`permits`) a semaphore may have: 10^9. */
+export const MAX_PERMITS = 1_000_000_000;
+
+/**
+ * The semaphore types `createSemaphore` knows, each with its options: the
+ * lock type's own options plus {@linkcode SemaphoreOptions}. A type added
+ * with `registerSemaphoreType` joins by declaration merging, as for
+ * {@linkcode LockTypes}.
+ *
+ * @example Each type's options
+ * ```ts
+ * import type { SemaphoreTypes } from "@unilock/unilock";
+ * import assert from "node:assert/strict";
+ *
+ * const options: SemaphoreTypes["upstash"] = { name: "openai", permits: 5 };
+ * assert.equal(options.permits, 5);
+ * ```
+ */
+export interface SemaphoreTypes {
+  /** A semaphore within one isolate: `LocalSemaphore`. */
+  local: LocalLockOptions & SemaphoreOptions;
+  /** A semaphore in Upstash Redis over HTTP: `UpstashSemaphore`. */
+  upstash: UpstashLockOptions & SemaphoreOptions;
+  /** A semaphore in a Cloudflare Durable Object: `DurableObjectSemaphore`. */
+  "durable-object": DurableObjectLockOptions & SemaphoreOptions;
+  /** Whichever `describeLockTarget(options)` chooses. */
+  auto: AutoLockOptions & SemaphoreOptions;
+}
+
+/**
+ * The kind of semaphore `createSemaphore` builds: a key of
+ * {@linkcode SemaphoreTypes}.
+ */
+export type SemaphoreType = keyof SemaphoreTypes & string;
+
+/**
+ * Options for one semaphore acquisition: those of a lock's
+ * ({@linkcode AcquireOptions}, without `mode`) plus how many permits.
+ */
+export interface SemaphoreAcquireOptions extends Omit<AcquireOptions, "mode"> {
+  /**
+   * How many permits to take, all at once: an integer from 1 to the
+   * semaphore's capacity. A request waits until all of them are free and
+   * it is first in line; nobody behind it is admitted before it, so a heavy
+   * request is never passed by lighter ones of the same priority (head-of-
+   * line order; `priority` ages as for locks).
+   *
+   * @default {1}
+   */
+  permits?: number;
+}
+
+/**
+ * A semaphore's lease: a lock's {@linkcode Lease} (fence, signal, release,
+ * extend, `await using`) plus the permits it holds. Its `mode` is always
+ * `"shared"`: holders share the semaphore.
+ */
+export interface SemaphoreLease extends Lease {
+  /** How many permits this lease holds; all return on release or loss. */
+  readonly permits: number;
+}
+
+/** One held or pending request of a semaphore, with its permits. */
+export interface SemaphoreInfo extends LockInfo {
+  /** The permits it holds, or needs (pending). */
+  readonly permits: number;
+}
+
+/**
+ * Who holds a semaphore and who waits for it: the answer of
+ * `semaphore.query()`, as a lock's {@linkcode LockSnapshot} with permits.
+ */
+export interface SemaphoreSnapshot extends LockSnapshot {
+  /** The leases that hold permits now. */
+  readonly held: SemaphoreInfo[];
+  /** The acquisitions waiting, first in line first, with what they need. */
+  readonly pending: SemaphoreInfo[];
+}
+
+/**
+ * A counting semaphore: at most `permits` permits out at once, across every
+ * client of its name on its backend. Every backend keeps the same contract
+ * as for locks: FIFO (head-of-line) waiting, priorities, timeouts,
+ * cancellation by `AbortSignal`, idempotent release, leases that renew and
+ * strictly increasing fences.
+ */
+export interface Semaphore {
+  /** The semaphore's name. */
+  readonly name: string;
+  /** The type that built it, such as `"local"`. */
+  readonly type: string;
+  /** Its capacity: the most permits out at once. */
+  readonly permits: number;
+  /** Waits (in FIFO order, or by `priority`) until the permits are granted. */
+  acquire(options?: SemaphoreAcquireOptions): Promise<SemaphoreLease>;
+  /**
+   * Takes the permits only if they can be granted now (free, and nobody
+   * queued first); otherwise resolves `undefined`.
+   */
+  tryAcquire(
+    options?: SemaphoreAcquireOptions,
+  ): Promise<SemaphoreLease | undefined>;
+  /**
+   * Runs `fn` while holding the permits and releases them afterwards, also
+   * when `fn` throws or rejects.
+   */
+  withPermits<T>(
+    fn: (lease: SemaphoreLease) => T | Promise<T>,
+    options?: SemaphoreAcquireOptions,
+  ): Promise<T>;
+  /**
+   * How many permits are free now, by the backend: the capacity less the
+   * permits held. A request for fewer may still wait while others queue
+   * before it (nobody passes the head of the line).
+   */
+  available(): Promise<number>;
+  /** What this client's acquisitions counted and timed (as for locks). */
+  metrics(): LockMetrics;
+  /** Who holds permits and who waits, with their permits. */
+  query(): Promise<SemaphoreSnapshot>;
+  /** Calls `listener` with each event of this client's acquisitions. */
+  subscribe(listener: LockListener): () => void;
+}
+
+/**
  * A distribution of durations in milliseconds, kept in a fixed set of
  * logarithmic buckets (four per doubling, from 1 µs to 25 days), so that
  * recording allocates nothing and a percentile is off by at most 10 %.
@@ -329,6 +470,8 @@ export interface LockInfo {
    * clock on the distributed lock types.
    */
   readonly ageMs: number | undefined;
+  /** A semaphore's request: the permits it holds or needs (absent for locks). */
+  readonly permits?: number;
 }
 
 /**

@@ -79,8 +79,9 @@ export function durableObjectDriver(
     target,
     minLeaseMs: 100,
     maxWaitMs: MAX_WAIT_MS,
+    semaphores: true,
     async acquire(request, signal, ordered) {
-      const { token, mode, leaseMs, join, priority, owner } = request;
+      const { token, mode, leaseMs, join, priority, owner, capacity } = request;
       // Only a token's first call needs to find its place in order.
       const first = !queued.has(token);
       const ask = (waitMs: number, inOrder?: (queued: boolean) => void) =>
@@ -92,6 +93,9 @@ export function durableObjectDriver(
             waitMs,
             priority,
             ...(owner === undefined ? {} : { owner }),
+            ...(capacity === undefined
+              ? {}
+              : { permits: request.permits ?? 1, capacity }),
           };
           return s instanceof LockService
             ? s.acquire(body, signal, inOrder)
@@ -124,6 +128,11 @@ export function durableObjectDriver(
         };
       }
       switch (reply.reason as string) {
+        case "capacity":
+          return {
+            state: "capacity",
+            capacity: (reply as { capacity: number }).capacity,
+          };
         case "busy":
           return { state: "busy" };
         case "wait":
@@ -179,6 +188,7 @@ export function durableObjectDriver(
           fence?: number;
           ageMs: number;
           owner?: string;
+          permits?: number;
         },
       ) => ({
         name,
@@ -186,6 +196,7 @@ export function durableObjectDriver(
         owner: e.owner,
         fence: e.fence,
         ageMs: e.ageMs,
+        ...(e.permits === undefined ? {} : { permits: e.permits }),
       });
       return { held: reply.held.map(entry), pending: reply.pending.map(entry) };
     },

@@ -11,6 +11,7 @@
  */
 
 import type { LockMode } from "../core/types.ts";
+import { MAX_PERMITS } from "../core/types.ts";
 import { show } from "../core/_validate.ts";
 
 // ---------------------------------------------------------------- paths
@@ -107,6 +108,11 @@ export const LEASE_MS = { min: 100, max: 2_073_600_000 } as const;
 export const WAIT_MS = { min: 0, max: 2_147_483_647 } as const;
 /** A waiter's priority. */
 export const PRIORITY = { min: -100, max: 100 } as const;
+/** A semaphore request's `permits` and `capacity`. */
+export const PERMITS: { readonly min: 1; readonly max: number } = {
+  min: 1,
+  max: MAX_PERMITS,
+};
 /** The longest one acquire call waits; clients call again with the same token. */
 export const MAX_WAIT_MS = 25_000;
 /**
@@ -186,6 +192,22 @@ export interface AcquireRequest {
   priority?: number;
   /** Who is acquiring, as a label shown by `query()`: 1 to 256 characters. */
   owner?: string;
+  /**
+   * A semaphore's request: how many permits it takes, 1 to `capacity`
+   * (with `capacity`; `mode` is then `"shared"`, its default). Without it, a
+   * lock's request: exclusive holds all of an unbounded capacity, shared 1.
+   * The head of the queue is admitted while the permits held plus its own
+   * fit the capacity; nobody behind it goes first.
+   */
+  permits?: number;
+  /**
+   * With `permits`: the semaphore's capacity, 1 to 10^9, the same on every
+   * request for the name. One that disagrees with the name's holders and
+   * waiters is answered `{ ok: false, reason: "capacity", capacity }` (0:
+   * they hold it as a lock); a name takes a new capacity only while nobody
+   * holds or waits for it.
+   */
+  capacity?: number;
 }
 
 /** The body of `extend` (the RPC takes its fields as arguments). */
@@ -268,9 +290,19 @@ function asObject(body: unknown): Record<string, unknown> {
 export function checkAcquireRequest(body: unknown): AcquireRequest {
   const b = asObject(body);
   const token = checkToken(b.token);
-  const mode = b.mode ?? "exclusive";
+  const semaphore = b.capacity !== undefined || b.permits !== undefined;
+  const mode = b.mode ?? (semaphore ? "shared" : "exclusive");
   if (mode !== "exclusive" && mode !== "shared") {
     fieldError("mode", `"exclusive" or "shared"`, mode);
+  }
+  let counted: { permits: number; capacity: number } | undefined;
+  if (semaphore) {
+    const capacity = countIn("capacity", b.capacity, PERMITS.max);
+    const permits = countIn("permits", b.permits, capacity);
+    if (mode !== "shared") {
+      fieldError("mode", `"shared" for a semaphore request`, mode);
+    }
+    counted = { permits, capacity };
   }
   const leaseMs = numberIn("leaseMs", b.leaseMs, LEASE_MS);
   const waitMs = b.waitMs === undefined
@@ -297,7 +329,17 @@ export function checkAcquireRequest(body: unknown): AcquireRequest {
     waitMs,
     priority: priority as number,
     ...(owner === undefined ? {} : { owner }),
+    ...counted,
   };
+}
+
+function countIn(name: string, value: unknown, max: number): number {
+  if (
+    !Number.isInteger(value) || (value as number) < 1 || (value as number) > max
+  ) {
+    fieldError(name, `an integer from 1 to ${max}`, value);
+  }
+  return value as number;
 }
 
 /** Checks an extend's body; `seq` is optional. */
@@ -411,6 +453,16 @@ export type AcquireReply =
      * before this call arrived: a late or replayed call, never granted.
      */
     reason: "gone";
+  }
+  | {
+    ok: false;
+    /**
+     * Refused, not queued: the name's holders and waiters have another
+     * capacity than the request's (`0`: they hold it as a lock).
+     */
+    reason: "capacity";
+    /** Their capacity. */
+    capacity: number;
   };
 
 /** The answer of `release`. */
@@ -445,6 +497,13 @@ export interface StatusReply {
   holders: number;
   /** How many waiters queue (including those between calls). */
   waiters: number;
+  /**
+   * While a semaphore's requests hold or wait for the name: the permits
+   * held. Absent for a lock's, or an idle name.
+   */
+  permits?: number;
+  /** With `permits`: the capacity of the semaphore's holders and waiters. */
+  capacity?: number;
 }
 
 /** One held or pending request in a {@linkcode QueryReply}. */
@@ -457,6 +516,8 @@ export interface QueryEntry {
   ageMs: number;
   /** The acquisition's owner label, if it gave one. */
   owner?: string;
+  /** A semaphore's entry: the permits it holds or needs. */
+  permits?: number;
 }
 
 /** The answer of `query`. */
@@ -504,7 +565,8 @@ const isMode = (v: unknown) => v === "exclusive" || v === "shared";
 function isEntry(v: unknown, held: boolean): boolean {
   return isRecord(v) && isMode(v.mode) && isMs(v.ageMs) &&
     (held ? isFence(v.fence) : v.fence === undefined) &&
-    (v.owner === undefined || typeof v.owner === "string");
+    (v.owner === undefined || typeof v.owner === "string") &&
+    (v.permits === undefined || isFence(v.permits));
 }
 
 const replyChecks: { [K in LockOp]: (v: Record<string, unknown>) => boolean } =
@@ -516,6 +578,7 @@ const replyChecks: { [K in LockOp]: (v: Record<string, unknown>) => boolean } =
           (v.waited === undefined || typeof v.waited === "boolean")
         : v.ok === false &&
           (v.reason === "gone" ||
+            (v.reason === "capacity" && isCount(v.capacity)) ||
             ((v.reason === "busy" || v.reason === "wait" ||
               v.reason === "cancelled") && isMs(v.retryAfterMs))),
     release: (v) => typeof v.released === "boolean",
@@ -524,7 +587,10 @@ const replyChecks: { [K in LockOp]: (v: Record<string, unknown>) => boolean } =
       (v.leaseMs === undefined ||
         (isMs(v.leaseMs) && (v.ok || v.leaseMs === 0))),
     cancel: (v) => typeof v.held === "boolean",
-    status: (v) => isCount(v.holders) && isCount(v.waiters),
+    status: (v) =>
+      isCount(v.holders) && isCount(v.waiters) &&
+      (v.permits === undefined || isCount(v.permits)) &&
+      (v.capacity === undefined || isCount(v.capacity)),
     query: (v) =>
       Array.isArray(v.held) && Array.isArray(v.pending) &&
       v.held.every((e) => isEntry(e, true)) &&
@@ -612,6 +678,8 @@ export interface LockDurableObjectStub {
     waitMs: number;
     priority?: number;
     owner?: string;
+    permits?: number;
+    capacity?: number;
   }): Promise<AcquireReply>;
   /** Ends a lease or a waiter and remembers its token; idempotent. */
   release(token: string): Promise<ReleaseReply>;

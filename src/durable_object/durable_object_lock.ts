@@ -2,13 +2,10 @@
 // This module is browser compatible.
 
 import type { LockOptions } from "../core/types.ts";
-import { checkOptions, show } from "../core/_validate.ts";
-import { RemoteLock, requireName } from "../remote/remote_lock.ts";
-import { LockService } from "./_lock_service.ts";
-import {
-  durableObjectDriver,
-  type LockDurableObjectNamespace,
-} from "./_driver.ts";
+import { RemoteLock } from "../remote/remote_lock.ts";
+import { durableObjectDriver } from "./_driver.ts";
+import type { LockDurableObjectNamespace } from "./_driver.ts";
+import { resolveTarget } from "./_resolve.ts";
 
 export type { LockDurableObjectStub } from "./_protocol.ts";
 export type { LockDurableObjectNamespace } from "./_driver.ts";
@@ -61,23 +58,6 @@ export interface DurableObjectLockOptions extends LockOptions {
 }
 
 /**
- * The lock service, shaped like a namespace binding so the client logic is
- * one: each "stub" call is one request to `./worker`, or one message on the
- * lock's WebSocket (_lock_service.ts).
- */
-function httpNamespace(base: URL, token: string): LockDurableObjectNamespace {
-  let last: LockService | undefined;
-  return {
-    idFromName: (name) => name,
-    get: (id) => {
-      // A failed call dropped the last stub: its socket may be broken too.
-      last?.close();
-      return last = new LockService(base, id as unknown as string, token);
-    },
-  };
-}
-
-/**
  * A globally consistent named lock in a Cloudflare Durable Object: the
  * `durable-object` lock type, used from a Worker through the namespace
  * binding of `LockDurableObject` (one object per lock name), or from anywhere
@@ -108,78 +88,11 @@ export class DurableObjectLock extends RemoteLock {
    */
   constructor(options?: DurableObjectLockOptions) {
     const { name, leaseMs, requestTimeoutMs } = options ?? {};
-    const { resolved, target } = DurableObjectLock.#resolve(options);
+    const { resolved, target } = resolveTarget(options, "lock");
     super(durableObjectDriver(name as string, resolved, target), {
       name: name as string,
       ...(leaseMs === undefined ? {} : { leaseMs }),
       ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
     });
-  }
-
-  static #resolve(
-    options: DurableObjectLockOptions | undefined,
-  ): { resolved: LockDurableObjectNamespace; target: string } {
-    const action = "create durable-object lock";
-    checkOptions(action, options);
-    const { name, namespace, url, token } = options ?? {};
-    requireName("durable-object", name);
-    let resolved: LockDurableObjectNamespace;
-    let target = "the LockDurableObject binding";
-    // The name travels in a URL (and names the object either way): a lone
-    // surrogate has no UTF-8 form, so it could not reach the same object.
-    if (
-      /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-        .test(String(name))
-    ) {
-      throw new RangeError(
-        `Cannot ${action} as 'name' must be well-formed Unicode (no lone surrogate): current value is ${
-          show(name)
-        }`,
-      );
-    }
-    if (url !== undefined || token !== undefined) {
-      if (namespace !== undefined) {
-        throw new TypeError(
-          `Cannot ${action} with both 'namespace' and 'url': give the binding inside a Worker, url and token elsewhere`,
-        );
-      }
-      let parsed: URL | undefined;
-      try {
-        parsed = typeof url === "string" ? new URL(url) : undefined;
-      } catch { /* reported below */ }
-      if (
-        parsed === undefined ||
-        (parsed.protocol !== "https:" && parsed.protocol !== "http:")
-      ) {
-        throw new TypeError(
-          `Cannot ${action} as 'url' must be the lock service's http(s) URL: current value is ${
-            show(url)
-          }`,
-        );
-      }
-      if (typeof token !== "string" || token.length === 0) {
-        throw new TypeError(
-          `Cannot ${action} as 'token' must be the service's non-empty bearer secret: current value is ${
-            show(token)
-          }`,
-        );
-      }
-      resolved = httpNamespace(parsed, token);
-      target = `the lock service at ${parsed.origin}`;
-    } else {
-      if (
-        namespace === null || typeof namespace !== "object" ||
-        typeof namespace.idFromName !== "function" ||
-        typeof namespace.get !== "function"
-      ) {
-        throw new TypeError(
-          `Cannot ${action} as 'namespace' must be the Durable Object namespace binding of LockDurableObject (env.LOCKS), or give 'url' and 'token': current value is ${
-            show(namespace)
-          }`,
-        );
-      }
-      resolved = namespace;
-    }
-    return { resolved, target };
   }
 }

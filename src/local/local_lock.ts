@@ -18,12 +18,14 @@ import type {
 import { type Attempt, Recorder } from "../core/_recorder.ts";
 import {
   checkAcquireOptions,
+  type CheckedSemaphoreOptions,
   checkFn,
   checkLeaseMs,
   checkName,
   checkOptions,
   queueKey,
 } from "../core/_validate.ts";
+import { localInternals } from "./_local_internals.ts";
 
 /** Options for {@linkcode LocalLock}. */
 export interface LocalLockOptions extends LockOptions {
@@ -93,7 +95,23 @@ export class LocalLock implements Lock {
     fence: number;
     owner: string | undefined;
     since: number;
-  } = { shared: undefined, fence: 0, owner: undefined, since: 0 };
+    /**
+     * The permits shared holders may hold together: unbounded for a lock
+     * (each shared lease holds 1), a semaphore's capacity for one. Kept
+     * here, off the exclusive hot path.
+     */
+    capacity: number;
+  } = {
+    shared: undefined,
+    fence: 0,
+    owner: undefined,
+    since: 0,
+    capacity: Infinity,
+  };
+  /**
+   * The permits the shared holders hold: their count, for a lock. An
+   * exclusive holder holds them all (`#writer`).
+   */
   #readers = 0;
   #fence = 0;
   #waiting = 0;
@@ -112,6 +130,33 @@ export class LocalLock implements Lock {
       if (lock.#timed) lock.#observeRelease(lease);
       if (lock.#head !== undefined) lock.#dispatch();
     };
+    localInternals.create = (options, capacity) => {
+      const lock = new LocalLock(options);
+      lock.#holders.capacity = capacity;
+      return lock;
+    };
+    localInternals.acquire = (lock, checked) => lock.#acquirePermits(checked);
+    localInternals.acquireOne = (lock) => {
+      const lease = lock.#grantNow("shared", undefined, 1);
+      if (lease !== undefined) return lease;
+      if (lock.#timed) lock.#rec.emit("acquire", "shared", undefined);
+      return lock.#enqueue(
+        "shared",
+        undefined,
+        undefined,
+        undefined,
+        0,
+        1,
+      ) as Promise<LocalLease>;
+    };
+    localInternals.tryAcquire = (lock, permits, owner) => {
+      const lease = lock.#grantNow("shared", owner, permits);
+      if (lease === undefined) lock.#rec.busyAtOnce("shared", owner);
+      return lease;
+    };
+    localInternals.available = (lock) =>
+      lock.#writer ? 0 : lock.#holders.capacity - lock.#readers;
+    localInternals.recorder = (lock) => lock.#rec;
     leaveQueue = (lock, waiter, reason, kind) => {
       lock.#unlink(waiter);
       waiter.settle();
@@ -172,13 +217,13 @@ export class LocalLock implements Lock {
         this.#head === undefined && !this.#writer && this.#readers === 0
       ) {
         this.#writer = true;
-        const lease = new LocalLease(this, "exclusive", ++this.#fence);
+        const lease = new LocalLease(this, "exclusive", ++this.#fence, 1);
         if (this.#timed) this.#observeGrant(lease);
         return Promise.resolve(lease);
       }
       // Nobody listens to a lock that is not timing (subscribe() starts it).
       if (this.#timed) this.#rec.emit("acquire", "exclusive", undefined);
-      return this.#enqueue("exclusive", undefined, undefined, undefined, 0);
+      return this.#enqueue("exclusive", undefined, undefined, undefined, 0, 1);
     }
     let mode: LockMode, signal: AbortSignal | undefined;
     let timeoutMs: number | undefined, owner: string | undefined;
@@ -192,7 +237,7 @@ export class LocalLock implements Lock {
       return Promise.reject(error);
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const lease = this.#grantNow(mode, owner);
+    const lease = this.#grantNow(mode, owner, 1);
     if (lease !== undefined) return Promise.resolve(lease);
     if (timeoutMs === 0) {
       this.#rec.emit("acquire", mode, owner);
@@ -200,7 +245,28 @@ export class LocalLock implements Lock {
       return Promise.reject(new LockTimeoutError(this.name, 0));
     }
     this.#rec.emit("acquire", mode, owner);
-    return this.#enqueue(mode, signal, timeoutMs, owner, priority);
+    return this.#enqueue(mode, signal, timeoutMs, owner, priority, 1);
+  }
+
+  /** A semaphore's acquisition of `checked.permits` (see local_semaphore.ts). */
+  #acquirePermits(checked: CheckedSemaphoreOptions): Promise<LocalLease> {
+    const { signal, timeoutMs, owner, priority, permits } = checked;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const lease = this.#grantNow("shared", owner, permits);
+    if (lease !== undefined) return Promise.resolve(lease);
+    this.#rec.emit("acquire", "shared", owner);
+    if (timeoutMs === 0) {
+      this.#rec.failed("timeout", "shared", atOnce(owner));
+      return Promise.reject(new LockTimeoutError(this.name, 0));
+    }
+    return this.#enqueue(
+      "shared",
+      signal,
+      timeoutMs,
+      owner,
+      priority,
+      permits,
+    ) as Promise<LocalLease>;
   }
 
   /**
@@ -233,7 +299,7 @@ export class LocalLock implements Lock {
       }
       if (signal?.aborted) return Promise.reject(signal.reason);
     }
-    const lease = this.#grantNow(mode, owner);
+    const lease = this.#grantNow(mode, owner, 1);
     if (lease === undefined) this.#rec.busyAtOnce(mode, owner);
     return Promise.resolve(lease);
   }
@@ -268,7 +334,7 @@ export class LocalLock implements Lock {
       return Promise.reject(error);
     }
     const lease = options === undefined
-      ? this.#grantNow("exclusive", undefined)
+      ? this.#grantNow("exclusive", undefined, 1)
       : undefined;
     return holding(lease ?? this.acquire(options), fn);
   }
@@ -322,7 +388,7 @@ export class LocalLock implements Lock {
       acquisitions: this.#fence,
       // Every queued acquisition was granted, left or still waits.
       contended: this.#tickets - this.#waiting - this.#rec.left,
-      holders: this.#writer ? 1 : this.#readers,
+      holders: this.#writer ? 1 : this.#holderCount(),
       waiters: this.#waiting,
     });
   }
@@ -367,24 +433,28 @@ export class LocalLock implements Lock {
         ageMs: known && info.since !== 0 ? at - info.since : undefined,
       });
     }
+    // A semaphore's entries say how many permits each holds or needs.
+    const counted = this.#holders.capacity !== Infinity;
     for (const l of leases.reverse()) {
-      held.push({
+      const info: LockInfo = {
         name: this.name,
         mode: l.mode,
         owner: l.owner,
         fence: l.fence,
         ageMs: at - l.since,
-      });
+      };
+      held.push(counted ? { ...info, permits: l.permits } : info);
     }
-    const pending = [];
+    const pending: LockInfo[] = [];
     for (let w = this.#head; w !== undefined; w = w.next) {
-      pending.push({
+      const info: LockInfo = {
         name: this.name,
         mode: w.mode,
         owner: w.owner,
         fence: undefined,
         ageMs: at - w.start,
-      });
+      };
+      pending.push(counted ? { ...info, permits: w.permits } : info);
     }
     return Promise.resolve({ held, pending });
   }
@@ -444,8 +514,16 @@ export class LocalLock implements Lock {
     info.since = lease.since;
   }
 
+  /** How many leases hold the lock in shared mode (not their permits). */
+  #holderCount(): number {
+    if (this.#holders.capacity === Infinity) return this.#readers;
+    let count = 0;
+    for (let l = this.#holders.shared; l !== undefined; l = l.next) count++;
+    return count;
+  }
+
   #unholdShared(lease: LocalLease): void {
-    this.#readers--;
+    this.#readers -= lease.permits;
     const { prev, next } = lease;
     if (prev === undefined) this.#holders.shared = next;
     else prev.next = next;
@@ -472,7 +550,7 @@ export class LocalLock implements Lock {
       if (lease.owner !== undefined) this.#noteWriter(lease);
       return;
     }
-    this.#readers++;
+    this.#readers += lease.permits;
     const head = this.#holders.shared;
     if (head !== undefined) {
       head.prev = lease;
@@ -481,11 +559,19 @@ export class LocalLock implements Lock {
     this.#holders.shared = lease;
   }
 
-  #grantNow(mode: LockMode, owner: string | undefined): LocalLease | undefined {
+  #grantNow(
+    mode: LockMode,
+    owner: string | undefined,
+    permits: number,
+  ): LocalLease | undefined {
     // A non-empty queue means someone arrived first: FIFO forbids passing.
     if (this.#head !== undefined || this.#writer) return undefined;
-    if (mode === "exclusive" && this.#readers > 0) return undefined;
-    const lease = new LocalLease(this, mode, ++this.#fence);
+    if (
+      mode === "exclusive"
+        ? this.#readers > 0
+        : this.#readers + permits > this.#holders.capacity
+    ) return undefined;
+    const lease = new LocalLease(this, mode, ++this.#fence, permits);
     if (owner !== undefined) lease.owner = owner;
     this.#hold(lease);
     if (this.#timed) this.#observeGrant(lease);
@@ -498,12 +584,14 @@ export class LocalLock implements Lock {
     timeoutMs: number | undefined,
     owner: string | undefined,
     priority: number,
+    permits: number,
   ): Promise<Lease> {
     const waiter = new Waiter(
       this,
       mode,
       owner,
       queueKey(++this.#tickets, priority),
+      permits,
     );
     if (this.#timed) waiter.start = performance.now();
     const promise = new Promise<Lease>(capture);
@@ -526,7 +614,8 @@ export class LocalLock implements Lock {
     if (timeoutMs !== undefined) {
       waiter.timer = setTimeout(timeOut, timeoutMs, waiter, timeoutMs);
     }
-    // A shared waiter that went first may join the shared holders at once.
+    // A shared waiter that went first may join the shared holders at once
+    // (a semaphore's, if its permits fit).
     if (this.#head === waiter && mode === "shared") this.#dispatch();
     return promise;
   }
@@ -559,10 +648,19 @@ export class LocalLock implements Lock {
     while (waiter !== undefined) {
       if (waiter.mode === "exclusive") {
         if (this.#writer || this.#readers > 0) return;
-      } else if (this.#writer) return;
+      } else if (
+        // The head waits until its permits fit; nobody behind it passes.
+        this.#writer ||
+        this.#readers + waiter.permits > this.#holders.capacity
+      ) return;
       this.#unlink(waiter);
       waiter.settle();
-      const lease = new LocalLease(this, waiter.mode, ++this.#fence);
+      const lease = new LocalLease(
+        this,
+        waiter.mode,
+        ++this.#fence,
+        waiter.permits,
+      );
       if (waiter.mode === "exclusive") this.#writer = true;
       else this.#hold(lease);
       // (Contention is counted from the tickets: see metrics().)
@@ -652,6 +750,8 @@ class Waiter {
   next: Waiter | undefined = undefined;
   queued = true;
   readonly owner: string | undefined;
+  /** The permits it needs: 1 for a lock's shared waiter. */
+  readonly permits: number;
   /** When it joined the queue, if the lock was timing then (else 0). */
   start = 0;
   signal: AbortSignal | undefined = undefined;
@@ -664,11 +764,13 @@ class Waiter {
     mode: LockMode,
     owner: string | undefined,
     key: number,
+    permits: number,
   ) {
     this.lock = lock;
     this.mode = mode;
     this.owner = owner;
     this.key = key;
+    this.permits = permits;
   }
 
   /** Called by the signal on abort. */
@@ -691,11 +793,13 @@ class Waiter {
   }
 }
 
-/** A lease on a {@linkcode LocalLock}. */
+/** A lease on a {@linkcode LocalLock} (or a `LocalSemaphore`). */
 class LocalLease implements Lease {
   readonly name: string;
   readonly mode: LockMode;
   readonly fence: number;
+  /** The permits it holds: 1 for a lock's lease. */
+  readonly permits: number;
   owner: string | undefined = undefined;
   /** When it was granted, if the lock was timing then (else 0). */
   since = 0;
@@ -704,10 +808,11 @@ class LocalLease implements Lease {
   #lock: LocalLock | undefined;
   #controller: AbortController | undefined = undefined;
 
-  constructor(lock: LocalLock, mode: LockMode, fence: number) {
+  constructor(lock: LocalLock, mode: LockMode, fence: number, permits: number) {
     this.name = lock.name;
     this.mode = mode;
     this.fence = fence;
+    this.permits = permits;
     this.#lock = lock;
   }
 

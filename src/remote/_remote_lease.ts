@@ -243,6 +243,19 @@ export class RemoteLease implements Lease {
   }
 }
 
+/** A semaphore's lease: the same life, plus the permits it holds. */
+class RemotePermitLease extends RemoteLease {
+  readonly permits: number;
+
+  constructor(
+    permits: number,
+    ...args: ConstructorParameters<typeof RemoteLease>
+  ) {
+    super(...args);
+    this.permits = permits;
+  }
+}
+
 function unref(timer: unknown): void {
   (timer as { unref?: () => void }).unref?.();
 }
@@ -251,6 +264,8 @@ function unref(timer: unknown): void {
 export interface Grant {
   name: string;
   mode: LockMode;
+  /** A semaphore's grant: its permits (undefined for a lock). */
+  permits: number | undefined;
   fence: number;
   leaseMs: number;
   limits: { minLeaseMs: number; maxLeaseMs: number };
@@ -270,13 +285,25 @@ export function leaseFor(
   grant: Grant,
   ops: Omit<LeaseOps, "ended">,
 ): Lease | undefined {
-  const { name, mode, fence, leaseMs, limits, validUntil, rec, at } = grant;
+  const { name, mode, permits, fence, leaseMs, limits, validUntil, rec, at } =
+    grant;
   if (validUntil <= performance.now()) return undefined;
   let grantedAt = 0;
-  const lease = new RemoteLease(name, mode, fence, leaseMs, limits, {
-    ...ops,
-    ended: (lost) => rec.ended(lost, mode, at.owner, fence, grantedAt),
-  }, validUntil);
+  const args: ConstructorParameters<typeof RemoteLease> = [
+    name,
+    mode,
+    fence,
+    leaseMs,
+    limits,
+    {
+      ...ops,
+      ended: (lost) => rec.ended(lost, mode, at.owner, fence, grantedAt),
+    },
+    validUntil,
+  ];
+  const lease = permits === undefined
+    ? new RemoteLease(...args)
+    : new RemotePermitLease(permits, ...args);
   grantedAt = rec.granted(mode, at, fence);
   return lease;
 }

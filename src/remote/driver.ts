@@ -46,6 +46,21 @@ export interface RemoteAcquireRequest {
   readonly priority: number;
   /** The acquisition's owner label, if any. */
   readonly owner: string | undefined;
+  /**
+   * A semaphore's request (`mode` is then `"shared"`): how many permits it
+   * takes, 1 to `capacity`. Absent for a lock, whose requests hold all of an
+   * unbounded capacity (`exclusive`) or 1 of it (`shared`): the one rule is
+   * that the queue's head is admitted while the permits held plus its own
+   * fit the capacity, and an exclusive request only when nothing is held.
+   */
+  readonly permits?: number;
+  /**
+   * With `permits`: the semaphore's capacity, which every request for the
+   * name carries. The server refuses one that disagrees with the capacity
+   * of the name's holders and waiters (`"capacity"`), and takes a new
+   * capacity only while nobody holds or waits.
+   */
+  readonly capacity?: number;
 }
 
 /** What the server did with an acquire call. */
@@ -77,7 +92,30 @@ export type RemoteAcquireReply =
    * The token was released or cancelled before this call arrived: it is
    * never granted (the call was late, or a cancel overtook it).
    */
-  | { readonly state: "gone" };
+  | { readonly state: "gone" }
+  /**
+   * Refused, not queued: the name is held or awaited with another
+   * capacity, `0` meaning as a lock (see `RemoteAcquireRequest.capacity`).
+   */
+  | { readonly state: "capacity"; readonly capacity: number };
+
+/** What `status` finds. */
+export interface RemoteStatus {
+  /** Leases held now. */
+  readonly holders: number;
+  /** Waiters queued now. */
+  readonly waiters: number;
+  /**
+   * While a semaphore's requests hold or wait for the name: the permits
+   * held (absent: 0, or the name is a lock's).
+   */
+  readonly permits?: number;
+  /**
+   * With `permits`: the capacity of the semaphore's holders and waiters
+   * (absent while anyone holds or waits: they are a lock's).
+   */
+  readonly capacity?: number;
+}
 
 /** What the server did with an extend call. */
 export interface RemoteExtendReply {
@@ -133,6 +171,14 @@ export interface RemoteDriver {
   /** The shortest lease the server accepts, in milliseconds. */
   readonly minLeaseMs: number;
   /**
+   * Whether the server admits by permits (`RemoteAcquireRequest.permits`
+   * and `capacity`), as semaphores need. A `RemoteSemaphore` refuses a
+   * driver without it: a server that ignored permits would over-admit.
+   *
+   * @default {false}
+   */
+  readonly semaphores?: boolean;
+  /**
    * The longest the server keeps an acquire call open waiting for the grant
    * (a long-poll); the core lets such a call take that long on top of its
    * request timeout.
@@ -173,8 +219,12 @@ export interface RemoteDriver {
    * acquire). `"held"` when it had been granted already: the core releases.
    */
   cancel(token: string, signal: AbortSignal): Promise<"cancelled" | "held">;
-  /** Holders and waiters now, by the server's clock. */
-  status(signal: AbortSignal): Promise<{ holders: number; waiters: number }>;
+  /**
+   * Holders and waiters now, by the server's clock; a driver that admits by
+   * permits adds, while a semaphore's requests hold or wait for the name,
+   * the permits held and their capacity.
+   */
+  status(signal: AbortSignal): Promise<RemoteStatus>;
   /** Who holds and who waits now (ages by the server's clock). */
   query(signal: AbortSignal): Promise<LockSnapshot>;
   /**

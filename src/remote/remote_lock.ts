@@ -19,10 +19,12 @@ import { type Attempt, Recorder } from "../core/_recorder.ts";
 import { hold } from "../core/_hold.ts";
 import {
   checkAcquireOptions,
+  type CheckedAcquireOptions,
   checkName,
   MAX_DELAY_MS,
   show,
 } from "../core/_validate.ts";
+import { remoteInternals } from "./_remote_internals.ts";
 import { drift, leaseFor } from "./_remote_lease.ts";
 import type {
   RemoteAcquireReply,
@@ -85,6 +87,8 @@ const RETRIES = 3;
 /** One acquisition, as the caller asked for it. */
 interface Want {
   mode: LockMode;
+  /** A semaphore's permits; undefined for a lock. */
+  permits: number | undefined;
   leaseMs: number;
   priority: number;
   /** 0: only if free now (tryAcquire, or acquire with timeoutMs 0). */
@@ -187,6 +191,28 @@ export class RemoteLock implements Lock {
   #rec: Recorder;
   /** Cleanups by token (#abandon) still under way. */
   #cleanups = new Set<Promise<void>>();
+
+  /**
+   * A semaphore's capacity (see remote_semaphore.ts), which every request
+   * carries; undefined for a lock.
+   */
+  #capacity: number | undefined;
+
+  static {
+    remoteInternals.create = (driver, options, capacity) => {
+      const lock = new RemoteLock(driver, options);
+      lock.#capacity = capacity;
+      return lock;
+    };
+    remoteInternals.acquire = (lock, checked) => lock.#begin(checked);
+    remoteInternals.tryAcquire = (lock, checked) => lock.#try(checked);
+    remoteInternals.status = (lock) => {
+      const driver = lock.#driver;
+      return lock.#call("status", (s) => driver.status(s), Infinity);
+    };
+    remoteInternals.recorder = (lock) => lock.#rec;
+    remoteInternals.mismatch = (lock, capacity) => lock.#mismatch(capacity);
+  }
 
   /**
    * Builds a lock on `driver`; checks the options now.
@@ -398,14 +424,26 @@ export class RemoteLock implements Lock {
    * @throws {LockBackendError} When the backend cannot be reached or answers oddly.
    */
   acquire(options?: AcquireOptions): Promise<Lease> {
-    let checked, leaseMs: number;
+    let checked;
     try {
       checked = checkAcquireOptions(this.name, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#begin(checked);
+  }
+
+  /** An acquisition of a lock, or of a semaphore's `checked.permits`. */
+  #begin(
+    checked: CheckedAcquireOptions & { permits?: number },
+  ): Promise<Lease> {
+    let leaseMs: number;
+    try {
       leaseMs = this.#checkLeaseMs(checked.leaseMs);
     } catch (error) {
       return Promise.reject(error);
     }
-    const { mode, signal, timeoutMs, priority, owner } = checked;
+    const { mode, signal, timeoutMs, priority, owner, permits } = checked;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const deadline = timeoutMs === undefined
       ? Infinity
@@ -413,7 +451,7 @@ export class RemoteLock implements Lock {
     const rec = this.#rec;
     const at = rec.begin(mode, owner, true);
     return this.#acquire(
-      { mode, leaseMs, priority, timeoutMs, deadline, signal, at },
+      { mode, permits, leaseMs, priority, timeoutMs, deadline, signal, at },
     ).catch((error) => {
       rec.rejected(error, signal, mode, at);
       throw error;
@@ -488,8 +526,18 @@ export class RemoteLock implements Lock {
     sending: () => void,
     answered: (queued: boolean) => void,
   ): Promise<Lease | undefined> {
-    const { mode, leaseMs, priority, timeoutMs, deadline, signal, at } = want;
+    const {
+      mode,
+      permits,
+      leaseMs,
+      priority,
+      timeoutMs,
+      deadline,
+      signal,
+      at,
+    } = want;
     const driver = this.#driver;
+    const capacity = this.#capacity;
     const token = `lk_${crypto.randomUUID()}`;
     const join = timeoutMs !== 0;
     let pushed: RemotePushedGrant | undefined;
@@ -537,15 +585,27 @@ export class RemoteLock implements Lock {
           "acquire",
           (s) =>
             driver.acquire(
-              {
-                token,
-                mode,
-                leaseMs,
-                join,
-                waitMs,
-                priority,
-                owner: at.owner,
-              },
+              capacity === undefined
+                ? {
+                  token,
+                  mode,
+                  leaseMs,
+                  join,
+                  waitMs,
+                  priority,
+                  owner: at.owner,
+                }
+                : {
+                  token,
+                  mode,
+                  leaseMs,
+                  join,
+                  waitMs,
+                  priority,
+                  owner: at.owner,
+                  permits: permits ?? 1,
+                  capacity,
+                },
               s,
               answered,
             ),
@@ -570,6 +630,7 @@ export class RemoteLock implements Lock {
           return lease = this.#lease(
             token,
             mode,
+            permits,
             reply.fence,
             leaseMs,
             start + reply.leaseMs - drift(reply.leaseMs),
@@ -580,6 +641,7 @@ export class RemoteLock implements Lock {
           sent = false; // not queued, not granted: nothing to give up
           throw new LockTimeoutError(this.name, timeoutMs ?? 0);
         }
+        if (reply.state === "capacity") throw this.#mismatch(reply.capacity);
         // The server no longer knows this token: its grant ran out before
         // the waiter asked again (a stall, a push that never came), and the
         // token was buried. Queue again with a new one, as for a stale grant.
@@ -628,6 +690,7 @@ export class RemoteLock implements Lock {
           return lease = this.#lease(
             token,
             mode,
+            permits,
             pushed.fence,
             leaseMs,
             contact + pushed.leaseMs - drift(pushed.leaseMs),
@@ -660,16 +723,28 @@ export class RemoteLock implements Lock {
    * @returns The lease, or `undefined` when the lock is busy.
    * @throws {LockBackendError} When the backend cannot be reached or answers oddly.
    */
-  async tryAcquire(options?: AcquireOptions): Promise<Lease | undefined> {
-    const checked = checkAcquireOptions(this.name, options);
+  tryAcquire(options?: AcquireOptions): Promise<Lease | undefined> {
+    let checked;
+    try {
+      checked = checkAcquireOptions(this.name, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#try(checked);
+  }
+
+  async #try(
+    checked: CheckedAcquireOptions & { permits?: number },
+  ): Promise<Lease | undefined> {
     const leaseMs = this.#checkLeaseMs(checked.leaseMs);
-    const { mode, owner, signal } = checked;
+    const { mode, owner, signal, permits } = checked;
     if (signal?.aborted) throw signal.reason;
     const at = this.#rec.begin(mode, owner, true);
     try {
       return await this.#attempt(
         {
           mode,
+          permits,
           leaseMs,
           priority: 0,
           timeoutMs: 0,
@@ -757,10 +832,30 @@ export class RemoteLock implements Lock {
     return this.#rec.subscribe(listener);
   }
 
+  /**
+   * The error for a request the server refused because the name's holders
+   * and waiters have another capacity (`0`: they hold it as a lock).
+   */
+  #mismatch(theirs: number): Error {
+    const mine = this.#capacity;
+    const at = this.#driver.target;
+    if (mine === undefined || theirs === 0) {
+      return new TypeError(
+        mine === undefined
+          ? `Cannot acquire lock "${this.name}" as the name is in use at ${at} as a semaphore of ${theirs} permits: a lock and a semaphore cannot share a name`
+          : `Cannot acquire semaphore "${this.name}" as the name is in use at ${at} as a lock: a lock and a semaphore cannot share a name`,
+      );
+    }
+    return new RangeError(
+      `Cannot acquire semaphore "${this.name}" as 'permits' (its capacity) is ${mine} here but ${theirs} for the holders and waiters of the name at ${at}: every client of a semaphore must give the same permits, and a name's capacity changes only once nobody holds or waits for it`,
+    );
+  }
+
   /** The lease, or undefined when it ran out before it got here. */
   #lease(
     token: string,
     mode: LockMode,
+    permits: number | undefined,
     fence: number,
     leaseMs: number,
     validUntil: number,
@@ -770,6 +865,7 @@ export class RemoteLock implements Lock {
     return leaseFor({
       name: this.name,
       mode,
+      permits,
       fence,
       leaseMs,
       limits: this.#limits,
@@ -796,11 +892,15 @@ export class RemoteLock implements Lock {
  * fell back to one default name would share a lock, while one resource
  * named twice would not exclude at all.
  */
-export function requireName(type: string, name: unknown): string {
-  const action = `create ${type} lock`;
+export function requireName(
+  type: string,
+  name: unknown,
+  kind: "lock" | "semaphore" = "lock",
+): string {
+  const action = `create ${type} ${kind}`;
   if (name === undefined) {
     throw new TypeError(
-      `Cannot ${action} as 'name' is required: every client of a ${type} lock must name the resource it guards (a default name would let unrelated resources share one lock)`,
+      `Cannot ${action} as 'name' is required: every client of a ${type} ${kind} must name the resource it guards (a default name would let unrelated resources share one ${kind})`,
     );
   }
   return checkName(action, name);

@@ -14,6 +14,7 @@ import type {
   RemoteDriver,
   RemoteExtendReply,
   RemotePushedGrant,
+  RemoteStatus,
   RemoteWatch,
 } from "../remote/driver.ts";
 import type { LockInfo, LockSnapshot } from "../core/types.ts";
@@ -42,6 +43,8 @@ import { hubOf, type WakeHub } from "./_wakeups.ts";
 export interface UpstashDriverOptions {
   /** The lock's name: 1 to 512 characters, encoded into the Redis keys. */
   readonly name: string;
+  /** Whether it serves a semaphore (its query entries carry permits). */
+  readonly semaphore?: boolean | undefined;
   /**
    * An `@upstash/redis` client, or `{ url, token }`. Without it, the URL
    * and token come from `UPSTASH_REDIS_REST_URL` and
@@ -183,7 +186,8 @@ export function upstashDriver(
 ): RemoteDriver {
   const action = "create upstash lock";
   const name = checkName(action, options?.name);
-  const { prefix = "unilock:", waiterTtlMs = 10_000 } = options;
+  const { prefix = "unilock:", waiterTtlMs = 10_000, semaphore = false } =
+    options;
   if (typeof prefix !== "string" || prefix.length > 128) {
     throw new TypeError(
       `Cannot ${action} as 'prefix' must be a string of at most 128 characters: current value is ${
@@ -240,12 +244,14 @@ export function upstashDriver(
       return "Upstash at $UPSTASH_REDIS_REST_URL";
     },
     minLeaseMs: MIN_LEASE_MS,
+    semaphores: true,
 
     async acquire(
       request: RemoteAcquireRequest,
       signal: AbortSignal,
     ): Promise<RemoteAcquireReply> {
-      const { token, mode, leaseMs, join, priority, owner } = request;
+      const { token, mode, leaseMs, join, priority, owner, permits, capacity } =
+        request;
       const w = join ? waiters.get(token) : undefined;
       let call = 0;
       const channel = w === undefined ? "" : hub()?.channel ?? "";
@@ -267,6 +273,9 @@ export function upstashDriver(
           String(priority),
           owner ?? "",
           String(call),
+          ...(capacity === undefined
+            ? []
+            : [String(permits ?? 1), String(capacity)]),
         ], signal);
       } finally {
         if (w !== undefined && --w.inflight === 0 && w.rewake) {
@@ -310,6 +319,7 @@ export function upstashDriver(
       }
       if (state === 2) return { state: "busy" };
       if (state === 3) return { state: "gone" };
+      if (state === 5 && isInt(a)) return { state: "capacity", capacity: a };
       if (state === 4 && isInt(a) && typeof b === "string") {
         throw new UpstashRequestError(
           `Redis lost part of this lock's state (${b}; eviction? see docs/upstash.md): no grant for another ${a} ms, until every lease that may still run has ended`,
@@ -358,12 +368,23 @@ export function upstashDriver(
 
     async status(
       signal: AbortSignal,
-    ): Promise<{ holders: number; waiters: number }> {
+    ): Promise<RemoteStatus> {
       const reply = await run("status", [], signal);
-      if (!Array.isArray(reply) || !isInt(reply[0]) || !isInt(reply[1])) {
-        throw malformed("status", reply);
-      }
-      return { holders: reply[0], waiters: reply[1] };
+      if (
+        !Array.isArray(reply) || !isInt(reply[0]) || !isInt(reply[1]) ||
+        !isInt(reply[2]) || !isInt(reply[3])
+      ) throw malformed("status", reply);
+      const [holders, waiters, permits, capacity] = reply as number[];
+      // As the lock service answers: a semaphore's holders and waiters
+      // add their permits and capacity; a lock's status stays as it was.
+      return capacity! > 0
+        ? {
+          holders: holders!,
+          waiters: waiters!,
+          permits: permits!,
+          capacity: capacity!,
+        }
+        : { holders: holders!, waiters: waiters! };
     },
 
     async query(signal: AbortSignal): Promise<LockSnapshot> {
@@ -376,19 +397,21 @@ export function upstashDriver(
       const entry = (e: unknown, held: boolean): LockInfo => {
         if (!Array.isArray(e)) throw bad();
         const [mode, ...rest] = e as unknown[];
-        const [fence, age, owner] = held ? rest : [undefined, ...rest];
+        const [fence, age, owner, permits] = held ? rest : [undefined, ...rest];
         if (
           (mode !== "x" && mode !== "s") || !isInt(age) ||
           typeof owner !== "string" || !owner.startsWith("o:") ||
-          (held && !isInt(fence))
+          (held && !isInt(fence)) || !isInt(permits)
         ) throw bad();
-        return {
+        const info: LockInfo = {
           name,
           mode: mode === "x" ? "exclusive" : "shared",
           owner: owner.length > 2 ? owner.slice(2) : undefined,
           fence: fence as number | undefined,
           ageMs: age,
         };
+        // A semaphore's entries say their permits; a lock's stay as they were.
+        return semaphore ? { ...info, permits } : info;
       };
       return {
         held: (reply[0] as unknown[]).map((e) => entry(e, true)).sort((

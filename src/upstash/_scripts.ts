@@ -10,14 +10,18 @@
  * 1. K:h holders (zset token → lease expiry, ms by the server's clock);
  * 2. K:w the exclusive holder's token;
  * 3. K:f holder records (hash token → "fence seq waited mode": the fence,
- *    the highest extend seq applied, 1 if it waited in the queue, x or s);
+ *    the highest extend seq applied, 1 if it waited in the queue, x or s,
+ *    and after s a semaphore's permits when not 1, as in `s3`);
  * 4. K:m the lock's memory, which never expires (hash: n the fence counter,
- *    u the latest expiry of any holder as last written), so that a loss of
- *    the other keys (eviction) is noticed rather than granted into;
+ *    u the latest expiry of any holder as last written, c the capacity of
+ *    the holders and waiters: a semaphore's, absent or 0 for a lock), so
+ *    that a loss of the other keys (eviction) is noticed rather than
+ *    granted into;
  * 5. K:q waiters (zset token → queue key, `(ticket - priority * 10) * 256 +
  *    priority + 100`, so ZRANGE 0 0 is the next in line);
  * 6. K:qx waiter heartbeats (zset token → deadline ms);
- * 7. K:qm waiter records (hash token → "mode leaseMs call arrival channel":
+ * 7. K:qm waiter records (hash token → "mode leaseMs call arrival channel",
+ *    the mode with its permits as in K:f:
  *    the caller's number for its latest acquire call, when that call
  *    arrived, and where to push its grant, '' for nowhere);
  * 8. K:s the ticket counter;
@@ -25,6 +29,13 @@
  *    owner label, for QUERY);
  * 10. K:t tombstones (zset token → until when a released, cancelled or
  *    expired token is refused, at least a minute).
+ *
+ * One admission rule serves locks and semaphores: every request holds some
+ * permits of the name's capacity. A lock's capacity is unbounded; its
+ * exclusive request holds it all (admitted only when nothing is held), its
+ * shared one holds 1. A semaphore's request holds its permits of the
+ * capacity every request carries. The queue's head is admitted while the
+ * permits held plus its own fit, and nobody behind it goes first.
  *
  * Fences are the counter plus one, raised to the server's clock in µs when
  * it lags (so they keep rising if the counter was lost): about 1.8 × 10^15,
@@ -60,18 +71,52 @@ local function bury(token)
   if redis.call('PTTL', T) < TOMB + 1000 then redis.call('PEXPIRE', T, TOMB + 1000) end
 end
 
+-- Also returns the permits as written after the mode ('' for 1).
 local function holder(token)
-  local fence, seq, waited, mode = string.match(redis.call('HGET', F, token) or '',
-    '^(%d+) (%d+) (%d) ([xs])$')
+  local fence, seq, waited, mode, p = string.match(redis.call('HGET', F, token) or '',
+    '^(%d+) (%d+) (%d) ([xs])(%d*)$')
   if not fence then return nil end
-  return tonumber(fence), tonumber(seq), waited, mode
+  return tonumber(fence), tonumber(seq), waited, mode, p
 end
 
+-- Also returns the permits the waiter needs.
 local function waiter(token)
-  local mode, lease, call, arrival, channel = string.match(
-    redis.call('HGET', QM, token) or '', '^([xs]) (%d+) (%d+) (%d+) (.*)$')
+  local mode, p, lease, call, arrival, channel = string.match(
+    redis.call('HGET', QM, token) or '', '^([xs])(%d*) (%d+) (%d+) (%d+) (.*)$')
   if not mode then return nil end
-  return mode, tonumber(lease), tonumber(call), tonumber(arrival), channel
+  return mode, tonumber(lease), tonumber(call), tonumber(arrival), channel,
+    tonumber(p) or 1
+end
+
+-- How permits are written after a mode: nothing for 1.
+local function ptext(mode, p)
+  if mode == 's' and p ~= 1 then return int(p) end
+  return ''
+end
+
+-- The permits the shared holders hold (each lock reader holds 1).
+local function used()
+  local n = 0
+  for _, tk in ipairs(redis.call('ZRANGE', H, 0, -1)) do
+    local _, _, _, mode, p = holder(tk)
+    if mode == 's' then n = n + (tonumber(p) or 1) end
+  end
+  return n
+end
+
+-- The capacity of the name's holders and waiters (0: a lock's); nil when
+-- nobody holds or waits, when the next request may set another.
+local function capacity()
+  if redis.call('ZCARD', H) == 0 and redis.call('ZCARD', Q) == 0 then return nil end
+  return tonumber(redis.call('HGET', M, 'c')) or 0
+end
+
+-- Whether a request of a mode for p permits fits beside the holders.
+local function fits(mode, p)
+  if mode == 'x' then return redis.call('ZCARD', H) == 0 end
+  if redis.call('EXISTS', W) == 1 then return false end
+  local c = tonumber(redis.call('HGET', M, 'c')) or 0
+  return c == 0 or used() + p <= c
 end
 
 local function dropWaiter(token)
@@ -170,12 +215,13 @@ local function note(token, owner)
   redis.call('HSET', I, token, int(now) .. ' ' .. owner)
 end
 
-local function grant(token, mode, lease, owner, waited)
+local function grant(token, mode, lease, owner, waited, p)
   local fence = (tonumber(redis.call('HGET', M, 'n')) or 0) + 1
   if fence < nowUs then fence = nowUs end
   redis.call('HSET', M, 'n', int(fence))
   redis.call('ZADD', H, int(now + lease), token)
-  redis.call('HSET', F, token, int(fence) .. ' 0 ' .. (waited and '1' or '0') .. ' ' .. mode)
+  redis.call('HSET', F, token, int(fence) .. ' 0 ' .. (waited and '1' or '0') .. ' ' ..
+    mode .. ptext(mode, p))
   if mode == 'x' then redis.call('SET', W, token) end
   redis.call('ZREM', Q, token); redis.call('ZREM', QX, token)
   redis.call('HDEL', QM, token)
@@ -185,8 +231,8 @@ local function grant(token, mode, lease, owner, waited)
   return fence
 end
 
--- Hands the lock to the waiters at the head of the queue while their modes
--- allow, and pushes each its grant on its own client's channel: "token
+-- Hands the lock to the waiters at the head of the queue while their
+-- permits fit, and pushes each its grant on its own client's channel: "token
 -- fence runMs call", where the lease runs runMs after the waiter's latest
 -- acquire call (number call) arrived. Nobody else hears it.
 local function handoff()
@@ -194,16 +240,12 @@ local function handoff()
   while true do
     local head = redis.call('ZRANGE', Q, 0, 0)[1]
     if not head then return end
-    local mode, lease, call, arrival, channel = waiter(head)
+    local mode, lease, call, arrival, channel, p = waiter(head)
     if not mode then
       dropWaiter(head)
     else
-      if mode == 'x' then
-        if redis.call('ZCARD', H) > 0 then return end
-      elseif redis.call('EXISTS', W) == 1 then
-        return
-      end
-      local fence = grant(head, mode, lease, nil, true)
+      if not fits(mode, p) then return end
+      local fence = grant(head, mode, lease, nil, true, p)
       if channel ~= '' then
         redis.call('PUBLISH', channel, head .. ' ' .. int(fence) .. ' ' ..
           int(now + lease - arrival) .. ' ' .. int(call))
@@ -237,28 +279,35 @@ return reply`;
 /**
  * ARGV: token, mode ('x' | 's'), leaseMs, join ('1' to queue when busy),
  * waiterTtlMs, channel ('' none), priority (-100 to 100), owner label,
- * call (the caller's number for this call of the token, rising).
+ * call (the caller's number for this call of the token, rising), and for
+ * a semaphore its permits and capacity ('' for a lock).
  * Returns {1, fence, leaseMsLeft, waited} granted (now or by a handoff),
- * {0, rank, retryMs} queued, {2} busy, {3} gone (a tombstone), or
- * {4, refuseMs, why} when the keys are damaged.
+ * {0, rank, retryMs} queued, {2} busy, {3} gone (a tombstone),
+ * {4, refuseMs, why} when the keys are damaged, or {5, capacity} when the
+ * name's holders and waiters have another capacity (0: a lock's).
  */
 export const ACQUIRE: string = script(`local token, mode = ARGV[1], ARGV[2]
 local lease, wttl = tonumber(ARGV[3]), tonumber(ARGV[5])
+local permits, cap = tonumber(ARGV[10]) or 1, tonumber(ARGV[11]) or 0
 local r = held(token)
 if r then return r end
 if redis.call('ZSCORE', T, token) then return {3} end
 if bad then return {4, badLeft, bad} end
+-- Capacity travels with each request: one that disagrees with the name's
+-- holders and waiters is refused; an idle name takes the new one.
+local c = capacity()
+if c == nil then
+  if (tonumber(redis.call('HGET', M, 'c')) or 0) ~= cap then
+    redis.call('HSET', M, 'c', int(cap))
+  end
+elseif c ~= cap then
+  return {5, c}
+end
 local queued = redis.call('ZSCORE', Q, token) ~= false
 local head = redis.call('ZRANGE', Q, 0, 0)[1]
-local free
-if mode == 'x' then
-  free = redis.call('ZCARD', H) == 0
-else
-  free = redis.call('EXISTS', W) == 0
-end
-if ((not head) or head == token) and free then
-  local fence = grant(token, mode, lease, ARGV[8], queued)
-  -- Shared waiters behind it may join it.
+if ((not head) or head == token) and fits(mode, permits) then
+  local fence = grant(token, mode, lease, ARGV[8], queued, permits)
+  -- Shared waiters behind it may join it, while their permits fit.
   if mode == 's' then handoff() end
   return {1, fence, lease, queued and 1 or 0}
 end
@@ -274,8 +323,8 @@ local call = tonumber(ARGV[9]) or 0
 local _, _, last = waiter(token)
 -- A late call that an earlier-numbered one overtook changes nothing.
 if not last or call >= last then
-  redis.call('HSET', QM, token, mode .. ' ' .. int(lease) .. ' ' .. int(call) ..
-    ' ' .. int(now) .. ' ' .. ARGV[6])
+  redis.call('HSET', QM, token, mode .. ptext(mode, permits) .. ' ' .. int(lease) ..
+    ' ' .. int(call) .. ' ' .. int(now) .. ' ' .. ARGV[6])
 end
 keep(wttl + 1000)
 local retry = math.floor(wttl / 3)
@@ -306,12 +355,12 @@ return ended`);
  */
 export const EXTEND: string = script(`local token = ARGV[1]
 local e = redis.call('ZSCORE', H, token)
-local fence, applied, waited, mode = holder(token)
+local fence, applied, waited, mode, p = holder(token)
 if not e or not fence then return {0, 0} end
 local ms, seq = tonumber(ARGV[2]), tonumber(ARGV[3])
 if seq <= applied then return {1, tonumber(e) - now} end
 redis.call('ZADD', H, 'XX', int(now + ms), token)
-redis.call('HSET', F, token, int(fence) .. ' ' .. int(seq) .. ' ' .. waited .. ' ' .. mode)
+redis.call('HSET', F, token, int(fence) .. ' ' .. int(seq) .. ' ' .. waited .. ' ' .. mode .. p)
 keep(ms + 1000)
 dirty = true
 return {1, ms}`);
@@ -328,17 +377,19 @@ handoff()
 return 1`);
 
 /**
- * No ARGV. Returns {holders, waiters} after dropping what expired; at least
- * one holder while the keys are damaged (a lease may still run).
+ * No ARGV. Returns {holders, waiters, permits, capacity} after dropping what
+ * expired: the permits the shared holders hold, and the capacity of the
+ * holders and waiters (0 a lock's, -1 when idle); at least one holder
+ * while the keys are damaged (a lease may still run).
  */
 export const STATUS: string = script(`local holders = redis.call('ZCARD', H)
 if bad and holders == 0 then holders = 1 end
-return {holders, redis.call('ZCARD', Q)}`);
+return {holders, redis.call('ZCARD', Q), used(), capacity() or -1}`);
 
 /**
  * No ARGV. Returns {held, pending}: held entries {mode, fence, ageMs,
- * "o:" .. owner} in expiry order, pending entries {mode, ageMs, "o:" ..
- * owner} in queue order; ages by the server's clock. The "o:" keeps a
+ * "o:" .. owner, permits} in expiry order, pending entries {mode, ageMs,
+ * "o:" .. owner, permits} in queue order; ages by the server's clock. The "o:" keeps a
  * client that parses JSON replies from turning "42" into 42.
  */
 export const QUERY: string = script(`local function info(tk)
@@ -347,15 +398,15 @@ export const QUERY: string = script(`local function info(tk)
 end
 local out, pending = {}, {}
 for _, tk in ipairs(redis.call('ZRANGE', H, 0, -1)) do
-  local fence, _, _, mode = holder(tk)
+  local fence, _, _, mode, p = holder(tk)
   local age, owner = info(tk)
-  out[#out + 1] = {mode or 'x', fence or 0, age, owner}
+  out[#out + 1] = {mode or 'x', fence or 0, age, owner, tonumber(p) or 1}
 end
 for _, tk in ipairs(redis.call('ZRANGE', Q, 0, -1)) do
-  local mode = waiter(tk)
+  local mode, _, _, _, _, p = waiter(tk)
   if mode then
     local age, owner = info(tk)
-    pending[#pending + 1] = {mode, age, owner}
+    pending[#pending + 1] = {mode, age, owner, p}
   end
 end
 return {out, pending}`);

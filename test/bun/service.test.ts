@@ -3,6 +3,7 @@
 // lock service on `wrangler dev`, started and stopped by this file.
 import { afterAll, test } from "bun:test";
 import { lockContract } from "../_contract.ts";
+import { semaphoreContract } from "../_semaphore_contract.ts";
 import { lockServiceBackend } from "../_backends.ts";
 import { startLockService } from "../_services.mjs";
 import { serviceSocketTests } from "../_service_socket.ts";
@@ -11,4 +12,5 @@ const service = await startLockService();
 afterAll(() => service.stop());
 
 lockContract(test, lockServiceBackend(service.url, service.token));
+semaphoreContract(test, lockServiceBackend(service.url, service.token));
 serviceSocketTests(test, service);

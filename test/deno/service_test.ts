@@ -3,6 +3,7 @@
 // service on `wrangler dev` (local workerd, real SQLite Durable Object),
 // started and stopped by this file.
 import { lockContract } from "../_contract.ts";
+import { semaphoreContract } from "../_semaphore_contract.ts";
 import { lockServiceBackend } from "../_backends.ts";
 import { startLockService } from "../_services.mjs";
 import { serviceSocketTests } from "../_service_socket.ts";
@@ -10,6 +11,12 @@ import { serviceSocketTests } from "../_service_socket.ts";
 const service = await startLockService();
 
 lockContract(
+  (name, fn) =>
+    Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false }),
+  lockServiceBackend(service.url, service.token),
+);
+
+semaphoreContract(
   (name, fn) =>
     Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false }),
   lockServiceBackend(service.url, service.token),

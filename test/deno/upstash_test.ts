@@ -4,6 +4,7 @@
 // @upstash/redis client as a Deno user would import it.
 import { Redis } from "@upstash/redis";
 import { lockContract } from "../_contract.ts";
+import { semaphoreContract } from "../_semaphore_contract.ts";
 import { upstashBackend } from "../_backends.ts";
 import { startRedis } from "../_services.mjs";
 import { startUpstashBridge } from "../../src/upstash_bridge/upstash_bridge.ts";
@@ -18,11 +19,10 @@ const client = new Redis({
 
 // HTTP keep-alive sockets and the wake-up stream outlive single tests by
 // design, so Deno's per-test op and resource sanitizers stay off here.
-lockContract(
-  (name, fn) =>
-    Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false }),
-  upstashBackend(client),
-);
+const denoTest = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+lockContract(denoTest, upstashBackend(client));
+semaphoreContract(denoTest, upstashBackend(client));
 
 Deno.test({
   name:
