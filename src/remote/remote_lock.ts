@@ -70,6 +70,8 @@ export const MAX_LEASE_MS = 2_073_600_000;
  * bound its wait.
  */
 const ORDER_GRACE_MS = 5_000;
+/** How long a giving-up acquisition's rejection waits for its cleanup. */
+const CLEANUP_WAIT_MS = 250;
 /** How long isLocked() and query() wait for this instance's cleanups. */
 const CLEANUP_MS = 2_000;
 /**
@@ -206,9 +208,10 @@ export class RemoteLock implements Lock {
     };
     remoteInternals.acquire = (lock, checked) => lock.#begin(checked);
     remoteInternals.tryAcquire = (lock, checked) => lock.#try(checked);
-    remoteInternals.status = (lock) => {
+    remoteInternals.status = async (lock) => {
+      await lock.#settled(); // what it reports counts given-up waiters gone
       const driver = lock.#driver;
-      return lock.#call("status", (s) => driver.status(s), Infinity);
+      return await lock.#call("status", (s) => driver.status(s), Infinity);
     };
     remoteInternals.recorder = (lock) => lock.#rec;
     remoteInternals.mismatch = (lock, capacity) => lock.#mismatch(capacity);
@@ -707,10 +710,16 @@ export class RemoteLock implements Lock {
         // Anything but a lease handed to the caller: the server may hold a
         // grant or a place for this token (a reply lost after it acted, an
         // abort mid-call, a stale grant); give it up by token. The caller's
-        // rejection is due now and does not wait for it; this instance's
-        // own isLocked() and query() do, so that what it reports afterwards
-        // already counts the waiter gone.
-        if (sent) this.#cleanup(this.#abandon(token));
+        // rejection waits for that (one round trip, normally), so that a
+        // waiter that gave up is gone from the queue when its promise
+        // settles, but CLEANUP_WAIT_MS at most, so that a backend that hangs
+        // delays it no more; this instance's isLocked() and query() wait
+        // for the rest.
+        if (sent) {
+          const done = this.#abandon(token);
+          this.#cleanup(done);
+          await within(done, CLEANUP_WAIT_MS, undefined);
+        }
       }
     }
   }
