@@ -117,6 +117,24 @@ export interface AcquireOptions {
    * @default {0}
    */
   priority?: number;
+  /**
+   * Takes the lock from whoever holds it now, ahead of every waiter, as the
+   * Web Locks API's `steal`: each current holder loses its lease at once
+   * (its `signal` aborts with a `LockLostError` that says it was stolen,
+   * and its `release()` no longer does anything), and this acquisition is
+   * granted with a fence higher than every earlier grant. Queued waiters
+   * keep their places behind it. Only for `mode: "exclusive"`.
+   *
+   * A last resort, for a holder known to be gone or hung: the old holder's
+   * code may still be running, and only the fence keeps its late writes
+   * out. On the distributed lock types the server revokes the old leases
+   * atomically; their clients learn it at their next renewal (within a
+   * third of their lease) or `extend()`. Not every lock type can steal
+   * (`thread` cannot yet): those reject it with a `TypeError`.
+   *
+   * @default {false}
+   */
+  steal?: boolean;
 }
 
 /**

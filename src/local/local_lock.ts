@@ -1,7 +1,11 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import { LockReleasedError, LockTimeoutError } from "../core/errors.ts";
+import {
+  LockLostError,
+  LockReleasedError,
+  LockTimeoutError,
+} from "../core/errors.ts";
 import type {
   AcquireOptions,
   Lease,
@@ -50,6 +54,8 @@ let leaveQueue: (
   reason: unknown,
   kind: "timeout" | "abort",
 ) => void;
+let watchLoss: (lock: LocalLock, lease: LocalLease) => void;
+let stolenFrom: (lock: LocalLock, lease: LocalLease) => boolean;
 
 /**
  * An async FIFO lock within one isolate (one thread): the `local` lock type.
@@ -103,10 +109,18 @@ export class LocalLock implements Lock {
   #rec: Recorder;
   /** The recorder's `timed`, kept here for the hot paths. */
   #timed = false;
+  /**
+   * Every lease with a fence up to this one was stolen (`steal`): its
+   * release does nothing. One number, so that the hot path keeps no lease.
+   */
+  #revoked = 0;
+  /** The exclusive lease whose `signal` was asked for, to abort on a steal. */
+  #watched: LocalLease | undefined = undefined;
 
   static {
     releaseHold = (lock, lease) => {
       // Kept small, so that it inlines: the rare paths are calls.
+      if (lease.fence <= lock.#revoked) return; // stolen: not ours to free
       if (lease.mode === "exclusive") lock.#writer = false;
       else lock.#unholdShared(lease);
       if (lock.#timed) lock.#observeRelease(lease);
@@ -122,6 +136,11 @@ export class LocalLock implements Lock {
       // waiters behind it from joining the current shared holders.
       if (lock.#head !== undefined) lock.#dispatch();
     };
+    watchLoss = (lock, lease) => {
+      if (lease.fence <= lock.#revoked) lease.lose(lock.#stolen());
+      else if (lease.mode === "exclusive") lock.#watched = lease;
+    };
+    stolenFrom = (lock, lease) => lease.fence <= lock.#revoked;
   }
 
   /**
@@ -182,16 +201,15 @@ export class LocalLock implements Lock {
     }
     let mode: LockMode, signal: AbortSignal | undefined;
     let timeoutMs: number | undefined, owner: string | undefined;
-    let priority: number;
+    let priority: number, steal: boolean;
     try {
-      ({ mode, signal, timeoutMs, owner, priority } = checkAcquireOptions(
-        this.name,
-        options,
-      ));
+      ({ mode, signal, timeoutMs, owner, priority, steal } =
+        checkAcquireOptions(this.name, options, true));
     } catch (error) {
       return Promise.reject(error);
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
+    if (steal) return Promise.resolve(this.#steal(owner));
     const lease = this.#grantNow(mode, owner);
     if (lease !== undefined) return Promise.resolve(lease);
     if (timeoutMs === 0) {
@@ -225,13 +243,18 @@ export class LocalLock implements Lock {
   tryAcquire(options?: AcquireOptions): Promise<Lease | undefined> {
     let mode: LockMode = "exclusive", owner: string | undefined;
     if (options !== undefined) {
-      let signal: AbortSignal | undefined;
+      let signal: AbortSignal | undefined, steal: boolean;
       try {
-        ({ mode, signal, owner } = checkAcquireOptions(this.name, options));
+        ({ mode, signal, owner, steal } = checkAcquireOptions(
+          this.name,
+          options,
+          true,
+        ));
       } catch (error) {
         return Promise.reject(error);
       }
       if (signal?.aborted) return Promise.reject(signal.reason);
+      if (steal) return Promise.resolve(this.#steal(owner));
     }
     const lease = this.#grantNow(mode, owner);
     if (lease === undefined) this.#rec.busyAtOnce(mode, owner);
@@ -492,6 +515,54 @@ export class LocalLock implements Lock {
     return lease;
   }
 
+  /**
+   * Takes the lock from its holders at once and grants it ahead of the
+   * queue (`steal`). The holders' leases are revoked by fence: their
+   * release does nothing, their signal aborts (now, or when first asked
+   * for); the waiters keep their places behind the thief.
+   */
+  #steal(owner: string | undefined): LocalLease {
+    const rec = this.#rec;
+    if (this.#writer) {
+      const info = this.#holders;
+      const known = info.fence === this.#fence;
+      rec.ended(
+        true,
+        "exclusive",
+        known ? info.owner : undefined,
+        this.#fence,
+        known ? info.since : 0,
+      );
+      const watched = this.#watched;
+      this.#watched = undefined;
+      this.#writer = false;
+      if (watched?.fence === this.#fence) watched.lose(this.#stolen());
+    }
+    let lease = this.#holders.shared;
+    this.#holders.shared = undefined;
+    this.#readers = 0;
+    while (lease !== undefined) {
+      const next = lease.next;
+      lease.prev = lease.next = undefined;
+      rec.ended(true, "shared", lease.owner, lease.fence, lease.since);
+      lease.lose(this.#stolen());
+      lease = next;
+    }
+    this.#revoked = this.#fence;
+    const thief = new LocalLease(this, "exclusive", ++this.#fence);
+    if (owner !== undefined) thief.owner = owner;
+    this.#hold(thief);
+    if (this.#timed) this.#observeGrant(thief);
+    return thief;
+  }
+
+  #stolen(): LockLostError {
+    return new LockLostError(
+      this.name,
+      "it was stolen (another acquisition took the lock with steal)",
+    );
+  }
+
   #enqueue(
     mode: LockMode,
     signal: AbortSignal | undefined,
@@ -712,9 +783,18 @@ class LocalLease implements Lease {
   }
 
   get signal(): AbortSignal {
-    // Made on first use: most holders never look, and a local lease is only
-    // lost with its isolate, so this signal never aborts.
-    return (this.#controller ??= new AbortController()).signal;
+    // Made on first use: most holders never look. A local lease is lost only
+    // to a steal, which aborts it (the lock keeps the leases that looked).
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#lock !== undefined) watchLoss(this.#lock, this);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Says the lease was stolen, to whoever watches its signal. */
+  lose(reason: LockLostError): void {
+    this.#controller?.abort(reason);
   }
 
   get released(): boolean {
@@ -738,6 +818,10 @@ class LocalLease implements Lease {
     }
     if (this.#lock === undefined) {
       return Promise.reject(new LockReleasedError(this.name, "extend"));
+    }
+    if (stolenFrom(this.#lock, this)) {
+      // A stolen lease's signal has aborted (or does now): its reason.
+      return Promise.reject(this.signal.reason);
     }
     return RESOLVED;
   }
