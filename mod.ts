@@ -47,3 +47,4 @@ export * from "./src/create_lock.ts";
 export * from "./src/coordination/lock_manager.ts";
 export * from "./src/core/with_lock.ts";
 export * from "./src/coordination/acquire_all.ts";
+export * from "./src/web_locks/web_locks.ts";

@@ -360,3 +360,118 @@ export interface LockSnapshot {
   /** The acquisitions waiting for it, first in line first. */
   readonly pending: LockInfo[];
 }
+
+/**
+ * A granted Web Locks request, given to the callback of
+ * `WebLockManager.request()`: the Web Locks API's `Lock` (`name`, `mode`),
+ * and what a lock of this library adds to it, its `fence` and `signal`.
+ */
+export interface WebLock {
+  /** The resource name it was requested for. */
+  readonly name: string;
+  /** The mode it was requested in. */
+  readonly mode: LockMode;
+  /**
+   * The fencing token: strictly increasing per name across all grants. Pass
+   * it with every write the lock guards (see `Lease.fence`); on the
+   * distributed lock types it is what keeps a stolen or expired holder's
+   * late writes out.
+   */
+  readonly fence: number;
+  /**
+   * Aborts, with a `LockLostError` reason, when the lock is lost while the
+   * callback still runs: stolen by a `steal` request, or (on the distributed
+   * lock types) its lease could not be renewed.
+   */
+  readonly signal: AbortSignal;
+}
+
+/** The Web Locks API's `LockOptions`, as `WebLockManager.request()` takes them. */
+export interface WebLockOptions {
+  /**
+   * `"exclusive"` for one holder, `"shared"` for many.
+   *
+   * @default {"exclusive"}
+   */
+  mode?: LockMode;
+  /**
+   * Grant only if the lock is free now and nobody waits; otherwise call the
+   * callback with `null` (not an error).
+   *
+   * @default {false}
+   */
+  ifAvailable?: boolean;
+  /**
+   * Take the lock from its holders (their `request()` promises reject with
+   * an `AbortError`) ahead of every waiter. Exclusive only, and not with
+   * `ifAvailable` or `signal`.
+   *
+   * @default {false}
+   */
+  steal?: boolean;
+  /**
+   * Aborts the request while it waits (the promise rejects with
+   * `signal.reason`); ignored once the callback runs.
+   */
+  signal?: AbortSignal;
+}
+
+/** One held lock or pending request in a {@linkcode WebLockManagerSnapshot}. */
+export interface WebLockInfo {
+  /** The resource name. */
+  readonly name: string;
+  /** The mode held or requested. */
+  readonly mode: LockMode;
+  /**
+   * The client that holds or requested it: a `WebLockManager`'s `clientId`.
+   * An acquisition made through the core API (`createLock(...)`) shows its
+   * `owner` label here, or `""` without one (as do other threads' requests
+   * on the `thread` type, whose shared memory keeps no labels).
+   */
+  readonly clientId: string;
+}
+
+/** The answer of `WebLockManager.query()`. */
+export interface WebLockManagerSnapshot {
+  /** Held locks, in grant order per name. */
+  held: WebLockInfo[];
+  /** Pending requests, in request order per name. */
+  pending: WebLockInfo[];
+}
+
+/**
+ * The Web Locks API's `LockManager` (`navigator.locks`), as
+ * `createWebLocks()` implements it over any lock type. Named apart from this
+ * library's own `LockManager` class (a registry of named locks).
+ */
+export interface WebLockManager {
+  /**
+   * Requests the lock `name` (exclusive) and calls `callback` with it once
+   * granted, in a later task; the lock is released when the promise that
+   * `callback` returns settles, and the result is `callback`'s.
+   */
+  request<T>(
+    name: string,
+    callback: (lock: WebLock) => T | PromiseLike<T>,
+  ): Promise<T>;
+  /**
+   * Requests the lock `name` with `options`; `callback` gets `null` when
+   * `ifAvailable` found it busy.
+   */
+  request<T>(
+    name: string,
+    options: WebLockOptions & { ifAvailable?: false },
+    callback: (lock: WebLock) => T | PromiseLike<T>,
+  ): Promise<T>;
+  /**
+   * Requests the lock `name` with `options`; `callback` gets `null` when
+   * `ifAvailable` found it busy.
+   */
+  request<T>(
+    name: string,
+    options: WebLockOptions,
+    callback: (lock: WebLock | null) => T | PromiseLike<T>,
+  ): Promise<T>;
+  /** Who holds and who waits, now. */
+  query(): Promise<WebLockManagerSnapshot>;
+}
