@@ -37,7 +37,7 @@ const schedule: Immediate = (() => {
       port().postMessage(null);
     };
   }
-  return (fn, arg) => setTimeout(fn, 0, arg);
+  return (fn, arg) => setTimeout(() => fn(arg as never), 0);
 })();
 
 /** Calls `fn(arg)` in a later task. */
