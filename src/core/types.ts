@@ -393,14 +393,14 @@ export interface WebLockOptions {
    *
    * @default {"exclusive"}
    */
-  mode?: LockMode;
+  mode?: LockMode | undefined;
   /**
    * Grant only if the lock is free now and nobody waits; otherwise call the
    * callback with `null` (not an error).
    *
    * @default {false}
    */
-  ifAvailable?: boolean;
+  ifAvailable?: boolean | undefined;
   /**
    * Take the lock from its holders (their `request()` promises reject with
    * an `AbortError`) ahead of every waiter. Exclusive only, and not with
@@ -408,12 +408,12 @@ export interface WebLockOptions {
    *
    * @default {false}
    */
-  steal?: boolean;
+  steal?: boolean | undefined;
   /**
    * Aborts the request while it waits (the promise rejects with
    * `signal.reason`); ignored once the callback runs.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** One held lock or pending request in a {@linkcode WebLockManagerSnapshot}. */
@@ -460,7 +460,7 @@ export interface WebLockManager {
    */
   request<T>(
     name: string,
-    options: WebLockOptions & { ifAvailable?: false },
+    options: WebLockOptions & { ifAvailable?: false | undefined },
     callback: (lock: WebLock) => T | PromiseLike<T>,
   ): Promise<T>;
   /**

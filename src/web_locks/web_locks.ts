@@ -98,24 +98,17 @@ class Entry {
   /** Leases with a lower fence were stolen (a steal's grant sets it). */
   stolenBelow = 0;
   /**
-   * Requests whose first call has not reached the backend yet, by owner
-   * label, so that `query()` can wait for them (distributed types).
+   * On a shared backend: this manager's requests by owner label, from the
+   * request until the backend is done with it (its acquisition failed, or
+   * its lease was released), so that `query()` can tell the backend's
+   * answer what it does not know yet (see there).
    */
-  readonly unplaced: Map<string, Request> | undefined;
+  readonly owners: Map<string, Request> | undefined;
 
   constructor(name: string, lock: Lock, placed: boolean) {
     this.name = name;
     this.lock = lock;
-    this.unplaced = placed ? undefined : new Map();
-    if (this.unplaced !== undefined) {
-      const unplaced = this.unplaced;
-      // A request is in the backend's queue once its lock says it waits.
-      lock.subscribe((event) => {
-        if (event.type !== "acquire" && event.owner !== undefined) {
-          unplaced.get(event.owner)?.place();
-        }
-      });
-    }
+    this.owners = placed ? undefined : new Map();
   }
 
   get idle(): boolean {
@@ -225,8 +218,6 @@ class Request {
   started = false;
   lease: Lease | undefined = undefined;
   fence = 0;
-  #placed: (() => void) | undefined = undefined;
-  #whenPlaced: Promise<void> | undefined = undefined;
   #onLost: (() => void) | undefined = undefined;
 
   constructor(
@@ -267,40 +258,23 @@ class Request {
    */
   handleEvent(): void {
     if (this.started || this.settled) return;
-    const entry = this.entry;
-    entry.pending.delete(this);
-    if (entry.unplaced !== undefined && this.lease === undefined) {
-      // On a shared backend it leaves the server's queue once its lock has
-      // cancelled it: until then `query()` waits for it.
-      this.#whenPlaced = undefined;
-      entry.unplaced.set(this.owner!, this);
-    }
+    // (On a shared backend the lock cancels it on the server; until then
+    // `query()` leaves it out of the server's answer.)
+    this.entry.pending.delete(this);
     this.end(false, this.signal!.reason);
     this.space.settled(this.entry);
   }
 
-  /** Its lock is in the backend's hands (granted, queued or given up). */
-  place(): void {
-    const unplaced = this.entry.unplaced;
-    if (unplaced === undefined || this.owner === undefined) return;
-    if (unplaced.get(this.owner) === this) unplaced.delete(this.owner);
-    this.#placed?.();
-  }
-
-  /** Resolves once {@linkcode place} has been called. */
-  whenPlaced(): Promise<void> {
-    const unplaced = this.entry.unplaced;
-    if (unplaced?.get(this.owner!) !== this) return Promise.resolve();
-    return this.#whenPlaced ??= new Promise((resolve) => {
-      this.#placed = resolve;
-    });
+  /** The backend is done with it: `query()` need not correct for it. */
+  forget(): void {
+    this.entry.owners?.delete(this.owner!);
   }
 
   granted(lease: Lease | undefined): void {
     const entry = this.entry;
     entry.pending.delete(this);
-    this.place();
     if (lease === undefined) {
+      this.forget();
       // spec: ifAvailable and not grantable: the callback is called with
       // null in a later task, and the request is never queued.
       inLaterTask(this, runWithNull);
@@ -342,7 +316,7 @@ class Request {
 
   failed(error: unknown): void {
     this.entry.pending.delete(this);
-    this.place();
+    this.forget();
     this.signal?.removeEventListener("abort", this);
     this.space.settled(this.entry);
     if (this.settled) return;
@@ -398,7 +372,7 @@ class Request {
     }
     // A failed release ends by the lease's expiry on the backend (the lock
     // records it); the request's outcome is the callback's all the same.
-    return done.catch(() => {});
+    return done.catch(() => {}).then(() => this.forget());
   }
 }
 
@@ -633,7 +607,7 @@ export class WebLocks implements WebLockManager {
   ): Promise<T>;
   request<T>(
     name: string,
-    options: WebLockOptions & { ifAvailable?: false },
+    options: WebLockOptions & { ifAvailable?: false | undefined },
     callback: (lock: WebLock) => T | PromiseLike<T>,
   ): Promise<T>;
   request<T>(
@@ -727,7 +701,7 @@ export class WebLocks implements WebLockManager {
     // spec: the abort algorithm is added before the request is queued.
     signal?.addEventListener("abort", request);
     entry.pending.add(request);
-    if (owner !== undefined) entry.unplaced!.set(owner, request);
+    if (owner !== undefined) entry.owners!.set(owner, request);
     const lock = entry.lock;
     let granted: Promise<Lease | undefined>;
     if (owner === undefined) {
@@ -795,25 +769,40 @@ export class WebLocks implements WebLockManager {
       }
       return { held, pending };
     }
+    // The backend answers for every client. Its answer is corrected by
+    // what only this manager knows: spec: a snapshot is queued behind every
+    // request made before it, so a request whose first call has not reached
+    // the backend yet is pending already, and one that was aborted is gone
+    // although the backend may not have heard of its cancel yet.
     const entries = [...space.entries()];
-    // spec: every request made before this query is in the snapshot: wait
-    // until each has reached its backend.
-    const waits: Promise<void>[] = [];
-    for (const entry of entries) {
-      for (const r of entry.unplaced!.values()) waits.push(r.whenPlaced());
-    }
-    await Promise.all(waits);
     const snapshots: LockSnapshot[] = await Promise.all(
       entries.map((entry) => entry.lock.query()),
     );
     const held: WebLockInfo[] = [], pending: WebLockInfo[] = [];
     snapshots.forEach((snapshot, i) => {
-      const name = entries[i]!.name;
+      const entry = entries[i]!;
+      const name = entry.name;
+      const seen = new Set<string>();
+      const keep = (owner: string | undefined): boolean => {
+        if (owner === undefined) return true;
+        seen.add(owner);
+        const request = entry.owners!.get(owner);
+        // Settled and never granted: aborted (or failed); released: gone.
+        return request === undefined ||
+          !(request.settled && !entry.held.has(request));
+      };
       for (const h of snapshot.held) {
-        held.push({ name, mode: h.mode, clientId: clientOf(h.owner) });
+        if (keep(h.owner)) {
+          held.push({ name, mode: h.mode, clientId: clientOf(h.owner) });
+        }
       }
       for (const p of snapshot.pending) {
-        pending.push({ name, mode: p.mode, clientId: clientOf(p.owner) });
+        if (keep(p.owner)) {
+          pending.push({ name, mode: p.mode, clientId: clientOf(p.owner) });
+        }
+      }
+      for (const request of entry.pending) {
+        if (!seen.has(request.owner!)) pending.push(info(name, request));
       }
     });
     return { held, pending };

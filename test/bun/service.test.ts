@@ -3,7 +3,8 @@
 // lock service on `wrangler dev`, started and stopped by this file.
 import { afterAll, test } from "bun:test";
 import { lockContract } from "../_contract.ts";
-import { lockServiceBackend } from "../_backends.ts";
+import { durableObjectWebLocks, lockServiceBackend } from "../_backends.ts";
+import { webLocksConformance } from "../_web_locks_conformance.ts";
 import { startLockService } from "../_services.mjs";
 import { serviceSocketTests } from "../_service_socket.ts";
 
@@ -11,4 +12,8 @@ const service = await startLockService();
 afterAll(() => service.stop());
 
 lockContract(test, lockServiceBackend(service.url, service.token));
+webLocksConformance(
+  test,
+  durableObjectWebLocks({ url: service.url, token: service.token }),
+);
 serviceSocketTests(test, service);

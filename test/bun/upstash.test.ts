@@ -4,7 +4,8 @@
 import { Redis } from "@upstash/redis";
 import { afterAll, test } from "bun:test";
 import { lockContract } from "../_contract.ts";
-import { upstashBackend } from "../_backends.ts";
+import { upstashBackend, upstashWebLocks } from "../_backends.ts";
+import { webLocksConformance } from "../_web_locks_conformance.ts";
 import { startRedis } from "../_services.mjs";
 import { startUpstashBridge } from "../../src/upstash_bridge/upstash_bridge.ts";
 
@@ -17,9 +18,10 @@ afterAll(async () => {
   await redis.stop();
 });
 
-lockContract(
-  test,
-  upstashBackend(
-    new Redis({ url: bridge.url, token: bridge.token, enableTelemetry: false }),
-  ),
-);
+const client = new Redis({
+  url: bridge.url,
+  token: bridge.token,
+  enableTelemetry: false,
+});
+lockContract(test, upstashBackend(client));
+webLocksConformance(test, upstashWebLocks(client));

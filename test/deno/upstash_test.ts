@@ -4,7 +4,8 @@
 // @upstash/redis client as a Deno user would import it.
 import { Redis } from "@upstash/redis";
 import { lockContract } from "../_contract.ts";
-import { upstashBackend } from "../_backends.ts";
+import { upstashBackend, upstashWebLocks } from "../_backends.ts";
+import { webLocksConformance } from "../_web_locks_conformance.ts";
 import { startRedis } from "../_services.mjs";
 import { startUpstashBridge } from "../../src/upstash_bridge/upstash_bridge.ts";
 
@@ -22,6 +23,11 @@ lockContract(
   (name, fn) =>
     Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false }),
   upstashBackend(client),
+);
+webLocksConformance(
+  (name, fn) =>
+    Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false }),
+  upstashWebLocks(client),
 );
 
 Deno.test({
