@@ -919,4 +919,58 @@ export function webLocksConformance(
       assert(fences[i]! > fences[i - 1]!, `fences ${fences}`);
     }
   });
+
+  // ------------------------------------------------------ beyond the spec
+
+  it("createWebLocks() refuses 'name', unknown options and a bad clientId or callbackIn, naming them", async () => {
+    const bad = [
+      [{ name: "x" }, "'name'"],
+      [{ clientid: "x" }, "did you mean 'clientId'"],
+      [{ clientId: "" }, "'clientId'"],
+      [{ callbackIn: "soon" }, "'callbackIn'"],
+    ] as const;
+    for (const [options, part] of bad) {
+      let error: unknown;
+      try {
+        createWebLocks(type, { ...backend.options?.(), ...options } as never);
+      } catch (e) {
+        error = e;
+      }
+      assert(
+        error instanceof TypeError,
+        `no TypeError for ${JSON.stringify(options)}`,
+      );
+      assert(error.message.includes(part), error.message);
+    }
+    const named = createWebLocks(type, {
+      ...backend.options?.(),
+      clientId: "worker-7",
+    } as never);
+    assertEquals(named.clientId, "worker-7");
+    return Promise.resolve();
+  });
+
+  it(
+    "createWebLocks() with callbackIn microtask calls back after request() returns, and a same-task abort still wins",
+    async (_, name) => {
+      const locks = createWebLocks(type, {
+        ...backend.options?.(),
+        callbackIn: "microtask",
+      } as never);
+      let called = false;
+      const done = locks.request(name, () => {
+        called = true;
+        return "soon";
+      });
+      assertEquals(called, false, "called inside request()");
+      assertEquals(await done, "soon");
+      const controller = new AbortController();
+      const aborted = locks.request(name, { signal: controller.signal }, () => {
+        called = false;
+      });
+      controller.abort();
+      await assertDomException(aborted, "AbortError");
+      assertEquals(called, true, "the aborted request's callback ran");
+    },
+  );
 }

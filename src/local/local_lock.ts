@@ -20,6 +20,7 @@ import type {
   LockSnapshot,
 } from "../core/types.ts";
 import { type Attempt, Recorder } from "../core/_recorder.ts";
+import { localNow } from "./_local_now.ts";
 import {
   checkAcquireOptions,
   checkFn,
@@ -141,6 +142,8 @@ export class LocalLock implements Lock {
       else if (lease.mode === "exclusive") lock.#watched = lease;
     };
     stolenFrom = (lock, lease) => lease.fence <= lock.#revoked;
+    localNow.grant = (lock, mode) => lock.#grantNow(mode, undefined);
+    localNow.steal = (lock) => lock.#steal(undefined);
   }
 
   /**

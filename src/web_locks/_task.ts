@@ -44,3 +44,8 @@ const schedule: Immediate = (() => {
 export function inLaterTask<T>(arg: T, fn: (arg: T) => void): void {
   schedule(fn as (arg: never) => void, arg);
 }
+
+/** Calls `fn(arg)` in a microtask (`callbackIn: "microtask"`). */
+export function inMicrotask<T>(arg: T, fn: (arg: T) => void): void {
+  queueMicrotask(() => fn(arg));
+}

@@ -28,6 +28,7 @@ import type {
 } from "../core/types.ts";
 import { checkOptionKeys, checkOptions, show } from "../core/_validate.ts";
 import { LocalLock } from "../local/local_lock.ts";
+import { localNow } from "../local/_local_now.ts";
 import {
   ThreadLockTable,
   type ThreadLockTableHandle,
@@ -39,7 +40,7 @@ import { createLock } from "../create_lock.ts";
 import { OPTION_KEYS } from "../_option_keys.ts";
 import { convertRequest, quote } from "./_webidl.ts";
 import { lockNameOf } from "./_names.ts";
-import { inLaterTask } from "./_task.ts";
+import { inLaterTask, inMicrotask } from "./_task.ts";
 
 /** Options every type of {@linkcode createWebLocks} takes. */
 export interface WebLocksOptions {
@@ -50,6 +51,19 @@ export interface WebLocksOptions {
    * @default {crypto.randomUUID()}
    */
   clientId?: string;
+  /**
+   * When a granted request's callback runs. `"task"` is the spec's: in a
+   * later task of the event loop, after every microtask of the requesting
+   * task (an abort anywhere in that task still wins, and each callback's
+   * microtasks run before the next callback starts). `"microtask"` runs it
+   * in a microtask after `request()` returns instead: never inside
+   * `request()`, and an abort in the same synchronous code still wins, but
+   * not one after an `await`. It saves the event-loop turn per request
+   * (about a microsecond on Node and Deno, most of a local request's cost).
+   *
+   * @default {"task"}
+   */
+  callbackIn?: "task" | "microtask";
 }
 
 /**
@@ -185,15 +199,17 @@ function ownSpace(make: (lockName: string) => Lock): Space {
 // ---------------------------------------------------------------- requests
 
 const SHARED: AcquireOptions = { mode: "shared" };
-const STEAL: AcquireOptions = { steal: true };
 
-// One executor for every request's promise (it runs synchronously).
-let captured: [(value: unknown) => void, (reason: unknown) => void];
+// One executor for every request's promise (it runs synchronously, so two
+// module slots hand its functions over).
+let capturedResolve: (value: unknown) => void = () => {};
+let capturedReject: (reason: unknown) => void = () => {};
 function capture(
   resolve: (value: unknown) => void,
   reject: (reason: unknown) => void,
 ): void {
-  captured = [resolve, reject];
+  capturedResolve = resolve;
+  capturedReject = reject;
 }
 
 function abortError(message: string): DOMException {
@@ -210,6 +226,8 @@ class Request {
   readonly signal: AbortSignal | undefined;
   readonly owner: string | undefined;
   readonly steal: boolean;
+  /** Where its callback runs: a later task, or a microtask (`callbackIn`). */
+  readonly later: (request: Request, fn: (request: Request) => void) => void;
   resolve: (value: unknown) => void;
   reject: (reason: unknown) => void;
   /** Its promise has settled (spec: the released promise). */
@@ -229,7 +247,9 @@ class Request {
     steal: boolean,
     signal: AbortSignal | undefined,
     callback: (lock: WebLock | null) => unknown,
+    later: (request: Request, fn: (request: Request) => void) => void,
   ) {
+    this.later = later;
     this.space = space;
     this.entry = entry;
     this.clientId = clientId;
@@ -238,8 +258,8 @@ class Request {
     this.steal = steal;
     this.signal = signal;
     this.callback = callback;
-    this.resolve = captured[0];
-    this.reject = captured[1];
+    this.resolve = capturedResolve;
+    this.reject = capturedReject;
   }
 
   /** Settles the request's promise once. */
@@ -277,7 +297,7 @@ class Request {
       this.forget();
       // spec: ifAvailable and not grantable: the callback is called with
       // null in a later task, and the request is never queued.
-      inLaterTask(this, runWithNull);
+      this.later(this, runWithNull);
       return;
     }
     this.lease = lease;
@@ -311,7 +331,7 @@ class Request {
     }
     // spec: the callback runs in a task queued on the event loop, which
     // checks the signal first.
-    inLaterTask(this, runGranted);
+    this.later(this, runGranted);
   }
 
   failed(error: unknown): void {
@@ -419,17 +439,31 @@ function runWithNull(request: Request): void {
  * rejected promise), the lock is released and the request settles alike.
  */
 function settleWith(request: Request, lock: WebLock): void {
-  let waiting: Promise<unknown>;
+  let result: unknown;
   try {
     const callback = request.callback;
-    waiting = Promise.resolve(callback(lock));
+    result = callback(lock);
   } catch (error) {
-    waiting = Promise.reject(error);
+    request.finish(false, error);
+    return;
   }
-  waiting.then(
+  if (!isThenable(result)) {
+    // Settled already: the lock is released now rather than a microtask
+    // later (spec: the release runs on the lock task queue, in parallel).
+    request.finish(true, result);
+    return;
+  }
+  Promise.resolve(result).then(
     (value) => request.finish(true, value),
     (error) => request.finish(false, error),
   );
+}
+
+function isThenable(value: unknown): boolean {
+  if (value === null) return false;
+  const type = typeof value;
+  return (type === "object" || type === "function") &&
+    typeof (value as { then?: unknown }).then === "function";
 }
 
 /** The `Lock` a callback gets. */
@@ -518,6 +552,7 @@ export class WebLocks implements WebLockManager {
   readonly threads: ThreadLockTable | undefined;
   #space: Space;
   #requests = 0;
+  #later: (request: Request, fn: (request: Request) => void) => void;
 
   /**
    * Builds a manager; {@linkcode createWebLocks} is the same.
@@ -535,8 +570,19 @@ export class WebLocks implements WebLockManager {
       );
     }
     checkOptions(action, options);
-    const { clientId, ...rest } = options ?? {};
+    const { clientId, callbackIn, ...rest } = options ?? {};
     this.clientId = checkClientId(clientId);
+    if (
+      callbackIn !== undefined && callbackIn !== "task" &&
+      callbackIn !== "microtask"
+    ) {
+      throw new TypeError(
+        `Cannot ${action} as 'callbackIn' must be "task" or "microtask": current value is ${
+          show(callbackIn)
+        }`,
+      );
+    }
+    this.#later = callbackIn === "microtask" ? inMicrotask : inLaterTask;
     this.type = type;
     if ("name" in rest) {
       throw new TypeError(
@@ -544,11 +590,15 @@ export class WebLocks implements WebLockManager {
       );
     }
     if (type === "local") {
-      checkOptionKeys(action, type, options, ["clientId"]);
+      checkOptionKeys(action, type, options, ["clientId", "callbackIn"]);
       this.threads = undefined;
       this.#space = isolate;
     } else if (type === "thread") {
-      checkOptionKeys(action, type, options, ["clientId", "threads"]);
+      checkOptionKeys(action, type, options, [
+        "clientId",
+        "callbackIn",
+        "threads",
+      ]);
       const threads = rest.threads;
       const table = threads instanceof ThreadLockTable
         ? threads
@@ -564,6 +614,7 @@ export class WebLocks implements WebLockManager {
       if (keys !== undefined) {
         checkOptionKeys(action, type, options, [
           "clientId",
+          "callbackIn",
           ...keys.filter((k) => k !== "name"),
         ]);
       }
@@ -621,6 +672,20 @@ export class WebLocks implements WebLockManager {
         new TypeError("request() must be called on a WebLocks manager"),
       );
     }
+    // The common call, request(name, callback), needs no conversion.
+    if (
+      arguments.length === 2 && typeof _name === "string" &&
+      typeof _options === "function" && _name.charCodeAt(0) !== 45 // "-"
+    ) {
+      return this.#request(
+        _name,
+        "exclusive",
+        false,
+        false,
+        undefined,
+        _options as (lock: never) => unknown,
+      );
+    }
     let args;
     try {
       args = convertRequest(arguments);
@@ -628,12 +693,12 @@ export class WebLocks implements WebLockManager {
       return Promise.reject(error);
     }
     const { name, mode, ifAvailable, steal, signal, callback } = args;
-    const action = `request lock ${quote(name)}`;
+    const action = () => `request lock ${quote(name)}`;
     // spec: the request() method steps, in order.
     if (name.startsWith("-")) {
       return Promise.reject(
         new DOMException(
-          `Cannot ${action} as names starting with "-" are reserved`,
+          `Cannot ${action()} as names starting with "-" are reserved`,
           "NotSupportedError",
         ),
       );
@@ -641,7 +706,7 @@ export class WebLocks implements WebLockManager {
     if (steal && ifAvailable) {
       return Promise.reject(
         new DOMException(
-          `Cannot ${action} as 'steal' and 'ifAvailable' cannot both be true`,
+          `Cannot ${action()} as 'steal' and 'ifAvailable' cannot both be true`,
           "NotSupportedError",
         ),
       );
@@ -649,7 +714,7 @@ export class WebLocks implements WebLockManager {
     if (steal && mode !== "exclusive") {
       return Promise.reject(
         new DOMException(
-          `Cannot ${action} as 'steal' needs mode "exclusive": current mode is "${mode}"`,
+          `Cannot ${action()} as 'steal' needs mode "exclusive": current mode is "${mode}"`,
           "NotSupportedError",
         ),
       );
@@ -657,7 +722,7 @@ export class WebLocks implements WebLockManager {
     if (signal !== undefined && (steal || ifAvailable)) {
       return Promise.reject(
         new DOMException(
-          `Cannot ${action} as 'signal' cannot be given with ${
+          `Cannot ${action()} as 'signal' cannot be given with ${
             steal ? "'steal'" : "'ifAvailable'"
           }`,
           "NotSupportedError",
@@ -697,23 +762,29 @@ export class WebLocks implements WebLockManager {
       steal,
       signal,
       callback as (lock: WebLock | null) => unknown,
+      this.#later,
     );
     // spec: the abort algorithm is added before the request is queued.
     signal?.addEventListener("abort", request);
-    entry.pending.add(request);
-    if (owner !== undefined) entry.owners!.set(owner, request);
     const lock = entry.lock;
     let granted: Promise<Lease | undefined>;
     if (owner === undefined) {
-      // The local hot path: the shared constant options, or none.
-      granted = ifAvailable
-        ? lock.tryAcquire(mode === "shared" ? SHARED : undefined)
-        : steal
-        ? lock.acquire(STEAL)
-        : signal !== undefined
+      // The local hot path: a free lock (or a steal) is granted in this
+      // call; a busy one queues with the shared constant options, or none.
+      const lease = steal
+        ? localNow.steal(lock as LocalLock)
+        : localNow.grant(lock as LocalLock, mode);
+      if (lease !== undefined || ifAvailable) {
+        request.granted(lease);
+        return promise;
+      }
+      entry.pending.add(request);
+      granted = signal !== undefined
         ? lock.acquire({ mode, signal })
         : lock.acquire(mode === "shared" ? SHARED : undefined);
     } else {
+      entry.pending.add(request);
+      entry.owners!.set(owner, request);
       const options: AcquireOptions = { mode, owner };
       if (steal) options.steal = true;
       if (signal !== undefined) options.signal = signal;
