@@ -89,6 +89,8 @@ function aborted(signal, ms) {
  * @param {boolean} [config.strictLeases] count a lost lease of an unpaused holder as a violation
  * @param {[number, number]} [config.priorities] a random priority from this range for each acquisition
  * @param {number} [config.livenessMs] the longest an acquisition may wait before it counts as hung
+ * @param {number} [config.stealRatio] exclusive acquisitions that take the lock with `steal`
+ * @param {number} [config.settleLostMs] how long a section waits, before it counts as unlost, for a steal to reach it (a distributed holder hears of it at its next renewal)
  * @param {(records: unknown[][]) => void} [config.flush] takes records in batches
  */
 export async function runClient(config) {
@@ -112,6 +114,8 @@ export async function runClient(config) {
     strictLeases = false,
     priorities,
     livenessMs = 60_000,
+    stealRatio = 0,
+    settleLostMs = 0,
     flush,
   } = config;
   const rng = seeded(seed);
@@ -129,6 +133,7 @@ export async function runClient(config) {
     unsignalled: 0,
     unexpectedLost: 0,
     hung: 0,
+    steals: 0,
   };
   const errors = [];
   let records = [];
@@ -153,6 +158,10 @@ export async function runClient(config) {
       );
     }
     const pause = !shared && rng() < pauseRatio;
+    if (!shared && rng() < stealRatio) {
+      options.steal = true;
+      counts.steals++;
+    }
     const hold = between(rng, holdMs);
     counts.attempts++;
     // Liveness: no acquisition may wait longer than the watchdog allows (far
@@ -253,6 +262,9 @@ export async function runClient(config) {
         }
       }
     }
+    // A holder a steal took the lock from may not know yet: give it the
+    // time its backend takes to say so before the section counts as unlost.
+    if (settleLostMs > 0 && !shared) await aborted(lease.signal, settleLostMs);
     const lost = lease.signal.aborted;
     if (lost) {
       counts.lost++;

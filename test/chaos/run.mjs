@@ -95,6 +95,18 @@ function httpScenarios(restart) {
       workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true },
     },
     {
+      // A steal now and then: the old holder is told at its next renewal
+      // (a third of 900 ms), and its stale writes are fenced off.
+      name: "steal",
+      sections: 3_000,
+      workload: {
+        holdMs: [0, 2],
+        leaseMs: 900,
+        stealRatio: 0.05,
+        settleLostMs: 700,
+      },
+    },
+    {
       // 400 waiters queued at once on one name, most aborted at random.
       name: "mass-cancel",
       names: 1,
@@ -131,6 +143,14 @@ const SCENARIOS = {
       perClient: quick ? 2 : 6,
       names: 1,
       workload: { abortRatio: 0.7, abortMs: [0, 50] },
+    },
+    {
+      // Steals among 16 clients: the old holders are told at once, and
+      // their stale writes are fenced off.
+      name: "steal",
+      sections: 20_000,
+      clients: 16,
+      workload: { holdMs: [0, 1], stealRatio: 0.05 },
     },
     {
       name: "broken-lock",
