@@ -922,7 +922,7 @@ export function webLocksConformance(
 
   // ------------------------------------------------------ beyond the spec
 
-  it("createWebLocks() refuses 'name', unknown options and a bad clientId or callbackIn, naming them", async () => {
+  it("createWebLocks() refuses 'name', unknown options and a bad clientId or callbackIn, naming them", () => {
     const bad = [
       [{ name: "x" }, "'name'"],
       [{ clientid: "x" }, "did you mean 'clientId'"],

@@ -811,7 +811,7 @@ export class WebLocks implements WebLockManager {
    * import assert from "node:assert/strict";
    *
    * const locks = createWebLocks("local");
-   * let release!: () => void;
+   * let release = () => {};
    * const held = locks.request("q", () => new Promise<void>((r) => (release = r)));
    * const waiting = locks.request("q", { mode: "shared" }, () => {});
    * const { held: h, pending: p } = await locks.query();
