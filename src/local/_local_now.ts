@@ -15,9 +15,23 @@ export const localNow: {
   grant: (lock: LocalLock, mode: LockMode) => Lease | undefined;
   /** Takes `lock` from its holders now (as `acquire({ steal: true })`). */
   steal: (lock: LocalLock) => Lease;
+  /**
+   * Queues for `lock` (as `acquire({ mode, signal })`); the grant or the
+   * abort comes back through the functions, synchronously, with no promise.
+   */
+  enqueue: (
+    lock: LocalLock,
+    mode: LockMode,
+    signal: AbortSignal | undefined,
+    granted: (lease: Lease) => void,
+    failed: (reason: unknown) => void,
+  ) => void;
 } = {
   grant: () => undefined,
   steal: () => {
+    throw new Error("LocalLock is not loaded");
+  },
+  enqueue: () => {
     throw new Error("LocalLock is not loaded");
   },
 };

@@ -144,6 +144,10 @@ export class LocalLock implements Lock {
     stolenFrom = (lock, lease) => lease.fence <= lock.#revoked;
     localNow.grant = (lock, mode) => lock.#grantNow(mode, undefined);
     localNow.steal = (lock) => lock.#steal(undefined);
+    localNow.enqueue = (lock, mode, signal, granted, failed) => {
+      if (signal?.aborted) return failed(signal.reason);
+      lock.#enqueue(mode, signal, undefined, undefined, 0, [granted, failed]);
+    };
   }
 
   /**
@@ -572,6 +576,7 @@ export class LocalLock implements Lock {
     timeoutMs: number | undefined,
     owner: string | undefined,
     priority: number,
+    sink?: [(lease: Lease) => void, (reason: unknown) => void],
   ): Promise<Lease> {
     const waiter = new Waiter(
       this,
@@ -580,9 +585,12 @@ export class LocalLock implements Lock {
       queueKey(++this.#tickets, priority),
     );
     if (this.#timed) waiter.start = performance.now();
-    const promise = new Promise<Lease>(capture);
-    waiter.resolve = captured.resolve;
-    waiter.reject = captured.reject;
+    let promise = RESOLVED as unknown as Promise<Lease>;
+    if (sink === undefined) {
+      promise = new Promise<Lease>(capture);
+      waiter.resolve = captured.resolve;
+      waiter.reject = captured.reject;
+    } else [waiter.resolve, waiter.reject] = sink;
     const tail = this.#tail;
     if (tail === undefined) this.#head = this.#tail = waiter;
     else if (tail.key < waiter.key) {

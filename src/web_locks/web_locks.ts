@@ -198,8 +198,6 @@ function ownSpace(make: (lockName: string) => Lock): Space {
 
 // ---------------------------------------------------------------- requests
 
-const SHARED: AcquireOptions = { mode: "shared" };
-
 // One executor for every request's promise (it runs synchronously, so two
 // module slots hand its functions over).
 let capturedResolve: (value: unknown) => void = () => {};
@@ -779,9 +777,15 @@ export class WebLocks implements WebLockManager {
         return promise;
       }
       entry.pending.add(request);
-      granted = signal !== undefined
-        ? lock.acquire({ mode, signal })
-        : lock.acquire(mode === "shared" ? SHARED : undefined);
+      // Its grant comes straight from the lock's handoff: no promise.
+      localNow.enqueue(
+        lock as LocalLock,
+        mode,
+        signal,
+        (lease) => request.granted(lease),
+        (error) => request.failed(error),
+      );
+      return promise;
     } else {
       entry.pending.add(request);
       entry.owners!.set(owner, request);
