@@ -52,3 +52,4 @@ export * from "./src/create_semaphore.ts";
 export * from "./src/coordination/lock_manager.ts";
 export * from "./src/core/with_lock.ts";
 export * from "./src/coordination/acquire_all.ts";
+export * from "./src/web_locks/web_locks.ts";

@@ -12,6 +12,7 @@ import {
   type Lock,
   LockError,
   type LockEvent,
+  LockLostError,
   LockReleasedError,
   LockTimeoutError,
   type LockType,
@@ -47,6 +48,8 @@ export interface ContractBackend {
    * how long the suite watches a promise before it calls it "still waiting".
    */
   readonly quietMs: number;
+  /** False for a lock type that cannot `steal` (it must refuse it). */
+  readonly steal?: false;
 }
 
 /** A name no other test (or earlier run against a shared backend) uses. */
@@ -785,6 +788,7 @@ export function lockContract(
   });
 
   metricsContract(it, make, otherClient, type, quietMs);
+  stealContract(it, backend, make, otherClient);
 }
 
 /** Metrics, events and query(): what every lock type reports the same way. */
@@ -1040,5 +1044,128 @@ function metricsContract(
     await held.release();
     await (await waiting.promise).release();
     assertEquals(await lock.query(), { held: [], pending: [] });
+  });
+}
+
+/**
+ * `acquire({ steal: true })`: the holders lose the lock at once (on the
+ * distributed types, at their next renewal: the tests give them short
+ * leases), the thief goes ahead of the queue with a higher fence, and a
+ * stolen lease's late release or extend cannot touch the thief's.
+ */
+function stealContract(
+  it: (name: string, fn: () => Promise<void>) => void,
+  backend: ContractBackend,
+  make: () => Lock,
+  otherClient: (lock: Lock) => Lock,
+): void {
+  const { quietMs } = backend;
+  if (backend.steal === false) {
+    it("Lock.acquire() refuses steal with a TypeError naming 'steal', as this type cannot steal", async () => {
+      const lock = make();
+      await assertRejects(lock.acquire({ steal: true }), TypeError, [
+        "'steal'",
+      ]);
+      assertEquals(await lock.isLocked(), false);
+    });
+    return;
+  }
+  /** A short lease, so that a remote holder's renewal comes soon. */
+  const leaseMs = 900;
+  /** Resolves with the signal's reason once it aborts (or after `ms`). */
+  const aborted = async (signal: AbortSignal, ms = 5_000) => {
+    const until = performance.now() + ms;
+    while (!signal.aborted && performance.now() < until) await delay(10);
+    return signal.reason as unknown;
+  };
+  const isStolen = (reason: unknown) =>
+    reason instanceof LockLostError && /stolen/.test(reason.message);
+
+  it("Lock.acquire() with steal takes the lock from its holder ahead of the queue, with a higher fence", async () => {
+    const lock = make();
+    const holder = await lock.acquire({ leaseMs });
+    const waiter = track(lock.acquire());
+    await delay(quietMs);
+    const thief = await lock.acquire({ steal: true, leaseMs });
+    assert(
+      thief.fence > holder.fence,
+      `fence ${thief.fence} after ${holder.fence}`,
+    );
+    const reason = await aborted(holder.signal);
+    assert(isStolen(reason), `holder's signal: ${String(reason)}`);
+    assertEquals(thief.signal.aborted, false);
+    // The stolen lease's release and extend leave the thief alone.
+    await holder.release();
+    await assertRejects(holder.extend(), LockReleasedError);
+    assertEquals(await lock.isLocked(), true);
+    await delay(quietMs);
+    assertEquals(waiter.settled, false, "a waiter passed the thief");
+    await thief.release();
+    const next = await waiter.promise;
+    assert(
+      next.fence > thief.fence,
+      "the waiter's fence is not above the thief's",
+    );
+    await next.release();
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  it("Lease.extend() of a stolen lease rejects with LockLostError saying it was stolen", async () => {
+    const lock = make();
+    const holder = await lock.acquire({ leaseMs });
+    const thief = await lock.acquire({ steal: true, leaseMs });
+    const error = await assertRejects(holder.extend(), LockLostError, [
+      "stolen",
+    ]);
+    assert(holder.signal.aborted && holder.signal.reason === error);
+    await holder.release();
+    assertEquals(await lock.isLocked(), true);
+    await thief.release();
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  it("Lock.acquire() with steal revokes every shared holder and grants a free lock at once", async () => {
+    const lock = make();
+    const free = await lock.acquire({ steal: true, leaseMs });
+    await free.release();
+    const a = await lock.acquire({ mode: "shared", leaseMs });
+    const b = await lock.acquire({ mode: "shared", leaseMs });
+    const thief = await lock.tryAcquire({ steal: true, leaseMs });
+    assert(thief !== undefined, "tryAcquire with steal found the lock busy");
+    assert(thief.fence > Math.max(a.fence, b.fence, free.fence));
+    assert(isStolen(await aborted(a.signal)), "shared holder a kept it");
+    assert(isStolen(await aborted(b.signal)), "shared holder b kept it");
+    await a.release();
+    await b.release();
+    assertEquals(await lock.tryAcquire({ mode: "shared" }), undefined);
+    await thief.release();
+  });
+
+  it("Lock.acquire() refuses steal with mode shared or a non-boolean steal, naming 'steal'", async () => {
+    const lock = make();
+    await assertRejects(
+      lock.acquire({ steal: true, mode: "shared" }),
+      TypeError,
+      ["'steal'", "exclusive"],
+    );
+    await assertRejects(
+      lock.acquire({ steal: "yes" as never }),
+      TypeError,
+      ["'steal'", "yes"],
+    );
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  it("Lock.acquire() with steal takes the lock from another client's holder", async () => {
+    const lock = make();
+    const other = otherClient(lock);
+    const holder = await other.acquire({ leaseMs });
+    const thief = await lock.acquire({ steal: true, leaseMs });
+    assert(thief.fence > holder.fence);
+    assert(isStolen(await aborted(holder.signal)), "the other client kept it");
+    await holder.release();
+    assertEquals(await other.isLocked(), true);
+    await thief.release();
+    assertEquals(await other.isLocked(), false);
   });
 }

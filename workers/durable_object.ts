@@ -222,6 +222,10 @@ export class LockDurableObject extends DurableObject {
         this.#sql.exec(`ALTER TABLE holders ADD COLUMN ${column}`);
       } catch { /* already there */ }
     }
+    // 1 marks the tombstone of a lease that a steal ended.
+    try {
+      this.#sql.exec("ALTER TABLE tombstones ADD COLUMN stolen INTEGER");
+    } catch { /* already there */ }
     this.#schemaReady = true;
     return true;
   }
@@ -648,12 +652,16 @@ export class LockDurableObject extends DurableObject {
     token: string,
     leaseMs: number,
     seq?: number,
-  ): Required<ExtendReply> {
+  ): ExtendReply & { leaseMs: number } {
     checkExtendRequest({ token, leaseMs, seq });
     const now = Date.now();
     this.#expire(now);
     const held = this.#held(token);
-    if (held === undefined) return { ok: false, leaseMs: 0 };
+    if (held === undefined) {
+      return this.#wasStolen(token, now)
+        ? { ok: false, leaseMs: 0, stolen: true }
+        : { ok: false, leaseMs: 0 };
+    }
     if (seq !== undefined && held.seq !== null && seq <= held.seq) {
       return { ok: true, leaseMs: held.expires_at - now };
     }
@@ -666,6 +674,66 @@ export class LockDurableObject extends DurableObject {
     this.#armExpiry(now);
     this.#armAlarm(now, now + leaseMs + TOMBSTONE_MS);
     return { ok: true, leaseMs };
+  }
+
+  /**
+   * Takes the lock for `request.token` at once (`acquire({ steal: true })`
+   * of the client): every holder's lease ends now, its tombstone marked
+   * stolen (its renewal then answers `stolen: true`, its release ends
+   * nothing), and the token is granted ahead of the queue, with a fence
+   * above every earlier one; the waiters keep their places. Idempotent: a
+   * token that holds already gets its lease back, revoking nobody again,
+   * and a tombstoned one `"gone"`.
+   *
+   * @param request Token, lease length and owner; `mode` must be exclusive.
+   * @returns The grant, or `"gone"`.
+   */
+  steal(request: LockAcquireRequest): LockAcquireReply {
+    const checked = checkAcquireRequest(request);
+    if (checked.mode !== "exclusive") {
+      throw new ProtocolError(
+        STATUS.badRequest,
+        `'mode' must be "exclusive" to steal: current value is "${checked.mode}"`,
+      );
+    }
+    const { token, leaseMs, owner } = checked;
+    const now = Date.now();
+    this.#expire(now);
+    this.#handoff(now);
+    if (this.#gone(token, now)) return { ok: false, reason: "gone" };
+    const held = this.#held(token);
+    if (held !== undefined) {
+      return { ok: true, fence: held.fence, leaseMs: held.expires_at - now };
+    }
+    this.#revokeHolders(now);
+    this.#dequeue(token);
+    const fence = this.#grant(token, false, leaseMs, now, owner, 1, 0);
+    return { ok: true, fence, leaseMs };
+  }
+
+  /** Ends every lease now, each remembered as stolen. */
+  #revokeHolders(now: number): void {
+    if (!this.#schema(false)) return;
+    const tokens = this.#sql.exec<{ token: string }>(
+      "DELETE FROM holders RETURNING token",
+    ).toArray();
+    for (const { token } of tokens) {
+      this.#sql.exec(
+        "INSERT OR REPLACE INTO tombstones (token, until, stolen) VALUES (?, ?, 1)",
+        token,
+        now + TOMBSTONE_MS,
+      );
+    }
+    if (tokens.length > 0) this.#armAlarm(now, now + TOMBSTONE_MS);
+  }
+
+  /** Whether `token`'s lease was ended by a steal (in the last TOMBSTONE_MS). */
+  #wasStolen(token: string, now: number): boolean {
+    return this.#schema(false) && this.#sql.exec(
+          "SELECT 1 FROM tombstones WHERE token = ? AND until > ? AND stolen = 1",
+          token,
+          now,
+        ).toArray().length > 0;
   }
 
   /**
@@ -866,6 +934,24 @@ export class LockDurableObject extends DurableObject {
           } finally {
             waits.delete(token);
           }
+        }
+        case "steal": {
+          const request = checkAcquireRequest(call);
+          const owned = this.#socketTokens.get(ws) ?? new Set<string>();
+          this.#socketTokens.set(ws, owned);
+          if (!owned.has(token) && owned.size >= MAX_SOCKET_TOKENS) {
+            this.#expire(Date.now());
+            this.#prune(owned);
+            if (owned.size >= MAX_SOCKET_TOKENS) {
+              throw new ProtocolError(
+                STATUS.tooManyCalls,
+                `One socket may hold or wait for at most ${MAX_SOCKET_TOKENS} tokens at once: release or cancel some first, or call over another socket or HTTP`,
+              );
+            }
+          }
+          const reply = this.steal(request);
+          if (reply.ok) owned.add(token);
+          return answer(reply);
         }
         case "release":
           this.#socketTokens.get(ws)?.delete(token);

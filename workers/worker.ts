@@ -246,6 +246,11 @@ async function serve(request: Request, env: LockServiceEnv): Promise<Response> {
       const { token } = checkTokenRequest(await readJson(request));
       return json(STATUS.ok, await stub.cancel(token));
     }
+    case "steal":
+      return json(
+        STATUS.ok,
+        await stub.steal(checkAcquireRequest(await readJson(request))),
+      );
   }
 }
 

@@ -143,12 +143,18 @@ export interface CheckedAcquireOptions {
   mode: LockMode;
   priority: number;
   owner: string | undefined;
+  steal: boolean;
 }
 
-/** Validates a whole options object for `acquire`, `tryAcquire` or `withLock`. */
+/**
+ * Validates a whole options object for `acquire`, `tryAcquire` or
+ * `withLock`. `steal` is refused unless the caller's lock type can steal
+ * (`canSteal`): a lock that ignored it would queue instead.
+ */
 export function checkAcquireOptions(
   name: string,
   options: AcquireOptions | undefined,
+  canSteal = false,
   kind: "lock" | "semaphore" = "lock",
 ): CheckedAcquireOptions {
   const action = `acquire ${kind} "${name}"`;
@@ -160,11 +166,12 @@ export function checkAcquireOptions(
       mode: kind === "lock" ? "exclusive" : "shared",
       priority: 0,
       owner: undefined,
+      steal: false,
     };
   }
   checkOptions(action, options);
   const { timeoutMs, signal, leaseMs, mode, owner, priority } = options;
-  return {
+  const checked = {
     timeoutMs: checkMs(action, "timeoutMs", timeoutMs),
     signal: checkSignal(action, signal),
     leaseMs: checkLeaseMs(action, leaseMs),
@@ -172,7 +179,40 @@ export function checkAcquireOptions(
     mode: kind === "lock" ? checkMode(action, mode) : "shared",
     priority: checkPriority(action, priority),
     owner: owner === undefined ? undefined : checkOwner(action, owner),
+    steal: false,
   };
+  if (options.steal !== undefined) {
+    checked.steal = checkSteal(action, options.steal, checked.mode, canSteal);
+  }
+  return checked;
+}
+
+/** Throws unless `value` is a boolean `steal` the lock can honour. */
+function checkSteal(
+  action: string,
+  value: unknown,
+  mode: LockMode,
+  canSteal: boolean,
+): boolean {
+  if (typeof value !== "boolean") {
+    throw new TypeError(
+      `Cannot ${action} as 'steal' must be a boolean: current value is ${
+        show(value)
+      }`,
+    );
+  }
+  if (!value) return false;
+  if (mode !== "exclusive") {
+    throw new TypeError(
+      `Cannot ${action} as 'steal' needs mode "exclusive": current mode is "${mode}"`,
+    );
+  }
+  if (!canSteal) {
+    throw new TypeError(
+      `Cannot ${action} as 'steal' is not supported by this lock type`,
+    );
+  }
+  return true;
 }
 
 /** The highest `priority`; the lowest is its negation. */
@@ -291,6 +331,7 @@ const ACQUIRE_KEYS = [
   "mode",
   "owner",
   "priority",
+  "steal",
 ];
 
 /** Quotes an option key for a message, hostile keys included. */
@@ -386,6 +427,7 @@ export function checkSemaphoreOptions(
   const checked = checkAcquireOptions(
     name,
     options,
+    false,
     "semaphore",
   ) as CheckedSemaphoreOptions;
   const permits = options?.permits;

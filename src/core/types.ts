@@ -117,6 +117,24 @@ export interface AcquireOptions {
    * @default {0}
    */
   priority?: number;
+  /**
+   * Takes the lock from whoever holds it now, ahead of every waiter, as the
+   * Web Locks API's `steal`: each current holder loses its lease at once
+   * (its `signal` aborts with a `LockLostError` that says it was stolen,
+   * and its `release()` no longer does anything), and this acquisition is
+   * granted with a fence higher than every earlier grant. Queued waiters
+   * keep their places behind it. Only for `mode: "exclusive"`.
+   *
+   * A last resort, for a holder known to be gone or hung: the old holder's
+   * code may still be running, and only the fence keeps its late writes
+   * out. On the distributed lock types the server revokes the old leases
+   * atomically; their clients learn it at their next renewal (within a
+   * third of their lease) or `extend()`. Not every lock type can steal
+   * (`thread` cannot yet): those reject it with a `TypeError`.
+   *
+   * @default {false}
+   */
+  steal?: boolean;
 }
 
 /**
@@ -484,4 +502,119 @@ export interface LockSnapshot {
   readonly held: LockInfo[];
   /** The acquisitions waiting for it, first in line first. */
   readonly pending: LockInfo[];
+}
+
+/**
+ * A granted Web Locks request, given to the callback of
+ * `WebLockManager.request()`: the Web Locks API's `Lock` (`name`, `mode`),
+ * and what a lock of this library adds to it, its `fence` and `signal`.
+ */
+export interface WebLock {
+  /** The resource name it was requested for. */
+  readonly name: string;
+  /** The mode it was requested in. */
+  readonly mode: LockMode;
+  /**
+   * The fencing token: strictly increasing per name across all grants. Pass
+   * it with every write the lock guards (see `Lease.fence`); on the
+   * distributed lock types it is what keeps a stolen or expired holder's
+   * late writes out.
+   */
+  readonly fence: number;
+  /**
+   * Aborts, with a `LockLostError` reason, when the lock is lost while the
+   * callback still runs: stolen by a `steal` request, or (on the distributed
+   * lock types) its lease could not be renewed.
+   */
+  readonly signal: AbortSignal;
+}
+
+/** The Web Locks API's `LockOptions`, as `WebLockManager.request()` takes them. */
+export interface WebLockOptions {
+  /**
+   * `"exclusive"` for one holder, `"shared"` for many.
+   *
+   * @default {"exclusive"}
+   */
+  mode?: LockMode | undefined;
+  /**
+   * Grant only if the lock is free now and nobody waits; otherwise call the
+   * callback with `null` (not an error).
+   *
+   * @default {false}
+   */
+  ifAvailable?: boolean | undefined;
+  /**
+   * Take the lock from its holders (their `request()` promises reject with
+   * an `AbortError`) ahead of every waiter. Exclusive only, and not with
+   * `ifAvailable` or `signal`.
+   *
+   * @default {false}
+   */
+  steal?: boolean | undefined;
+  /**
+   * Aborts the request while it waits (the promise rejects with
+   * `signal.reason`); ignored once the callback runs.
+   */
+  signal?: AbortSignal | undefined;
+}
+
+/** One held lock or pending request in a {@linkcode WebLockManagerSnapshot}. */
+export interface WebLockInfo {
+  /** The resource name. */
+  readonly name: string;
+  /** The mode held or requested. */
+  readonly mode: LockMode;
+  /**
+   * The client that holds or requested it: a `WebLockManager`'s `clientId`.
+   * An acquisition made through the core API (`createLock(...)`) shows its
+   * `owner` label here, or `""` without one (as do other threads' requests
+   * on the `thread` type, whose shared memory keeps no labels).
+   */
+  readonly clientId: string;
+}
+
+/** The answer of `WebLockManager.query()`. */
+export interface WebLockManagerSnapshot {
+  /** Held locks, in grant order per name. */
+  held: WebLockInfo[];
+  /** Pending requests, in request order per name. */
+  pending: WebLockInfo[];
+}
+
+/**
+ * The Web Locks API's `LockManager` (`navigator.locks`), as
+ * `createWebLocks()` implements it over any lock type. Named apart from this
+ * library's own `LockManager` class (a registry of named locks).
+ */
+export interface WebLockManager {
+  /**
+   * Requests the lock `name` (exclusive) and calls `callback` with it once
+   * granted, in a later task; the lock is released when the promise that
+   * `callback` returns settles, and the result is `callback`'s.
+   */
+  request<T>(
+    name: string,
+    callback: (lock: WebLock) => T | PromiseLike<T>,
+  ): Promise<T>;
+  /**
+   * Requests the lock `name` with `options`; `callback` gets `null` when
+   * `ifAvailable` found it busy.
+   */
+  request<T>(
+    name: string,
+    options: WebLockOptions & { ifAvailable?: false | undefined },
+    callback: (lock: WebLock) => T | PromiseLike<T>,
+  ): Promise<T>;
+  /**
+   * Requests the lock `name` with `options`; `callback` gets `null` when
+   * `ifAvailable` found it busy.
+   */
+  request<T>(
+    name: string,
+    options: WebLockOptions,
+    callback: (lock: WebLock | null) => T | PromiseLike<T>,
+  ): Promise<T>;
+  /** Who holds and who waits, now. */
+  query(): Promise<WebLockManagerSnapshot>;
 }

@@ -145,6 +145,32 @@ export function durableObjectDriver(
           throw new Error(`malformed reply to acquire: ${show(reply)}`);
       }
     },
+    async steal(request, signal) {
+      const { token, leaseMs, priority, owner } = request;
+      const body = {
+        token,
+        mode: "exclusive" as const,
+        leaseMs,
+        waitMs: 0,
+        priority,
+        ...(owner === undefined ? {} : { owner }),
+      };
+      const reply = await call(
+        signal,
+        (s) => s.steal(body, ...local(s, signal)),
+      );
+      if (reply?.ok === true && typeof reply.fence === "number") {
+        return {
+          state: "granted",
+          fence: reply.fence,
+          leaseMs: reply.leaseMs,
+        };
+      }
+      if (reply?.ok === false && reply.reason === "gone") {
+        return { state: "gone" };
+      }
+      throw new Error(`malformed reply to steal: ${show(reply)}`);
+    },
     async release(token, signal) {
       return (await call(signal, (s) => s.release(token, ...local(s, signal))))
         .released;
@@ -156,10 +182,10 @@ export function durableObjectDriver(
       );
       // An object that does not say how long the lease now runs set it to
       // `leaseMs` from the call's arrival.
-      return {
-        held: reply.ok === true,
-        leaseMs: reply.ok ? reply.leaseMs ?? leaseMs : 0,
-      };
+      if (reply.ok !== true) {
+        return { held: false, leaseMs: 0, stolen: reply.stolen === true };
+      }
+      return { held: true, leaseMs: reply.leaseMs ?? leaseMs };
     },
     async cancel(token, signal) {
       queued.delete(token);

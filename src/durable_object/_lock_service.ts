@@ -164,6 +164,13 @@ export class LockService implements LockDurableObjectStub {
     return readReply("acquire", await this.#call("acquire", request, signal));
   }
 
+  /** A steal is one call (it never waits), over the socket if one is open. */
+  async steal(request: Acquire, signal?: AbortSignal): Promise<AcquireReply> {
+    if (this.#opening !== undefined) await this.#opening;
+    signal?.throwIfAborted();
+    return readReply("steal", await this.#call("steal", request, signal));
+  }
+
   async release(token: string, signal?: AbortSignal): Promise<ReleaseReply> {
     this.#held.delete(token);
     return readReply(
@@ -236,7 +243,9 @@ export class LockService implements LockDurableObjectStub {
     if (this.#idle !== undefined) clearTimeout(this.#idle);
     this.#idle = undefined;
     const id = ++this.#lastId;
-    const token = op === "acquire" ? body?.token as string : undefined;
+    const token = op === "acquire" || op === "steal"
+      ? body?.token as string
+      : undefined;
     // A call its caller gave up on is forgotten here at once (its answer,
     // if one comes, is dropped); the caller cancels by token if need be.
     const onAbort = () => {

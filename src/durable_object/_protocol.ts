@@ -29,7 +29,8 @@ export type LockOp =
   | "extend"
   | "cancel"
   | "status"
-  | "query";
+  | "query"
+  | "steal";
 
 /** Every {@linkcode LockOp}, in the order errors list them. */
 export const LOCK_OPS: readonly LockOp[] = [
@@ -39,6 +40,7 @@ export const LOCK_OPS: readonly LockOp[] = [
   "cancel",
   "status",
   "query",
+  "steal",
 ];
 
 /** The ops that carry a JSON body (`POST`); the others are `GET`. */
@@ -62,7 +64,7 @@ export function lockPath(name: string, op: LockOp | "socket"): string {
 }
 
 const LOCK_ROUTE =
-  /^\/v1\/locks\/([^/]+)(?:\/(acquire|release|extend|cancel|query|socket))?$/;
+  /^\/v1\/locks\/([^/]+)(?:\/(acquire|release|extend|cancel|query|steal|socket))?$/;
 
 /**
  * Reads a lock path: the name still percent-encoded (decode it with
@@ -483,6 +485,11 @@ export interface ExtendReply {
    * runs the `leaseMs` asked for, from the call's arrival.
    */
   leaseMs?: number;
+  /**
+   * With `ok: false`: true when the lease was stolen (a `steal` took the
+   * lock from it). Sent only then.
+   */
+  stolen?: boolean;
 }
 
 /** The answer of `cancel`. */
@@ -531,6 +538,7 @@ export interface QueryReply {
 /** Each op's answer. */
 export interface Replies {
   acquire: AcquireReply;
+  steal: AcquireReply;
   release: ReleaseReply;
   extend: ExtendReply;
   cancel: CancelReply;
@@ -571,6 +579,8 @@ function isEntry(v: unknown, held: boolean): boolean {
 
 const replyChecks: { [K in LockOp]: (v: Record<string, unknown>) => boolean } =
   {
+    // A steal is answered as an acquire is.
+    steal: (v) => replyChecks.acquire(v),
     acquire: (v) =>
       v.ok === true
         ? isFence(v.fence) && typeof v.leaseMs === "number" &&
@@ -585,7 +595,8 @@ const replyChecks: { [K in LockOp]: (v: Record<string, unknown>) => boolean } =
     extend: (v) =>
       typeof v.ok === "boolean" &&
       (v.leaseMs === undefined ||
-        (isMs(v.leaseMs) && (v.ok || v.leaseMs === 0))),
+        (isMs(v.leaseMs) && (v.ok || v.leaseMs === 0))) &&
+      (v.stolen === undefined || typeof v.stolen === "boolean"),
     cancel: (v) => typeof v.held === "boolean",
     status: (v) =>
       isCount(v.holders) && isCount(v.waiters) &&
@@ -649,7 +660,9 @@ export function isSocketError(answer: unknown): answer is SocketErrorAnswer {
 export type SocketCall =
   & { id: number }
   & (
-    | ({ op: "acquire" } & Partial<AcquireRequest> & { token: string })
+    | ({ op: "acquire" | "steal" } & Partial<AcquireRequest> & {
+      token: string;
+    })
     | ({ op: "release" | "cancel"; token: string })
     | ({ op: "extend" } & ExtendRequest)
     | { op: "status" | "query" }
@@ -680,6 +693,19 @@ export interface LockDurableObjectStub {
     owner?: string;
     permits?: number;
     capacity?: number;
+  }): Promise<AcquireReply>;
+  /**
+   * Takes the lock at once (exclusive): every holder's lease ends, marked
+   * stolen, and the token is granted ahead of the waiters. Idempotent by
+   * token. Objects deployed before it have no such method.
+   */
+  steal(request: {
+    token: string;
+    mode: LockMode;
+    leaseMs: number;
+    waitMs: number;
+    priority?: number;
+    owner?: string;
   }): Promise<AcquireReply>;
   /** Ends a lease or a waiter and remembers its token; idempotent. */
   release(token: string): Promise<ReleaseReply>;

@@ -1,7 +1,11 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import { LockReleasedError, LockTimeoutError } from "../core/errors.ts";
+import {
+  LockLostError,
+  LockReleasedError,
+  LockTimeoutError,
+} from "../core/errors.ts";
 import type {
   AcquireOptions,
   Lease,
@@ -16,6 +20,7 @@ import type {
   LockSnapshot,
 } from "../core/types.ts";
 import { type Attempt, Recorder } from "../core/_recorder.ts";
+import { localNow } from "./_local_now.ts";
 import {
   checkAcquireOptions,
   type CheckedSemaphoreOptions,
@@ -52,6 +57,8 @@ let leaveQueue: (
   reason: unknown,
   kind: "timeout" | "abort",
 ) => void;
+let watchLoss: (lock: LocalLock, lease: LocalLease) => void;
+let stolenFrom: (lock: LocalLock, lease: LocalLease) => boolean;
 
 /**
  * An async FIFO lock within one isolate (one thread): the `local` lock type.
@@ -121,10 +128,18 @@ export class LocalLock implements Lock {
   #rec: Recorder;
   /** The recorder's `timed`, kept here for the hot paths. */
   #timed = false;
+  /**
+   * Every lease with a fence up to this one was stolen (`steal`): its
+   * release does nothing. One number, so that the hot path keeps no lease.
+   */
+  #revoked = 0;
+  /** The exclusive lease whose `signal` was asked for, to abort on a steal. */
+  #watched: LocalLease | undefined = undefined;
 
   static {
     releaseHold = (lock, lease) => {
       // Kept small, so that it inlines: the rare paths are calls.
+      if (lease.fence <= lock.#revoked) return; // stolen: not ours to free
       if (lease.mode === "exclusive") lock.#writer = false;
       else lock.#unholdShared(lease);
       if (lock.#timed) lock.#observeRelease(lease);
@@ -166,6 +181,20 @@ export class LocalLock implements Lock {
       // The waiter that left may have been the exclusive one keeping shared
       // waiters behind it from joining the current shared holders.
       if (lock.#head !== undefined) lock.#dispatch();
+    };
+    watchLoss = (lock, lease) => {
+      if (lease.fence <= lock.#revoked) lease.lose(lock.#stolen());
+      else if (lease.mode === "exclusive") lock.#watched = lease;
+    };
+    stolenFrom = (lock, lease) => lease.fence <= lock.#revoked;
+    localNow.grant = (lock, mode) => lock.#grantNow(mode, undefined, 1);
+    localNow.steal = (lock) => lock.#steal(undefined);
+    localNow.enqueue = (lock, mode, signal, granted, failed) => {
+      if (signal?.aborted) return failed(signal.reason);
+      lock.#enqueue(mode, signal, undefined, undefined, 0, 1, [
+        granted,
+        failed,
+      ]);
     };
   }
 
@@ -227,16 +256,15 @@ export class LocalLock implements Lock {
     }
     let mode: LockMode, signal: AbortSignal | undefined;
     let timeoutMs: number | undefined, owner: string | undefined;
-    let priority: number;
+    let priority: number, steal: boolean;
     try {
-      ({ mode, signal, timeoutMs, owner, priority } = checkAcquireOptions(
-        this.name,
-        options,
-      ));
+      ({ mode, signal, timeoutMs, owner, priority, steal } =
+        checkAcquireOptions(this.name, options, true));
     } catch (error) {
       return Promise.reject(error);
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
+    if (steal) return Promise.resolve(this.#steal(owner));
     const lease = this.#grantNow(mode, owner, 1);
     if (lease !== undefined) return Promise.resolve(lease);
     if (timeoutMs === 0) {
@@ -291,13 +319,18 @@ export class LocalLock implements Lock {
   tryAcquire(options?: AcquireOptions): Promise<Lease | undefined> {
     let mode: LockMode = "exclusive", owner: string | undefined;
     if (options !== undefined) {
-      let signal: AbortSignal | undefined;
+      let signal: AbortSignal | undefined, steal: boolean;
       try {
-        ({ mode, signal, owner } = checkAcquireOptions(this.name, options));
+        ({ mode, signal, owner, steal } = checkAcquireOptions(
+          this.name,
+          options,
+          true,
+        ));
       } catch (error) {
         return Promise.reject(error);
       }
       if (signal?.aborted) return Promise.reject(signal.reason);
+      if (steal) return Promise.resolve(this.#steal(owner));
     }
     const lease = this.#grantNow(mode, owner, 1);
     if (lease === undefined) this.#rec.busyAtOnce(mode, owner);
@@ -578,6 +611,54 @@ export class LocalLock implements Lock {
     return lease;
   }
 
+  /**
+   * Takes the lock from its holders at once and grants it ahead of the
+   * queue (`steal`). The holders' leases are revoked by fence: their
+   * release does nothing, their signal aborts (now, or when first asked
+   * for); the waiters keep their places behind the thief.
+   */
+  #steal(owner: string | undefined): LocalLease {
+    const rec = this.#rec;
+    if (this.#writer) {
+      const info = this.#holders;
+      const known = info.fence === this.#fence;
+      rec.ended(
+        true,
+        "exclusive",
+        known ? info.owner : undefined,
+        this.#fence,
+        known ? info.since : 0,
+      );
+      const watched = this.#watched;
+      this.#watched = undefined;
+      this.#writer = false;
+      if (watched?.fence === this.#fence) watched.lose(this.#stolen());
+    }
+    let lease = this.#holders.shared;
+    this.#holders.shared = undefined;
+    this.#readers = 0;
+    while (lease !== undefined) {
+      const next = lease.next;
+      lease.prev = lease.next = undefined;
+      rec.ended(true, "shared", lease.owner, lease.fence, lease.since);
+      lease.lose(this.#stolen());
+      lease = next;
+    }
+    this.#revoked = this.#fence;
+    const thief = new LocalLease(this, "exclusive", ++this.#fence, 1);
+    if (owner !== undefined) thief.owner = owner;
+    this.#hold(thief);
+    if (this.#timed) this.#observeGrant(thief);
+    return thief;
+  }
+
+  #stolen(): LockLostError {
+    return new LockLostError(
+      this.name,
+      "it was stolen (another acquisition took the lock with steal)",
+    );
+  }
+
   #enqueue(
     mode: LockMode,
     signal: AbortSignal | undefined,
@@ -585,6 +666,7 @@ export class LocalLock implements Lock {
     owner: string | undefined,
     priority: number,
     permits: number,
+    sink?: [(lease: Lease) => void, (reason: unknown) => void],
   ): Promise<Lease> {
     const waiter = new Waiter(
       this,
@@ -594,9 +676,12 @@ export class LocalLock implements Lock {
       permits,
     );
     if (this.#timed) waiter.start = performance.now();
-    const promise = new Promise<Lease>(capture);
-    waiter.resolve = captured.resolve;
-    waiter.reject = captured.reject;
+    let promise = RESOLVED as unknown as Promise<Lease>;
+    if (sink === undefined) {
+      promise = new Promise<Lease>(capture);
+      waiter.resolve = captured.resolve;
+      waiter.reject = captured.reject;
+    } else [waiter.resolve, waiter.reject] = sink;
     const tail = this.#tail;
     if (tail === undefined) this.#head = this.#tail = waiter;
     else if (tail.key < waiter.key) {
@@ -817,9 +902,18 @@ class LocalLease implements Lease {
   }
 
   get signal(): AbortSignal {
-    // Made on first use: most holders never look, and a local lease is only
-    // lost with its isolate, so this signal never aborts.
-    return (this.#controller ??= new AbortController()).signal;
+    // Made on first use: most holders never look. A local lease is lost only
+    // to a steal, which aborts it (the lock keeps the leases that looked).
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#lock !== undefined) watchLoss(this.#lock, this);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Says the lease was stolen, to whoever watches its signal. */
+  lose(reason: LockLostError): void {
+    this.#controller?.abort(reason);
   }
 
   get released(): boolean {
@@ -843,6 +937,10 @@ class LocalLease implements Lease {
     }
     if (this.#lock === undefined) {
       return Promise.reject(new LockReleasedError(this.name, "extend"));
+    }
+    if (stolenFrom(this.#lock, this)) {
+      // A stolen lease's signal has aborted (or does now): its reason.
+      return Promise.reject(this.signal.reason);
     }
     return RESOLVED;
   }

@@ -152,7 +152,11 @@ export class RemoteLease implements Lease {
       if (this.#released) throw new LockReleasedError(this.name, "extend");
       if (this.#lost) throw this.#controller!.signal.reason;
       if (!reply.held) {
-        this.#lose("the lease expired or was taken over before it was renewed");
+        this.#lose(
+          reply.stolen === true
+            ? "it was stolen (another client took the lock with steal)"
+            : "the lease expired or was taken over before it was renewed",
+        );
         throw this.#controller!.signal.reason;
       }
       this.#leaseMs = ms;

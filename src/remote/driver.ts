@@ -122,6 +122,11 @@ export interface RemoteExtendReply {
   /** False when the lease was no longer held (expired, released, taken). */
   readonly held: boolean;
   /**
+   * With `held: false`: whether the server knows the lease was stolen (see
+   * {@linkcode RemoteDriver.steal}), so that the loss can say so.
+   */
+  readonly stolen?: boolean;
+  /**
    * How long the lease runs after this call reached the server. A call with
    * a `seq` lower than one the server already applied for the token changes
    * nothing and answers what stands.
@@ -199,6 +204,21 @@ export interface RemoteDriver {
     request: RemoteAcquireRequest,
     signal: AbortSignal,
     ordered: (queued: boolean) => void,
+  ): Promise<RemoteAcquireReply>;
+  /**
+   * Optional: takes the lock for `request.token` at once, atomically on the
+   * server (`acquire({ steal: true })`): every current holder's lease ends
+   * (its tombstone marks it stolen, so that its `extend` answers `held:
+   * false, stolen: true` and its `release` ends nothing), and the token is
+   * granted ahead of every waiter, with a fence above every earlier grant.
+   * The waiters keep their places. `request.mode` is `"exclusive"` and
+   * `request.join` false. Idempotent by token like the rest: a token that
+   * holds already gets its grant back (nobody is revoked again), a
+   * tombstoned one `"gone"`. Without it, the lock type cannot steal.
+   */
+  steal?(
+    request: RemoteAcquireRequest,
+    signal: AbortSignal,
   ): Promise<RemoteAcquireReply>;
   /** Ends the lease or waiter `token` and leaves a tombstone; true if it ended a lease. */
   release(token: string, signal: AbortSignal): Promise<boolean>;

@@ -36,6 +36,7 @@ import {
   QUERY,
   RELEASE,
   STATUS,
+  STEAL,
 } from "./_scripts.ts";
 import { hubOf, type WakeHub } from "./_wakeups.ts";
 
@@ -86,6 +87,7 @@ const SCRIPTS = {
   cancel: script("cancel", CANCEL),
   status: script("status", STATUS),
   query: script("query", QUERY),
+  steal: script("steal", STEAL),
 };
 
 function isClient(value: unknown): value is RedisClientLike {
@@ -354,7 +356,35 @@ export function upstashDriver(
         !Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1) ||
         !isInt(reply[1])
       ) throw malformed("extend", reply);
-      return { held: reply[0] === 1, leaseMs: reply[0] === 1 ? reply[1] : 0 };
+      if (reply[0] === 1) return { held: true, leaseMs: reply[1] };
+      return { held: false, leaseMs: 0, stolen: reply[2] === 1 };
+    },
+
+    async steal(
+      request: RemoteAcquireRequest,
+      signal: AbortSignal,
+    ): Promise<RemoteAcquireReply> {
+      const { token, leaseMs, owner } = request;
+      const reply = await run(
+        "steal",
+        [token, String(Math.ceil(leaseMs)), owner ?? ""],
+        signal,
+      );
+      if (!Array.isArray(reply) || !isInt(reply[0])) {
+        throw malformed("steal", reply);
+      }
+      const [state, a, b, c] = reply as unknown[];
+      if (state === 1 && isInt(a) && isInt(b)) {
+        return { state: "granted", fence: a, leaseMs: b, waited: c === 1 };
+      }
+      if (state === 3) return { state: "gone" };
+      if (state === 4 && isInt(a) && typeof b === "string") {
+        throw new UpstashRequestError(
+          `Redis lost part of this lock's state (${b}; eviction? see docs/upstash.md): no steal for another ${a} ms, until every lease that may still run has ended`,
+          false,
+        );
+      }
+      throw malformed("steal", reply);
     },
 
     async cancel(

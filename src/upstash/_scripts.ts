@@ -28,7 +28,8 @@
  * 9. K:i "since owner" (hash token → when it queued or was granted, and its
  *    owner label, for QUERY);
  * 10. K:t tombstones (zset token → until when a released, cancelled or
- *    expired token is refused, at least a minute).
+ *    expired token is refused, at least a minute; a score ending in .5
+ *    marks a lease that was stolen, so that its renewal can say so).
  *
  * One admission rule serves locks and semaphores: every request holds some
  * permits of the name's capacity. A lock's capacity is unbounded; its
@@ -350,13 +351,17 @@ return ended`);
 
 /**
  * ARGV: token, leaseMs, seq. Returns {1, leaseMsLeft} when held (set to
- * leaseMs from now unless a seq as high was applied already), {0, 0} when
- * not (expired, released, never granted, or its record is damaged).
+ * leaseMs from now unless a seq as high was applied already), {0, 0,
+ * stolen} when not (expired, released, never granted, or its record is
+ * damaged; stolen 1 when STEAL took it).
  */
 export const EXTEND: string = script(`local token = ARGV[1]
 local e = redis.call('ZSCORE', H, token)
 local fence, applied, waited, mode, p = holder(token)
-if not e or not fence then return {0, 0} end
+if not e or not fence then
+  local tomb = redis.call('ZSCORE', T, token)
+  return {0, 0, (tomb and string.find(tomb, '%.5$')) and 1 or 0}
+end
 local ms, seq = tonumber(ARGV[2]), tonumber(ARGV[3])
 if seq <= applied then return {1, tonumber(e) - now} end
 redis.call('ZADD', H, 'XX', int(now + ms), token)
@@ -364,6 +369,29 @@ redis.call('HSET', F, token, int(fence) .. ' ' .. int(seq) .. ' ' .. waited .. '
 keep(ms + 1000)
 dirty = true
 return {1, ms}`);
+
+/**
+ * ARGV: token, leaseMs, owner label. Takes the lock for token at once:
+ * every holder's lease ends, its tombstone marked stolen (a score ending in
+ * .5), and token is granted ahead of the queue, whose waiters keep their
+ * places. Returns {1, fence, leaseMsLeft, 0} granted (also when token
+ * holds already: nobody is revoked twice), {3} gone, or {4, refuseMs, why}
+ * when the keys are damaged.
+ */
+export const STEAL: string = script(`local token = ARGV[1]
+local r = held(token)
+if r then return r end
+if redis.call('ZSCORE', T, token) then return {3} end
+if bad then return {4, badLeft, bad} end
+for _, tk in ipairs(redis.call('ZRANGE', H, 0, -1)) do
+  redis.call('HDEL', F, tk); redis.call('HDEL', I, tk)
+  redis.call('ZADD', T, int(now + TOMB) .. '.5', tk)
+end
+if redis.call('PTTL', T) < TOMB + 1000 then redis.call('PEXPIRE', T, TOMB + 1000) end
+redis.call('DEL', H, W)
+dropWaiter(token)
+local lease = tonumber(ARGV[2])
+return {1, grant(token, 'x', lease, ARGV[3], false), lease, 0}`);
 
 /**
  * ARGV: token. Takes a waiter out of the queue and buries it (also a token

@@ -4,7 +4,8 @@
 import { afterAll, test } from "bun:test";
 import { lockContract } from "../_contract.ts";
 import { semaphoreContract } from "../_semaphore_contract.ts";
-import { lockServiceBackend } from "../_backends.ts";
+import { durableObjectWebLocks, lockServiceBackend } from "../_backends.ts";
+import { webLocksConformance } from "../_web_locks_conformance.ts";
 import { startLockService } from "../_services.mjs";
 import { serviceSocketTests } from "../_service_socket.ts";
 
@@ -13,4 +14,8 @@ afterAll(() => service.stop());
 
 lockContract(test, lockServiceBackend(service.url, service.token));
 semaphoreContract(test, lockServiceBackend(service.url, service.token));
+webLocksConformance(
+  test,
+  durableObjectWebLocks({ url: service.url, token: service.token }),
+);
 serviceSocketTests(test, service);

@@ -5,7 +5,8 @@ import { Redis } from "@upstash/redis";
 import { afterAll, test } from "bun:test";
 import { lockContract } from "../_contract.ts";
 import { semaphoreContract } from "../_semaphore_contract.ts";
-import { upstashBackend } from "../_backends.ts";
+import { upstashBackend, upstashWebLocks } from "../_backends.ts";
+import { webLocksConformance } from "../_web_locks_conformance.ts";
 import { startRedis } from "../_services.mjs";
 import { startUpstashBridge } from "../../src/upstash_bridge/upstash_bridge.ts";
 
@@ -25,3 +26,4 @@ const client = new Redis({
 });
 lockContract(test, upstashBackend(client));
 semaphoreContract(test, upstashBackend(client));
+webLocksConformance(test, upstashWebLocks(client));

@@ -195,6 +195,7 @@ export function check({
     attempts: counts.attempts ?? 0,
     timeouts: counts.timeouts ?? 0,
     aborts: counts.aborts ?? 0,
+    steals: counts.steals ?? 0,
     backendErrors: counts.backendErrors ?? 0,
     releaseErrors: counts.releaseErrors ?? 0,
     paused: counts.paused ?? 0,

@@ -4,7 +4,8 @@
 // started and stopped by this file.
 import { lockContract } from "../_contract.ts";
 import { semaphoreContract } from "../_semaphore_contract.ts";
-import { lockServiceBackend } from "../_backends.ts";
+import { durableObjectWebLocks, lockServiceBackend } from "../_backends.ts";
+import { webLocksConformance } from "../_web_locks_conformance.ts";
 import { startLockService } from "../_services.mjs";
 import { serviceSocketTests } from "../_service_socket.ts";
 
@@ -20,6 +21,11 @@ semaphoreContract(
   (name, fn) =>
     Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false }),
   lockServiceBackend(service.url, service.token),
+);
+webLocksConformance(
+  (name, fn) =>
+    Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false }),
+  durableObjectWebLocks({ url: service.url, token: service.token }),
 );
 
 serviceSocketTests(

@@ -5,7 +5,8 @@
 import { Redis } from "@upstash/redis";
 import { lockContract } from "../_contract.ts";
 import { semaphoreContract } from "../_semaphore_contract.ts";
-import { upstashBackend } from "../_backends.ts";
+import { upstashBackend, upstashWebLocks } from "../_backends.ts";
+import { webLocksConformance } from "../_web_locks_conformance.ts";
 import { startRedis } from "../_services.mjs";
 import { startUpstashBridge } from "../../src/upstash_bridge/upstash_bridge.ts";
 
@@ -23,6 +24,7 @@ const denoTest = (name: string, fn: () => Promise<void>) =>
   Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
 lockContract(denoTest, upstashBackend(client));
 semaphoreContract(denoTest, upstashBackend(client));
+webLocksConformance(denoTest, upstashWebLocks(client));
 
 Deno.test({
   name:
