@@ -103,6 +103,23 @@ if (wanted("node") || wanted("workerd")) {
 }
 
 /** Runs vitest's Node project (`--project node`) with `node`; counts its tests. */
+/**
+ * What the other Node lines run: the suites run by the factory on every
+ * backend (locks, semaphores, Web Locks), the examples, the upstash and lock
+ * service tests. The long fault studies (the lease model, the adversarial
+ * probes, exit timing) run once, on the machine's Node, above.
+ */
+const MATRIX_FILES = [
+  "test/node/contract.test.ts",
+  "test/node/examples.test.ts",
+  "test/node/durable_object_http.test.ts",
+  "test/node/acquire_all.test.ts",
+  "test/node/await_using.test.ts",
+  "test/node/semaphore.test.ts",
+  "test/node/web_locks.test.ts",
+  "test/upstash/",
+];
+
 async function vitestNode(step, node, extraEnv) {
   const json = join(results, `vitest-${step.replace(/\W+/g, "-")}.json`);
   const { code } = await run(node, [
@@ -110,6 +127,7 @@ async function vitestNode(step, node, extraEnv) {
     "run",
     "--project",
     "node",
+    ...MATRIX_FILES,
     "--reporter=default",
     "--reporter=json",
     `--outputFile.json=${json}`,
@@ -130,7 +148,9 @@ if (wanted("node-matrix")) {
   // Their `node` comes first on the PATH, so what the tests start (wrangler
   // dev, worker processes) runs on it too.
   for (const major of Object.keys(NODE_MATRIX)) {
-    const step = `vitest (Node ${NODE_MATRIX[major]}, --project node)`;
+    const step = `vitest (Node ${
+      NODE_MATRIX[major]
+    }, the contract suites and examples)`;
     let node;
     try {
       node = nodeBinary(major);

@@ -357,7 +357,9 @@ export function upstashDriver(
         !isInt(reply[1])
       ) throw malformed("extend", reply);
       if (reply[0] === 1) return { held: true, leaseMs: reply[1] };
-      return { held: false, leaseMs: 0, stolen: reply[2] === 1 };
+      return reply[2] === 1
+        ? { held: false, leaseMs: 0, stolen: true }
+        : { held: false, leaseMs: 0 };
     },
 
     async steal(

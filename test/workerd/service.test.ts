@@ -165,7 +165,7 @@ test("worker.fetch() answers 400, 413 or 415 naming the field for bad requests",
     );
   }
   await expectStatus(await call(`${lock}/query`, { body: {} }), 405);
-  await expectStatus(await call(`${lock}/steal`, { body: {} }), 404);
+  await expectStatus(await call(`${lock}/explode`, { body: {} }), 404);
   await expectStatus(await call(`${lock}/acquire`, { method: "GET" }), 405);
 });
 
@@ -376,7 +376,7 @@ test("LockDurableObject answers a bad socket message with its id, a status and t
   );
   s.send("{not json");
   assertEquals((await s.next()).status, 400);
-  s.send({ id: 1, op: "steal", token: "tok_12345678" });
+  s.send({ id: 1, op: "explode", token: "tok_12345678" });
   const op = await s.next();
   assertEquals([op.id, op.status], [1, 400]);
   assert(String(op.error).includes("'op'"), String(op.error));
