@@ -39,7 +39,8 @@ export interface LeaseGroup extends AsyncDisposable {
  *
  * `options` apply to every lock (mode, lease length, owner, priority), except
  * `timeoutMs`, which bounds the whole call. Each lock appears once: listing a
- * lock (or another lock of the same type and name) twice is a `TypeError`.
+ * lock twice, or two lock objects of the same type and name (one lock to
+ * its backend), is a `TypeError` that says which.
  * Locks of any type mix freely.
  *
  * @example Moving stock between two warehouses
@@ -134,7 +135,7 @@ function checkLocks(action: string, locks: unknown): Lock[] {
   if (list.length === 0) {
     throw new TypeError(`Cannot ${action} as 'locks' is empty`);
   }
-  const seen = new Set<string>();
+  const seen = new Map<string, number>();
   for (const [i, lock] of list.entries()) {
     if (
       lock === null || typeof lock !== "object" ||
@@ -150,12 +151,16 @@ function checkLocks(action: string, locks: unknown): Lock[] {
     }
     const { type, name } = lock as Lock;
     const key = `${type}\u0000${name}`;
-    if (seen.has(key)) {
+    const first = seen.get(key);
+    if (first !== undefined) {
       throw new TypeError(
-        `Cannot ${action} as 'locks' lists the ${type} lock "${name}" twice: it would wait for itself`,
+        list[first] === lock
+          ? `Cannot ${action} as 'locks' lists the ${type} lock "${name}" twice: it would wait for itself`
+          // Two objects, one lock: a backend knows a lock by its name alone.
+          : `Cannot ${action} as 'locks[${first}]' and 'locks[${i}]' are distinct ${type} locks with the same name "${name}": to the backend they are one lock, so holding both would wait for itself; pass one of them, or give them different names`,
       );
     }
-    seen.add(key);
+    seen.set(key, i);
   }
   return list as Lock[];
 }

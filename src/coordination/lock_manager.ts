@@ -211,7 +211,7 @@ export class LockManager {
         lock,
         this.#threadGraph ??= shared === undefined
           ? this.#graph ??= new WaitForGraph()
-          : new SharedWaitForGraph(shared),
+          : new SharedWaitForGraph(shared, this.threads.handle.buffer),
       );
     } else if (lock.type === "local") {
       lock = new ManagedLock(lock, this.#graph ??= new WaitForGraph());
