@@ -27,6 +27,7 @@ import {
 } from "./_assert.ts";
 import { randomName } from "./_contract.ts";
 import { spawnWorker, type TestWorker } from "./thread/_spawn.ts";
+import { LAYOUT, ThreadState } from "../src/thread/_thread_state.ts";
 
 export type RegisterTimedTest = (
   name: string,
@@ -430,6 +431,37 @@ export function threadSuite(test: RegisterTimedTest): void {
     },
     30_000,
   );
+
+  test("ThreadLock completes a grant whose dispatching thread died halfway through it", async () => {
+    const lock = new ThreadLock({ name: randomName("intent") });
+    await lock.acquire(); // the dead thread's lease
+    const waiting = track(lock.acquire({ timeoutMs: 10_000 }));
+    await delay(20); // queued in slot 1
+    // What a thread leaves that dies releasing, having announced the grant
+    // to slot 1 and unlinked it, before any of the grant's own stores: its
+    // token still in the guard word.
+    const i32 = new Int32Array(lock.handle.buffer);
+    const f64 = new Float64Array(lock.handle.buffer);
+    Atomics.store(i32, LAYOUT.GUARD, 0x4321 << 16);
+    i32[LAYOUT.WRITER] = 0;
+    const fence = ++f64[LAYOUT.FENCE]!;
+    f64[LAYOUT.INTENT_FENCE] = fence;
+    f64[LAYOUT.INTENT_EXPIRY] = 0;
+    i32[LAYOUT.INTENT_SLOT] = 1;
+    Atomics.store(i32, LAYOUT.INTENT, 1);
+    i32[LAYOUT.QUEUE_HEAD] = i32[LAYOUT.QUEUE_TAIL] = i32[LAYOUT.WAITING] = 0;
+    const lease = await waiting.promise;
+    assertEquals(
+      lease.fence,
+      fence,
+      "the waiter did not get the announced grant",
+    );
+    const state = new ThreadState(lock.handle.buffer, 0);
+    assertEquals(state.repairs, 1);
+    assertEquals(await lock.isLocked(), true);
+    await lease.release();
+    assertEquals(await lock.isLocked(), false);
+  });
 
   test(
     "ThreadLockTable and its deadlock graph take over a guard left by a terminated thread",

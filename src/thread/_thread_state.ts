@@ -108,6 +108,37 @@ const TICKETS = 9,
 const MODE_ = 1, PREV_ = 2, NEXT_ = 3, GEN_ = 4, GONE_ = 5;
 const LEASE_ = 1, STAMP_ = 2;
 
+/**
+ * @internal Indexes of header words, for tests that lay out what a thread
+ * that died mid-section leaves behind (int32 indexes, then f64 indexes).
+ */
+export const LAYOUT: Readonly<
+  Record<
+    | "GUARD"
+    | "WRITER"
+    | "QUEUE_HEAD"
+    | "QUEUE_TAIL"
+    | "WAITING"
+    | "INTENT"
+    | "INTENT_SLOT"
+    | "FENCE"
+    | "INTENT_FENCE"
+    | "INTENT_EXPIRY",
+    number
+  >
+> = {
+  GUARD: GUARD,
+  WRITER: WRITER,
+  QUEUE_HEAD: QUEUE_HEAD,
+  QUEUE_TAIL: QUEUE_TAIL,
+  WAITING: WAITING,
+  INTENT: INTENT,
+  INTENT_SLOT: INTENT_SLOT,
+  FENCE: FENCE,
+  INTENT_FENCE: INTENT_FENCE,
+  INTENT_EXPIRY: INTENT_EXPIRY,
+};
+
 // Node 20 has no navigator; assume the smallest machine that has a choice.
 const CORES: number =
   (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator

@@ -23,6 +23,7 @@ import { BROKEN_TYPE } from "./_broken_lock.mjs";
 import { FAULT_KINDS, startFaultProxy } from "./_fault_proxy.mjs";
 import { derive, now, seeded } from "./_rng.mjs";
 import { FencedStore, serveStore, SharedFencedStore } from "./_store.mjs";
+import { driveTrials } from "./_thread_trials.mjs";
 import { runClient } from "./_workload.mjs";
 
 const arg = (flag) => {
@@ -171,6 +172,34 @@ const SCENARIOS = {
       capacity: 2_048,
       workload: { abortRatio: 0.7, abortMs: [0, 50], leaseMs: 2_000 },
     },
+    {
+      // Workers terminated at random moments, many times, wherever they
+      // are: mid-acquire, mid-release, inside query(), queued, holding.
+      // Labelled acquisitions through a manager's table, so the deadlock
+      // graph sees them too. In a child process under a hard timeout.
+      name: "terminations",
+      isolated: "terminations",
+      kills: quick ? 15 : 150,
+      durationMs: quick ? 6_000 : 60_000,
+      workload: {
+        holdMs: [0, 2],
+        leaseMs: 300,
+        sharedRatio: 0.2,
+        timeoutRatio: 0.3,
+        timeoutMs: [0, 50],
+        abortRatio: 0.2,
+        abortMs: [0, 50],
+      },
+    },
+    {
+      // Issue 18's measurement: a worker loops acquire/release with
+      // leaseMs and is terminated at a random moment; then the lock must
+      // still be granted. Each trial under a silence bound (a wedged thread
+      // answers nothing).
+      name: "termination-trials",
+      isolated: "trials",
+      trials: quick ? 10 : 200,
+    },
   ],
   upstash: httpScenarios({ name: "redis-restart", everyMs: 3_000 }),
   "durable-object": httpScenarios({ name: "service-restart", everyMs: 6_000 }),
@@ -255,6 +284,7 @@ async function runLocal(scenario, seed) {
 // ---------------------------------------------------------------- thread
 
 async function runThread(scenario, seed) {
+  if (scenario.isolated) return runThreadIsolated(scenario, seed);
   const names = lockNames(scenario.names ?? 4, "thread");
   const storeBuffer = SharedFencedStore.buffer(names.length);
   const store = new SharedFencedStore(storeBuffer, names);
@@ -347,6 +377,68 @@ async function runThread(scenario, seed) {
   const report = check({ names, results, store: store.state(), stuck });
   if (killed > 0) report.faults = { "worker-terminated": killed };
   return report;
+}
+
+/**
+ * A thread scenario that could hang its thread if the lock failed (a dead
+ * thread's guard): run in child processes under a hard timeout, so that it
+ * fails instead of hanging the run.
+ */
+async function runThreadIsolated(scenario, seed) {
+  if (scenario.isolated === "trials") {
+    const trials = await driveTrials({
+      trials: scenario.trials,
+      seed,
+      silenceMs: 15_000,
+    });
+    const report = emptyReport();
+    report.sections = trials.ok;
+    report.timeouts = trials.timeout;
+    // A wedged trial is a lock nobody could take again.
+    report.stuck = trials.wedged;
+    report.wedged = trials.wedged;
+    report.maxMs = trials.maxMs;
+    report.p50Ms = trials.p50Ms;
+    report.violations = trials.wedged + trials.timeout;
+    report.faults = { "worker-terminated": scenario.trials };
+    return report;
+  }
+  const config = {
+    seed,
+    kills: scenario.kills,
+    durationMs: scenario.durationMs,
+    livenessMs: 15_000,
+    workload: scenario.workload,
+  };
+  const hardMs = scenario.durationMs + (quick ? 45_000 : 120_000);
+  const child = spawn(process.execPath, [
+    new URL("./_thread_terminations.mjs", import.meta.url).pathname,
+    JSON.stringify(config),
+  ], { stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  let stdout = "", stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const timer = setTimeout(() => child.kill("SIGKILL"), hardMs);
+  const [code, signal] = await new Promise((resolve) =>
+    child.once("exit", (c, s) => resolve([c, s]))
+  );
+  clearTimeout(timer);
+  children.delete(child);
+  const line = stdout.split("\n").find((l) => l.startsWith("REPORT "));
+  if (line !== undefined) return JSON.parse(line.slice(7));
+  const report = emptyReport();
+  report.violations = 1;
+  report.errors = [
+    signal === "SIGKILL"
+      ? `the scenario hung: killed after ${hardMs} ms`
+      : `the scenario exited ${code}: ${stderr.slice(-1500)}`,
+  ];
+  return report;
+}
+
+function emptyReport() {
+  return check({ names: [], results: [], store: {} });
 }
 
 // ---------------------------------------------------------------- HTTP backends
