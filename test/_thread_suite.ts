@@ -618,8 +618,10 @@ export function threadSuite(test: RegisterTimedTest): void {
       const held = await lock.acquire();
       const order: string[] = [];
       const take = (who: string, p: Promise<{ release(): Promise<void> }>) =>
-        p.then((lease) => {
+        p.then(async (lease) => {
           order.push(who);
+          // Long enough for W's thread, awake again, to queue meanwhile.
+          await delay(50);
           return lease.release();
         });
       const w = take("W", handle().acquire({ leaseMs: 60 }));
