@@ -17,10 +17,10 @@
  * - A live holder keeps the word for microseconds: every guarded section is
  *   a few dozen to a few hundred instructions, never an `await`, never a
  *   scan of all slots except in a repair. A thread that sees one and the
- *   same token for {@linkcode GUARD_STALE_MS} — watching it without a gap
- *   longer than {@linkcode MAX_GAP_MS} in its own observation, so that a
- *   stopped process (SIGSTOP, a debugger, a suspended machine) does not count
- *   as time the holder had — presumes the holder dead, takes the word over
+ *   same token for {@linkcode GUARD_STALE_MS} of its own watching — where a
+ *   gap between two looks counts for at most {@linkcode MAX_GAP_MS}, so that
+ *   a stopped process (SIGSTOP, a debugger, a suspended machine) does not
+ *   count as time the holder had — presumes the holder dead, takes the word over
  *   with a compare-and-exchange from that very token, and calls the owner's
  *   `repair()` before it goes on: the dead holder may have stopped between
  *   any two of its stores, so every structure behind a guard is either
@@ -80,9 +80,9 @@ export class Guard {
   readonly #index: number;
   readonly #repair: () => void;
   #token = 0;
-  /** The hold this thread is watching, since when, and when it last looked. */
+  /** The hold this thread is watching, for how long, and when it last looked. */
   #seen = 0;
-  #since = 0;
+  #watched = 0;
   #last = 0;
   /** Takeovers this thread made of this word (a figure for tests). */
   takeovers = 0;
@@ -211,7 +211,7 @@ export class Guard {
   describe(): string {
     const held = Atomics.load(this.#i32, this.#index);
     if (held === 0) return "the guard is free again";
-    const watched = Math.round(this.#last - this.#since);
+    const watched = Math.round(this.#watched);
     return `held by thread ${
       (held >>> 16).toString(16)
     } for ${watched}ms (a thread terminated inside the lock's bookkeeping is taken over after ${GUARD_STALE_MS}ms)`;
@@ -219,12 +219,17 @@ export class Guard {
 
   #stale(held: number, t: number): boolean {
     const hold = held & ~1;
-    if (hold !== this.#seen || t - this.#last > MAX_GAP_MS) {
+    if (hold !== this.#seen) {
       this.#seen = hold;
-      this.#since = t;
+      this.#watched = 0;
+    } else {
+      // A gap between two looks counts for at most MAX_GAP_MS: a stopped
+      // process (or a timer that fired late on a loaded machine) is not
+      // time the holder had, but does not restart the watch either.
+      this.#watched += Math.min(t - this.#last, MAX_GAP_MS);
     }
     this.#last = t;
-    return t - this.#since >= GUARD_STALE_MS;
+    return this.#watched >= GUARD_STALE_MS;
   }
 
   #takenOver(): void {

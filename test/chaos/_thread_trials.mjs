@@ -17,9 +17,13 @@ const child = fileURLToPath(
 );
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
+// The runtimes' own binaries, not npx: killing npx would leave them running.
+const bin = (name) =>
+  fileURLToPath(new URL(`../../node_modules/.bin/${name}`, import.meta.url));
+
 function command(runtime) {
-  if (runtime === "deno") return ["npx", ["deno", "run", "-A", child]];
-  if (runtime === "bun") return ["npx", ["bun", child]];
+  if (runtime === "deno") return [bin("deno"), ["run", "-A", child]];
+  if (runtime === "bun") return [bin("bun"), [child]];
   return [process.execPath, [child]];
 }
 
@@ -39,19 +43,27 @@ export async function driveTrials({
     runtime === "node" ? "../../dist/mod.js" : "../../mod.ts",
     import.meta.url,
   ).href;
-  const result = { trials, ok: 0, timeout: 0, wedged: 0, ms: [] };
+  const result = { trials, ok: 0, timeout: 0, wedged: 0, ms: [], slow: [] };
   let next = 0;
   while (next < trials) {
     const [cmd, args] = command(runtime);
     const proc = spawn(cmd, [...args, lib, next, trials, seed, contenders], {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group, so that a kill reaches whatever it started.
+      detached: true,
     });
     let buffer = "", stderr = "";
-    let timer;
+    let timer, testing = false;
     const silent = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => proc.kill("SIGKILL"), silenceMs);
+      // While workers start, a generous bound (a runtime can be slow to
+      // start a worker after many terminations); while the lock is tested,
+      // silenceMs.
+      timer = setTimeout(
+        () => process.kill(-proc.pid, "SIGKILL"),
+        testing ? silenceMs : 120_000,
+      );
     };
     silent();
     proc.stdout.on("data", (chunk) => {
@@ -59,9 +71,17 @@ export async function driveTrials({
       buffer += chunk;
       let nl;
       while ((nl = buffer.indexOf("\n")) !== -1) {
-        const [tag, index, outcome, ms] = buffer.slice(0, nl).split(" ");
+        const line = buffer.slice(0, nl);
+        const [tag, index, outcome, ms] = line.split(" ");
         buffer = buffer.slice(nl + 1);
+        if (tag === "S") {
+          testing = true;
+          silent();
+        }
         if (tag !== "T") continue;
+        testing = false;
+        silent();
+        if (Number(ms) > 1_500) result.slow.push(line);
         next = Number(index) + 1;
         result[outcome]++;
         result.ms.push(Number(ms));
@@ -72,9 +92,14 @@ export async function driveTrials({
       proc.once("exit", (c, s) => resolve([c, s]))
     );
     clearTimeout(timer);
-    if (signal === "SIGKILL") {
+    if (signal === "SIGKILL" && !testing) {
+      // Its workers never started: the runtime's fault, not the lock's.
+      result.startFailed = (result.startFailed ?? 0) + 1;
+      next++;
+    } else if (signal === "SIGKILL") {
       // Silent for silenceMs: the trial in progress wedged its thread.
       result.wedged++;
+      result.slow.push(`wedged at trial ${next}: ${stderr.slice(-300)}`);
       next++;
     } else if (code !== 0 && next < trials) {
       throw new Error(`trial child exited ${code}: ${stderr.slice(-1000)}`);

@@ -12,7 +12,8 @@
  *
  * Usage (a child of _thread_trials.mjs):
  *   node|deno run -A|bun _thread_trials_child.mjs <lib url> <from> <to> <seed> <contenders>
- * prints one line per trial: "T <index> ok|timeout <ms to acquire>".
+ * prints "S <index>" once the workers run, then "T <index> ok|timeout <ms to
+ * acquire>".
  */
 import { derive, seeded } from "./_rng.mjs";
 
@@ -56,8 +57,15 @@ for (let t = Number(fromArg); t < Number(toArg); t++) {
     );
   }
   await Promise.all(workers.map((w) => w.ready));
+  // From here on, silence means this thread is wedged (before it, a slow
+  // worker start).
+  print(`S ${t}`);
   await sleep(1 + rng() * 40);
   await workers[0].terminate();
+  // The guard word and the writer flag as the terminated worker left them,
+  // printed for a slow trial (a layout detail: for diagnosis only).
+  const words = new Int32Array(lock.handle.buffer, 0, 4);
+  const left = `guard=${words[2].toString(16)} writer=${words[3]}`;
   const started = performance.now();
   let outcome = "ok";
   try {
@@ -68,6 +76,8 @@ for (let t = Number(fromArg); t < Number(toArg); t++) {
   }
   const ms = Math.round(performance.now() - started);
   await Promise.all(workers.slice(1).map((w) => w.terminate()));
-  print(`T ${t} ${outcome} ${ms}`);
+  print(`T ${t} ${outcome} ${ms}${ms > 1_500 ? ` ${left}` : ""}`);
 }
-if (!("Deno" in globalThis)) process.exit(0);
+// Out at once, whatever the runtime keeps alive after its workers.
+if ("Deno" in globalThis) Deno.exit(0);
+else process.exit(0);
