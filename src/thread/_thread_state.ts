@@ -190,8 +190,11 @@ export class ThreadState {
   readonly #d: number;
   readonly capacity: number;
   readonly #guard: Guard;
-  /** The shared clock when this thread took the guard. */
-  #t = 0;
+  /**
+   * The shared clock as first read in this guarded section (-1: not read
+   * yet; most sections need no time at all, and a read costs).
+   */
+  #t = -1;
 
   constructor(buffer: SharedArrayBuffer, byteOffset: number) {
     this.i32 = new Int32Array(buffer);
@@ -200,7 +203,7 @@ export class ThreadState {
     this.#d = byteOffset >> 3;
     this.capacity = this.i32[this.#b + CAPACITY]!;
     this.#guard = new Guard(this.i32, this.#b + GUARD, () => {
-      this.#t = sharedNow(this.f64, this.#d + CLOCK);
+      this.#t = -1;
       this.repair();
     });
   }
@@ -236,15 +239,14 @@ export class ThreadState {
 
   /** Takes the guard, waiting as long as it takes (blocking this thread). */
   lock(): void {
+    this.#t = -1;
     this.#guard.take();
-    this.#t = sharedNow(this.f64, this.#d + CLOCK);
   }
 
   /** Takes the guard within a moment; false when it stays taken. */
   lockSoon(): boolean {
-    if (!this.#guard.take(2)) return false;
-    this.#t = sharedNow(this.f64, this.#d + CLOCK);
-    return true;
+    this.#t = -1;
+    return this.#guard.take(2);
   }
 
   /** Takes the guard without holding up the event loop; see Guard. */
@@ -254,7 +256,7 @@ export class ThreadState {
     timedOut: (detail: string) => Error,
   ): Promise<void> {
     await this.#guard.takeAsync(deadline, signal, timedOut);
-    this.#t = sharedNow(this.f64, this.#d + CLOCK);
+    this.#t = -1;
   }
 
   unlock(): void {
@@ -318,9 +320,11 @@ export class ThreadState {
 
   // Everything below runs between lock() and unlock().
 
-  /** The shared clock, as read when this thread took the guard. */
+  /** The shared clock, read once per guarded section (see _clock.ts). */
   get now(): number {
-    return this.#t;
+    return this.#t >= 0
+      ? this.#t
+      : (this.#t = sharedNow(this.f64, this.#d + CLOCK));
   }
 
   get writer(): boolean {
@@ -371,7 +375,7 @@ export class ThreadState {
     const x = this.stateIndex(s);
     const gone = Atomics.load(this.i32, x + GONE_);
     return (gone !== 0 && gone === ((this.i32[x + GEN_]! + 1) | 0 || 1)) ||
-      this.#t - this.f64[this.#slotF64(s) + STAMP_]! >= WAITER_STALE_MS;
+      this.now - this.f64[this.#slotF64(s) + STAMP_]! >= WAITER_STALE_MS;
   }
 
   #alloc(): number {
@@ -450,12 +454,12 @@ export class ThreadState {
    * expiry found no free slot to record it in.
    */
   grantNow(shared: boolean, leaseMs: number): Grant | undefined | null {
-    const i32 = this.i32, b = this.#b, t = this.#t;
+    const i32 = this.i32, b = this.#b;
     if (i32[b + QUEUE_HEAD] !== 0 || i32[b + WRITER] === 1) return undefined;
     if (!shared) {
       if (i32[b + READERS] !== 0) return undefined;
       const fence = this.#nextFence();
-      const expiry = leaseMs > 0 ? t + leaseMs : 0;
+      const expiry = leaseMs > 0 ? this.now + leaseMs : 0;
       // The record first, the flag last: a thread dying in between leaves
       // no writer, or a whole one (whose lease, if any, runs out).
       this.f64[this.#d + WRITER_FENCE] = fence;
@@ -475,7 +479,7 @@ export class ThreadState {
     const s = this.#allocOrReclaim();
     if (s === 0) return null;
     const fence = this.#nextFence();
-    const expiry = t + leaseMs;
+    const expiry = this.now + leaseMs;
     const x = this.stateIndex(s), f = this.#slotF64(s);
     i32[x + MODE_] = THREAD_ID << 1 | SHARED;
     this.f64[f] = fence;
@@ -507,7 +511,7 @@ export class ThreadState {
     key ??= queueKey(++this.f64[this.#d + TICKETS]!, priority);
     this.f64[f] = key;
     this.f64[f + LEASE_] = leaseMs;
-    this.f64[f + STAMP_] = this.#t;
+    this.f64[f + STAMP_] = this.now;
     // Scans back from the tail, which is where every waiter without a
     // priority belongs: O(1) then.
     let prev = i32[b + QUEUE_TAIL]!;
@@ -560,7 +564,7 @@ export class ThreadState {
 
   /** Shows that slot `s`'s waiter is alive. */
   touch(s: number, gen: number): void {
-    if (this.gen(s) === gen) this.f64[this.#slotF64(s) + STAMP_] = this.#t;
+    if (this.gen(s) === gen) this.f64[this.#slotF64(s) + STAMP_] = this.now;
   }
 
   /**
@@ -635,7 +639,7 @@ export class ThreadState {
     gen: number,
     leaseMs: number,
   ): boolean {
-    const expiry = this.#t + leaseMs;
+    const expiry = this.now + leaseMs;
     if (!shared) {
       if (!this.holdsWriter(fence)) return false;
       this.f64[this.#d + WRITER_EXPIRY] = expiry;
@@ -678,9 +682,10 @@ export class ThreadState {
    * never at every slot.
    */
   reap(force: boolean = false): void {
-    const at = this.#t;
     const min = this.f64[this.#d + MIN_EXPIRY]!;
-    if (!force && (min === 0 || at < min)) return;
+    if (!force && min === 0) return;
+    const at = this.now;
+    if (!force && at < min) return;
     const i32 = this.i32, b = this.#b, d = this.#d;
     let next = 0, freed = false;
     const consider = (due: number) => {
@@ -794,7 +799,7 @@ export class ThreadState {
     const i32 = this.i32, b = this.#b, d = this.#d, x = this.stateIndex(s);
     const leaseMs = this.f64[this.#slotF64(s) + LEASE_]!;
     const fence = this.#nextFence();
-    const expiry = leaseMs > 0 ? this.#t + leaseMs : 0;
+    const expiry = leaseMs > 0 ? this.now + leaseMs : 0;
     // A grant is a dozen stores over the slot and the header: announced
     // first, so that a repair after this thread dies among them completes
     // it, and the waiter (alive in its own thread) gets its grant.
@@ -820,7 +825,7 @@ export class ThreadState {
     const x = this.stateIndex(s), f = this.#slotF64(s);
     this.f64[f] = fence;
     // The grant must be taken up within WAITER_STALE_MS of now.
-    this.f64[f + STAMP_] = this.#t;
+    this.f64[f + STAMP_] = this.now;
     if (shared) this.f64[f + LEASE_] = expiry;
     else {
       this.f64[f + LEASE_] = 0;
@@ -831,7 +836,7 @@ export class ThreadState {
       Atomics.store(i32, b + WRITER, 1);
     }
     if (expiry > 0) this.#noteExpiry(expiry);
-    this.#noteExpiry(this.#t + WAITER_STALE_MS);
+    this.#noteExpiry(this.now + WAITER_STALE_MS);
     Atomics.store(i32, x, GRANTED);
   }
 

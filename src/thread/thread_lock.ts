@@ -939,8 +939,12 @@ function guarded<T, R>(
       return Promise.reject(error);
     }
   }
-  return state.lockAsync(undefined, signal, () => new Error("unreachable"))
-    .then(run);
+  return state.lockAsync(undefined, signal, unreachable).then(run);
+}
+
+/** The timeout of a guard wait that has no deadline: never called. */
+function unreachable(): Error {
+  return new Error("unreachable: no deadline");
 }
 
 /**
@@ -1088,20 +1092,33 @@ class ThreadLease implements Lease {
     if (state === undefined) return RESOLVED;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    return guarded(
-      state,
-      () =>
-        this.mode === "shared"
-          ? state.releaseReader(this.fence, this.#slot, this.#gen)
-          : state.releaseWriter(this.fence),
-      (ok) => {
-        if (this.#state === undefined) return; // lost meanwhile
-        if (ok) {
-          this.#state = undefined;
-          leaseEnded(this.#lock, this, false);
-        } else this.#lose("the lease expired before it was released");
-      },
+    // Inline, not through guarded(): this is half of every acquisition.
+    if (state.lockSoon()) {
+      this.#ended(this.#end(state));
+      return RESOLVED;
+    }
+    return state.lockAsync(undefined, undefined, unreachable).then(() =>
+      this.#ended(this.#end(state))
     );
+  }
+
+  /** Gives the lock up under the guard (taken); whether it was still held. */
+  #end(state: ThreadState): boolean {
+    try {
+      return this.mode === "shared"
+        ? state.releaseReader(this.fence, this.#slot, this.#gen)
+        : state.releaseWriter(this.fence);
+    } finally {
+      state.unlock();
+    }
+  }
+
+  #ended(ok: boolean): void {
+    if (this.#state === undefined) return; // lost meanwhile
+    if (ok) {
+      this.#state = undefined;
+      leaseEnded(this.#lock, this, false);
+    } else this.#lose("the lease expired before it was released");
   }
 
   /**
