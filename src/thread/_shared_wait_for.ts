@@ -51,7 +51,8 @@ import type { AcquireOptions, Lease, Lock } from "../core/types.ts";
 import { localNow } from "./_clock.ts";
 import { Guard } from "./_guard.ts";
 import { ThreadState, WAITER_STALE_MS } from "./_thread_state.ts";
-import { acquireTracked, leaseBinding, ThreadLock } from "./thread_lock.ts";
+import { acquireTracked, leaseBinding } from "./_hooks.ts";
+import { ThreadLock } from "./thread_lock.ts";
 
 const GUARD = 0, STRINGS = 1, EDGES = 2, MAGIC_ = 3, SERIAL = 4;
 const HEADER_BYTES = 32;

@@ -40,6 +40,7 @@ import {
   WAITER_REFRESH_MS,
 } from "./_thread_state.ts";
 import { type Sleeper, waitOn } from "./_wait_on.ts";
+import { hooks, type LeaseBinding } from "./_hooks.ts";
 
 export { WAIT_STRATEGY } from "./_wait_on.ts";
 
@@ -103,37 +104,6 @@ const known = new WeakMap<
 
 // Set by ThreadLock's static block: a lease tells its lock it ended.
 let leaseEnded: (lock: ThreadLock, lease: ThreadLease, lost: boolean) => void;
-// Set by ThreadLock's static block: an acquisition that reports its places.
-let acquireWith: (
-  lock: ThreadLock,
-  options: AcquireOptions,
-  track: (slot: number, gen: number) => void,
-) => Promise<Lease>;
-
-/**
- * @internal Acquires `lock`, calling `track(slot, gen)` every time the
- * acquisition takes a place in the queue (a deadlock graph binds its wait
- * edge to that place, so the edge dies with the waiter's thread).
- */
-export function acquireTracked(
-  lock: ThreadLock,
-  options: AcquireOptions,
-  track: (slot: number, gen: number) => void,
-): Promise<Lease> {
-  return acquireWith(lock, options, track);
-}
-
-/**
- * @internal Where a thread lease lives in shared memory: its fence, and its
- * slot (0 for an exclusive lease, -1 for a shared one without `leaseMs`)
- * with the slot's generation; `undefined` for another lock type's lease.
- */
-export function leaseBinding(
-  lease: Lease,
-): { fence: number; slot: number; gen: number } | undefined {
-  return lease instanceof ThreadLease ? lease.binding : undefined;
-}
-
 /** A LockTimeoutError for a deadline that passed while the guard was held. */
 function guardTimeout(
   name: string,
@@ -373,7 +343,10 @@ export class ThreadLock implements Lock {
   }
 
   static {
-    acquireWith = (lock, options, track) => lock.#acquire(options, track);
+    hooks.acquireWith = (lock, options, track) =>
+      (lock as ThreadLock).#acquire(options, track);
+    hooks.leaseBinding = (lease) =>
+      lease instanceof ThreadLease ? lease.binding : undefined;
   }
 
   #acquire(
@@ -1022,8 +995,8 @@ class ThreadLease implements Lease {
     return this.#state === undefined;
   }
 
-  /** @internal See leaseBinding(). */
-  get binding(): { fence: number; slot: number; gen: number } {
+  /** @internal See leaseBinding() in _hooks.ts. */
+  get binding(): LeaseBinding {
     return {
       fence: this.fence,
       slot: this.mode === "exclusive" ? 0 : this.#slot === 0 ? -1 : this.#slot,
