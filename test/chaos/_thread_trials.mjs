@@ -106,6 +106,9 @@ export async function driveTrials({
     }
   }
   const sorted = [...result.ms].sort((a, b) => a - b);
+  // Longer than any lease here (200 ms) could take: the dead worker held
+  // the guard, and this thread took it over.
+  result.tookOver = sorted.filter((ms) => ms >= 900).length;
   result.maxMs = sorted.at(-1) ?? 0;
   result.p50Ms = sorted[Math.floor(sorted.length / 2)] ?? 0;
   delete result.ms;

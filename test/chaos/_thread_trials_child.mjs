@@ -51,9 +51,16 @@ for (let t = Number(fromArg); t < Number(toArg); t++) {
   const rng = seeded(derive(Number(seedArg), t));
   const lock = createLock("thread", { name: `trial-${t}`, capacity: 16 });
   const workers = [];
+  const beat = new Int32Array(new SharedArrayBuffer(4 * 8));
   for (let w = 0; w < Number(contendersArg); w++) {
     workers.push(
-      await startWorker({ lib: libUrl, handle: lock.handle, leaseMs }),
+      await startWorker({
+        lib: libUrl,
+        handle: lock.handle,
+        leaseMs,
+        beat: beat.buffer,
+        index: w,
+      }),
     );
   }
   await Promise.all(workers.map((w) => w.ready));
@@ -65,7 +72,12 @@ for (let t = Number(fromArg); t < Number(toArg); t++) {
   // The guard word and the writer flag as the terminated worker left them,
   // printed for a slow trial (a layout detail: for diagnosis only).
   const words = new Int32Array(lock.handle.buffer, 0, 4);
+  const beats = Atomics.load(beat, 0);
   const left = `guard=${words[2].toString(16)} writer=${words[3]}`;
+  const after = () =>
+    `${left}, loops of the terminated worker after terminate(): ${
+      Atomics.load(beat, 0) - beats
+    }`;
   const started = performance.now();
   let outcome = "ok";
   try {
@@ -76,7 +88,7 @@ for (let t = Number(fromArg); t < Number(toArg); t++) {
   }
   const ms = Math.round(performance.now() - started);
   await Promise.all(workers.slice(1).map((w) => w.terminate()));
-  print(`T ${t} ${outcome} ${ms}${ms > 1_500 ? ` ${left}` : ""}`);
+  print(`T ${t} ${outcome} ${ms}${ms > 1_500 ? ` ${after()}` : ""}`);
 }
 // Out at once, whatever the runtime keeps alive after its workers.
 if ("Deno" in globalThis) Deno.exit(0);

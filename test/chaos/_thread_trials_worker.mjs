@@ -12,9 +12,13 @@ const isNode = typeof globalThis.process?.versions?.node === "string" &&
 async function start(data, post) {
   const { createLock } = await import(data.lib);
   const lock = createLock("thread", { handle: data.handle });
+  // Counts its loops, so the trial can tell whether it still runs after
+  // terminate() returned (Deno's takes effect late).
+  const beat = new Int32Array(data.beat);
   let started = false;
   for (let i = 0;; i++) {
     const lease = await lock.acquire({ leaseMs: data.leaseMs });
+    Atomics.add(beat, data.index, 1);
     if (!started) {
       started = true;
       post({ running: true });

@@ -179,6 +179,8 @@ const SCENARIOS = {
       // graph sees them too. In a child process under a hard timeout.
       name: "terminations",
       isolated: "terminations",
+      // The full run on every runtime with threads; quick on Node.
+      runtimes: quick ? ["node"] : ["node", "bun", "deno"],
       kills: quick ? 15 : 150,
       durationMs: quick ? 6_000 : 60_000,
       workload: {
@@ -198,6 +200,7 @@ const SCENARIOS = {
       // answers nothing).
       name: "termination-trials",
       isolated: "trials",
+      runtimes: quick ? ["node"] : ["node", "bun", "deno"],
       trials: quick ? 10 : 200,
     },
   ],
@@ -385,24 +388,41 @@ async function runThread(scenario, seed) {
  * fails instead of hanging the run.
  */
 async function runThreadIsolated(scenario, seed) {
-  if (scenario.isolated === "trials") {
-    const trials = await driveTrials({
-      trials: scenario.trials,
-      seed,
-      silenceMs: 15_000,
-    });
-    const report = emptyReport();
-    report.sections = trials.ok;
-    report.timeouts = trials.timeout;
-    // A wedged trial is a lock nobody could take again.
-    report.stuck = trials.wedged;
-    report.wedged = trials.wedged;
-    report.maxMs = trials.maxMs;
-    report.p50Ms = trials.p50Ms;
-    report.violations = trials.wedged + trials.timeout;
-    report.faults = { "worker-terminated": scenario.trials };
-    return report;
+  let total;
+  for (const runtime of scenario.runtimes ?? ["node"]) {
+    const report = scenario.isolated === "trials"
+      ? await runTrials(scenario, seed, runtime)
+      : await runTerminations(scenario, seed, runtime);
+    report.byRuntime = { [runtime]: report.violations };
+    total = total === undefined ? report : mergeReports(total, report);
   }
+  return total;
+}
+
+async function runTrials(scenario, seed, runtime) {
+  const trials = await driveTrials({
+    runtime,
+    trials: scenario.trials,
+    seed,
+    silenceMs: 15_000,
+  });
+  const report = emptyReport();
+  report.sections = trials.ok;
+  report.timeouts = trials.timeout;
+  // A wedged trial is a lock nobody could take again.
+  report.stuck = trials.wedged;
+  report.wedged = trials.wedged;
+  report.tookOver = trials.tookOver;
+  report.maxMs = trials.maxMs;
+  report.violations = trials.wedged + trials.timeout;
+  report.faults = { "worker-terminated": scenario.trials };
+  return report;
+}
+
+const runtimeBin = (name) =>
+  new URL(`../../node_modules/.bin/${name}`, import.meta.url).pathname;
+
+async function runTerminations(scenario, seed, runtime) {
   const config = {
     seed,
     kills: scenario.kills,
@@ -411,10 +431,16 @@ async function runThreadIsolated(scenario, seed) {
     workload: scenario.workload,
   };
   const hardMs = scenario.durationMs + (quick ? 45_000 : 120_000);
-  const child = spawn(process.execPath, [
-    new URL("./_thread_terminations.mjs", import.meta.url).pathname,
-    JSON.stringify(config),
-  ], { stdio: ["ignore", "pipe", "pipe"] });
+  const script = new URL("./_thread_terminations.mjs", import.meta.url)
+    .pathname;
+  const [cmd, args] = runtime === "deno"
+    ? [runtimeBin("deno"), ["run", "-A", script]]
+    : runtime === "bun"
+    ? [runtimeBin("bun"), [script]]
+    : [process.execPath, [script]];
+  const child = spawn(cmd, [...args, JSON.stringify(config)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   children.add(child);
   let stdout = "", stderr = "";
   child.stdout.on("data", (d) => (stdout += d));
@@ -431,10 +457,27 @@ async function runThreadIsolated(scenario, seed) {
   report.violations = 1;
   report.errors = [
     signal === "SIGKILL"
-      ? `the scenario hung: killed after ${hardMs} ms`
-      : `the scenario exited ${code}: ${stderr.slice(-1500)}`,
+      ? `the scenario hung on ${runtime}: killed after ${hardMs} ms`
+      : `the scenario exited ${code} on ${runtime}: ${stderr.slice(-1500)}`,
   ];
   return report;
+}
+
+/** Two runs' reports as one: counts summed, the longest time kept. */
+function mergeReports(a, b) {
+  const merged = { ...a };
+  for (const [key, value] of Object.entries(b)) {
+    if (typeof value === "number") {
+      merged[key] = key === "maxMs"
+        ? Math.max(a[key] ?? 0, value)
+        : (a[key] ?? 0) + value;
+    } else if (Array.isArray(value)) {
+      merged[key] = [...(a[key] ?? []), ...value];
+    } else if (value !== null && typeof value === "object") {
+      merged[key] = mergeReports(a[key] ?? {}, value);
+    }
+  }
+  return merged;
 }
 
 function emptyReport() {
