@@ -7,9 +7,12 @@
  */
 
 import {
+  acquireAll,
   createLock,
+  LockDeadlockError,
   LockLostError,
   LockManager,
+  LockTimeoutError,
   ThreadLock,
   type ThreadLockHandle,
   ThreadLockTable,
@@ -24,6 +27,7 @@ import {
 } from "./_assert.ts";
 import { randomName } from "./_contract.ts";
 import { spawnWorker, type TestWorker } from "./thread/_spawn.ts";
+import { LAYOUT, ThreadState } from "../src/thread/_thread_state.ts";
 
 export type RegisterTimedTest = (
   name: string,
@@ -42,6 +46,32 @@ async function withWorkers(
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
+}
+
+/**
+ * The worker's next answer, or `undefined` if it gives none within `ms`: a
+ * thread wedged by a dead thread's guard answers nothing, and that must fail
+ * the test rather than hang it (the main thread stays free).
+ */
+async function within(
+  worker: TestWorker,
+  ms: number,
+): Promise<Record<string, unknown> | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([worker.next(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Blocks this thread's event loop for `ms`. */
+function block(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) { /* a stalled event loop */ }
 }
 
 /** Runs the cross-thread checker; returns the final count and the fence log. */
@@ -368,6 +398,382 @@ export function threadSuite(test: RegisterTimedTest): void {
     },
     30_000,
   );
+
+  test(
+    "ThreadLock takes over the guard of a thread terminated inside the lock's bookkeeping, and honours timeoutMs and signal meanwhile",
+    async () => {
+      const lock = new ThreadLock({ name: randomName("guard") });
+      const handle = lock.handle;
+      await withWorkers(2, async ([dier, survivor]) => {
+        // It dies holding the guard word: termination runs no finally.
+        dier!.send({ job: "take guard", handle });
+        assertEquals((await dier!.next()).taken, true);
+        await dier!.terminate();
+        survivor!.send({ job: "acquire", handle, options: { timeoutMs: 150 } });
+        const timedOut = await within(survivor!, 5_000);
+        assert(timedOut !== undefined, "the survivor's thread was wedged");
+        assertEquals(timedOut.failed, "TimeoutError");
+        assert(Number(timedOut.ms) < 900, `timed out after ${timedOut.ms}ms`);
+        assert(String(timedOut.cause).includes("held by thread"));
+        survivor!.send({ job: "acquire", handle, abortMs: 100 });
+        const aborted = await within(survivor!, 5_000);
+        assert(aborted !== undefined, "the survivor's thread was wedged");
+        assertEquals(aborted.message, "Error: aborted by the test");
+        survivor!.send({ job: "acquire", handle, options: { leaseMs: 500 } });
+        const granted = await within(survivor!, 10_000);
+        assert(granted !== undefined, "the survivor's thread was wedged");
+        assert(Number(granted.fence) > 0, JSON.stringify(granted));
+      });
+      // The lock is whole again, for this thread too.
+      assertEquals(await lock.isLocked(), false);
+      const lease = await lock.acquire({ timeoutMs: 1_000 });
+      await lease.release();
+    },
+    30_000,
+  );
+
+  test("ThreadLock completes a grant whose dispatching thread died halfway through it", async () => {
+    const lock = new ThreadLock({ name: randomName("intent") });
+    await lock.acquire(); // the dead thread's lease
+    const waiting = track(lock.acquire({ timeoutMs: 10_000 }));
+    await delay(20); // queued in slot 1
+    // What a thread leaves that dies releasing, having announced the grant
+    // to slot 1 and unlinked it, before any of the grant's own stores: its
+    // token still in the guard word.
+    const i32 = new Int32Array(lock.handle.buffer);
+    const f64 = new Float64Array(lock.handle.buffer);
+    Atomics.store(i32, LAYOUT.GUARD, 0x4321 << 16);
+    i32[LAYOUT.WRITER] = 0;
+    const fence = ++f64[LAYOUT.FENCE]!;
+    f64[LAYOUT.INTENT_FENCE] = fence;
+    f64[LAYOUT.INTENT_EXPIRY] = 0;
+    i32[LAYOUT.INTENT_SLOT] = 1;
+    Atomics.store(i32, LAYOUT.INTENT, 1);
+    i32[LAYOUT.QUEUE_HEAD] = i32[LAYOUT.QUEUE_TAIL] = i32[LAYOUT.WAITING] = 0;
+    const lease = await waiting.promise;
+    assertEquals(
+      lease.fence,
+      fence,
+      "the waiter did not get the announced grant",
+    );
+    const state = new ThreadState(lock.handle.buffer, 0);
+    assertEquals(state.repairs, 1);
+    assertEquals(await lock.isLocked(), true);
+    await lease.release();
+    assertEquals(await lock.isLocked(), false);
+  });
+
+  test(
+    "ThreadLockTable and its deadlock graph take over a guard left by a terminated thread",
+    async () => {
+      const manager = new LockManager();
+      const threads = manager.threads.handle;
+      manager.getOrCreateLock(randomName("first"), "thread");
+      // A dead thread's token in the table's and the graph's guard words,
+      // as a thread terminated inside get() or a graph update leaves them.
+      Atomics.store(new Int32Array(threads.buffer), 3, 0x1234 << 16);
+      Atomics.store(new Int32Array(threads.graph!), 0, 0x1234 << 16);
+      await withWorkers(1, async ([survivor]) => {
+        survivor!.send({ job: "table get", table: threads, name: "later" });
+        const got = await within(survivor!, 10_000);
+        assert(got !== undefined, "the table's guard wedged the thread");
+        assert(Number(got.fence) > 0);
+        survivor!.send({
+          job: "owned",
+          threads,
+          id: randomName("owned"),
+          owner: "A",
+        });
+        const owned = await within(survivor!, 10_000);
+        assert(owned !== undefined, "the graph's guard wedged the thread");
+        assert(Number(owned.fence) > 0, JSON.stringify(owned));
+      });
+    },
+    30_000,
+  );
+
+  test(
+    "ThreadLock grants the next waiter after a granted waiter's thread is terminated, though no lease existed when it went to sleep",
+    async () => {
+      const lock = new ThreadLock({ name: randomName("sleeper") });
+      const handle = lock.handle;
+      const holder = await lock.acquire();
+      await withWorkers(2, async ([first, second]) => {
+        for (const [i, worker] of [first!, second!].entries()) {
+          worker.send({
+            job: "acquire",
+            handle,
+            options: { leaseMs: 100 },
+            queued: true,
+            keep: true,
+          });
+          assertEquals((await worker.next()).queued, true);
+          while (lock.waiting < i + 1) await delay(1);
+        }
+        await delay(100); // both asleep, with no expiry to wake for
+        await holder.release();
+        const granted = await first!.next();
+        await first!.terminate();
+        // Nobody in this thread touches the lock from here on: the second
+        // waiter must notice the dead one's lease running out by itself.
+        const next = await within(second!, 3_000);
+        assert(next !== undefined, "the second waiter slept on");
+        assert(Number(next.fence) > Number(granted.fence));
+      });
+    },
+    30_000,
+  );
+
+  test(
+    "ThreadLock reclaims the slot of a waiter whose thread was terminated while it was queued",
+    async () => {
+      const lock = new ThreadLock({ name: randomName("leak"), capacity: 1 });
+      const handle = lock.handle;
+      const holder = await lock.acquire();
+      await withWorkers(1, async ([waiter]) => {
+        waiter!.send({
+          job: "acquire",
+          handle,
+          options: { leaseMs: 100 },
+          queued: true,
+        });
+        assertEquals((await waiter!.next()).queued, true);
+        while (lock.waiting < 1) await delay(1);
+      });
+      // Its thread is gone; its only slot must come back once it is silent.
+      await delay(1_800);
+      const next = track(lock.acquire({ timeoutMs: 10_000 }));
+      await delay(20);
+      assertEquals(next.settled, false, "the acquire found no slot");
+      await holder.release();
+      await (await next.promise).release();
+      assertEquals(await lock.isLocked(), false);
+    },
+    30_000,
+  );
+
+  test(
+    "ThreadLock reclaims the slot of a waiter terminated after it was granted, before it took the grant",
+    async () => {
+      const lock = new ThreadLock({ name: randomName("granted"), capacity: 1 });
+      const handle = lock.handle;
+      const holder = await lock.acquire();
+      await withWorkers(1, async ([waiter]) => {
+        waiter!.send({
+          job: "acquire",
+          handle,
+          options: { leaseMs: 100 },
+          queued: true,
+        });
+        assertEquals((await waiter!.next()).queued, true);
+        while (lock.waiting < 1) await delay(1);
+        await waiter!.terminate();
+        // Granted to a thread that will never take it.
+        await holder.release();
+      });
+      await delay(300); // past the dead grant's lease
+      const lease = await lock.acquire({ timeoutMs: 10_000 });
+      // The lock's one slot is free again: a waiter can queue.
+      const next = track(lock.acquire({ timeoutMs: 10_000 }));
+      await delay(20);
+      assertEquals(next.settled, false, "the acquire found no slot");
+      await lease.release();
+      await (await next.promise).release();
+    },
+    30_000,
+  );
+
+  test(
+    "ThreadLock lets a waiter whose event loop was blocked past the reclaim bound queue again and get the lock",
+    async () => {
+      const lock = new ThreadLock({ name: randomName("slow"), capacity: 1 });
+      const handle = lock.handle;
+      await withWorkers(1, async ([holder]) => {
+        holder!.send({
+          job: "acquire",
+          handle,
+          keep: true,
+          releaseAfterMs: 2_200,
+        });
+        const held = await holder!.next();
+        const waiting = track(lock.acquire({ timeoutMs: 20_000 }));
+        await delay(20);
+        // This thread stalls: its waiter stops refreshing its place, the
+        // holder releases meanwhile and the place is reclaimed.
+        block(3_000);
+        const lease = await waiting.promise;
+        assert(lease.fence > Number(held.fence));
+        await lease.release();
+      });
+    },
+    30_000,
+  );
+
+  test(
+    "ThreadLock keeps a waiter's place in line when its grant ran out before it came to take it",
+    async () => {
+      const name = randomName("requeue");
+      const lock = new ThreadLock({ name });
+      const handle = () => new ThreadLock({ handle: lock.handle });
+      const held = await lock.acquire();
+      const order: string[] = [];
+      const take = (who: string, p: Promise<{ release(): Promise<void> }>) =>
+        p.then(async (lease) => {
+          order.push(who);
+          // Long enough for W's thread, awake again, to queue meanwhile.
+          await delay(50);
+          return lease.release();
+        });
+      const w = take("W", handle().acquire({ leaseMs: 60 }));
+      await delay(10);
+      const y1 = take("Y1", handle().acquire());
+      await delay(10);
+      const y2 = take("Y2", handle().acquire());
+      await delay(10);
+      await held.release(); // grants W at once
+      block(250); // W's thread stalls past its lease before it takes it
+      await Promise.all([w, y1, y2]);
+      // W lost the grant but not its ticket: it goes before Y2 again.
+      assertEquals(order, ["Y1", "W", "Y2"]);
+    },
+    30_000,
+  );
+
+  test(
+    "LockManager thread lock.acquire() reports no deadlock through a terminated thread's holds and waits",
+    async () => {
+      const manager = new LockManager();
+      const [idX, idY] = [randomName("x"), randomName("y")];
+      const x = manager.getOrCreateLock(idX, "thread");
+      const y = manager.getOrCreateLock(idY, "thread");
+      const threads = manager.threads.handle;
+      const b = await y.acquire({ owner: "B" });
+      await withWorkers(1, async ([a]) => {
+        a!.send({ job: "owned", threads, id: idX, owner: "A", leaseMs: 200 });
+        assert(Number((await a!.next()).fence) > 0, "A did not get x");
+        a!.send({ job: "owned", threads, id: idY, owner: "A", queued: true });
+        assertEquals((await a!.next()).queued, true);
+        while (manager.threads.get(idY).waiting < 1) await delay(1);
+        await a!.terminate();
+      });
+      // A's lease on x runs out; C takes x.
+      const c = await x.acquire({ owner: "C", timeoutMs: 5_000 });
+      // x is held by C, who waits for nothing: B only waits.
+      await assertRejects(
+        x.acquire({ owner: "B", timeoutMs: 300 }),
+        LockTimeoutError,
+      );
+      await c.release();
+      await b.release();
+    },
+    30_000,
+  );
+
+  test(
+    "LockManager thread deadlock detection still sees a cycle after a terminated thread filled the graph",
+    async () => {
+      const manager = new LockManager();
+      const threads = manager.threads.handle;
+      const names = Array.from({ length: 4 }, () => randomName("fill"));
+      await withWorkers(1, async ([filler]) => {
+        // More owners than the graph has strings, each holding a shared
+        // lease, then the thread dies: its edges were never removed.
+        for (let i = 0; i < 70; i++) {
+          filler!.send({
+            job: "owned",
+            threads,
+            id: names[i % names.length]!,
+            owner: `owner-${i}`,
+            leaseMs: 150,
+            mode: "shared",
+          });
+          assert(Number((await filler!.next()).fence) > 0);
+        }
+        await filler!.terminate();
+      });
+      await delay(400); // their leases run out
+      const [x, y] = [randomName("p"), randomName("q")].map((id) =>
+        manager.getOrCreateLock(id, "thread")
+      );
+      const p = await x!.acquire({ owner: "P" });
+      const q = await y!.acquire({ owner: "Q" });
+      const pWaits = track(y!.acquire({ owner: "P" }));
+      await delay(20);
+      await assertRejects(
+        x!.acquire({ owner: "Q", timeoutMs: 1_000 }),
+        LockDeadlockError,
+      );
+      await q.release();
+      await (await pWaits.promise).release();
+      await p.release();
+    },
+    30_000,
+  );
+
+  test("ThreadLease.extend() to a shorter lease renews at the new length, so a healthy holder keeps it", async () => {
+    const lock = new ThreadLock({ name: randomName("shorter") });
+    const lease = await lock.acquire({ leaseMs: 30_000 });
+    await lease.extend(150);
+    await delay(700);
+    assertEquals(lease.signal.aborted, false);
+    assertEquals(
+      await new ThreadLock({ handle: lock.handle }).tryAcquire(),
+      undefined,
+      "another thread took the lock from a holder that renews",
+    );
+    await lease.release();
+  });
+
+  test("ThreadLease.extend(ms) sets the lease to end ms from now, not ms after its old expiry", async () => {
+    const lock = new ThreadLock({ name: randomName("extend") });
+    const lease = await lock.acquire({ leaseMs: 5_000 });
+    await lease.extend(200);
+    block(500); // no renewal runs
+    const next = await new ThreadLock({ handle: lock.handle }).tryAcquire();
+    assert(next !== undefined, "the lease outlived the length it was set to");
+    await next.release();
+    await delay(10);
+    assert(lease.signal.aborted, "the lost lease's signal did not abort");
+  });
+
+  test(
+    "ThreadLock reckons every thread's leases by one clock, even a thread whose clock started behind",
+    async () => {
+      const lock = new ThreadLock({ name: randomName("clock") });
+      await withWorkers(1, async ([worker]) => {
+        // As a worker started before a step of the wall clock sees time on
+        // Deno and Bun: its performance.timeOrigin is behind this thread's.
+        worker!.send({ job: "skew clock", byMs: -10_000 });
+        await worker!.next();
+        worker!.send({
+          job: "acquire",
+          handle: lock.handle,
+          options: { leaseMs: 2_000 },
+          keep: true,
+        });
+        assert(Number((await worker!.next()).fence) > 0);
+        for (let i = 0; i < 3; i++) {
+          assertEquals(
+            await lock.tryAcquire(),
+            undefined,
+            "a healthy holder's lease was reaped by another thread's clock",
+          );
+          await delay(200);
+        }
+      });
+    },
+    30_000,
+  );
+
+  test("acquireAll() says why it refuses two distinct locks of one type and name", async () => {
+    const lock = new ThreadLock({ name: randomName("twice") });
+    const same = new ThreadLock({ handle: lock.handle });
+    await assertRejects(acquireAll([lock, same]), TypeError, [
+      "'locks[0]' and 'locks[1]'",
+      "distinct",
+      `"${lock.name}"`,
+    ]);
+  });
 
   test("ThreadLock throws a TypeError for a handle that went through JSON or a corrupt buffer", () => {
     const lock = new ThreadLock({ name: "h" });

@@ -27,12 +27,16 @@ export class WaitForGraph implements WaitForGraphLike {
   readonly #holders = new Map<string, Map<string, number>>();
   /** Owner → lock → how many of its acquisitions wait for it. */
   readonly #waits = new Map<string, Map<string, number>>();
+  /** Each recorded edge by its handle: [hold?, owner, lock]. */
+  readonly #edges = new Map<number, [boolean, string, string]>();
+  #next = 0;
 
-  waitUnlessCycle(owner: string, lock: string): DeadlockEdge[] | boolean {
-    const cycle = this.#findCycle(owner, lock);
+  waitUnlessCycle(owner: string, lock: Lock): DeadlockEdge[] | number {
+    const cycle = this.#findCycle(owner, lock.name);
     if (cycle !== undefined) return cycle;
-    count(this.#waits, owner, lock, 1);
-    return true;
+    count(this.#waits, owner, lock.name, 1);
+    this.#edges.set(++this.#next, [false, owner, lock.name]);
+    return this.#next;
   }
 
   /** The cycle that `owner` waiting for `lock` would close, if any. */
@@ -58,17 +62,31 @@ export class WaitForGraph implements WaitForGraphLike {
     return visit(owner, lock) ? path : undefined;
   }
 
-  unwait(owner: string, lock: string): void {
-    count(this.#waits, owner, lock, -1);
+  acquireFor(lock: Lock, options: AcquireOptions): Promise<Lease> {
+    return lock.acquire(options);
   }
 
-  hold(lock: string, owner: string): boolean {
-    count(this.#holders, lock, owner, 1);
-    return true;
+  unwait(edge: number): void {
+    this.#forget(edge);
   }
 
-  unhold(lock: string, owner: string): void {
-    count(this.#holders, lock, owner, -1);
+  hold(lock: Lock, owner: string): number {
+    count(this.#holders, lock.name, owner, 1);
+    this.#edges.set(++this.#next, [true, owner, lock.name]);
+    return this.#next;
+  }
+
+  unhold(edge: number): void {
+    this.#forget(edge);
+  }
+
+  #forget(edge: number): void {
+    const recorded = this.#edges.get(edge);
+    if (recorded === undefined) return;
+    this.#edges.delete(edge);
+    const [held, owner, lock] = recorded;
+    if (held) count(this.#holders, lock, owner, -1);
+    else count(this.#waits, owner, lock, -1);
   }
 }
 
@@ -170,28 +188,32 @@ export class ManagedLock implements Lock {
     }
     const now = await probe;
     if (now !== undefined) return this.#held(now, owner);
-    const graph = this.#graph, name = this.name;
+    const graph = this.#graph;
     // Checks and records in one step, so that of two acquisitions closing
     // a cycle at once (in two threads) exactly one sees it.
-    const waiting = graph.waitUnlessCycle(owner, name);
-    if (typeof waiting !== "boolean") throw new LockDeadlockError(waiting);
+    const waiting = graph.waitUnlessCycle(owner, this.#lock);
+    if (typeof waiting !== "number") throw new LockDeadlockError(waiting);
     let lease: Lease;
     try {
-      lease = await this.#lock.acquire(options);
+      lease = await graph.acquireFor(this.#lock, options, waiting);
     } finally {
-      if (waiting) graph.unwait(owner, name);
+      if (waiting !== 0) graph.unwait(waiting);
     }
     return this.#held(lease, owner);
   }
 
   #held(lease: Lease, owner: string): Lease {
-    const graph = this.#graph, name = this.name;
-    if (!graph.hold(name, owner)) return lease;
-    return new OwnedLease(lease, () => graph.unhold(name, owner));
+    const graph = this.#graph;
+    const edge = graph.hold(this.#lock, owner, lease);
+    if (edge === 0) return lease;
+    return new OwnedLease(lease, () => graph.unhold(edge));
   }
 }
 
-/** A lease whose release also takes its owner off the graph. */
+/**
+ * A lease whose release takes its owner off the graph, as does its loss:
+ * a lease that ran out holds nothing, released or not.
+ */
 class OwnedLease implements Lease {
   readonly #lease: Lease;
   #forget: (() => void) | undefined;
@@ -199,6 +221,15 @@ class OwnedLease implements Lease {
   constructor(lease: Lease, forget: () => void) {
     this.#lease = lease;
     this.#forget = forget;
+    const signal = lease.signal;
+    if (signal.aborted) this.#unhold();
+    else signal.addEventListener("abort", () => this.#unhold(), { once: true });
+  }
+
+  #unhold(): void {
+    const forget = this.#forget;
+    this.#forget = undefined;
+    forget?.();
   }
 
   get name(): string {
@@ -222,9 +253,7 @@ class OwnedLease implements Lease {
   }
 
   release(): Promise<void> {
-    const forget = this.#forget;
-    this.#forget = undefined;
-    forget?.();
+    this.#unhold();
     return this.#lease.release();
   }
 

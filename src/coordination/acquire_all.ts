@@ -61,8 +61,9 @@ export interface LeaseGroup extends AsyncDisposable {
  * `timeoutMs`, which bounds the whole call. A semaphore takes 1 permit, or
  * as many as `{ semaphore, permits }` says (its leases ignore `mode`);
  * semaphores are ordered with the locks, by type and name, so permits too
- * are never waited for in a cycle. Each lock appears once: listing a
- * lock (or another lock of the same type and name) twice is a `TypeError`.
+ * are never waited for in a cycle. Each lock appears once: listing a lock
+ * twice, or two lock objects of the same type and name (one lock to its
+ * backend), is a `TypeError` that says which.
  * Locks of any type mix freely.
  *
  * @example Moving stock between two warehouses
@@ -202,7 +203,7 @@ function checkLocks(action: string, locks: unknown): Lock[] {
   if (list.length === 0) {
     throw new TypeError(`Cannot ${action} as 'locks' is empty`);
   }
-  const seen = new Set<string>();
+  const seen = new Map<string, number>();
   for (const [i, lock] of list.entries()) {
     if (
       lock === null || typeof lock !== "object" ||
@@ -218,12 +219,16 @@ function checkLocks(action: string, locks: unknown): Lock[] {
     }
     const { type, name } = lock as Lock;
     const key = `${type}\u0000${name}`;
-    if (seen.has(key)) {
+    const first = seen.get(key);
+    if (first !== undefined) {
       throw new TypeError(
-        `Cannot ${action} as 'locks' lists the ${type} lock "${name}" twice: it would wait for itself`,
+        list[first] === lock
+          ? `Cannot ${action} as 'locks' lists the ${type} lock "${name}" twice: it would wait for itself`
+          // Two objects, one lock: a backend knows a lock by its name alone.
+          : `Cannot ${action} as 'locks[${first}]' and 'locks[${i}]' are distinct ${type} locks with the same name "${name}": to the backend they are one lock, so holding both would wait for itself; pass one of them, or give them different names`,
       );
     }
-    seen.add(key);
+    seen.set(key, i);
   }
   return list as Lock[];
 }

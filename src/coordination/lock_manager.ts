@@ -252,7 +252,7 @@ export class LockManager<T extends LockType = "local"> {
         lock,
         this.#threadGraph ??= shared === undefined
           ? this.#graph ??= new WaitForGraph()
-          : new SharedWaitForGraph(shared),
+          : new SharedWaitForGraph(shared, this.threads.handle.buffer),
       );
     } else if (lock.type === "local") {
       lock = new ManagedLock(lock, this.#graph ??= new WaitForGraph());

@@ -175,7 +175,9 @@ export interface Lease extends AsyncDisposable {
   /** Gives the lock up. Idempotent: a second call resolves and does nothing. */
   release(): Promise<void>;
   /**
-   * Pushes the lease's expiry out by `leaseMs` (or the lease's own length).
+   * Sets the lease to end `leaseMs` from now (default: the lease's own
+   * length) — from now, not from its current expiry, so a shorter length
+   * shortens it — and renews it automatically at that length from then on.
    * Rejects with a `LockReleasedError` after `release()`.
    */
   extend(leaseMs?: number): Promise<void>;

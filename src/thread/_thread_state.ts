@@ -2,118 +2,150 @@
 // This module is browser compatible.
 
 import { queueKey } from "../core/_validate.ts";
+import { localNow, sharedNow } from "./_clock.ts";
+import { Guard } from "./_guard.ts";
+import { THREAD_ID } from "./_thread_id.ts";
+
+export { THREAD_ID };
 
 /**
  * @internal The shared-memory state of one `thread` lock: a region of a
  * `SharedArrayBuffer` that every thread maps, and the operations on it.
  *
- * Every operation runs under a guard word taken with `Atomics.compareExchange`
- * and held for a few dozen instructions, never across an `await`; the guard's
- * atomic store and load order the plain reads and writes inside it for every
- * thread. Waiters sleep on their own slot's state word with
+ * Every operation runs under the region's guard word (see _guard.ts), held
+ * for a few dozen to a few hundred instructions, never across an `await`;
+ * the guard's atomic operations order the plain reads and writes inside it
+ * for every thread. Waiters sleep on their own slot's state word with
  * `Atomics.waitAsync`, and a grant wakes exactly that slot.
+ *
+ * A thread can die anywhere (termination runs no `finally`), so:
+ *
+ * - **Inside a guarded section**, the next thread to want the guard takes
+ *   it over (see _guard.ts) and calls {@linkcode ThreadState.repair}. Each
+ *   operation orders its stores so that a prefix of them is harmless (a
+ *   record is written before the flag that publishes it), the one
+ *   operation that cannot — a grant, a dozen stores over a slot and the
+ *   header — first writes an intent that the repair rolls forward, and
+ *   everything else (the free list, the queue's links, the held list, the
+ *   counts, the earliest expiry) is derived and rebuilt from the slots'
+ *   states by the repair.
+ * - **Outside one**, what it leaves behind is recovered by the rules every
+ *   thread applies: a lease ends at its expiry; a waiter refreshes its
+ *   slot's stamp at least every {@linkcode WAITER_REFRESH_MS} while it waits,
+ *   and a grant must be taken up within {@linkcode WAITER_STALE_MS} of being
+ *   made; a slot whose waiter stopped refreshing for
+ *   {@linkcode WAITER_STALE_MS} is reclaimed when it reaches the head of the
+ *   queue or when the slots run out. Every reclaimed slot's generation
+ *   advances, so a waiter that was only slow (its event loop blocked) finds
+ *   out on its next look, and queues again with the same key — its ticket
+ *   and its priority's aging — instead of touching a slot that is no longer
+ *   its own.
  *
  * Region layout (byte offsets from the region's base, which is 8-aligned):
  *
- *   0  int32  MAGIC          identifies a unilock lock region, layout version 1
+ *   0  int32  MAGIC          identifies a unilock lock region, layout 2
  *   4  int32  CAPACITY       number of slots
- *   8  int32  GUARD          0 free, 1 taken
+ *   8  int32  GUARD          0 free, else its holder's token (_guard.ts)
  *  12  int32  WRITER         1 while an exclusive lease holds the lock
- *  16  int32  READERS        shared leases holding the lock
+ *  16  int32  READERS        shared leases holding the lock (derived)
  *  20  int32  QUEUE_HEAD     first waiting slot (1-based; 0 none)
  *  24  int32  QUEUE_TAIL     last waiting slot
- *  28  int32  FREE_HEAD      first free slot
- *  32  int32  WAITING        waiting slots
+ *  28  int32  FREE_HEAD      first free slot that was used before
+ *  32  int32  WAITING        waiting slots (derived)
  *  36  int32  OWNER          the thread id of the exclusive holder (a hint)
- *  40  f64    TICKETS        waiters queued so far (orders the queue, see queueKey)
- *  48  f64    FENCE          last fence granted
- *  56  f64    WRITER_FENCE   the exclusive holder's fence
- *  64  f64    WRITER_EXPIRY  when the exclusive lease expires (0 never)
- *  72  f64    MIN_EXPIRY     no lease expires before this (0 none)
- *  80  slots, 32 bytes each:
- *        int32 STATE (FREE, WAITING, GRANTED, HELD, LOST), int32 MODE (bit 0;
- *        the other bits are the waiter's THREAD_ID),
- *        int32 PREV, int32 NEXT, f64 FENCE (the queue key while waiting),
- *        f64 EXPIRY (lease length while waiting, expiry once granted)
+ *  40  int32  ANON           shared leases without a slot (no leaseMs)
+ *  44  int32  WRITER_SLOT    the slot of an exclusive grant not yet taken up
+ *  48  int32  FRESH          slots ever used: the ones above are free
+ *  52  int32  HELD_HEAD      first slot of a shared lease with a slot
+ *  56  int32  INTENT         1 while a grant is being written
+ *  60  int32  INTENT_SLOT    the slot it grants
+ *  64  int32  REPAIRS        times the state was repaired after a takeover
+ *  68  int32  (reserved)
+ *  72  f64    TICKETS        waiters queued so far (orders the queue, see queueKey)
+ *  80  f64    FENCE          last fence granted
+ *  88  f64    WRITER_FENCE   the exclusive holder's fence
+ *  96  f64    WRITER_EXPIRY  when the exclusive lease expires (0 never)
+ * 104  f64    MIN_EXPIRY     nothing is due before this (0 nothing; derived)
+ * 112  f64    CLOCK          the clock's floor (see _clock.ts)
+ * 120  f64    INTENT_FENCE   the fence of the grant being written
+ * 128  f64    INTENT_EXPIRY  and its expiry
+ * 136  slots, 48 bytes each:
+ *        int32 STATE (FREE, WAIT, GRANTED, HELD), int32 MODE (bit 0; the
+ *        other bits are the waiter's THREAD_ID), int32 PREV, int32 NEXT (the
+ *        queue, the held list or the free list), int32 GEN (advances every
+ *        time the slot is freed), int32 GONE (its waiter gave up without the
+ *        guard: the generation it gave up, plus one), f64 KEY (the queue key
+ *        while waiting, the fence once granted), f64 LEASE (the lease length
+ *        while waiting, the expiry once granted), f64 STAMP (the waiter's
+ *        last sign of life, or when it was granted)
  */
 
-export const MAGIC = 0x554c_4b31; // "ULK1"
-export const HEADER_BYTES = 80;
-export const SLOT_BYTES = 32;
+export const MAGIC = 0x554c_4b32; // "ULK2"
+export const HEADER_BYTES = 136;
+export const SLOT_BYTES = 48;
+
+/** A waiter shows it is alive at least this often. */
+export const WAITER_REFRESH_MS = 300;
+/**
+ * A waiter silent this long is presumed dead (its slot can be reclaimed),
+ * and a grant not taken up within this long is withdrawn.
+ */
+export const WAITER_STALE_MS = 1_500;
 
 const CAPACITY = 1, GUARD = 2, WRITER = 3, READERS = 4;
 const QUEUE_HEAD = 5, QUEUE_TAIL = 6, FREE_HEAD = 7, WAITING = 8, OWNER = 9;
-const TICKETS = 5,
-  FENCE = 6,
-  WRITER_FENCE = 7,
-  WRITER_EXPIRY = 8,
-  MIN_EXPIRY = 9;
+const ANON = 10, WRITER_SLOT = 11, FRESH = 12, HELD_HEAD = 13;
+const INTENT = 14, INTENT_SLOT = 15, REPAIRS = 16;
+const TICKETS = 9,
+  FENCE = 10,
+  WRITER_FENCE = 11,
+  WRITER_EXPIRY = 12,
+  MIN_EXPIRY = 13,
+  CLOCK = 14,
+  INTENT_FENCE = 15,
+  INTENT_EXPIRY = 16;
+// Within a slot: int32 offsets from its state word, f64 offsets from its key.
+const MODE_ = 1, PREV_ = 2, NEXT_ = 3, GEN_ = 4, GONE_ = 5;
+const LEASE_ = 1, STAMP_ = 2;
 
 /**
- * This thread's id, as far as the lock is concerned: each thread loads this
- * module anew, so each draws its own. Only a hint for spinning; never relied
- * on for exclusion.
+ * @internal Indexes of header words, for tests that lay out what a thread
+ * that died mid-section leaves behind (int32 indexes, then f64 indexes).
  */
-export const THREAD_ID: number = (Math.random() * 0x3fff_ffff | 0) + 1;
+export const LAYOUT: Readonly<
+  Record<
+    | "GUARD"
+    | "WRITER"
+    | "QUEUE_HEAD"
+    | "QUEUE_TAIL"
+    | "WAITING"
+    | "INTENT"
+    | "INTENT_SLOT"
+    | "FENCE"
+    | "INTENT_FENCE"
+    | "INTENT_EXPIRY",
+    number
+  >
+> = {
+  GUARD: GUARD,
+  WRITER: WRITER,
+  QUEUE_HEAD: QUEUE_HEAD,
+  QUEUE_TAIL: QUEUE_TAIL,
+  WAITING: WAITING,
+  INTENT: INTENT,
+  INTENT_SLOT: INTENT_SLOT,
+  FENCE: FENCE,
+  INTENT_FENCE: INTENT_FENCE,
+  INTENT_EXPIRY: INTENT_EXPIRY,
+};
 
 // Node 20 has no navigator; assume the smallest machine that has a choice.
 const CORES: number =
   (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
     ?.hardwareConcurrency ?? 2;
 
-export const FREE = 0, WAIT = 1, GRANTED = 2, HELD = 3, LOST = 4;
+export const FREE = 0, WAIT = 1, GRANTED = 2, HELD = 3;
 const EXCLUSIVE = 0, SHARED = 1;
-
-// Whether this thread may sleep in Atomics.wait: not on a browser's main
-// thread, which throws instead.
-let canBlock: boolean | undefined;
-function mayBlock(): boolean {
-  if (canBlock === undefined) {
-    try {
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
-      canBlock = true;
-    } catch {
-      canBlock = false;
-    }
-  }
-  return canBlock;
-}
-
-// How long a thread spins for a taken guard before it sleeps.
-const GUARD_SPIN_MS = 0.05;
-
-/**
- * Takes a guard word (0 free, 1 taken, 2 taken with sleepers). A guard is
- * held for a few dozen instructions, so a short spin usually wins; but with
- * more threads than cores its holder can be descheduled mid-section, and then
- * spinning only burns the time it needs, so after a while the thread sleeps
- * in `Atomics.wait` (for at most 1 ms) until the holder wakes it.
- */
-export function spinLock(i32: Int32Array, index: number): void {
-  if (Atomics.compareExchange(i32, index, 0, 1) === 0) return;
-  // Spin long enough to outlast a critical section, and then some: a thread
-  // that sleeps here too soon lets the other threads take the guard again and
-  // again before the OS wakes it, and that unfairness would undo the queue's
-  // FIFO order one level up.
-  const until = performance.now() + GUARD_SPIN_MS;
-  do {
-    for (let spins = 0; spins < 64; spins++) {
-      if (
-        Atomics.load(i32, index) === 0 &&
-        Atomics.compareExchange(i32, index, 0, 1) === 0
-      ) return;
-    }
-  } while (performance.now() < until);
-  const block = mayBlock();
-  while (Atomics.exchange(i32, index, 2) !== 0) {
-    if (block) Atomics.wait(i32, index, 2, 1);
-  }
-}
-
-/** Frees a guard word taken by {@linkcode spinLock}, waking one sleeper. */
-export function spinUnlock(i32: Int32Array, index: number): void {
-  if (Atomics.exchange(i32, index, 0) === 2) Atomics.notify(i32, index, 1);
-}
 
 /** Throws unless this runtime can share memory between threads. */
 export function checkThreadSupport(action: string): void {
@@ -136,16 +168,18 @@ export function regionBytes(capacity: number): number {
   return HEADER_BYTES + capacity * SLOT_BYTES;
 }
 
-/** Milliseconds on a clock that every thread of the process shares. */
-export function now(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-/** A grant: its fence, and the slot that records it when it has a lease. */
+/**
+ * A grant: its fence, and the slot (with its generation) that records it
+ * when it has a lease.
+ */
 export interface Grant {
   fence: number;
   slot: number;
+  gen: number;
 }
+
+/** What a waiter's look at its slot found. */
+export const REQUEUE = "requeue";
 
 export class ThreadState {
   readonly i32: Int32Array;
@@ -155,6 +189,12 @@ export class ThreadState {
   /** Float64 index of the region's base. */
   readonly #d: number;
   readonly capacity: number;
+  readonly #guard: Guard;
+  /**
+   * The shared clock as first read in this guarded section (-1: not read
+   * yet; most sections need no time at all, and a read costs).
+   */
+  #t = -1;
 
   constructor(buffer: SharedArrayBuffer, byteOffset: number) {
     this.i32 = new Int32Array(buffer);
@@ -162,23 +202,27 @@ export class ThreadState {
     this.#b = byteOffset >> 2;
     this.#d = byteOffset >> 3;
     this.capacity = this.i32[this.#b + CAPACITY]!;
+    this.#guard = new Guard(this.i32, this.#b + GUARD, () => {
+      this.#t = -1;
+      this.repair();
+    });
   }
 
-  /** Writes a fresh region: all slots free and chained. */
+  /**
+   * Writes a fresh region into zeroed memory (a new `SharedArrayBuffer` is):
+   * all slots free and never used, nobody queued. Constant time, so that a
+   * table can make a lock under its guard.
+   */
   static format(
     buffer: SharedArrayBuffer,
     byteOffset: number,
     capacity: number,
   ): void {
-    const i32 = new Int32Array(buffer, byteOffset, regionBytes(capacity) >> 2);
-    i32.fill(0);
+    const i32 = new Int32Array(buffer, byteOffset, HEADER_BYTES >> 2);
     i32[CAPACITY] = capacity;
-    for (let s = 1; s <= capacity; s++) {
-      i32[(HEADER_BYTES + (s - 1) * SLOT_BYTES >> 2) + 3] = s < capacity
-        ? s + 1
-        : 0;
-    }
-    i32[FREE_HEAD] = capacity > 0 ? 1 : 0;
+    // The creator's clock is the region's first floor: a thread whose clock
+    // is behind it is brought forward before it writes any time (_clock.ts).
+    new Float64Array(buffer, byteOffset, HEADER_BYTES >> 3)[CLOCK] = localNow();
     // Published last: a region is valid only once its magic is visible.
     Atomics.store(i32, 0, MAGIC);
   }
@@ -188,19 +232,100 @@ export class ThreadState {
     return this.#b + (HEADER_BYTES + (s - 1) * SLOT_BYTES >> 2);
   }
 
+  /** Float64 index of slot `s`'s key (byte 24 of the slot). */
   #slotF64(s: number): number {
-    return this.#d + (HEADER_BYTES + (s - 1) * SLOT_BYTES >> 3) + 2;
+    return this.#d + (HEADER_BYTES + (s - 1) * SLOT_BYTES >> 3) + 3;
   }
 
+  /** Takes the guard, waiting as long as it takes (blocking this thread). */
   lock(): void {
-    spinLock(this.i32, this.#b + GUARD);
+    this.#t = -1;
+    this.#guard.take();
+  }
+
+  /** Takes the guard within a moment; false when it stays taken. */
+  lockSoon(): boolean {
+    this.#t = -1;
+    return this.#guard.take(2);
+  }
+
+  /** Takes the guard without holding up the event loop; see Guard. */
+  async lockAsync(
+    deadline: number | undefined,
+    signal: AbortSignal | undefined,
+    timedOut: (detail: string) => Error,
+  ): Promise<void> {
+    await this.#guard.takeAsync(deadline, signal, timedOut);
+    this.#t = -1;
   }
 
   unlock(): void {
-    spinUnlock(this.i32, this.#b + GUARD);
+    this.#guard.release();
+  }
+
+  /** Times this region was repaired, and this thread's takeovers of it. */
+  get repairs(): number {
+    return Atomics.load(this.i32, this.#b + REPAIRS);
+  }
+
+  get takeovers(): number {
+    return this.#guard.takeovers;
+  }
+
+  /**
+   * Marks a waiting slot as given up by a waiter that could not take the
+   * guard to leave (its deadline passed while a dead holder kept it): the
+   * next dispatch or reap frees it. No guard needed: the mark names the
+   * generation, so it cannot touch the slot's next life.
+   */
+  abandon(s: number, gen: number): void {
+    Atomics.store(this.i32, this.stateIndex(s) + GONE_, (gen + 1) | 0 || 1);
+  }
+
+  /**
+   * Whether the lease with `fence` (slot 0: the exclusive lease; -1: a
+   * shared lease without a slot, which never ends by itself; else its slot
+   * and generation) still holds the lock at `now`. For a deadlock graph,
+   * read without the guard: a lease that ended never comes back, so a read
+   * that races a change can only see it alive a moment longer.
+   */
+  leaseAlive(fence: number, slot: number, gen: number, now: number): boolean {
+    const i32 = this.i32, f64 = this.f64;
+    if (slot === -1) return true;
+    let expiry: number;
+    if (slot === 0) {
+      if (Atomics.load(i32, this.#b + WRITER) !== 1) return false;
+      if (f64[this.#d + WRITER_FENCE] !== fence) return false;
+      expiry = f64[this.#d + WRITER_EXPIRY]!;
+    } else {
+      if (!(slot >= 1 && slot <= this.capacity)) return false;
+      const x = this.stateIndex(slot), f = this.#slotF64(slot);
+      if (Atomics.load(i32, x + GEN_) !== gen) return false;
+      if (Atomics.load(i32, x) !== HELD || f64[f] !== fence) return false;
+      expiry = f64[f + LEASE_]!;
+    }
+    return expiry === 0 || expiry > now;
+  }
+
+  /** Whether slot `slot` of generation `gen` still has a live waiter. */
+  waiterAlive(slot: number, gen: number, now: number): boolean {
+    if (!(slot >= 1 && slot <= this.capacity)) return false;
+    const i32 = this.i32, x = this.stateIndex(slot);
+    if (Atomics.load(i32, x + GEN_) !== gen) return false;
+    const state = Atomics.load(i32, x);
+    if (state !== WAIT && state !== GRANTED) return false;
+    if (Atomics.load(i32, x + GONE_) === ((gen + 1) | 0 || 1)) return false;
+    return now - this.f64[this.#slotF64(slot) + STAMP_]! < WAITER_STALE_MS;
   }
 
   // Everything below runs between lock() and unlock().
+
+  /** The shared clock, read once per guarded section (see _clock.ts). */
+  get now(): number {
+    return this.#t >= 0
+      ? this.#t
+      : (this.#t = sharedNow(this.f64, this.#d + CLOCK));
+  }
 
   get writer(): boolean {
     return this.i32[this.#b + WRITER] === 1;
@@ -222,7 +347,11 @@ export class ThreadState {
     return this.i32[this.stateIndex(s)]!;
   }
 
-  slotFence(s: number): number {
+  gen(s: number): number {
+    return this.i32[this.stateIndex(s) + GEN_]!;
+  }
+
+  slotKey(s: number): number {
     return this.f64[this.#slotF64(s)]!;
   }
 
@@ -232,27 +361,91 @@ export class ThreadState {
 
   #noteExpiry(expiry: number): void {
     const min = this.f64[this.#d + MIN_EXPIRY]!;
-    if (min === 0 || expiry < min) this.f64[this.#d + MIN_EXPIRY] = expiry;
+    if (min !== 0 && expiry >= min) return;
+    this.f64[this.#d + MIN_EXPIRY] = expiry;
+    // The earliest expiry came sooner: the waiter at the head armed its
+    // timer by the old one and must arm it again, or it could sleep on
+    // behind a lease that ran out (its holder dead) with nobody to reap it.
+    const head = this.i32[this.#b + QUEUE_HEAD]!;
+    if (head !== 0) Atomics.notify(this.i32, this.stateIndex(head));
+  }
+
+  /** Whether slot `s`'s waiter gave up, or has been silent too long. */
+  #gone(s: number): boolean {
+    const x = this.stateIndex(s);
+    const gone = Atomics.load(this.i32, x + GONE_);
+    return (gone !== 0 && gone === ((this.i32[x + GEN_]! + 1) | 0 || 1)) ||
+      this.now - this.f64[this.#slotF64(s) + STAMP_]! >= WAITER_STALE_MS;
   }
 
   #alloc(): number {
     const i32 = this.i32, b = this.#b;
-    const s = i32[b + FREE_HEAD]!;
-    if (s === 0) return 0;
+    let s = i32[b + FREE_HEAD]!;
+    if (s !== 0) {
+      i32[b + FREE_HEAD] = i32[this.stateIndex(s) + NEXT_]!;
+    } else {
+      const fresh = i32[b + FRESH]!;
+      if (fresh >= this.capacity) return 0;
+      s = i32[b + FRESH] = fresh + 1;
+    }
     const x = this.stateIndex(s);
-    i32[b + FREE_HEAD] = i32[x + 3]!;
-    i32[x + 2] = i32[x + 3] = 0;
+    i32[x + PREV_] = i32[x + NEXT_] = i32[x + GONE_] = 0;
+    // Its state stays FREE until the caller's last store: a thread dying in
+    // between leaves a free slot, which the repair puts back in the list.
     return s;
   }
 
+  /** Allocates a slot, reclaiming what dead threads left when none is free. */
+  #allocOrReclaim(): number {
+    const s = this.#alloc();
+    if (s !== 0) return s;
+    // Only when the slots run out: grants nobody took up, and waiters that
+    // stopped refreshing, anywhere in the queue (not only at its head).
+    this.reap(true);
+    const i32 = this.i32;
+    for (
+      let q = i32[this.#b + QUEUE_HEAD]!, n = 0;
+      q !== 0 && n < this.capacity;
+      n++
+    ) {
+      const next = i32[this.stateIndex(q) + NEXT_]!;
+      if (this.#gone(q)) {
+        this.#unlink(q);
+        this.#free(q);
+      }
+      q = next;
+    }
+    return this.#alloc();
+  }
+
   #free(s: number): void {
-    const i32 = this.i32, x = this.stateIndex(s);
-    i32[x + 1] = i32[x + 2] = 0;
-    i32[x + 3] = i32[this.#b + FREE_HEAD]!;
-    this.f64[this.#slotF64(s)] = this.f64[this.#slotF64(s) + 1] = 0;
+    const i32 = this.i32, x = this.stateIndex(s), f = this.#slotF64(s);
+    // First: whoever held the slot finds it is no longer theirs.
+    Atomics.add(i32, x + GEN_, 1);
+    i32[x + MODE_] = i32[x + PREV_] = 0;
+    this.f64[f] = this.f64[f + LEASE_] = this.f64[f + STAMP_] = 0;
+    i32[x + NEXT_] = i32[this.#b + FREE_HEAD]!;
     i32[this.#b + FREE_HEAD] = s;
     // Last, with a store that wakes nobody: nobody waits on a free slot.
     Atomics.store(i32, x, FREE);
+  }
+
+  #linkHeld(s: number): void {
+    const i32 = this.i32, b = this.#b, x = this.stateIndex(s);
+    const head = i32[b + HELD_HEAD]!;
+    i32[x + PREV_] = 0;
+    i32[x + NEXT_] = head;
+    if (head !== 0) i32[this.stateIndex(head) + PREV_] = s;
+    i32[b + HELD_HEAD] = s;
+  }
+
+  #unlinkHeld(s: number): void {
+    const i32 = this.i32, b = this.#b, x = this.stateIndex(s);
+    const prev = i32[x + PREV_]!, next = i32[x + NEXT_]!;
+    if (prev === 0) i32[b + HELD_HEAD] = next;
+    else i32[this.stateIndex(prev) + NEXT_] = next;
+    if (next !== 0) i32[this.stateIndex(next) + PREV_] = prev;
+    i32[x + PREV_] = i32[x + NEXT_] = 0;
   }
 
   /**
@@ -266,67 +459,75 @@ export class ThreadState {
     if (!shared) {
       if (i32[b + READERS] !== 0) return undefined;
       const fence = this.#nextFence();
-      i32[b + WRITER] = 1;
-      i32[b + OWNER] = THREAD_ID;
+      const expiry = leaseMs > 0 ? this.now + leaseMs : 0;
+      // The record first, the flag last: a thread dying in between leaves
+      // no writer, or a whole one (whose lease, if any, runs out).
       this.f64[this.#d + WRITER_FENCE] = fence;
-      this.#setWriterExpiry(leaseMs);
-      return { fence, slot: 0 };
+      this.f64[this.#d + WRITER_EXPIRY] = expiry;
+      i32[b + WRITER_SLOT] = 0;
+      i32[b + OWNER] = THREAD_ID;
+      Atomics.store(i32, b + WRITER, 1);
+      if (expiry > 0) this.#noteExpiry(expiry);
+      return { fence, slot: 0, gen: 0 };
     }
-    let slot = 0;
-    if (leaseMs > 0) {
-      slot = this.#alloc();
-      if (slot === 0) return null;
+    if (leaseMs <= 0) {
+      const fence = this.#nextFence();
+      i32[b + ANON]!++;
+      i32[b + READERS]!++;
+      return { fence, slot: 0, gen: 0 };
     }
+    const s = this.#allocOrReclaim();
+    if (s === 0) return null;
     const fence = this.#nextFence();
-    i32[b + READERS]!++;
-    if (slot !== 0) this.#hold(slot, SHARED, fence, now() + leaseMs);
-    return { fence, slot };
-  }
-
-  #setWriterExpiry(leaseMs: number): void {
-    const expiry = leaseMs > 0 ? now() + leaseMs : 0;
-    this.f64[this.#d + WRITER_EXPIRY] = expiry;
-    if (expiry > 0) this.#noteExpiry(expiry);
-  }
-
-  #hold(s: number, mode: number, fence: number, expiry: number): void {
+    const expiry = this.now + leaseMs;
     const x = this.stateIndex(s), f = this.#slotF64(s);
-    this.i32[x + 1] = THREAD_ID << 1 | mode;
+    i32[x + MODE_] = THREAD_ID << 1 | SHARED;
     this.f64[f] = fence;
-    this.f64[f + 1] = expiry;
+    this.f64[f + LEASE_] = expiry;
+    this.#linkHeld(s);
+    i32[b + READERS]!++;
     this.#noteExpiry(expiry);
-    Atomics.store(this.i32, x, HELD);
+    Atomics.store(i32, x, HELD);
+    return { fence, slot: s, gen: i32[x + GEN_]! };
   }
 
   /**
-   * Queues a waiter in its place by priority (at the tail without one);
-   * returns its slot, or 0 when none is free.
+   * Queues a waiter in its place by key (a new ticket's, or `key` for a
+   * waiter queueing again); returns its slot, or 0 when none is free.
    */
-  enqueue(shared: boolean, leaseMs: number, priority: number): number {
-    const s = this.#alloc();
+  enqueue(
+    shared: boolean,
+    leaseMs: number,
+    priority: number,
+    key?: number,
+  ): number {
+    const s = this.#allocOrReclaim();
     if (s === 0) return 0;
     const i32 = this.i32, b = this.#b, x = this.stateIndex(s);
+    const f = this.#slotF64(s);
     // The waiter's thread rides along with its mode, so the grant can name
     // the new owner at once (see shouldSpin).
-    i32[x + 1] = THREAD_ID << 1 | (shared ? SHARED : EXCLUSIVE);
-    const key = queueKey(++this.f64[this.#d + TICKETS]!, priority);
-    this.f64[this.#slotF64(s)] = key;
-    this.f64[this.#slotF64(s) + 1] = leaseMs;
+    i32[x + MODE_] = THREAD_ID << 1 | (shared ? SHARED : EXCLUSIVE);
+    key ??= queueKey(++this.f64[this.#d + TICKETS]!, priority);
+    this.f64[f] = key;
+    this.f64[f + LEASE_] = leaseMs;
+    this.f64[f + STAMP_] = this.now;
     // Scans back from the tail, which is where every waiter without a
     // priority belongs: O(1) then.
     let prev = i32[b + QUEUE_TAIL]!;
-    while (prev !== 0 && this.f64[this.#slotF64(prev)]! > key) {
-      prev = i32[this.stateIndex(prev) + 2]!;
+    for (let n = 0; prev !== 0 && n < this.capacity; n++) {
+      if (this.f64[this.#slotF64(prev)]! <= key) break;
+      prev = i32[this.stateIndex(prev) + PREV_]!;
     }
     const next = prev === 0
       ? i32[b + QUEUE_HEAD]!
-      : i32[this.stateIndex(prev) + 3]!;
-    i32[x + 2] = prev;
-    i32[x + 3] = next;
+      : i32[this.stateIndex(prev) + NEXT_]!;
+    i32[x + PREV_] = prev;
+    i32[x + NEXT_] = next;
     if (prev === 0) i32[b + QUEUE_HEAD] = s;
-    else i32[this.stateIndex(prev) + 3] = s;
+    else i32[this.stateIndex(prev) + NEXT_] = s;
     if (next === 0) i32[b + QUEUE_TAIL] = s;
-    else i32[this.stateIndex(next) + 2] = s;
+    else i32[this.stateIndex(next) + PREV_] = s;
     i32[b + WAITING]!++;
     Atomics.store(i32, x, WAIT);
     // The holder may have released between this thread's failed grantNow()
@@ -338,17 +539,21 @@ export class ThreadState {
 
   #unlink(s: number): void {
     const i32 = this.i32, b = this.#b, x = this.stateIndex(s);
-    const prev = i32[x + 2]!, next = i32[x + 3]!;
+    const prev = i32[x + PREV_]!, next = i32[x + NEXT_]!;
     if (prev === 0) i32[b + QUEUE_HEAD] = next;
-    else i32[this.stateIndex(prev) + 3] = next;
+    else i32[this.stateIndex(prev) + NEXT_] = next;
     if (next === 0) i32[b + QUEUE_TAIL] = prev;
-    else i32[this.stateIndex(next) + 2] = prev;
-    i32[x + 2] = i32[x + 3] = 0;
+    else i32[this.stateIndex(next) + PREV_] = prev;
+    i32[x + PREV_] = i32[x + NEXT_] = 0;
     i32[b + WAITING]!--;
   }
 
-  /** Takes a still-waiting slot out of the queue. False if it was granted first. */
-  cancel(s: number): boolean {
+  /**
+   * Takes a waiter out of the queue. False if it was granted first (the
+   * grant stands); true also when its slot was reclaimed already.
+   */
+  cancel(s: number, gen: number): boolean {
+    if (this.gen(s) !== gen) return true;
     if (this.slotState(s) !== WAIT) return false;
     this.#unlink(s);
     this.#free(s);
@@ -357,78 +562,93 @@ export class ThreadState {
     return true;
   }
 
+  /** Shows that slot `s`'s waiter is alive. */
+  touch(s: number, gen: number): void {
+    if (this.gen(s) === gen) this.f64[this.#slotF64(s) + STAMP_] = this.now;
+  }
+
   /**
-   * Turns a granted slot into a lease. Returns the grant, or `undefined` if
-   * the grant's lease expired before this thread came to take it.
+   * A waiter's look at its slot: the grant, turned into a lease; `undefined`
+   * while it still waits; or {@linkcode REQUEUE} when the slot is no longer
+   * its own (reclaimed while its thread was silent) or its grant lapsed
+   * before it came to take it.
    */
-  consume(s: number): Grant | undefined {
-    const state = this.slotState(s);
-    const x = this.stateIndex(s), f = this.#slotF64(s);
-    const fence = this.f64[f]!;
-    const shared = (this.i32[x + 1]! & 1) === SHARED;
-    const expiry = this.f64[f + 1]!;
-    if (state === GRANTED) {
-      if (shared && expiry > 0) {
-        Atomics.store(this.i32, x, HELD);
-        return { fence, slot: s };
+  consume(s: number, gen: number): Grant | typeof REQUEUE | undefined {
+    const i32 = this.i32, b = this.#b, x = this.stateIndex(s);
+    if (i32[x + GEN_] !== gen) return REQUEUE;
+    const state = i32[x]!;
+    if (state === WAIT) return undefined;
+    if (state !== GRANTED) return REQUEUE;
+    const f = this.#slotF64(s);
+    const fence = this.f64[f]!, expiry = this.f64[f + LEASE_]!;
+    if ((i32[x + MODE_]! & 1) === SHARED) {
+      if (expiry > 0) {
+        Atomics.store(i32, x, HELD);
+        return { fence, slot: s, gen };
       }
+      // Without a lease it needs no slot. Freed first: a thread dying in
+      // between loses a reader nobody holds, rather than counting one twice.
+      this.#unlinkHeld(s);
       this.#free(s);
-      // An exclusive grant can have expired before its thread came for it.
-      if (!shared && !this.holdsWriter(fence)) return undefined;
-      return { fence, slot: 0 };
+      i32[b + ANON]!++;
+      return { fence, slot: 0, gen: 0 };
     }
-    // LOST: reaped between grant and consume.
+    const mine = i32[b + WRITER] === 1 && i32[b + WRITER_SLOT] === s &&
+      this.f64[this.#d + WRITER_FENCE] === fence;
+    if (mine) i32[b + WRITER_SLOT] = 0;
     this.#free(s);
-    return undefined;
+    return mine ? { fence, slot: 0, gen: 0 } : REQUEUE;
   }
 
   /** Ends an exclusive lease if it still holds the lock. */
   releaseWriter(fence: number): boolean {
-    const i32 = this.i32, b = this.#b;
-    if (i32[b + WRITER] !== 1 || this.f64[this.#d + WRITER_FENCE] !== fence) {
-      return false;
-    }
-    i32[b + WRITER] = 0;
+    if (!this.holdsWriter(fence)) return false;
+    Atomics.store(this.i32, this.#b + WRITER, 0);
     this.f64[this.#d + WRITER_EXPIRY] = 0;
     this.dispatch();
     return true;
   }
 
   /** Ends a shared lease; one with a lease slot only if that slot is still its own. */
-  releaseReader(fence: number, slot: number): boolean {
+  releaseReader(fence: number, slot: number, gen: number): boolean {
+    const i32 = this.i32, b = this.#b;
     if (slot !== 0) {
-      if (this.slotState(slot) !== HELD || this.slotFence(slot) !== fence) {
-        return false;
-      }
+      if (!this.#holdsSlot(fence, slot, gen)) return false;
+      this.#unlinkHeld(slot);
       this.#free(slot);
+    } else {
+      if (i32[b + ANON]! <= 0) return false;
+      i32[b + ANON]!--;
     }
-    this.i32[this.#b + READERS]!--;
+    i32[b + READERS]!--;
     this.dispatch();
     return true;
   }
 
-  /** Pushes a lease's expiry out; false if the lease was lost. */
+  #holdsSlot(fence: number, slot: number, gen: number): boolean {
+    const x = this.stateIndex(slot);
+    return this.i32[x + GEN_] === gen && this.i32[x] === HELD &&
+      this.f64[this.#slotF64(slot)] === fence;
+  }
+
+  /** Sets a lease to expire `leaseMs` from now; false if it was lost. */
   renew(
     shared: boolean,
     fence: number,
     slot: number,
+    gen: number,
     leaseMs: number,
   ): boolean {
-    const expiry = now() + leaseMs;
+    const expiry = this.now + leaseMs;
     if (!shared) {
-      if (
-        this.i32[this.#b + WRITER] !== 1 ||
-        this.f64[this.#d + WRITER_FENCE] !== fence
-      ) return false;
+      if (!this.holdsWriter(fence)) return false;
       this.f64[this.#d + WRITER_EXPIRY] = expiry;
       this.#noteExpiry(expiry);
       return true;
     }
     if (slot === 0) return true; // a shared lease without expiry is never lost
-    if (this.slotState(slot) !== HELD || this.slotFence(slot) !== fence) {
-      return false;
-    }
-    this.f64[this.#slotF64(slot) + 1] = expiry;
+    if (!this.#holdsSlot(fence, slot, gen)) return false;
+    this.f64[this.#slotF64(slot) + LEASE_] = expiry;
     this.#noteExpiry(expiry);
     return true;
   }
@@ -447,47 +667,66 @@ export class ThreadState {
       i32[b + WAITING]! + 1 <= CORES;
   }
 
-  /** Whether an exclusive lease with this fence still holds the lock. */
+  /** Whether a taken-up exclusive lease with this fence holds the lock. */
   holdsWriter(fence: number): boolean {
-    return this.i32[this.#b + WRITER] === 1 &&
+    const i32 = this.i32, b = this.#b;
+    return i32[b + WRITER] === 1 && i32[b + WRITER_SLOT] === 0 &&
       this.f64[this.#d + WRITER_FENCE] === fence;
   }
 
   /**
-   * Recovers the lock from leases that expired (their thread died, or stopped
-   * renewing). Cheap unless some lease is due: MIN_EXPIRY is a lower bound.
+   * Recovers the lock from leases that expired (their thread died, or
+   * stopped renewing) and from grants nobody took up. Cheap unless something
+   * is due (MIN_EXPIRY is a lower bound), and then it looks only at the
+   * exclusive holder and the shared leases with a slot (the held list),
+   * never at every slot.
    */
-  reap(at: number): void {
+  reap(force: boolean = false): void {
     const min = this.f64[this.#d + MIN_EXPIRY]!;
-    if (min === 0 || at < min) return;
+    if (!force && min === 0) return;
+    const at = this.now;
+    if (!force && at < min) return;
     const i32 = this.i32, b = this.#b, d = this.#d;
     let next = 0, freed = false;
-    const consider = (expiry: number) => {
-      if (expiry > 0 && (next === 0 || expiry < next)) next = expiry;
+    const consider = (due: number) => {
+      if (due > 0 && (next === 0 || due < next)) next = due;
     };
-    const writerExpiry = this.f64[d + WRITER_EXPIRY]!;
-    if (i32[b + WRITER] === 1 && writerExpiry > 0) {
-      if (writerExpiry <= at) {
-        i32[b + WRITER] = 0;
-        this.f64[d + WRITER_EXPIRY] = 0;
+    if (i32[b + WRITER] === 1) {
+      const expiry = this.f64[d + WRITER_EXPIRY]!;
+      const slot = i32[b + WRITER_SLOT]!;
+      if ((expiry > 0 && expiry <= at) || (slot !== 0 && this.#gone(slot))) {
+        Atomics.store(i32, b + WRITER, 0);
+        if (slot !== 0) {
+          i32[b + WRITER_SLOT] = 0;
+          this.#free(slot);
+        }
         freed = true;
-      } else consider(writerExpiry);
-    }
-    for (let s = 1; s <= this.capacity; s++) {
-      const state = this.slotState(s);
-      if (state !== HELD && state !== GRANTED) continue;
-      const x = this.stateIndex(s), f = this.#slotF64(s);
-      if ((i32[x + 1]! & 1) !== SHARED) continue;
-      const expiry = this.f64[f + 1]!;
-      if (expiry <= 0) continue;
-      if (expiry > at) {
+      } else {
         consider(expiry);
-        continue;
+        if (slot !== 0) {
+          consider(this.f64[this.#slotF64(slot) + STAMP_]! + WAITER_STALE_MS);
+        }
       }
-      i32[b + READERS]!--;
-      freed = true;
-      if (state === HELD) this.#free(s);
-      else Atomics.store(i32, x, LOST); // its waiter frees it when it wakes
+    }
+    for (
+      let s = i32[b + HELD_HEAD]!, n = 0;
+      s !== 0 && n < this.capacity;
+      n++
+    ) {
+      const x = this.stateIndex(s), f = this.#slotF64(s);
+      const after = i32[x + NEXT_]!;
+      const granted = i32[x] === GRANTED;
+      const expiry = this.f64[f + LEASE_]!;
+      if ((expiry > 0 && expiry <= at) || (granted && this.#gone(s))) {
+        this.#unlinkHeld(s);
+        this.#free(s);
+        i32[b + READERS]!--;
+        freed = true;
+      } else {
+        consider(expiry);
+        if (granted) consider(this.f64[f + STAMP_]! + WAITER_STALE_MS);
+      }
+      s = after;
     }
     this.f64[d + MIN_EXPIRY] = next;
     if (freed) this.dispatch();
@@ -495,8 +734,9 @@ export class ThreadState {
 
   /**
    * Who holds and who waits, for `query()`: the exclusive holder's fence,
-   * the fences of shared leases that have a slot (those with an expiry), how
-   * many shared leases hold in all, and the queue in order.
+   * the fences of shared leases that have an expiry, how many shared
+   * leases hold in all, and the live waiters in queue order. It walks the
+   * held list and the queue, not every slot.
    */
   snapshot(): {
     held: { fence: number; shared: boolean }[];
@@ -508,22 +748,27 @@ export class ThreadState {
     if (i32[b + WRITER] === 1) {
       held.push({ fence: this.f64[this.#d + WRITER_FENCE]!, shared: false });
     }
-    for (let s = 1; s <= this.capacity; s++) {
-      const state = this.slotState(s);
-      if (state !== HELD && state !== GRANTED) continue;
-      if ((i32[this.stateIndex(s) + 1]! & 1) !== SHARED) continue;
-      if (this.f64[this.#slotF64(s) + 1]! <= 0) continue;
-      held.push({ fence: this.f64[this.#slotF64(s)]!, shared: true });
+    for (
+      let s = i32[b + HELD_HEAD]!, n = 0;
+      s !== 0 && n < this.capacity;
+      s = i32[this.stateIndex(s) + NEXT_]!, n++
+    ) {
+      const f = this.#slotF64(s);
+      if (this.f64[f + LEASE_]! > 0) {
+        held.push({ fence: this.f64[f]!, shared: true });
+      }
     }
     const pending: { slot: number; shared: boolean }[] = [];
     for (
-      let s = i32[b + QUEUE_HEAD]!;
-      s !== 0;
-      s = i32[this.stateIndex(s) + 3]!
+      let s = i32[b + QUEUE_HEAD]!, n = 0;
+      s !== 0 && n < this.capacity;
+      s = i32[this.stateIndex(s) + NEXT_]!, n++
     ) {
+      // A waiter whose thread died is not waiting: leave it out.
+      if (this.#gone(s)) continue;
       pending.push({
         slot: s,
-        shared: (i32[this.stateIndex(s) + 1]! & 1) === SHARED,
+        shared: (i32[this.stateIndex(s) + MODE_]! & 1) === SHARED,
       });
     }
     return { held, readers: i32[b + READERS]!, pending };
@@ -533,32 +778,143 @@ export class ThreadState {
   dispatch(): void {
     const i32 = this.i32, b = this.#b;
     let s = i32[b + QUEUE_HEAD]!;
-    while (s !== 0) {
-      const x = this.stateIndex(s), f = this.#slotF64(s);
-      const shared = (i32[x + 1]! & 1) === SHARED;
+    for (let n = 0; s !== 0 && n <= this.capacity; n++) {
+      const x = this.stateIndex(s);
+      const shared = (i32[x + MODE_]! & 1) === SHARED;
       if (i32[b + WRITER] === 1) return;
       if (!shared && i32[b + READERS] !== 0) return;
-      const leaseMs = this.f64[f + 1]!;
-      const fence = this.#nextFence();
-      this.#unlink(s);
-      this.f64[f] = fence;
-      if (shared) {
-        i32[b + READERS]!++;
-        this.f64[f + 1] = leaseMs > 0 ? now() + leaseMs : 0;
-        if (leaseMs > 0) this.#noteExpiry(this.f64[f + 1]!);
+      if (this.#gone(s)) {
+        // Its thread died (or gave up without the guard): skip it.
+        this.#unlink(s);
+        this.#free(s);
       } else {
-        i32[b + WRITER] = 1;
-        i32[b + OWNER] = i32[x + 1]! >>> 1;
-        this.f64[this.#d + WRITER_FENCE] = fence;
-        this.#setWriterExpiry(leaseMs);
-        this.f64[f + 1] = 0;
+        this.#grant(s, shared);
+        if (!shared) return;
       }
-      Atomics.store(i32, x, GRANTED);
-      // All, not one: a sleep that ended by its timer can leave a stale
-      // waitAsync registration on this word until its own timeout.
-      Atomics.notify(i32, x);
-      if (!shared) return;
       s = i32[b + QUEUE_HEAD]!;
     }
+  }
+
+  #grant(s: number, shared: boolean): void {
+    const i32 = this.i32, b = this.#b, d = this.#d, x = this.stateIndex(s);
+    const leaseMs = this.f64[this.#slotF64(s) + LEASE_]!;
+    const fence = this.#nextFence();
+    const expiry = leaseMs > 0 ? this.now + leaseMs : 0;
+    // A grant is a dozen stores over the slot and the header: announced
+    // first, so that a repair after this thread dies among them completes
+    // it, and the waiter (alive in its own thread) gets its grant.
+    this.f64[d + INTENT_FENCE] = fence;
+    this.f64[d + INTENT_EXPIRY] = expiry;
+    i32[b + INTENT_SLOT] = s;
+    Atomics.store(i32, b + INTENT, 1);
+    this.#unlink(s);
+    if (shared) {
+      this.#linkHeld(s);
+      i32[b + READERS]!++;
+    }
+    this.#applyGrant(s, shared, fence, expiry);
+    Atomics.store(i32, b + INTENT, 0);
+    // All, not one: a sleep that ended by its timer can leave a stale
+    // waitAsync registration on this word until its own timeout.
+    Atomics.notify(i32, x);
+  }
+
+  /** The grant's own stores, each idempotent (the repair may redo them). */
+  #applyGrant(s: number, shared: boolean, fence: number, expiry: number) {
+    const i32 = this.i32, b = this.#b, d = this.#d;
+    const x = this.stateIndex(s), f = this.#slotF64(s);
+    this.f64[f] = fence;
+    // The grant must be taken up within WAITER_STALE_MS of now.
+    this.f64[f + STAMP_] = this.now;
+    if (shared) this.f64[f + LEASE_] = expiry;
+    else {
+      this.f64[f + LEASE_] = 0;
+      this.f64[d + WRITER_FENCE] = fence;
+      this.f64[d + WRITER_EXPIRY] = expiry;
+      i32[b + WRITER_SLOT] = s;
+      i32[b + OWNER] = i32[x + MODE_]! >>> 1;
+      Atomics.store(i32, b + WRITER, 1);
+    }
+    if (expiry > 0) this.#noteExpiry(expiry);
+    this.#noteExpiry(this.now + WAITER_STALE_MS);
+    Atomics.store(i32, x, GRANTED);
+  }
+
+  /**
+   * Rebuilds the state after a thread died holding the guard: completes a
+   * grant it had announced, then derives the free list, the queue (its
+   * order from the waiters' keys), the held list and the counts from the
+   * slots' states, and reaps and dispatches. A scan of every slot used so
+   * far, but only here, after a takeover.
+   */
+  repair(): void {
+    const i32 = this.i32, f64 = this.f64, b = this.#b, d = this.#d;
+    const capacity = this.capacity;
+    let fresh = i32[b + FRESH]!;
+    if (!(fresh >= 0 && fresh <= capacity)) fresh = capacity;
+    i32[b + FRESH] = fresh;
+    if (Atomics.load(i32, b + INTENT) === 1) {
+      const s = i32[b + INTENT_SLOT]!, fence = f64[d + INTENT_FENCE]!;
+      if (s >= 1 && s <= fresh) {
+        const shared = (i32[this.stateIndex(s) + MODE_]! & 1) === SHARED;
+        this.#applyGrant(s, shared, fence, f64[d + INTENT_EXPIRY]!);
+        if (f64[d + FENCE]! < fence) f64[d + FENCE] = fence;
+      }
+      Atomics.store(i32, b + INTENT, 0);
+    }
+    // The exclusive grant not yet taken up, if the header and its slot agree.
+    let writerSlot = i32[b + WRITER_SLOT]!;
+    if (
+      i32[b + WRITER] !== 1 || !(writerSlot >= 1 && writerSlot <= fresh) ||
+      i32[this.stateIndex(writerSlot)] !== GRANTED ||
+      (i32[this.stateIndex(writerSlot) + MODE_]! & 1) !== EXCLUSIVE ||
+      f64[this.#slotF64(writerSlot)] !== f64[d + WRITER_FENCE]
+    ) writerSlot = 0;
+    i32[b + WRITER_SLOT] = writerSlot;
+    if (i32[b + WRITER] !== 1) i32[b + WRITER] = 0;
+    if (i32[b + ANON]! < 0) i32[b + ANON] = 0;
+    let readers = i32[b + ANON]!, fence = f64[d + FENCE]!;
+    if (f64[d + WRITER_FENCE]! > fence) fence = f64[d + WRITER_FENCE]!;
+    i32[b + FREE_HEAD] = i32[b + HELD_HEAD] = 0;
+    i32[b + QUEUE_HEAD] = i32[b + QUEUE_TAIL] = 0;
+    const waiters: number[] = [];
+    for (let s = fresh; s >= 1; s--) {
+      const x = this.stateIndex(s), state = i32[x]!;
+      const shared = (i32[x + MODE_]! & 1) === SHARED;
+      if (state === WAIT) waiters.push(s);
+      else if ((state === GRANTED || state === HELD) && shared) {
+        this.#linkHeld(s);
+        readers++;
+        if (f64[this.#slotF64(s)]! > fence) fence = f64[this.#slotF64(s)]!;
+      } else if (state === GRANTED && s === writerSlot) {
+        // The writer's: stays until it is taken up or withdrawn.
+      } else {
+        // Free, or an exclusive grant whose writer is gone, or garbage.
+        if (state !== FREE) Atomics.add(i32, x + GEN_, 1);
+        i32[x + MODE_] = i32[x + PREV_] = 0;
+        i32[x + NEXT_] = i32[b + FREE_HEAD]!;
+        i32[b + FREE_HEAD] = s;
+        Atomics.store(i32, x, FREE);
+      }
+    }
+    waiters.sort((p, q) => this.slotKey(p) - this.slotKey(q));
+    let prev = 0;
+    for (const s of waiters) {
+      const x = this.stateIndex(s);
+      i32[x + PREV_] = prev;
+      i32[x + NEXT_] = 0;
+      if (prev === 0) i32[b + QUEUE_HEAD] = s;
+      else i32[this.stateIndex(prev) + NEXT_] = s;
+      prev = s;
+    }
+    i32[b + QUEUE_TAIL] = prev;
+    i32[b + WAITING] = waiters.length;
+    i32[b + READERS] = readers;
+    f64[d + FENCE] = fence;
+    Atomics.add(i32, b + REPAIRS, 1);
+    this.reap(true);
+    this.dispatch();
+    const head = i32[b + QUEUE_HEAD]!;
+    if (head !== 0) Atomics.notify(i32, this.stateIndex(head));
   }
 }

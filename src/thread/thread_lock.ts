@@ -32,16 +32,15 @@ import {
 import {
   checkThreadSupport,
   type Grant,
-  GRANTED,
   HEADER_BYTES,
-  LOST,
   MAGIC,
-  now,
   regionBytes,
+  REQUEUE,
   ThreadState,
-  WAIT,
+  WAITER_REFRESH_MS,
 } from "./_thread_state.ts";
 import { type Sleeper, waitOn } from "./_wait_on.ts";
+import { hooks, type LeaseBinding } from "./_hooks.ts";
 
 export { WAIT_STRATEGY } from "./_wait_on.ts";
 
@@ -64,7 +63,7 @@ export interface ThreadLockOptions extends LockOptions {
   /**
    * Slots in shared memory: the most acquisitions that can wait at once,
    * across all threads, plus shared holders that have a `leaseMs`. Each slot
-   * takes 32 bytes. An acquisition that finds no free slot rejects with a
+   * takes 48 bytes. An acquisition that finds no free slot rejects with a
    * `LockError`. 1 to 65536.
    *
    * @default {256}
@@ -105,6 +104,23 @@ const known = new WeakMap<
 
 // Set by ThreadLock's static block: a lease tells its lock it ended.
 let leaseEnded: (lock: ThreadLock, lease: ThreadLease, lost: boolean) => void;
+/** A LockTimeoutError for a deadline that passed while the guard was held. */
+function guardTimeout(
+  name: string,
+  timeoutMs: number | undefined,
+  detail: string,
+): LockTimeoutError {
+  const error = new LockTimeoutError(name, timeoutMs ?? 0);
+  Object.defineProperty(error, "cause", {
+    value: new LockError(
+      `Lock "${name}": its bookkeeping in shared memory was ${detail}`,
+      name,
+    ),
+    configurable: true,
+    writable: true,
+  });
+  return error;
+}
 
 function checkHandle(handle: unknown): ThreadLockHandle {
   const action = "rebuild thread lock";
@@ -323,18 +339,33 @@ export class ThreadLock implements Lock {
    * @returns The lease.
    */
   acquire(options?: AcquireOptions): Promise<Lease> {
+    return this.#acquire(options, undefined);
+  }
+
+  static {
+    hooks.acquireWith = (lock, options, track) =>
+      (lock as ThreadLock).#acquire(options, track);
+    hooks.leaseBinding = (lease) =>
+      lease instanceof ThreadLease ? lease.binding : undefined;
+  }
+
+  #acquire(
+    options: AcquireOptions | undefined,
+    track: ((slot: number, gen: number) => void) | undefined,
+  ): Promise<Lease> {
     const state = this.#state;
     if (options === undefined) {
-      state.lock();
-      let grant: Grant | undefined | null;
-      try {
-        if (state.minExpiry !== 0) state.reap(now());
-        grant = state.grantNow(false, 0);
-      } finally {
-        state.unlock();
-      }
-      if (grant) {
-        return Promise.resolve(this.#granted(false, grant, 0, undefined));
+      if (state.lockSoon()) {
+        let grant: Grant | undefined | null;
+        try {
+          if (state.minExpiry !== 0) state.reap();
+          grant = state.grantNow(false, 0);
+        } finally {
+          state.unlock();
+        }
+        if (grant) {
+          return Promise.resolve(this.#granted(false, grant, 0, undefined));
+        }
       }
       return this.#queue(
         false,
@@ -343,6 +374,8 @@ export class ThreadLock implements Lock {
         undefined,
         undefined,
         this.#rec.begin("exclusive", undefined, false),
+        undefined,
+        track,
       );
     }
     let mode: LockMode, signal: AbortSignal | undefined;
@@ -359,26 +392,34 @@ export class ThreadLock implements Lock {
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
     const shared = mode === "shared";
-    let lease: ThreadLease | undefined;
-    try {
-      lease = this.#grantNow(shared, leaseMs ?? 0, owner);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (lease !== undefined) return Promise.resolve(lease);
-    const at = this.#rec.begin(mode, owner, false);
-    if (timeoutMs === 0) {
-      this.#rec.failed("timeout", mode, at);
-      return Promise.reject(new LockTimeoutError(this.name, 0));
+    if (state.lockSoon()) {
+      let grant: Grant | undefined | null;
+      try {
+        if (state.minExpiry !== 0) state.reap();
+        grant = state.grantNow(shared, leaseMs ?? 0);
+      } finally {
+        state.unlock();
+      }
+      if (grant === null) return Promise.reject(this.#full());
+      if (grant) {
+        return Promise.resolve(
+          this.#granted(shared, grant, leaseMs ?? 0, owner),
+        );
+      }
+      if (timeoutMs === 0) {
+        this.#rec.failed("timeout", mode, this.#rec.begin(mode, owner, false));
+        return Promise.reject(new LockTimeoutError(this.name, 0));
+      }
     }
     return this.#queue(
       shared,
       leaseMs ?? 0,
       priority,
       signal,
-      timeoutMs === undefined ? undefined : now() + timeoutMs,
-      at,
+      timeoutMs === undefined ? undefined : performance.now() + timeoutMs,
+      this.#rec.begin(mode, owner, false),
       timeoutMs,
+      track,
     );
   }
 
@@ -446,7 +487,8 @@ export class ThreadLock implements Lock {
    * Who holds the lock and who waits for it, across all threads, from the
    * shared memory. Owners and ages are known only for this thread's own
    * requests (shared memory keeps neither), and the fence of a shared lease
-   * without `leaseMs` only when it is this thread's.
+   * without `leaseMs` only when it is this thread's. A waiter whose thread
+   * was terminated is left out.
    *
    * @example Querying a thread lock
    * ```ts
@@ -464,15 +506,13 @@ export class ThreadLock implements Lock {
    */
   query(): Promise<LockSnapshot> {
     this.#observe();
-    const state = this.#state;
-    state.lock();
-    let snapshot;
-    try {
-      if (state.minExpiry !== 0) state.reap(now());
-      snapshot = state.snapshot();
-    } finally {
-      state.unlock();
-    }
+    return guarded(this.#state, (state) => {
+      if (state.minExpiry !== 0) state.reap();
+      return state.snapshot();
+    }, (snapshot) => this.#report(snapshot));
+  }
+
+  #report(snapshot: ReturnType<ThreadState["snapshot"]>): LockSnapshot {
     const at = performance.now();
     const info = (
       mode: LockMode,
@@ -520,7 +560,7 @@ export class ThreadLock implements Lock {
         attempt && { owner: attempt.owner, since: attempt.start },
       );
     });
-    return Promise.resolve({ held, pending });
+    return { held, pending };
   }
 
   /**
@@ -574,18 +614,31 @@ export class ThreadLock implements Lock {
    * @returns The lease, or `undefined` when the lock is busy.
    */
   tryAcquire(options?: AcquireOptions): Promise<Lease | undefined> {
+    let mode: LockMode, signal: AbortSignal | undefined;
+    let leaseMs: number | undefined, owner: string | undefined;
     try {
-      const { mode, signal, leaseMs, owner } = checkAcquireOptions(
+      ({ mode, signal, leaseMs, owner } = checkAcquireOptions(
         this.name,
         options,
-      );
-      if (signal?.aborted) return Promise.reject(signal.reason);
-      const lease = this.#grantNow(mode === "shared", leaseMs ?? 0, owner);
-      if (lease === undefined) this.#rec.busyAtOnce(mode, owner);
-      return Promise.resolve(lease);
+      ));
     } catch (error) {
       return Promise.reject(error);
     }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const shared = mode === "shared";
+    // It does not wait for the lock; it may wait (on timers, for at most the
+    // takeover bound) for a guard that a terminated thread left taken.
+    return guarded(this.#state, (state) => {
+      if (state.minExpiry !== 0) state.reap();
+      return state.grantNow(shared, leaseMs ?? 0);
+    }, (grant) => {
+      if (grant === null) throw this.#full();
+      if (grant === undefined) {
+        this.#rec.busyAtOnce(mode, owner);
+        return undefined;
+      }
+      return this.#granted(shared, grant, leaseMs ?? 0, owner);
+    }, signal);
   }
 
   /**
@@ -628,32 +681,10 @@ export class ThreadLock implements Lock {
    * @returns `true` while a lease is held.
    */
   isLocked(): Promise<boolean> {
-    const state = this.#state;
-    state.lock();
-    try {
-      if (state.minExpiry !== 0) state.reap(now());
-      return Promise.resolve(state.writer || state.readers > 0);
-    } finally {
-      state.unlock();
-    }
-  }
-
-  #grantNow(
-    shared: boolean,
-    leaseMs: number,
-    owner: string | undefined,
-  ): ThreadLease | undefined {
-    const state = this.#state;
-    state.lock();
-    let grant: Grant | undefined | null;
-    try {
-      if (state.minExpiry !== 0) state.reap(now());
-      grant = state.grantNow(shared, leaseMs);
-    } finally {
-      state.unlock();
-    }
-    if (grant === null) throw this.#full();
-    return grant && this.#granted(shared, grant, leaseMs, owner);
+    return guarded(this.#state, (state) => {
+      if (state.minExpiry !== 0) state.reap();
+      return state.writer || state.readers > 0;
+    }, (locked) => locked);
   }
 
   #full(): LockError {
@@ -663,19 +694,6 @@ export class ThreadLock implements Lock {
     );
   }
 
-  #enqueue(shared: boolean, leaseMs: number, priority: number): number {
-    const state = this.#state;
-    state.lock();
-    let slot: number;
-    try {
-      slot = state.enqueue(shared, leaseMs, priority);
-    } finally {
-      state.unlock();
-    }
-    if (slot === 0) throw this.#full();
-    return slot;
-  }
-
   async #queue(
     shared: boolean,
     leaseMs: number,
@@ -683,16 +701,45 @@ export class ThreadLock implements Lock {
     signal: AbortSignal | undefined,
     deadline: number | undefined,
     at: Attempt,
-    timeoutMs?: number,
+    timeoutMs: number | undefined,
+    track: ((slot: number, gen: number) => void) | undefined,
   ): Promise<Lease> {
     const rec = this.#rec, mode: LockMode = shared ? "shared" : "exclusive";
-    let slot: number;
+    const state = this.#state;
+    let grant: Grant | undefined | null, slot = 0, gen = 0, key = 0;
     try {
-      slot = this.#enqueue(shared, leaseMs, priority);
+      if (!state.lockSoon()) {
+        await state.lockAsync(
+          deadline,
+          signal,
+          (detail) => guardTimeout(this.name, timeoutMs, detail),
+        );
+      }
+      // One step: granted at once if the lock is free, else in line.
+      try {
+        if (state.minExpiry !== 0) state.reap();
+        grant = state.grantNow(shared, leaseMs);
+        if (grant === undefined && timeoutMs !== 0) {
+          slot = state.enqueue(shared, leaseMs, priority);
+          if (slot !== 0) {
+            gen = state.gen(slot);
+            key = state.slotKey(slot);
+          }
+        }
+      } finally {
+        state.unlock();
+      }
+      if (grant === null || (grant === undefined && slot === 0)) {
+        throw timeoutMs === 0
+          ? new LockTimeoutError(this.name, 0)
+          : this.#full();
+      }
     } catch (error) {
-      rec.failed(undefined, mode, at);
+      rec.rejected(error, signal, mode, at);
       throw error;
     }
+    if (grant !== undefined) return this.#taken(shared, grant, leaseMs, at);
+    track?.(slot, gen);
     at.start = rec.now();
     rec.waiting(mode, at);
     this.#waiters.set(slot, at);
@@ -700,12 +747,14 @@ export class ThreadLock implements Lock {
       return await this.#wait(
         shared,
         leaseMs,
-        priority,
         signal,
         deadline,
         at,
         slot,
+        gen,
+        key,
         timeoutMs,
+        track,
       );
     } catch (error) {
       rec.rejected(error, signal, mode, at);
@@ -713,94 +762,162 @@ export class ThreadLock implements Lock {
     }
   }
 
+  /** A lease for a grant that an acquisition waited for. */
+  #taken(
+    shared: boolean,
+    grant: Grant,
+    leaseMs: number,
+    attempt: Attempt,
+  ): ThreadLease {
+    const lease = new ThreadLease(this, this.#state, shared, grant, leaseMs);
+    lease.meta = {
+      owner: attempt.owner,
+      since: this.#rec.granted(lease.mode, attempt, lease.fence),
+    };
+    this.#mine.set(lease.fence, lease);
+    return lease;
+  }
+
   async #wait(
     shared: boolean,
     leaseMs: number,
-    priority: number,
     signal: AbortSignal | undefined,
     deadline: number | undefined,
     attempt: Attempt,
     slot: number,
-    timeoutMs?: number,
+    gen: number,
+    key: number,
+    timeoutMs: number | undefined,
+    track: ((slot: number, gen: number) => void) | undefined,
   ): Promise<Lease> {
     const state = this.#state, i32 = state.i32;
     let index = state.stateIndex(slot);
     const sleeper: Sleeper = { wake: undefined, polls: 0 };
-    let spin = false;
     const onAbort = () => sleeper.wake?.();
+    const timedOut = (detail: string) =>
+      guardTimeout(this.name, timeoutMs, detail);
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       for (;;) {
-        const current = Atomics.load(i32, index);
-        if (current === GRANTED || current === LOST) {
-          state.lock();
-          let grant: Grant | undefined;
+        if (!state.lockSoon()) {
           try {
-            // A grant that ran out while this thread was stalled is reaped
-            // here, and so found LOST, rather than handed out expired.
-            if (state.minExpiry !== 0) state.reap(now());
-            grant = state.consume(slot);
-          } finally {
-            state.unlock();
-          }
-          if (grant !== undefined) {
+            await state.lockAsync(deadline, signal, timedOut);
+          } catch (error) {
+            // It cannot leave the queue without the guard: it marks its
+            // place as given up, and the next dispatch or reap frees it.
+            state.abandon(slot, gen);
             this.#waiters.delete(slot);
-            const lease = new ThreadLease(this, state, shared, grant, leaseMs);
-            lease.meta = {
-              owner: attempt.owner,
-              since: this.#rec.granted(lease.mode, attempt, lease.fence),
-            };
-            this.#mine.set(lease.fence, lease);
-            return lease;
+            throw error;
           }
-          // The grant's lease ran out before this thread came to take it:
-          // queue again rather than hand out a lease that is already lost.
-          this.#waiters.delete(slot);
-          slot = this.#enqueue(shared, leaseMs, priority);
-          this.#waiters.set(slot, attempt);
-          index = state.stateIndex(slot);
-          continue;
         }
-        const at = now();
-        const gaveUp = signal?.aborted
-          ? signal.reason
-          : deadline !== undefined && at >= deadline
-          ? new LockTimeoutError(this.name, timeoutMs!)
-          : undefined;
-        let wakeAt = deadline ?? Infinity;
-        state.lock();
+        let grant: Grant | typeof REQUEUE | undefined;
+        let delayMs = Infinity, spin = false;
         try {
-          if (gaveUp !== undefined) {
-            // Either it leaves the queue now, or it was granted first and the
-            // grant stands: exactly one outcome.
-            if (state.cancel(slot)) {
-              this.#waiters.delete(slot);
-              throw gaveUp;
+          // A grant that ran out while this thread was stalled is reaped
+          // here, and so found gone, rather than handed out expired.
+          if (state.minExpiry !== 0) state.reap();
+          grant = state.consume(slot, gen);
+          if (grant === REQUEUE) {
+            // Its grant lapsed before this thread came to take it, or its
+            // place was reclaimed while this thread was silent: back in
+            // line with the same key, so that it keeps its ticket and its
+            // priority's aging.
+            this.#waiters.delete(slot);
+            slot = state.enqueue(shared, leaseMs, 0, key);
+            if (slot === 0) throw this.#full();
+            gen = state.gen(slot);
+            index = state.stateIndex(slot);
+            this.#waiters.set(slot, attempt);
+          } else if (grant === undefined) {
+            const gaveUp = signal?.aborted
+              ? signal.reason
+              : deadline !== undefined && performance.now() >= deadline
+              ? new LockTimeoutError(this.name, timeoutMs!)
+              : undefined;
+            if (gaveUp !== undefined) {
+              // Either it leaves the queue now, or it was granted first and
+              // the grant stands: exactly one outcome.
+              if (state.cancel(slot, gen)) {
+                this.#waiters.delete(slot);
+                throw gaveUp;
+              }
+              continue;
             }
-            continue;
+            // A waiter is what notices a dead holder's lease running out,
+            // and it shows it is alive itself.
+            state.touch(slot, gen);
+            state.reap();
+            const minExpiry = state.minExpiry;
+            delayMs = WAITER_REFRESH_MS;
+            if (minExpiry > 0) {
+              delayMs = Math.min(delayMs, Math.max(0, minExpiry - state.now));
+            }
+            if (deadline !== undefined) {
+              delayMs = Math.min(
+                delayMs,
+                Math.max(0, deadline - performance.now()),
+              );
+            }
+            spin = state.shouldSpin(slot);
           }
-          // A waiter is what notices a dead holder's lease running out.
-          state.reap(at);
-          const minExpiry = state.minExpiry;
-          if (minExpiry > 0 && minExpiry < wakeAt) wakeAt = minExpiry;
-          spin = state.shouldSpin(slot);
         } finally {
           state.unlock();
         }
-        if (spin && spinFor(i32, index, WAIT)) continue;
-        const slept = waitOn(
-          i32,
-          index,
-          WAIT,
-          wakeAt === Infinity ? Infinity : Math.max(0, wakeAt - now()),
-          sleeper,
-        );
+        if (grant === REQUEUE) {
+          // Outside the lock's guard: a graph takes its own.
+          track?.(slot, gen);
+          continue;
+        }
+        if (grant !== undefined) {
+          this.#waiters.delete(slot);
+          return this.#taken(shared, grant, leaseMs, attempt);
+        }
+        if (spin && spinFor(i32, index, WAIT_STATE)) continue;
+        const slept = waitOn(i32, index, WAIT_STATE, delayMs, sleeper);
         if (slept !== undefined) await slept;
       }
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
   }
+}
+
+/** A slot's state word while it waits (see _thread_state.ts). */
+const WAIT_STATE = 1;
+
+/**
+ * Runs `fn` under the state's guard, then `after` on its result outside it:
+ * at once when the guard comes within a moment, else once it comes (without
+ * holding up the event loop: see Guard.takeAsync).
+ */
+function guarded<T, R>(
+  state: ThreadState,
+  fn: (state: ThreadState) => T,
+  after: (result: T) => R,
+  signal?: AbortSignal,
+): Promise<R> {
+  const run = (): R => {
+    let result: T;
+    try {
+      result = fn(state);
+    } finally {
+      state.unlock();
+    }
+    return after(result);
+  };
+  if (state.lockSoon()) {
+    try {
+      return Promise.resolve(run());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+  return state.lockAsync(undefined, signal, unreachable).then(run);
+}
+
+/** The timeout of a guard wait that has no deadline: never called. */
+function unreachable(): Error {
+  return new Error("unreachable: no deadline");
 }
 
 /**
@@ -831,6 +948,8 @@ function unref(timer: unknown): void {
   }
 }
 
+function noop(): void {}
+
 function renewTick(lease: ThreadLease): void {
   lease.renewNow();
 }
@@ -842,6 +961,7 @@ class ThreadLease implements Lease {
   readonly fence: number;
   #state: ThreadState | undefined;
   #slot: number;
+  #gen: number;
   #leaseMs: number;
   #timer: ReturnType<typeof setTimeout> | undefined = undefined;
   #controller: AbortController | undefined = undefined;
@@ -862,6 +982,7 @@ class ThreadLease implements Lease {
     this.#lock = lock;
     this.#state = state;
     this.#slot = grant.slot;
+    this.#gen = grant.gen;
     this.#leaseMs = leaseMs;
     if (leaseMs > 0) this.#schedule();
   }
@@ -874,7 +995,17 @@ class ThreadLease implements Lease {
     return this.#state === undefined;
   }
 
+  /** @internal See leaseBinding() in _hooks.ts. */
+  get binding(): LeaseBinding {
+    return {
+      fence: this.fence,
+      slot: this.mode === "exclusive" ? 0 : this.#slot === 0 ? -1 : this.#slot,
+      gen: this.#gen,
+    };
+  }
+
   #schedule(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
     // Renewing at a third of the lease leaves two chances before it runs out.
     this.#timer = setTimeout(
       renewTick,
@@ -897,28 +1028,36 @@ class ThreadLease implements Lease {
   /** @internal Called by the renewal timer. */
   renewNow(): void {
     this.#timer = undefined;
-    if (this.#renew(this.#leaseMs)) this.#schedule();
+    this.#renew(this.#leaseMs).then((ok) => {
+      if (ok && this.#state !== undefined && this.#timer === undefined) {
+        this.#schedule();
+      }
+    }, noop);
   }
 
-  #renew(leaseMs: number): boolean {
+  /** Sets the lease to end `leaseMs` from now; false if it was lost. */
+  #renew(leaseMs: number): Promise<boolean> {
     const state = this.#state;
-    if (state === undefined) return false;
-    state.lock();
-    let ok: boolean;
-    try {
+    if (state === undefined) return Promise.resolve(false);
+    return guarded(state, () => {
       // A lease that ran out is lost even if no waiter has reaped it yet
       // (a stalled thread renews late): as on every backend, expiry ends it.
-      if (state.minExpiry !== 0) state.reap(now());
-      ok = state.renew(this.mode === "shared", this.fence, this.#slot, leaseMs);
-    } finally {
-      state.unlock();
-    }
-    if (!ok) {
-      this.#lose(
-        `the lease of ${this.#leaseMs}ms expired before it was renewed (was the thread's event loop blocked?)`,
+      if (state.minExpiry !== 0) state.reap();
+      return state.renew(
+        this.mode === "shared",
+        this.fence,
+        this.#slot,
+        this.#gen,
+        leaseMs,
       );
-    }
-    return ok;
+    }, (ok) => {
+      if (!ok && this.#state !== undefined) {
+        this.#lose(
+          `the lease of ${this.#leaseMs}ms expired before it was renewed (was the thread's event loop blocked?)`,
+        );
+      }
+      return ok && this.#state !== undefined;
+    });
   }
 
   release(): Promise<void> {
@@ -926,22 +1065,39 @@ class ThreadLease implements Lease {
     if (state === undefined) return RESOLVED;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    state.lock();
-    let ok: boolean;
+    // Inline, not through guarded(): this is half of every acquisition.
+    if (state.lockSoon()) {
+      this.#ended(this.#end(state));
+      return RESOLVED;
+    }
+    return state.lockAsync(undefined, undefined, unreachable).then(() =>
+      this.#ended(this.#end(state))
+    );
+  }
+
+  /** Gives the lock up under the guard (taken); whether it was still held. */
+  #end(state: ThreadState): boolean {
     try {
-      ok = this.mode === "shared"
-        ? state.releaseReader(this.fence, this.#slot)
+      return this.mode === "shared"
+        ? state.releaseReader(this.fence, this.#slot, this.#gen)
         : state.releaseWriter(this.fence);
     } finally {
       state.unlock();
     }
+  }
+
+  #ended(ok: boolean): void {
+    if (this.#state === undefined) return; // lost meanwhile
     if (ok) {
       this.#state = undefined;
       leaseEnded(this.#lock, this, false);
     } else this.#lose("the lease expired before it was released");
-    return RESOLVED;
   }
 
+  /**
+   * Sets the lease to end `leaseMs` from now (default: its own length), and
+   * renews it at that length from then on.
+   */
   extend(leaseMs?: number): Promise<void> {
     let length: number | undefined;
     try {
@@ -959,14 +1115,20 @@ class ThreadLease implements Lease {
     }
     length ??= this.#leaseMs;
     if (length === 0) return RESOLVED; // no lease: it never expires
-    if (!this.#renew(length)) {
-      return Promise.reject(this.#controller!.signal.reason);
-    }
-    if (this.#slot !== 0 || this.mode === "exclusive") {
-      this.#leaseMs = length;
-      if (this.#timer === undefined) this.#schedule();
-    }
-    return RESOLVED;
+    const to = length;
+    return this.#renew(to).then((ok) => {
+      if (!ok) {
+        throw this.#controller?.signal.reason ??
+          new LockReleasedError(this.name, "extend");
+      }
+      // A shared lease without a slot has no expiry to renew.
+      if (this.#slot !== 0 || this.mode === "exclusive") {
+        this.#leaseMs = to;
+        // The next renewal follows the new length, sooner or later: left at
+        // the old one, a shorter lease would run out before it came.
+        this.#schedule();
+      }
+    });
   }
 
   [Symbol.asyncDispose](): Promise<void> {

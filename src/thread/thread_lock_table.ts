@@ -5,11 +5,10 @@ import { LockError } from "../core/errors.ts";
 import { ThreadLock } from "./thread_lock.ts";
 import { checkName, checkOptions, show } from "../core/_validate.ts";
 import { createGraphBuffer } from "./_shared_wait_for.ts";
+import { Guard } from "./_guard.ts";
 import {
   checkThreadSupport,
   regionBytes,
-  spinLock,
-  spinUnlock,
   ThreadState,
 } from "./_thread_state.ts";
 
@@ -124,6 +123,7 @@ export class ThreadLockTable {
   #capacity: number;
   #arenaStart: number;
   #regionsStart: number;
+  #guard: Guard;
   #cache = new Map<string, ThreadLock>();
 
   /**
@@ -196,6 +196,7 @@ export class ThreadLockTable {
     this.#capacity = this.#i32[CAPACITY]!;
     this.#arenaStart = HEADER_BYTES + this.#maxLocks * ENTRY_BYTES;
     this.#regionsStart = align8(this.#arenaStart + this.#i32[NAME_BYTES]!);
+    this.#guard = new Guard(this.#i32, GUARD, () => this.#repair());
   }
 
   /** The handle to send to another thread with `postMessage`. */
@@ -227,14 +228,19 @@ export class ThreadLockTable {
     checkName("get thread lock", name);
     const encoded = encoder.encode(name);
     const h = hash(encoded);
-    const i32 = this.#i32;
-    spinLock(i32, GUARD);
-    let index: number;
-    try {
-      index = this.#find(encoded, h);
-      if (index < 0) index = this.#add(name, encoded, h);
-    } finally {
-      spinUnlock(i32, GUARD);
+    // Entries are written once and published by the count, so a lookup
+    // needs no guard; only adding one does.
+    const seen = Atomics.load(this.#i32, COUNT);
+    let index = this.#find(encoded, h, 0, seen);
+    if (index < 0) {
+      this.#guard.take();
+      try {
+        const count = this.#i32[COUNT]!;
+        index = this.#find(encoded, h, seen, count);
+        if (index < 0) index = this.#add(name, encoded, h);
+      } finally {
+        this.#guard.release();
+      }
     }
     const lock = ThreadLock.fromRegion(
       name,
@@ -253,24 +259,19 @@ export class ThreadLockTable {
   names(): string[] {
     const i32 = this.#i32;
     const decoder = new TextDecoder();
-    spinLock(i32, GUARD);
-    try {
-      const names: string[] = [];
-      for (let i = 0; i < i32[COUNT]!; i++) {
-        const e = (HEADER_BYTES + i * ENTRY_BYTES) >> 2;
-        const offset = i32[e + 1]!, length = i32[e + 2]!;
-        // A copy: TextDecoder refuses views of shared memory in browsers.
-        names.push(decoder.decode(this.#bytes.slice(offset, offset + length)));
-      }
-      return names;
-    } finally {
-      spinUnlock(i32, GUARD);
+    const names: string[] = [];
+    for (let i = 0, count = Atomics.load(i32, COUNT); i < count; i++) {
+      const e = (HEADER_BYTES + i * ENTRY_BYTES) >> 2;
+      const offset = i32[e + 1]!, length = i32[e + 2]!;
+      // A copy: TextDecoder refuses views of shared memory in browsers.
+      names.push(decoder.decode(this.#bytes.slice(offset, offset + length)));
     }
+    return names;
   }
 
-  #find(encoded: Uint8Array, h: number): number {
+  #find(encoded: Uint8Array, h: number, from: number, to: number): number {
     const i32 = this.#i32, bytes = this.#bytes;
-    for (let i = 0; i < i32[COUNT]!; i++) {
+    for (let i = from; i < to; i++) {
       const e = (HEADER_BYTES + i * ENTRY_BYTES) >> 2;
       if (i32[e] !== h || i32[e + 2] !== encoded.length) continue;
       const offset = i32[e + 1]!;
@@ -305,6 +306,10 @@ export class ThreadLockTable {
       );
     }
     const offset = this.#arenaStart + used;
+    // In an order that a thread dying at any point leaves harmless: the
+    // name and the region (constant time: its memory is still zero) before
+    // the entry, the entry before the count that publishes it, and the
+    // arena's end last (the repair recomputes it from the entries).
     this.#bytes.set(encoded, offset);
     ThreadState.format(
       this.#handle.buffer,
@@ -315,8 +320,19 @@ export class ThreadLockTable {
     i32[e] = h;
     i32[e + 1] = offset;
     i32[e + 2] = encoded.length;
+    Atomics.store(i32, COUNT, index + 1);
     i32[ARENA_USED] = used + encoded.length;
-    i32[COUNT] = index + 1;
     return index;
+  }
+
+  /** After a thread died holding the guard: the arena ends where the last entry's name does. */
+  #repair(): void {
+    const i32 = this.#i32, count = i32[COUNT]!;
+    if (count === 0) {
+      i32[ARENA_USED] = 0;
+      return;
+    }
+    const e = (HEADER_BYTES + (count - 1) * ENTRY_BYTES) >> 2;
+    i32[ARENA_USED] = i32[e + 1]! + i32[e + 2]! - this.#arenaStart;
   }
 }

@@ -28,6 +28,7 @@ import {
 import { runBounds } from "./_bounds.mjs";
 import { derive, now, seeded } from "./_rng.mjs";
 import { FencedStore, serveStore, SharedFencedStore } from "./_store.mjs";
+import { driveTrials } from "./_thread_trials.mjs";
 import { runClient } from "./_workload.mjs";
 
 const arg = (flag) => {
@@ -290,6 +291,37 @@ const SCENARIOS = {
         strictLeases: true,
       },
     },
+    {
+      // Workers terminated at random moments, many times, wherever they
+      // are: mid-acquire, mid-release, inside query(), queued, holding.
+      // Labelled acquisitions through a manager's table, so the deadlock
+      // graph sees them too. In a child process under a hard timeout.
+      name: "terminations",
+      isolated: "terminations",
+      // The full run on every runtime with threads; quick on Node.
+      runtimes: quick ? ["node"] : ["node", "bun", "deno"],
+      kills: quick ? 15 : 150,
+      durationMs: quick ? 6_000 : 60_000,
+      workload: {
+        holdMs: [0, 2],
+        leaseMs: 300,
+        sharedRatio: 0.2,
+        timeoutRatio: 0.3,
+        timeoutMs: [0, 50],
+        abortRatio: 0.2,
+        abortMs: [0, 50],
+      },
+    },
+    {
+      // Issue 18's measurement: a worker loops acquire/release with
+      // leaseMs and is terminated at a random moment; then the lock must
+      // still be granted. Each trial under a silence bound (a wedged thread
+      // answers nothing).
+      name: "termination-trials",
+      isolated: "trials",
+      runtimes: quick ? ["node"] : ["node", "bun", "deno"],
+      trials: quick ? 10 : 200,
+    },
   ],
   upstash: httpScenarios({ name: "redis-restart", everyMs: 3_000 }),
   "durable-object": httpScenarios({ name: "service-restart", everyMs: 6_000 }),
@@ -378,6 +410,7 @@ async function runLocal(scenario, seed) {
 // ---------------------------------------------------------------- thread
 
 async function runThread(scenario, seed) {
+  if (scenario.isolated) return runThreadIsolated(scenario, seed);
   const names = lockNames(scenario.names ?? 4, "thread");
   const storeBuffer = SharedFencedStore.buffer(names.length);
   const store = new SharedFencedStore(storeBuffer, names);
@@ -470,6 +503,108 @@ async function runThread(scenario, seed) {
   const report = check({ names, results, store: store.state(), stuck });
   if (killed > 0) report.faults = { "worker-terminated": killed };
   return report;
+}
+
+/**
+ * A thread scenario that could hang its thread if the lock failed (a dead
+ * thread's guard): run in child processes under a hard timeout, so that it
+ * fails instead of hanging the run.
+ */
+async function runThreadIsolated(scenario, seed) {
+  let total;
+  for (const runtime of scenario.runtimes ?? ["node"]) {
+    const report = scenario.isolated === "trials"
+      ? await runTrials(scenario, seed, runtime)
+      : await runTerminations(scenario, seed, runtime);
+    report.byRuntime = { [runtime]: report.violations };
+    total = total === undefined ? report : mergeReports(total, report);
+  }
+  return total;
+}
+
+async function runTrials(scenario, seed, runtime) {
+  const trials = await driveTrials({
+    runtime,
+    trials: scenario.trials,
+    seed,
+    silenceMs: 15_000,
+  });
+  const report = emptyReport();
+  report.sections = trials.ok;
+  report.timeouts = trials.timeout;
+  // A wedged trial is a lock nobody could take again.
+  report.stuck = trials.wedged;
+  report.wedged = trials.wedged;
+  report.tookOver = trials.tookOver;
+  report.maxMs = trials.maxMs;
+  report.violations = trials.wedged + trials.timeout;
+  report.faults = { "worker-terminated": scenario.trials };
+  return report;
+}
+
+const runtimeBin = (name) =>
+  new URL(`../../node_modules/.bin/${name}`, import.meta.url).pathname;
+
+async function runTerminations(scenario, seed, runtime) {
+  const config = {
+    seed,
+    kills: scenario.kills,
+    durationMs: scenario.durationMs,
+    livenessMs: 15_000,
+    workload: scenario.workload,
+  };
+  const hardMs = scenario.durationMs + (quick ? 45_000 : 120_000);
+  const script = new URL("./_thread_terminations.mjs", import.meta.url)
+    .pathname;
+  const [cmd, args] = runtime === "deno"
+    ? [runtimeBin("deno"), ["run", "-A", script]]
+    : runtime === "bun"
+    ? [runtimeBin("bun"), [script]]
+    : [process.execPath, [script]];
+  const child = spawn(cmd, [...args, JSON.stringify(config)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  let stdout = "", stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const timer = setTimeout(() => child.kill("SIGKILL"), hardMs);
+  const [code, signal] = await new Promise((resolve) =>
+    child.once("exit", (c, s) => resolve([c, s]))
+  );
+  clearTimeout(timer);
+  children.delete(child);
+  const line = stdout.split("\n").find((l) => l.startsWith("REPORT "));
+  if (line !== undefined) return JSON.parse(line.slice(7));
+  const report = emptyReport();
+  report.violations = 1;
+  report.errors = [
+    signal === "SIGKILL"
+      ? `the scenario hung on ${runtime}: killed after ${hardMs} ms`
+      : `the scenario exited ${code} on ${runtime}: ${stderr.slice(-1500)}`,
+  ];
+  return report;
+}
+
+/** Two runs' reports as one: counts summed, the longest time kept. */
+function mergeReports(a, b) {
+  const merged = { ...a };
+  for (const [key, value] of Object.entries(b)) {
+    if (typeof value === "number") {
+      merged[key] = key === "maxMs"
+        ? Math.max(a[key] ?? 0, value)
+        : (a[key] ?? 0) + value;
+    } else if (Array.isArray(value)) {
+      merged[key] = [...(a[key] ?? []), ...value];
+    } else if (value !== null && typeof value === "object") {
+      merged[key] = mergeReports(a[key] ?? {}, value);
+    }
+  }
+  return merged;
+}
+
+function emptyReport() {
+  return check({ names: [], results: [], store: {} });
 }
 
 // ---------------------------------------------------------------- HTTP backends

@@ -6,12 +6,15 @@
  */
 
 import {
+  type AcquireOptions,
   createLock,
   type Lease,
   LockManager,
   type ThreadLockHandle,
+  ThreadLockTable,
   type ThreadLockTableHandle,
 } from "../../mod.ts";
+import { ThreadState } from "../../src/thread/_thread_state.ts";
 import { lockContract } from "../_contract.ts";
 
 interface Port {
@@ -57,8 +60,35 @@ export type Job =
   }
   | { job: "contract" }
   | { job: "manager"; threads: ThreadLockTableHandle; id: string }
-  | { job: "owned"; threads: ThreadLockTableHandle; id: string; owner: string }
-  | { job: "release held" };
+  | {
+    job: "owned";
+    threads: ThreadLockTableHandle;
+    id: string;
+    owner: string;
+    leaseMs?: number;
+    mode?: "shared";
+    /** Answer at once ({ queued }), then again when granted. */
+    queued?: boolean;
+  }
+  | { job: "release held" }
+  /** Takes the lock's guard word and keeps it (until terminated). */
+  | { job: "take guard"; handle: ThreadLockHandle }
+  | {
+    job: "acquire";
+    handle: ThreadLockHandle;
+    options?: AcquireOptions;
+    /** Abort the acquisition after this long. */
+    abortMs?: number;
+    /** Answer at once ({ queued }), then again when settled. */
+    queued?: boolean;
+    /** Keep the lease (else release it at once). */
+    keep?: boolean;
+    /** Release the kept lease this long after the grant. */
+    releaseAfterMs?: number;
+  }
+  | { job: "table get"; table: ThreadLockTableHandle; name: string }
+  /** Moves this thread's clock (its performance.timeOrigin) by `byMs`. */
+  | { job: "skew clock"; byMs: number };
 
 const port = await parentPort();
 const held: Lease[] = [];
@@ -132,13 +162,71 @@ async function run(message: Job): Promise<unknown> {
     case "owned": {
       const manager = new LockManager({ threads: message.threads });
       const lock = manager.getOrCreateLock(message.id, "thread");
+      if (message.queued) port.postMessage({ queued: true });
       try {
-        const lease = await lock.acquire({ owner: message.owner });
+        const lease = await lock.acquire({
+          owner: message.owner,
+          ...(message.leaseMs === undefined
+            ? {}
+            : { leaseMs: message.leaseMs }),
+          ...(message.mode === undefined ? {} : { mode: message.mode }),
+        });
         held.push(lease);
         return { fence: lease.fence };
       } catch (error) {
         return { failed: (error as Error).name, message: String(error) };
       }
+    }
+    case "take guard": {
+      new ThreadState(message.handle.buffer, message.handle.byteOffset).lock();
+      return { taken: true };
+    }
+    case "acquire": {
+      const lock = createLock("thread", { handle: message.handle });
+      const options: AcquireOptions = { ...message.options };
+      if (message.abortMs !== undefined) {
+        const controller = new AbortController();
+        setTimeout(
+          () => controller.abort(new Error("aborted by the test")),
+          message.abortMs,
+        );
+        options.signal = controller.signal;
+      }
+      if (message.queued) port.postMessage({ queued: true });
+      const started = performance.now();
+      try {
+        const lease = await lock.acquire(options);
+        const ms = performance.now() - started;
+        if (message.keep) {
+          held.push(lease);
+          if (message.releaseAfterMs !== undefined) {
+            setTimeout(() => lease.release(), message.releaseAfterMs);
+          }
+        } else await lease.release();
+        return { fence: lease.fence, ms };
+      } catch (error) {
+        return {
+          failed: (error as Error).name,
+          message: String(error),
+          cause: String((error as Error).cause),
+          ms: performance.now() - started,
+        };
+      }
+    }
+    case "table get": {
+      const table = new ThreadLockTable({ handle: message.table });
+      const started = performance.now();
+      const lock = table.get(message.name);
+      const lease = await lock.acquire({ timeoutMs: 10_000 });
+      await lease.release();
+      return { fence: lease.fence, ms: performance.now() - started };
+    }
+    case "skew clock": {
+      Object.defineProperty(performance, "timeOrigin", {
+        value: performance.timeOrigin + message.byMs,
+        configurable: true,
+      });
+      return { skewed: message.byMs };
     }
     case "release held": {
       for (const lease of held.splice(0)) await lease.release();
