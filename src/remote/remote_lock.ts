@@ -79,6 +79,11 @@ const CLEANUP_MS = 2_000;
  * to ask once whether the lock is free.
  */
 const FREE_CHECK_MS = 500;
+/**
+ * The least time an acquisition's first call gets, however short its
+ * `timeoutMs` (and so the most a hung backend can add to a short one).
+ */
+const FIRST_CALL_MS = 250;
 /** How long a long-poll may stay silent past its wait before it is lost. */
 const LONG_POLL_SILENCE_MS = 2_000;
 /** How long past the deadline a long-poll may take to bring its answer. */
@@ -696,7 +701,13 @@ export class RemoteLock implements Lock {
           // long-poll gets a moment past the deadline for the server's own
           // answer (which says it queued), rather than an uncertain cut.
           queue
-            ? deadline + (waitMs > 0 ? LONG_POLL_GRACE_MS : 0)
+            ? Math.max(
+              deadline + (waitMs > 0 ? LONG_POLL_GRACE_MS : 0),
+              // A first call always gets time to learn whether the lock is
+              // free: a timeoutMs shorter than a round trip bounds the
+              // wait, not the grant.
+              attempt === 0 ? start + FIRST_CALL_MS : 0,
+            )
             // An acquire past its deadline (or with timeoutMs 0) still asks
             // once if the lock is free, briefly; tryAcquire has no deadline.
             : Number.isFinite(deadline)
