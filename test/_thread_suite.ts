@@ -84,6 +84,7 @@ async function checker(
   const counter = new SharedArrayBuffer(4);
   const total = workers.length * iterations;
   const fences = new SharedArrayBuffer(8 * total);
+  const start = new SharedArrayBuffer(4);
   for (const worker of workers) {
     worker.send({
       job: "checker",
@@ -92,6 +93,8 @@ async function checker(
       fences,
       iterations,
       broken,
+      start,
+      workers: workers.length,
     });
   }
   await Promise.all(workers.map((w) => w.next()));

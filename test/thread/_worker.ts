@@ -49,6 +49,9 @@ export type Job =
     fences: SharedArrayBuffer;
     iterations: number;
     broken: boolean;
+    /** Every worker waits here until all have arrived (a shared counter). */
+    start?: SharedArrayBuffer;
+    workers?: number;
   }
   | { job: "hold"; handle: ThreadLockHandle; leaseMs?: number }
   | {
@@ -99,6 +102,18 @@ async function run(message: Job): Promise<unknown> {
       const lock = createLock("thread", { handle: message.handle });
       const counter = new Int32Array(message.counter);
       const fences = new Float64Array(message.fences);
+      if (message.start !== undefined) {
+        // Start together, so that workers which skip the lock do overlap
+        // (one that started late could otherwise find the others done).
+        const start = new Int32Array(message.start);
+        Atomics.add(start, 0, 1);
+        const until = Date.now() + 10_000;
+        while (
+          Atomics.load(start, 0) < message.workers! && Date.now() < until
+        ) {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+      }
       for (let i = 0; i < message.iterations; i++) {
         const lease = message.broken ? undefined : await lock.acquire();
         // A non-atomic read-modify-write: only the lock keeps it exact.
