@@ -879,6 +879,11 @@ export class WebLocks implements WebLockManager {
       for (const request of entry.pending) {
         if (!seen.has(request.owner!)) pending.push(info(name, request));
       }
+      // Granted after the backend took its snapshot (its grant overtook the
+      // snapshot's reply): held, though the backend's answer predates it.
+      for (const request of entry.held) {
+        if (!seen.has(request.owner!)) held.push(info(name, request));
+      }
     });
     return { held, pending };
   }
