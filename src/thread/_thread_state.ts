@@ -372,13 +372,17 @@ export class ThreadState {
     return ++this.f64[this.#d + FENCE]!;
   }
 
-  #noteExpiry(expiry: number): void {
+  /** Notes that something is due at `expiry`; `wake`: a lease's expiry. */
+  #noteExpiry(expiry: number, wake: boolean = true): void {
     const min = this.f64[this.#d + MIN_EXPIRY]!;
     if (min !== 0 && expiry >= min) return;
     this.f64[this.#d + MIN_EXPIRY] = expiry;
-    // The earliest expiry came sooner: the waiter at the head armed its
-    // timer by the old one and must arm it again, or it could sleep on
-    // behind a lease that ran out (its holder dead) with nobody to reap it.
+    if (!wake) return;
+    // A lease's expiry came sooner: the waiter at the head armed its timer
+    // by the old one and must arm it again, or it could sleep on behind a
+    // lease that ran out (its holder dead) with nobody to reap it. (Other
+    // dues, and every other waiter, are met by the waiters' own re-checks
+    // every WAITER_REFRESH_MS.)
     const head = this.i32[this.#b + QUEUE_HEAD]!;
     if (head !== 0) Atomics.notify(this.i32, this.stateIndex(head));
   }
@@ -849,7 +853,7 @@ export class ThreadState {
       i32[b + WRITER] = 1;
     }
     if (expiry > 0) this.#noteExpiry(expiry);
-    this.#noteExpiry(this.now + WAITER_STALE_MS);
+    this.#noteExpiry(this.now + WAITER_STALE_MS, false);
     Atomics.store(i32, x, GRANTED);
   }
 
