@@ -14,7 +14,8 @@
  *
  * - a hold edge is bound to its lease (the fence; the slot and its
  *   generation for a shared lease): it is dead once that lease no longer
- *   holds the lock (released, expired, reaped);
+ *   holds the lock (released, expired, reaped), as read under the lock's
+ *   own guard (taken within the graph's: the only nesting of the two);
  * - a wait edge is bound to its waiter's place in the queue (the slot and
  *   its generation, given when the acquisition takes its place): it is dead
  *   once that place is gone, or its waiter stopped refreshing it (its thread
@@ -341,9 +342,11 @@ export class SharedWaitForGraph implements WaitForGraphLike {
       region = new ThreadState(this.#table, offset);
       this.#regions.set(offset, region);
     }
-    return i32[x] === HOLD
+    // A region whose guard does not come at once (a dead thread holds it)
+    // counts as dead here: that can hide a cycle, never invent one.
+    return (i32[x] === HOLD
       ? region.leaseAlive(fence, slot, i32[x + GEN_]!, now)
-      : region.waiterAlive(slot, i32[x + GEN_]!, now);
+      : region.waiterAlive(slot, i32[x + GEN_]!, now)) ?? false;
   }
 
   /** The repair after a takeover: string counts from the edges. */

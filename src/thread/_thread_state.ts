@@ -283,39 +283,52 @@ export class ThreadState {
   }
 
   /**
-   * Whether the lease with `fence` (slot 0: the exclusive lease; -1: a
-   * shared lease without a slot, which never ends by itself; else its slot
-   * and generation) still holds the lock at `now`. For a deadlock graph,
-   * read without the guard: a lease that ended never comes back, so a read
-   * that races a change can only see it alive a moment longer.
+   * For a deadlock graph, from outside any of this lock's sections: whether
+   * the lease with `fence` (slot 0: the exclusive lease; -1: a shared lease
+   * without a slot, which never ends by itself; else its slot and
+   * generation) still holds the lock at `now`. Read under the guard, if it
+   * comes within a moment; `undefined` if it does not (a dead thread's guard
+   * is not worth waiting for here).
    */
-  leaseAlive(fence: number, slot: number, gen: number, now: number): boolean {
-    const i32 = this.i32, f64 = this.f64;
+  leaseAlive(
+    fence: number,
+    slot: number,
+    gen: number,
+    now: number,
+  ): boolean | undefined {
     if (slot === -1) return true;
-    let expiry: number;
-    if (slot === 0) {
-      if (Atomics.load(i32, this.#b + WRITER) !== 1) return false;
-      if (f64[this.#d + WRITER_FENCE] !== fence) return false;
-      expiry = f64[this.#d + WRITER_EXPIRY]!;
-    } else {
-      if (!(slot >= 1 && slot <= this.capacity)) return false;
-      const x = this.stateIndex(slot), f = this.#slotF64(slot);
-      if (Atomics.load(i32, x + GEN_) !== gen) return false;
-      if (Atomics.load(i32, x) !== HELD || f64[f] !== fence) return false;
-      expiry = f64[f + LEASE_]!;
+    if (!this.#guard.take(0.05)) return undefined;
+    try {
+      const f64 = this.f64;
+      let expiry: number;
+      if (slot === 0) {
+        if (!this.holdsWriter(fence)) return false;
+        expiry = f64[this.#d + WRITER_EXPIRY]!;
+      } else {
+        if (!(slot >= 1 && slot <= this.capacity)) return false;
+        if (!this.#holdsSlot(fence, slot, gen)) return false;
+        expiry = f64[this.#slotF64(slot) + LEASE_]!;
+      }
+      return expiry === 0 || expiry > now;
+    } finally {
+      this.#guard.release();
     }
-    return expiry === 0 || expiry > now;
   }
 
-  /** Whether slot `slot` of generation `gen` still has a live waiter. */
-  waiterAlive(slot: number, gen: number, now: number): boolean {
+  /** Likewise: whether slot `slot` of generation `gen` has a live waiter. */
+  waiterAlive(slot: number, gen: number, now: number): boolean | undefined {
     if (!(slot >= 1 && slot <= this.capacity)) return false;
-    const i32 = this.i32, x = this.stateIndex(slot);
-    if (Atomics.load(i32, x + GEN_) !== gen) return false;
-    const state = Atomics.load(i32, x);
-    if (state !== WAIT && state !== GRANTED) return false;
-    if (Atomics.load(i32, x + GONE_) === ((gen + 1) | 0 || 1)) return false;
-    return now - this.f64[this.#slotF64(slot) + STAMP_]! < WAITER_STALE_MS;
+    if (!this.#guard.take(0.05)) return undefined;
+    try {
+      const i32 = this.i32, x = this.stateIndex(slot);
+      if (i32[x + GEN_] !== gen) return false;
+      const state = i32[x];
+      if (state !== WAIT && state !== GRANTED) return false;
+      if (i32[x + GONE_] === ((gen + 1) | 0 || 1)) return false;
+      return now - this.f64[this.#slotF64(slot) + STAMP_]! < WAITER_STALE_MS;
+    } finally {
+      this.#guard.release();
+    }
   }
 
   // Everything below runs between lock() and unlock().
@@ -359,13 +372,17 @@ export class ThreadState {
     return ++this.f64[this.#d + FENCE]!;
   }
 
-  #noteExpiry(expiry: number): void {
+  /** Notes that something is due at `expiry`; `wake`: a lease's expiry. */
+  #noteExpiry(expiry: number, wake: boolean = true): void {
     const min = this.f64[this.#d + MIN_EXPIRY]!;
     if (min !== 0 && expiry >= min) return;
     this.f64[this.#d + MIN_EXPIRY] = expiry;
-    // The earliest expiry came sooner: the waiter at the head armed its
-    // timer by the old one and must arm it again, or it could sleep on
-    // behind a lease that ran out (its holder dead) with nobody to reap it.
+    if (!wake) return;
+    // A lease's expiry came sooner: the waiter at the head armed its timer
+    // by the old one and must arm it again, or it could sleep on behind a
+    // lease that ran out (its holder dead) with nobody to reap it. (Other
+    // dues, and every other waiter, are met by the waiters' own re-checks
+    // every WAITER_REFRESH_MS.)
     const head = this.i32[this.#b + QUEUE_HEAD]!;
     if (head !== 0) Atomics.notify(this.i32, this.stateIndex(head));
   }
@@ -466,7 +483,7 @@ export class ThreadState {
       this.f64[this.#d + WRITER_EXPIRY] = expiry;
       i32[b + WRITER_SLOT] = 0;
       i32[b + OWNER] = THREAD_ID;
-      Atomics.store(i32, b + WRITER, 1);
+      i32[b + WRITER] = 1;
       if (expiry > 0) this.#noteExpiry(expiry);
       return { fence, slot: 0, gen: 0 };
     }
@@ -603,7 +620,7 @@ export class ThreadState {
   /** Ends an exclusive lease if it still holds the lock. */
   releaseWriter(fence: number): boolean {
     if (!this.holdsWriter(fence)) return false;
-    Atomics.store(this.i32, this.#b + WRITER, 0);
+    this.i32[this.#b + WRITER] = 0;
     this.f64[this.#d + WRITER_EXPIRY] = 0;
     this.dispatch();
     return true;
@@ -695,7 +712,7 @@ export class ThreadState {
       const expiry = this.f64[d + WRITER_EXPIRY]!;
       const slot = i32[b + WRITER_SLOT]!;
       if ((expiry > 0 && expiry <= at) || (slot !== 0 && this.#gone(slot))) {
-        Atomics.store(i32, b + WRITER, 0);
+        i32[b + WRITER] = 0;
         if (slot !== 0) {
           i32[b + WRITER_SLOT] = 0;
           this.#free(slot);
@@ -833,10 +850,10 @@ export class ThreadState {
       this.f64[d + WRITER_EXPIRY] = expiry;
       i32[b + WRITER_SLOT] = s;
       i32[b + OWNER] = i32[x + MODE_]! >>> 1;
-      Atomics.store(i32, b + WRITER, 1);
+      i32[b + WRITER] = 1;
     }
     if (expiry > 0) this.#noteExpiry(expiry);
-    this.#noteExpiry(this.now + WAITER_STALE_MS);
+    this.#noteExpiry(this.now + WAITER_STALE_MS, false);
     Atomics.store(i32, x, GRANTED);
   }
 
