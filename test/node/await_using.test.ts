@@ -17,13 +17,17 @@ const scratch = join(root, ".test-results", `await_using_${process.pid}`);
 mkdirSync(scratch, { recursive: true });
 const nodeMajor = Number(process.versions.node.split(".")[0]);
 
-/** The ```ts block of the README that follows its marker comment. */
+/**
+ * The ```ts block that follows its marker comment: the README's withLock
+ * quick start, and the getting-started guide's `await using` example.
+ */
 function readmeBlock(marker: "with-lock" | "await-using"): string {
-  const readme = readFileSync(join(root, "README.md"), "utf8");
-  const at = readme.indexOf(`runs this block on Node: ${marker} -->`);
-  assert(at !== -1, `README.md has no block marked ${marker}`);
-  const block = /```ts\n([\s\S]*?)\n```/.exec(readme.slice(at));
-  assert(block !== null, `README.md has no ts block after ${marker}`);
+  const file = marker === "with-lock" ? "README.md" : "docs/getting-started.md";
+  const text = readFileSync(join(root, file), "utf8");
+  const at = text.indexOf(`runs this block on Node: ${marker} -->`);
+  assert(at !== -1, `${file} has no block marked ${marker}`);
+  const block = /```ts\n([\s\S]*?)\n```/.exec(text.slice(at));
+  assert(block !== null, `${file} has no ts block after ${marker}`);
   return block[1]!;
 }
 
