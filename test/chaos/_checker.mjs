@@ -27,7 +27,12 @@
  *   rejected (a failed release must not replace the section's result) (must
  *   be 0).
  *
- * A holder is unlost until its `lease.signal` aborts: a section whose lease
+ * A holder is unlost until its `lease.signal` aborts, or until a steal took
+ * its lock: the belief of a section lost to a steal ends where the section
+ * of the steal that took it (the lowest stealing fence above its own)
+ * began, however late its own holder heard of it (a distributed holder
+ * hears at its next renewal; its writes meanwhile are the fence's to stop,
+ * and a section that is never told overlaps its thief). A section whose lease
  * was lost counts, in the overlap check, until the moment its signal aborted
  * (less `lossToleranceMs` and the longest stall of its event loop meanwhile,
  * as a timer cannot fire on time in a stalled loop). A section whose process
@@ -105,14 +110,24 @@ export function check({
     // Each section's belief: from its grant to its end, or to the moment
     // its signal aborted; a pause past the lease is left out.
     const beliefs = [];
+    const thieves = list.filter((r) => r[R.steal] === 1)
+      .sort((a, b) => a[R.fence] - b[R.fence]);
     for (const r of list) {
       if (r[R.stalled] === 1) continue;
       const lostAt = r[R.lostAt] ?? 0;
       if (r[R.lost] === 1 && lostAt === 0) continue; // an old record
-      const end = lostAt > 0 ? Math.min(r[R.end], lostAt) : r[R.end];
+      let end = lostAt > 0 ? Math.min(r[R.end], lostAt) : r[R.end];
+      const thief = r[R.stolen] === 1
+        ? thieves.find((t) => t[R.fence] > r[R.fence])
+        : undefined;
+      if (thief !== undefined) end = Math.min(end, thief[R.start]);
       if (end < r[R.start]) continue;
       // A loss may be said late by the tolerance and the loop's stall.
-      const hard = lostAt > 0 ? end - lossToleranceMs - (r[R.slack] ?? 0) : end;
+      const hard = thief !== undefined
+        ? end
+        : lostAt > 0
+        ? end - lossToleranceMs - (r[R.slack] ?? 0)
+        : end;
       beliefs.push({ r, end, hard });
     }
     beliefs.sort((a, b) => a.r[R.start] - b.r[R.start]);

@@ -47,6 +47,10 @@ export const R = {
   leaseMs: 13,
   /** Lost, with `strictLeases`, though neither a pause nor a stall explains it. */
   unexpected: 14,
+  /** Lost to a steal (its signal's reason says so). */
+  stolen: 15,
+  /** Its acquisition took the lock with `steal`. */
+  steal: 16,
 };
 
 /** The kinds of `extend` a section may do, in record order (from 1). */
@@ -225,6 +229,8 @@ function bounded(promise, ms) {
  * @param {number} [config.settleBoundMs] how long past its deadline an acquisition may settle before it counts as late
  * @param {number} [config.opBoundMs] how long a call without a deadline (release, extend, query, tryAcquire) may take before it counts as hung
  * @param {number} [config.minLeaseMs] the shortest lease `extend(shorter)` asks for
+ * @param {number} [config.stealRatio] exclusive acquisitions that take the lock with `steal`
+ * @param {number} [config.settleLostMs] how long an exclusive section waits, before it ends, for a steal to reach it (a distributed holder hears of one at its next renewal)
  * @param {(records: unknown[][]) => void} [config.flush] takes records in batches
  */
 export async function runClient(config) {
@@ -259,6 +265,8 @@ export async function runClient(config) {
     settleBoundMs = 2_000,
     opBoundMs = 15_000,
     minLeaseMs = 150,
+    stealRatio = 0,
+    settleLostMs = 0,
     flush,
   } = config;
   const rng = seeded(seed);
@@ -289,6 +297,7 @@ export async function runClient(config) {
     beliefWithoutHold: 0,
     withLockRuns: 0,
     withLockResultLost: 0,
+    steals: 0,
   };
   for (const method of METHODS) counts[`method:${method}`] = 0;
   const errors = [];
@@ -463,6 +472,10 @@ export async function runClient(config) {
     // length ends well before the renewal the old length had scheduled.
     if (extend === "shorter" && rng() < 0.5) leaseMs *= 4;
     if (leaseMs !== undefined) options.leaseMs = leaseMs;
+    if (!shared && stealRatio > 0 && rng() < stealRatio) {
+      options.steal = true;
+      counts.steals++;
+    }
     if (priorities !== undefined && method !== "tryAcquire") {
       options.priority = between(rng, priorities);
     }
@@ -555,6 +568,10 @@ export async function runClient(config) {
         counts.otherErrors++;
         note(String(error?.stack ?? error));
       }
+      // A holder a steal took the lock from may not know yet: it holds on
+      // (as a user's section would) for as long as its backend takes to say
+      // so, and only then counts as unlost.
+      if (settleLostMs > 0 && !shared) await aborted(held.signal, settleLostMs);
       const end = now();
       held.signal.removeEventListener("abort", onLost);
       return { held, start: result.start, end, write: result.write, lostAt };
@@ -632,6 +649,8 @@ export async function runClient(config) {
         EXTENDS.indexOf(plan.extend) + 1,
         leaseMs ?? 0,
         unexpected ? 1 : 0,
+        lost && /stolen/.test(String(held.signal.reason?.message)) ? 1 : 0,
+        options.steal === true ? 1 : 0,
       ]);
     };
 

@@ -129,6 +129,21 @@ function httpScenarios(restart) {
       workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true },
     },
     {
+      // A steal now and then, through every acquire method: the old holder
+      // hears of it at its next renewal (a third of 900 ms), its stale
+      // writes are fenced off, and no two unlost holders overlap.
+      name: "steal",
+      sections: 3_000,
+      names: 4,
+      workload: {
+        holdMs: [0, 2],
+        leaseMs: 900,
+        methods: { acquire: 2, withLock: 1, tryAcquire: 1 },
+        stealRatio: 0.05,
+        settleLostMs: 700,
+      },
+    },
+    {
       // 400 waiters queued at once on one name, most aborted at random.
       name: "mass-cancel",
       names: 1,
@@ -227,6 +242,18 @@ const SCENARIOS = {
       perClient: quick ? 2 : 6,
       names: 1,
       workload: { abortRatio: 0.7, abortMs: [0, 50] },
+    },
+    {
+      // Steals among 16 clients through every acquire method: the old
+      // holders are told at once, and their stale writes are fenced off.
+      name: "steal",
+      sections: 20_000,
+      clients: 16,
+      workload: {
+        holdMs: [0, 1],
+        methods: { acquire: 2, withLock: 1, tryAcquire: 1 },
+        stealRatio: 0.05,
+      },
     },
     {
       name: "broken-lock",
