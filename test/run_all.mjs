@@ -59,8 +59,13 @@ function run(command, args, extraEnv = {}) {
 }
 
 const tally = [];
+const began = Date.now();
+let lastRecord = began;
+/** A step's result, and how long it took (since the step before it ended). */
 function record(step, passed, failed, note = "") {
-  tally.push({ step, passed, failed, note });
+  const now = Date.now();
+  tally.push({ step, passed, failed, note, seconds: (now - lastRecord) / 1e3 });
+  lastRecord = now;
 }
 
 /** A runner that exits non-zero without reporting a failed test still counts as one failure. */
@@ -345,13 +350,14 @@ if (wanted("chaos")) {
 }
 
 console.log("\nSummary");
-for (const { step, passed, failed, note } of tally) {
+for (const { step, passed, failed, note, seconds } of tally) {
   console.log(
     `  ${failed ? "FAIL" : "ok  "} ${step}: ${passed} passed, ${failed} failed${
       note ? ` (${note})` : ""
-    }`,
+    } [${Math.round(seconds)} s]`,
   );
 }
+console.log(`  in ${Math.round((Date.now() - began) / 1e3)} s`);
 const passed = tally.reduce((n, t) => n + t.passed, 0);
 const failed = tally.reduce((n, t) => n + t.failed, 0);
 console.log(`${passed} passed, ${failed} failed`);
