@@ -14,6 +14,7 @@ import {
   startLockService,
   startRedis,
 } from "../_services.mjs";
+import { startFaultProxy } from "./_fault_proxy.mjs";
 import { derive, now, seeded } from "./_rng.mjs";
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -174,6 +175,60 @@ export function startClientProcess(script, config, result) {
     })
   );
   return { child, exited };
+}
+
+/**
+ * Runs an HTTP scenario of `backend` on `env` (its servers) to the end:
+ * four client processes of `script`, each with `tasks` clients, reaching
+ * the servers through a fault proxy that injects the scenario's faults;
+ * `config` adds the runner's own fields to each process's config. Returns
+ * every process's result, the faults injected by kind, and the proxy (still
+ * open, calm: close it).
+ */
+export async function driveHttp(args, backend, scenario, seed, env, run) {
+  const { script, names, deadline, livenessMs, config } = run;
+  const proxy = await startFaultProxy(env.url, {
+    seed: derive(seed, 9_999),
+    rate: scenario.faults?.rate ?? 0,
+    kinds: scenario.faults?.kinds ?? [],
+    delayMs: scenario.faults?.delayMs,
+    messages: scenario.faults?.messages,
+  });
+  const processes = 4;
+  const tasks = scenario.tasks ?? 4;
+  const perClient = scenario.perClient ??
+    Math.ceil(args.size(scenario.sections) / (processes * tasks));
+  const { results, faults } = await driveProcesses({
+    backend,
+    scenario,
+    env,
+    proxy,
+    seed,
+    deadline,
+    quick: args.quick,
+    processes,
+    start: (index, result) =>
+      startClientProcess(script, {
+        backend,
+        url: proxy.url,
+        token: env.token,
+        names,
+        tasks,
+        client: index,
+        seed: derive(seed, index),
+        // Half the lock service's clients wait on WebSockets, half long-poll.
+        websocket: backend === "durable-object" && index % 2 === 1,
+        ...config,
+        workload: {
+          ...scenario.workload,
+          ...pauses(scenario, args.quick),
+          sections: perClient,
+          livenessMs,
+          deadline,
+        },
+      }, result),
+  });
+  return { results, faults, proxy };
 }
 
 /**

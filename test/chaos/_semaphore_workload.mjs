@@ -11,13 +11,8 @@
  * before the release went), so sections that overlap in time held their
  * permits at once.
  */
-import {
-  aborted,
-  acquisitionCounts,
-  between,
-  mergeCounts,
-  sleep,
-} from "./_client_kit.mjs";
+import { aborted, between, sleep } from "./_client_kit.mjs";
+import { acquisitionCounts, mergeCounts } from "./_client_kit.mjs";
 import { now, seeded } from "./_rng.mjs";
 
 /** Record fields, in order (records travel between processes as arrays). */

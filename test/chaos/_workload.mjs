@@ -18,13 +18,8 @@
  *
  * Runs the same in a task, a worker thread, or a child process.
  */
-import {
-  aborted,
-  acquisitionCounts,
-  between,
-  mergeCounts,
-  sleep,
-} from "./_client_kit.mjs";
+import { aborted, between, sleep } from "./_client_kit.mjs";
+import { acquisitionCounts, mergeCounts } from "./_client_kit.mjs";
 import { now, seeded } from "./_rng.mjs";
 
 export { mergeCounts };

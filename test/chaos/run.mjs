@@ -24,12 +24,11 @@ import { runBounds } from "./_bounds.mjs";
 import {
   chaosArgs,
   children,
-  driveProcesses,
+  driveHttp,
   httpBackends,
   pauses as pausesFor,
   runScenarios,
   sleep,
-  startClientProcess,
   stuckAfter,
 } from "./_harness.mjs";
 import { derive, now, seeded } from "./_rng.mjs";
@@ -37,17 +36,8 @@ import { FencedStore, serveStore, SharedFencedStore } from "./_store.mjs";
 import { driveTrials } from "./_thread_trials.mjs";
 import { runClient } from "./_workload.mjs";
 
-const {
-  arg,
-  quick,
-  only,
-  onlyScenario,
-  baseSeed,
-  jsonFile,
-  size,
-  deadlineMs,
-  livenessMs,
-} = chaosArgs(20261127);
+const args = chaosArgs(20261127);
+const { arg, quick, size, deadlineMs, livenessMs } = args;
 const markdownFile = arg("--markdown");
 /** A scenario's own bound: `quickMs` shortens its quick run. */
 const deadlineOf = (scenario) =>
@@ -592,9 +582,6 @@ const backends = httpBackends((type, url, token) => (name) =>
 const upstashInfra = () => backends.upstash();
 const lockServiceInfra = () => backends.durableObject();
 
-const startChild = (config, result) =>
-  startClientProcess(new URL("./_child.mjs", import.meta.url), config, result);
-
 async function runHttp(backend, scenario, seed) {
   const env = backend === "upstash"
     ? await upstashInfra()
@@ -605,49 +592,18 @@ async function runHttp(backend, scenario, seed) {
   );
   const store = new FencedStore();
   const storeServer = await serveStore(store);
-  const proxy = await startFaultProxy(env.url, {
-    seed: derive(seed, 9_999),
-    rate: scenario.faults?.rate ?? 0,
-    kinds: scenario.faults?.kinds ?? [],
-    delayMs: scenario.faults?.delayMs,
-    messages: scenario.faults?.messages,
-  });
-  const processes = 4;
-  const tasks = scenario.tasks ?? 4;
-  const perClient = scenario.perClient ??
-    Math.ceil(size(scenario.sections) / (processes * tasks));
-  const deadline = now() + deadlineOf(scenario);
-  const { results, faults } = await driveProcesses({
-    backend,
-    scenario,
-    env,
-    proxy,
-    seed,
-    deadline,
-    quick,
-    processes,
-    start: (index, result) =>
-      startChild({
-        backend,
-        url: proxy.url,
-        token: env.token,
-        storeUrl: storeServer.url,
-        names,
-        tasks,
-        client: index,
-        seed: derive(seed, index),
-        // Half the lock service's clients wait on WebSockets, half long-poll.
-        websocket: backend === "durable-object" && index % 2 === 1,
-        sharedInstance: scenario.sharedInstance === true,
-        workload: {
-          ...scenario.workload,
-          ...pauses(scenario),
-          sections: perClient,
-          livenessMs,
-          deadline,
-        },
-      }, result),
-  });
+  const http = {
+    script: new URL("./_child.mjs", import.meta.url),
+    names,
+    deadline: now() + deadlineOf(scenario),
+    livenessMs,
+    config: {
+      storeUrl: storeServer.url,
+      sharedInstance: scenario.sharedInstance === true,
+    },
+  };
+  const driven = await driveHttp(args, backend, scenario, seed, env, http);
+  const { results, faults, proxy } = driven;
   const stuck = await stuckAfter(
     names,
     env.make,
@@ -742,7 +698,7 @@ const runners = {
 const { rows, passed, failed } = await runScenarios({
   scenarios: SCENARIOS,
   runners,
-  args: { only, onlyScenario, baseSeed, quick, jsonFile },
+  args,
   script: "run.mjs",
   // The broken lock must be caught: its scenario passes when it fails.
   passes: (report, scenario) =>

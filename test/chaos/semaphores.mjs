@@ -13,29 +13,19 @@
  *          [--scenario name] [--seed n] [--json file]
  */
 import { createSemaphore } from "unilock";
-import { FAULT_KINDS, startFaultProxy } from "./_fault_proxy.mjs";
+import { FAULT_KINDS } from "./_fault_proxy.mjs";
 import {
   chaosArgs,
-  driveProcesses,
+  driveHttp,
   httpBackends,
-  pauses as pausesFor,
   runScenarios,
-  startClientProcess,
   stuckAfter as stuckAfterBy,
 } from "./_harness.mjs";
 import { derive, now } from "./_rng.mjs";
 import { checkSemaphores, runSemaphoreClient } from "./_semaphore_workload.mjs";
 
-const {
-  quick,
-  only,
-  onlyScenario,
-  baseSeed,
-  jsonFile,
-  size,
-  deadlineMs,
-  livenessMs,
-} = chaosArgs(20261213);
+const args = chaosArgs(20261213);
+const { quick, size, deadlineMs, livenessMs } = args;
 /**
  * A restart's outage is as long in a quick run as in a full one (wrangler dev
  * takes tens of seconds to come back on a loaded machine): waiters across it
@@ -144,8 +134,6 @@ function semaphoreNames(count, tag) {
   );
 }
 
-const pauses = (scenario) => pausesFor(scenario, quick);
-
 function settleBound(scenario, lapseMs) {
   const disrupted = scenario.kill || scenario.restartEveryMs ||
     scenario.faults || scenario.workload.pauseRatio;
@@ -200,13 +188,6 @@ const backends = httpBackends((type, url, token) => (name) =>
   )
 );
 
-const startChild = (config, result) =>
-  startClientProcess(
-    new URL("./_semaphore_child.mjs", import.meta.url),
-    config,
-    result,
-  );
-
 async function runHttp(backend, scenario, seed) {
   const env = backend === "upstash"
     ? await backends.upstash()
@@ -215,46 +196,15 @@ async function runHttp(backend, scenario, seed) {
     scenario.names ?? 3,
     backend === "upstash" ? "up" : "do",
   );
-  const proxy = await startFaultProxy(env.url, {
-    seed: derive(seed, 9_999),
-    rate: scenario.faults?.rate ?? 0,
-    kinds: scenario.faults?.kinds ?? [],
-    delayMs: scenario.faults?.delayMs,
-  });
-  const processes = 4;
-  const tasks = scenario.tasks ?? 4;
-  const perClient = scenario.perClient ??
-    Math.ceil(size(scenario.sections) / (processes * tasks));
-  const deadline = now() + deadlineMs;
-  const { results, faults } = await driveProcesses({
-    backend,
-    scenario,
-    env,
-    proxy,
-    seed,
-    deadline,
-    quick,
-    processes,
-    start: (index, result) =>
-      startChild({
-        backend,
-        url: proxy.url,
-        token: env.token,
-        names,
-        capacity: CAPACITY,
-        tasks,
-        client: index,
-        seed: derive(seed, index),
-        websocket: backend === "durable-object" && index % 2 === 1,
-        workload: {
-          ...scenario.workload,
-          ...pauses(scenario),
-          sections: perClient,
-          livenessMs: livenessFor(scenario),
-          deadline,
-        },
-      }, result),
-  });
+  const http = {
+    script: new URL("./_semaphore_child.mjs", import.meta.url),
+    names,
+    deadline: now() + deadlineMs,
+    livenessMs: livenessFor(scenario),
+    config: { capacity: CAPACITY },
+  };
+  const driven = await driveHttp(args, backend, scenario, seed, env, http);
+  const { results, faults, proxy } = driven;
   const stuck = await stuckAfter(
     names,
     env.make,
@@ -276,7 +226,7 @@ const runners = {
 const { passed, failed } = await runScenarios({
   scenarios: SCENARIOS,
   runners,
-  args: { only, onlyScenario, baseSeed, quick, jsonFile },
+  args,
   script: "semaphores.mjs",
   // The broken semaphore must be caught: its scenario passes when it fails.
   passes: (report, scenario) =>
