@@ -65,6 +65,7 @@ export default defineConfig({
     thread: "src/thread/thread.ts",
     upstash_lock: "src/upstash/upstash_lock.ts",
     durable_object_lock: "src/durable_object/durable_object_lock.ts",
+    durable_object_binding: "src/durable_object/durable_object_binding.ts",
     remote: "src/remote/remote.ts",
   },
   // node:* stays an import: the bridge and its CLI run on Node.

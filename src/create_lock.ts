@@ -7,7 +7,12 @@ import { UpstashLock } from "./upstash/upstash_lock.ts";
 import { DurableObjectLock } from "./durable_object/durable_object_lock.ts";
 import { describeLockTarget } from "./lock_target.ts";
 import type { Lock, LockOptions, LockType, LockTypes } from "./core/types.ts";
-import { checkOptionKeys, checkOptions, show } from "./core/_validate.ts";
+import {
+  createOfType,
+  type Registered,
+  registerType,
+  type RegistryKind,
+} from "./_registry.ts";
 import { OPTION_KEYS } from "./_option_keys.ts";
 
 /**
@@ -18,11 +23,7 @@ export type LockFactory<O = LockOptions> = (
   options: O,
 ) => Lock;
 
-interface Factory {
-  create: LockFactory<never>;
-  /** The option keys the type accepts; `undefined` accepts any. */
-  keys: readonly string[] | undefined;
-}
+type Factory = Registered<Lock>;
 
 const factories: Map<string, Factory> = new Map<string, Factory>([
   ["local", {
@@ -55,9 +56,15 @@ const factories: Map<string, Factory> = new Map<string, Factory>([
   }],
 ]);
 
-function knownTypes(): string {
-  return [...factories.keys()].map((type) => `"${type}"`).join(", ");
-}
+/** What `createLock` makes, as the registry checks and names it. */
+const kind: RegistryKind<Lock> = {
+  noun: "lock",
+  made: "Lock",
+  isMade: (value): value is Lock =>
+    value !== null && typeof value === "object" &&
+    typeof (value as Lock).acquire === "function" &&
+    typeof (value as Lock).name === "string",
+};
 
 /**
  * Creates a lock of the given type. `"local"`, the default, is an async FIFO
@@ -107,37 +114,7 @@ export function createLock<T extends LockType | undefined = "local">(
   options?: LockTypes[NoInfer<T> extends LockType ? NoInfer<T> : "local"],
 ): Lock {
   type ??= "local" as T;
-  if (typeof type !== "string") {
-    throw new TypeError(
-      `Cannot create lock as 'type' must be a string: current value is ${
-        show(type)
-      }; known types are ${knownTypes()}`,
-    );
-  }
-  checkOptions("create lock", options);
-  const factory = factories.get(type);
-  if (factory === undefined) {
-    throw new TypeError(
-      `Cannot create lock as 'type' is unknown: current value is ${
-        show(type)
-      }; known types are ${knownTypes()}`,
-    );
-  }
-  if (factory.keys !== undefined) {
-    checkOptionKeys("create lock", type, options, factory.keys);
-  }
-  const lock = (factory.create as LockFactory)(options ?? {});
-  if (
-    lock === null || typeof lock !== "object" ||
-    typeof lock.acquire !== "function" || typeof lock.name !== "string"
-  ) {
-    throw new TypeError(
-      `Cannot create lock as the factory for type "${type}" did not return a Lock: returned ${
-        show(lock)
-      }`,
-    );
-  }
-  return lock;
+  return createOfType(kind, factories, type, options);
 }
 
 /**
@@ -172,38 +149,5 @@ export function registerLockType<T extends string>(
   factory: LockFactory<T extends LockType ? LockTypes[T] : LockOptions>,
   optionKeys?: readonly string[],
 ): void {
-  if (typeof type !== "string" || type.length === 0 || type.length > 64) {
-    throw new TypeError(
-      `Cannot register lock type as 'type' must be a string of 1 to 64 characters: current value is ${
-        show(type)
-      }`,
-    );
-  }
-  if (typeof factory !== "function") {
-    throw new TypeError(
-      `Cannot register lock type "${type}" as 'factory' must be a function: current value is ${
-        show(factory)
-      }`,
-    );
-  }
-  if (
-    optionKeys !== undefined &&
-    (!Array.isArray(optionKeys) ||
-      !optionKeys.every((k) => typeof k === "string"))
-  ) {
-    throw new TypeError(
-      `Cannot register lock type "${type}" as 'optionKeys' must be an array of strings: current value is ${
-        show(optionKeys)
-      }`,
-    );
-  }
-  if (factories.has(type)) {
-    throw new TypeError(
-      `Cannot register lock type "${type}" as the type is already taken; taken types are ${knownTypes()}`,
-    );
-  }
-  factories.set(type, {
-    create: factory as LockFactory<never>,
-    keys: optionKeys === undefined ? undefined : [...optionKeys],
-  });
+  registerType(kind, factories, type, factory, optionKeys);
 }

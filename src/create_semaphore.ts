@@ -11,7 +11,12 @@ import type {
   SemaphoreType,
   SemaphoreTypes,
 } from "./core/types.ts";
-import { checkOptionKeys, checkOptions, show } from "./core/_validate.ts";
+import {
+  createOfType,
+  type Registered,
+  registerType,
+  type RegistryKind,
+} from "./_registry.ts";
 import { SEMAPHORE_OPTION_KEYS } from "./_option_keys.ts";
 
 /**
@@ -20,11 +25,7 @@ import { SEMAPHORE_OPTION_KEYS } from "./_option_keys.ts";
  */
 export type SemaphoreFactory<O = SemaphoreOptions> = (options: O) => Semaphore;
 
-interface Factory {
-  create: SemaphoreFactory<never>;
-  /** The option keys the type accepts; `undefined` accepts any. */
-  keys: readonly string[] | undefined;
-}
+type Factory = Registered<Semaphore>;
 
 const factories: Map<string, Factory> = new Map<string, Factory>([
   ["local", {
@@ -56,9 +57,16 @@ const factories: Map<string, Factory> = new Map<string, Factory>([
   }],
 ]);
 
-function knownTypes(): string {
-  return [...factories.keys()].map((type) => `"${type}"`).join(", ");
-}
+/** What `createSemaphore` makes, as the registry checks and names it. */
+const kind: RegistryKind<Semaphore> = {
+  noun: "semaphore",
+  made: "Semaphore",
+  isMade: (value): value is Semaphore =>
+    value !== null && typeof value === "object" &&
+    typeof (value as Semaphore).acquire === "function" &&
+    typeof (value as Semaphore).withPermits === "function" &&
+    typeof (value as Semaphore).name === "string",
+};
 
 /**
  * Creates a counting semaphore of the given type: at most `permits` permits
@@ -97,47 +105,7 @@ export function createSemaphore<T extends SemaphoreType>(
   type: T,
   options: SemaphoreTypes[NoInfer<T>],
 ): Semaphore {
-  if (typeof type !== "string") {
-    throw new TypeError(
-      `Cannot create semaphore as 'type' must be a string: current value is ${
-        show(type)
-      }; known types are ${knownTypes()}`,
-    );
-  }
-  checkOptions("create semaphore", options);
-  const factory = factories.get(type);
-  if (factory === undefined) {
-    throw new TypeError(
-      `Cannot create semaphore as 'type' is unknown: current value is ${
-        show(type)
-      }; known types are ${knownTypes()}`,
-    );
-  }
-  if (factory.keys !== undefined) {
-    checkOptionKeys(
-      "create semaphore",
-      type,
-      options,
-      factory.keys,
-      "semaphores",
-    );
-  }
-  const semaphore = (factory.create as SemaphoreFactory)(
-    options ?? ({} as SemaphoreOptions),
-  );
-  if (
-    semaphore === null || typeof semaphore !== "object" ||
-    typeof semaphore.acquire !== "function" ||
-    typeof semaphore.withPermits !== "function" ||
-    typeof semaphore.name !== "string"
-  ) {
-    throw new TypeError(
-      `Cannot create semaphore as the factory for type "${type}" did not return a Semaphore: returned ${
-        show(semaphore)
-      }`,
-    );
-  }
-  return semaphore;
+  return createOfType(kind, factories, type, options);
 }
 
 /**
@@ -170,38 +138,5 @@ export function registerSemaphoreType<T extends string>(
   >,
   optionKeys?: readonly string[],
 ): void {
-  if (typeof type !== "string" || type.length === 0 || type.length > 64) {
-    throw new TypeError(
-      `Cannot register semaphore type as 'type' must be a string of 1 to 64 characters: current value is ${
-        show(type)
-      }`,
-    );
-  }
-  if (typeof factory !== "function") {
-    throw new TypeError(
-      `Cannot register semaphore type "${type}" as 'factory' must be a function: current value is ${
-        show(factory)
-      }`,
-    );
-  }
-  if (
-    optionKeys !== undefined &&
-    (!Array.isArray(optionKeys) ||
-      !optionKeys.every((k) => typeof k === "string"))
-  ) {
-    throw new TypeError(
-      `Cannot register semaphore type "${type}" as 'optionKeys' must be an array of strings: current value is ${
-        show(optionKeys)
-      }`,
-    );
-  }
-  if (factories.has(type)) {
-    throw new TypeError(
-      `Cannot register semaphore type "${type}" as the type is already taken; taken types are ${knownTypes()}`,
-    );
-  }
-  factories.set(type, {
-    create: factory as SemaphoreFactory<never>,
-    keys: optionKeys === undefined ? undefined : [...optionKeys],
-  });
+  registerType(kind, factories, type, factory, optionKeys);
 }

@@ -6,6 +6,7 @@
 
 import {
   createLock,
+  createSemaphore,
   describeLockTarget,
   detectRuntime,
   getDefaultLockManager,
@@ -20,7 +21,9 @@ import {
   LockTimeoutError,
   type LockType,
   registerLockType,
+  registerSemaphoreType,
   type Runtime,
+  type SemaphoreType,
   withLock,
 } from "../mod.ts";
 import {
@@ -428,6 +431,76 @@ export function apiSuite(test: RegisterTest, runtime: Runtime): void {
     const type = randomName("type");
     registerLockType(type, () => ({}) as never);
     assertThrows(() => createLock(type), TypeError, ["did not return a Lock"]);
+    return Promise.resolve();
+  });
+
+  test("createLock() and createSemaphore() share their registry's messages, each naming its own kind", () => {
+    const message = (fn: () => unknown): string => {
+      try {
+        fn();
+      } catch (error) {
+        assert(error instanceof TypeError, `a TypeError, got ${error}`);
+        return error.message;
+      }
+      throw new Error("did not throw");
+    };
+    for (
+      const [noun, made, create, register] of [
+        ["lock", "Lock", createLock, registerLockType],
+        ["semaphore", "Semaphore", createSemaphore, registerSemaphoreType],
+      ] as const
+    ) {
+      const make = create as (type: unknown, options?: object) => unknown;
+      const add = register as (
+        type: unknown,
+        factory: unknown,
+        keys?: unknown,
+      ) => void;
+      const known = message(() => make(5));
+      assert(
+        known.startsWith(
+          `Cannot create ${noun} as 'type' must be a string: current value is 5; known types are "local", `,
+        ),
+        known,
+      );
+      assert(
+        message(() => make("nope", { name: "x", permits: 1 })).startsWith(
+          `Cannot create ${noun} as 'type' is unknown: current value is "nope" (a string of length 4); known types are "local", `,
+        ),
+      );
+      assertEquals(
+        message(() => make("local", { nmae: "x", permits: 1 })),
+        `Cannot create ${noun} as 'nmae' is not an option of local ${noun}s; did you mean 'name'?`,
+      );
+      assertEquals(
+        message(() => add("", () => ({}))),
+        `Cannot register ${noun} type as 'type' must be a string of 1 to 64 characters: current value is "" (a string of length 0)`,
+      );
+      const type = randomName(`type-${noun}`);
+      assertEquals(
+        message(() => add(type, "nope")),
+        `Cannot register ${noun} type "${type}" as 'factory' must be a function: current value is "nope" (a string of length 4)`,
+      );
+      assertEquals(
+        message(() => add(type, () => ({}), "name")),
+        `Cannot register ${noun} type "${type}" as 'optionKeys' must be an array of strings: current value is "name" (a string of length 4)`,
+      );
+      add(type, () => ({ name: "x" }), ["name"]);
+      assert(
+        message(() => add(type, () => ({}))).startsWith(
+          `Cannot register ${noun} type "${type}" as the type is already taken; taken types are "local", `,
+        ),
+      );
+      assertEquals(
+        message(() => make(type, { name: "x" })),
+        `Cannot create ${noun} as the factory for type "${type}" did not return a ${made}: returned an object`,
+      );
+    }
+    const sem = createSemaphore("local" as SemaphoreType, {
+      name: randomName(),
+      permits: 2,
+    });
+    assertEquals(sem.permits, 2);
     return Promise.resolve();
   });
 

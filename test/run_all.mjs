@@ -244,7 +244,7 @@ if (wanted("checks")) {
     ],
     ["export maps agree", process.execPath, ["test/check_exports.mjs"]],
     [
-      "bundle sizes through the subpaths (local <= 6 KiB, durable-object client with its object <= 14 KiB, gzip)",
+      "bundle sizes through the subpaths (local <= 6 KiB, durable-object client with its object <= 12 KiB, gzip)",
       process.execPath,
       ["test/check_sizes.mjs"],
     ],

@@ -10,7 +10,6 @@
 
 import type { LockSnapshot } from "../core/types.ts";
 import type { RemoteDriver } from "../remote/driver.ts";
-import { LockService, ServiceError } from "./_lock_service.ts";
 import type { LockDurableObjectStub } from "./_protocol.ts";
 
 type AcquireWith = (
@@ -44,12 +43,16 @@ type Stub = {
 
 /**
  * The driver for the lock `name` in `namespace`. `target` names it in
- * errors (the service's URL, or the binding).
+ * errors (the service's URL, or the binding); `http` says the namespace is
+ * the lock service's (_service_target.ts), whose stubs take a signal. The
+ * driver does not import the HTTP client, so that a Worker using the binding
+ * does not bundle it.
  */
 export function durableObjectDriver(
   name: string,
   namespace: LockDurableObjectNamespace,
   target: string,
+  http: boolean,
 ): RemoteDriver {
   let stub: Stub | undefined;
   /** Tokens the object has queued (their calls need no place in order). */
@@ -74,6 +77,12 @@ export function durableObjectDriver(
       throw error;
     }
   };
+  /**
+   * The arguments only the lock service's client takes (an RPC stub would
+   * try to send them to the object, and cannot serialize a signal).
+   */
+  const local = (signal: AbortSignal): [] | [AbortSignal] =>
+    http ? [signal] : [];
   return {
     type: "durable-object",
     target,
@@ -97,8 +106,8 @@ export function durableObjectDriver(
               ? {}
               : { permits: request.permits ?? 1, capacity }),
           };
-          return s instanceof LockService
-            ? s.acquire(body, signal, inOrder)
+          return http
+            ? (s.acquire as AcquireWith)(body, signal, inOrder)
             : (s.acquire as AcquireWith)(body);
         });
       // The object queues a call that may wait; one that may not is
@@ -106,7 +115,7 @@ export function durableObjectDriver(
       const waitMs = join ? Math.max(1, request.waitMs) : 0;
       let reply;
       if (!first || waitMs <= 1) reply = await ask(waitMs);
-      else if (object() instanceof LockService) {
+      else if (http) {
         reply = await ask(waitMs, ordered);
       } else {
         // Over RPC, a first short call says when it is queued (in order).
@@ -157,7 +166,7 @@ export function durableObjectDriver(
       };
       const reply = await call(
         signal,
-        (s) => s.steal(body, ...local(s, signal)),
+        (s) => s.steal(body, ...local(signal)),
       );
       if (reply?.ok === true && typeof reply.fence === "number") {
         return {
@@ -172,13 +181,13 @@ export function durableObjectDriver(
       throw new Error(`malformed reply to steal: ${show(reply)}`);
     },
     async release(token, signal) {
-      return (await call(signal, (s) => s.release(token, ...local(s, signal))))
+      return (await call(signal, (s) => s.release(token, ...local(signal))))
         .released;
     },
     async extend(token, leaseMs, seq, signal) {
       const reply = await call(
         signal,
-        (s) => s.extend(token, leaseMs, seq, ...local(s, signal)),
+        (s) => s.extend(token, leaseMs, seq, ...local(signal)),
       );
       // An object that does not say how long the lease now runs set it to
       // `leaseMs` from the call's arrival.
@@ -189,13 +198,13 @@ export function durableObjectDriver(
     },
     async cancel(token, signal) {
       queued.delete(token);
-      return (await call(signal, (s) => s.cancel(token, ...local(s, signal))))
+      return (await call(signal, (s) => s.cancel(token, ...local(signal))))
           .held
         ? "held"
         : "cancelled";
     },
     async status(signal) {
-      const reply = await call(signal, (s) => s.status(...local(s, signal)));
+      const reply = await call(signal, (s) => s.status(...local(signal)));
       if (
         reply === null || typeof reply !== "object" ||
         typeof reply.holders !== "number"
@@ -203,7 +212,7 @@ export function durableObjectDriver(
       return reply;
     },
     async query(signal): Promise<LockSnapshot> {
-      const reply = await call(signal, (s) => s.query(...local(s, signal)));
+      const reply = await call(signal, (s) => s.query(...local(signal)));
       if (
         reply === null || typeof reply !== "object" ||
         !Array.isArray(reply.held) || !Array.isArray(reply.pending)
@@ -234,18 +243,13 @@ export function durableObjectDriver(
       if (e?.overloaded) return false;
       // The object refused the call's arguments (over RPC).
       if (error instanceof TypeError && e.remote === true) return false;
-      if (error instanceof ServiceError) return error.status >= 500;
+      // The lock service's answer (a ServiceError, with its HTTP status).
+      if (http && typeof (error as { status?: unknown })?.status === "number") {
+        return (error as { status: number }).status >= 500;
+      }
       return true;
     },
   };
-}
-
-/**
- * The arguments only the lock service's client takes (an RPC stub would try
- * to send them to the object, and cannot serialize a signal).
- */
-function local(stub: unknown, signal: AbortSignal): [] | [AbortSignal] {
-  return stub instanceof LockService ? [signal] : [];
 }
 
 function show(value: unknown): string {

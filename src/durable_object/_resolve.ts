@@ -8,26 +8,28 @@
 
 import { checkOptions, show } from "../core/_validate.ts";
 import { requireName } from "../remote/remote_lock.ts";
-import { LockService } from "./_lock_service.ts";
+import type { RemoteDriver } from "../remote/driver.ts";
+import type { RemoteLockOptions } from "../remote/remote_lock.ts";
+import { durableObjectDriver } from "./_driver.ts";
 import type { LockDurableObjectNamespace } from "./_driver.ts";
 import type { DurableObjectLockOptions } from "./durable_object_lock.ts";
 
-/**
- * The lock service, shaped like a namespace binding so the client logic is
- * one: each "stub" call is one request to `./worker`, or one message on the
- * lock's WebSocket (_lock_service.ts).
- */
-function httpNamespace(base: URL, token: string): LockDurableObjectNamespace {
-  let last: LockService | undefined;
-  return {
-    idFromName: (name) => name,
-    get: (id) => {
-      // A failed call dropped the last stub: its socket may be broken too.
-      last?.close();
-      return last = new LockService(base, id as unknown as string, token);
-    },
-  };
+/** Where a lock's calls go, what errors call it, and whether over HTTP. */
+export interface Target {
+  resolved: LockDurableObjectNamespace;
+  target: string;
+  http: boolean;
 }
+
+/**
+ * The lock service at `url` with `token` (_service_target.ts), handed in by
+ * the clients that offer it, so that one without it bundles no HTTP client.
+ */
+export type ServiceTarget = (
+  action: string,
+  url: unknown,
+  token: unknown,
+) => Target;
 
 /**
  * The objects the options name, and what errors call them; throws a
@@ -36,13 +38,12 @@ function httpNamespace(base: URL, token: string): LockDurableObjectNamespace {
 export function resolveTarget(
   options: DurableObjectLockOptions | undefined,
   kind: "lock" | "semaphore",
-): { resolved: LockDurableObjectNamespace; target: string } {
+  service?: ServiceTarget,
+): Target {
   const action = `create durable-object ${kind}`;
   checkOptions(action, options);
   const { name, namespace, url, token } = options ?? {};
   requireName("durable-object", name, kind);
-  let resolved: LockDurableObjectNamespace;
-  let target = "the LockDurableObject binding";
   // The name travels in a URL (and names the object either way): a lone
   // surrogate has no UTF-8 form, so it could not reach the same object.
   if (
@@ -61,42 +62,52 @@ export function resolveTarget(
         `Cannot ${action} with both 'namespace' and 'url': give the binding inside a Worker, url and token elsewhere`,
       );
     }
-    let parsed: URL | undefined;
-    try {
-      parsed = typeof url === "string" ? new URL(url) : undefined;
-    } catch { /* reported below */ }
-    if (
-      parsed === undefined ||
-      (parsed.protocol !== "https:" && parsed.protocol !== "http:")
-    ) {
+    if (service === undefined) {
       throw new TypeError(
-        `Cannot ${action} as 'url' must be the lock service's http(s) URL: current value is ${
-          show(url)
-        }`,
+        `Cannot ${action} with 'url' from unilock/durable-object/binding: the lock service needs unilock/durable-object/client`,
       );
     }
-    if (typeof token !== "string" || token.length === 0) {
-      throw new TypeError(
-        `Cannot ${action} as 'token' must be the service's non-empty bearer secret: current value is ${
-          show(token)
-        }`,
-      );
-    }
-    resolved = httpNamespace(parsed, token);
-    target = `the lock service at ${parsed.origin}`;
-  } else {
-    if (
-      namespace === null || typeof namespace !== "object" ||
-      typeof namespace.idFromName !== "function" ||
-      typeof namespace.get !== "function"
-    ) {
-      throw new TypeError(
-        `Cannot ${action} as 'namespace' must be the Durable Object namespace binding of LockDurableObject (env.LOCKS), or give 'url' and 'token': current value is ${
-          show(namespace)
-        }`,
-      );
-    }
-    resolved = namespace;
+    return service(action, url, token);
   }
-  return { resolved, target };
+  if (
+    namespace === null || typeof namespace !== "object" ||
+    typeof namespace.idFromName !== "function" ||
+    typeof namespace.get !== "function"
+  ) {
+    throw new TypeError(
+      `Cannot ${action} as 'namespace' must be the Durable Object namespace binding of LockDurableObject (env.LOCKS), or give 'url' and 'token': current value is ${
+        show(namespace)
+      }`,
+    );
+  }
+  return {
+    resolved: namespace,
+    target: "the LockDurableObject binding",
+    http: false,
+  };
+}
+
+/**
+ * The driver for the objects the options name (through `service` for a
+ * `url`); throws a TypeError or RangeError naming a bad option.
+ */
+export function driverFor(
+  options: DurableObjectLockOptions | undefined,
+  kind: "lock" | "semaphore",
+  service?: ServiceTarget,
+): RemoteDriver {
+  const { resolved, target, http } = resolveTarget(options, kind, service);
+  return durableObjectDriver(options!.name!, resolved, target, http);
+}
+
+/** The options the remote-lock core takes from a durable-object client's. */
+export function remoteOptions(
+  options: DurableObjectLockOptions,
+): RemoteLockOptions {
+  const { name, leaseMs, requestTimeoutMs } = options;
+  return {
+    name: name as string,
+    ...(leaseMs === undefined ? {} : { leaseMs }),
+    ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
+  };
 }

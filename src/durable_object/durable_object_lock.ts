@@ -3,9 +3,9 @@
 
 import type { LockOptions } from "../core/types.ts";
 import { RemoteLock } from "../remote/remote_lock.ts";
-import { durableObjectDriver } from "./_driver.ts";
 import type { LockDurableObjectNamespace } from "./_driver.ts";
-import { resolveTarget } from "./_resolve.ts";
+import { driverFor, remoteOptions } from "./_resolve.ts";
+import { serviceTarget } from "./_service_target.ts";
 
 export type { LockDurableObjectStub } from "./_protocol.ts";
 export type { LockDurableObjectNamespace } from "./_driver.ts";
@@ -87,12 +87,9 @@ export class DurableObjectLock extends RemoteLock {
    * @param options Name, namespace binding or service URL and token, lease length.
    */
   constructor(options?: DurableObjectLockOptions) {
-    const { name, leaseMs, requestTimeoutMs } = options ?? {};
-    const { resolved, target } = resolveTarget(options, "lock");
-    super(durableObjectDriver(name as string, resolved, target), {
-      name: name as string,
-      ...(leaseMs === undefined ? {} : { leaseMs }),
-      ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
-    });
+    super(
+      driverFor(options, "lock", serviceTarget),
+      remoteOptions(options!),
+    );
   }
 }

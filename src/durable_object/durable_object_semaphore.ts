@@ -3,8 +3,8 @@
 
 import type { SemaphoreOptions } from "../core/types.ts";
 import { RemoteSemaphore } from "../remote/remote_semaphore.ts";
-import { durableObjectDriver } from "./_driver.ts";
-import { resolveTarget } from "./_resolve.ts";
+import { driverFor, remoteOptions } from "./_resolve.ts";
+import { serviceTarget } from "./_service_target.ts";
 import type { DurableObjectLockOptions } from "./durable_object_lock.ts";
 
 /** Options for {@linkcode DurableObjectSemaphore}: a durable-object lock's, plus `permits`. */
@@ -41,13 +41,9 @@ export class DurableObjectSemaphore extends RemoteSemaphore {
    * @param options Name, capacity (`permits`), namespace binding or service URL and token, lease length.
    */
   constructor(options: DurableObjectSemaphoreOptions) {
-    const { name, permits, leaseMs, requestTimeoutMs } = options ?? {};
-    const { resolved, target } = resolveTarget(options, "semaphore");
-    super(durableObjectDriver(name as string, resolved, target), {
-      name: name as string,
-      permits,
-      ...(leaseMs === undefined ? {} : { leaseMs }),
-      ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
+    super(driverFor(options, "semaphore", serviceTarget), {
+      ...remoteOptions(options),
+      permits: options.permits,
     });
   }
 }

@@ -13,7 +13,8 @@
 import { createLock, LockManager } from "unilock";
 import { derive } from "./_rng.mjs";
 import { remoteStore } from "./_store.mjs";
-import { mergeCounts, runClient } from "./_workload.mjs";
+import { reportTasks } from "./_client_kit.mjs";
+import { runClient } from "./_workload.mjs";
 
 const config = JSON.parse(process.argv[2]);
 const store = remoteStore(config.storeUrl);
@@ -49,33 +50,18 @@ function lockFactory() {
   };
 }
 
-const write = (line) =>
-  new Promise((resolve) => process.stdout.write(line + "\n", resolve));
-let pending = Promise.resolve();
 const manager = config.sharedInstance
   ? new LockManager({ type: config.backend, lockOptions: lockOptions() })
   : undefined;
-const results = await Promise.all(
-  Array.from({ length: config.tasks }, (_, t) =>
-    runClient({
-      ...config.workload,
-      lock: manager === undefined
-        ? lockFactory()
-        : (name) => manager.getOrCreateLock(name),
-      store,
-      names: config.names,
-      client: config.client * 100 + t,
-      seed: derive(config.seed, config.client * 100 + t),
-      flush: (records) => {
-        const line = `R ${JSON.stringify(records)}`;
-        pending = pending.then(() => write(line));
-      },
-    })),
-);
-await pending;
-const counts = {};
-for (const r of results) mergeCounts(counts, r.counts);
-await write(
-  `D ${JSON.stringify({ counts, errors: results.flatMap((r) => r.errors) })}`,
-);
-process.exit(0);
+await reportTasks(config.tasks, (t, flush) =>
+  runClient({
+    ...config.workload,
+    lock: manager === undefined
+      ? lockFactory()
+      : (name) => manager.getOrCreateLock(name),
+    store,
+    names: config.names,
+    client: config.client * 100 + t,
+    seed: derive(config.seed, config.client * 100 + t),
+    flush,
+  }));

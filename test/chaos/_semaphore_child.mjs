@@ -9,60 +9,36 @@
  * Usage: node _semaphore_child.mjs '<json config>'
  */
 import { createSemaphore } from "unilock";
+import { perName, reportTasks } from "./_client_kit.mjs";
 import { derive } from "./_rng.mjs";
 import { runSemaphoreClient } from "./_semaphore_workload.mjs";
 
 const config = JSON.parse(process.argv[2]);
 
 function semaphores() {
-  const made = new Map();
-  return (name) => {
-    let sem = made.get(name);
-    if (sem === undefined) {
-      sem = config.backend === "upstash"
-        ? createSemaphore("upstash", {
-          name,
-          permits: config.capacity,
-          redis: { url: config.url, token: config.token },
-        })
-        : createSemaphore("durable-object", {
-          name,
-          permits: config.capacity,
-          url: config.url,
-          token: config.token,
-        });
-      made.set(name, sem);
-    }
-    return sem;
-  };
+  return perName((name) =>
+    config.backend === "upstash"
+      ? createSemaphore("upstash", {
+        name,
+        permits: config.capacity,
+        redis: { url: config.url, token: config.token },
+      })
+      : createSemaphore("durable-object", {
+        name,
+        permits: config.capacity,
+        url: config.url,
+        token: config.token,
+      })
+  );
 }
 
-const write = (line) =>
-  new Promise((resolve) => process.stdout.write(line + "\n", resolve));
-let pending = Promise.resolve();
-const results = await Promise.all(
-  Array.from({ length: config.tasks }, (_, t) =>
-    runSemaphoreClient({
-      ...config.workload,
-      semaphore: semaphores(),
-      names: config.names,
-      capacity: config.capacity,
-      client: config.client * 100 + t,
-      seed: derive(config.seed, config.client * 100 + t),
-      flush: (records) => {
-        const line = `R ${JSON.stringify(records)}`;
-        pending = pending.then(() => write(line));
-      },
-    })),
-);
-await pending;
-const counts = {};
-for (const r of results) {
-  for (const [k, n] of Object.entries(r.counts)) {
-    counts[k] = (counts[k] ?? 0) + n;
-  }
-}
-await write(
-  `D ${JSON.stringify({ counts, errors: results.flatMap((r) => r.errors) })}`,
-);
-process.exit(0);
+await reportTasks(config.tasks, (t, flush) =>
+  runSemaphoreClient({
+    ...config.workload,
+    semaphore: semaphores(),
+    names: config.names,
+    capacity: config.capacity,
+    client: config.client * 100 + t,
+    seed: derive(config.seed, config.client * 100 + t),
+    flush,
+  }));

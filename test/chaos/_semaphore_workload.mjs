@@ -11,6 +11,8 @@
  * before the release went), so sections that overlap in time held their
  * permits at once.
  */
+import { aborted, between, sleep } from "./_client_kit.mjs";
+import { acquisitionCounts, mergeCounts } from "./_client_kit.mjs";
 import { now, seeded } from "./_rng.mjs";
 
 /** Record fields, in order (records travel between processes as arrays). */
@@ -26,12 +28,6 @@ export const S = {
   asked: 7,
 };
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function between(rng, [min, max]) {
-  return min + Math.floor(rng() * (max - min + 1));
-}
-
 // Stalls of this isolate: a pause stops every task in it, so every lease
 // held across a stall longer than the lease is lost, not only the pauser's.
 const stalls = [];
@@ -40,22 +36,6 @@ function stalledPast(start, end, leaseMs) {
   return stalls.some(([from, to]) =>
     from >= start && to <= end && to - from > leaseMs
   );
-}
-
-/** Waits until `signal` aborts or `ms` pass; resolves whether it aborted. */
-function aborted(signal, ms) {
-  if (signal.aborted) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(false);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /**
@@ -108,15 +88,7 @@ export async function runSemaphoreClient(config) {
   } = config;
   const rng = seeded(seed);
   const counts = {
-    attempts: 0,
-    granted: 0,
-    timeouts: 0,
-    aborts: 0,
-    backendErrors: 0,
-    otherErrors: 0,
-    releaseErrors: 0,
-    paused: 0,
-    lost: 0,
+    ...acquisitionCounts(),
     unsignalled: 0,
     unexpectedLost: 0,
     hung: 0,
@@ -269,9 +241,7 @@ export function checkSemaphores({ names, capacity, results, stuck = 0 }) {
   const errors = [];
   const records = [];
   for (const result of results) {
-    for (const [key, n] of Object.entries(result.counts)) {
-      counts[key] = (counts[key] ?? 0) + n;
-    }
+    mergeCounts(counts, result.counts);
     errors.push(...result.errors);
     for (const r of result.records) records.push(r);
   }

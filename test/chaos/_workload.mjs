@@ -18,7 +18,11 @@
  *
  * Runs the same in a task, a worker thread, or a child process.
  */
+import { aborted, between, sleep } from "./_client_kit.mjs";
+import { acquisitionCounts, mergeCounts } from "./_client_kit.mjs";
 import { now, seeded } from "./_rng.mjs";
+
+export { mergeCounts };
 
 /** Record fields, in order (records travel between processes as arrays). */
 export const R = {
@@ -66,22 +70,6 @@ export const WRITE = { none: 0, accepted: 1, rejected: 2 };
 export const SETTLE_BUCKETS = [0, 10, 25, 50, 100, 250, 500, 1_000, 2_000];
 
 const METHODS = ["acquire", "tryAcquire", "withLock"];
-
-/** Adds `counts` into `into`: maxima (keys ending in `Max` or `MaxMs`) as maxima. */
-export function mergeCounts(into, counts) {
-  for (const [key, n] of Object.entries(counts)) {
-    into[key] = /Max(Ms)?$/.test(key)
-      ? Math.max(into[key] ?? 0, n)
-      : (into[key] ?? 0) + n;
-  }
-  return into;
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function between(rng, [min, max]) {
-  return min + Math.floor(rng() * (max - min + 1));
-}
 
 function weighted(rng, weights) {
   const entries = Object.entries(weights).filter(([, w]) => w > 0);
@@ -157,22 +145,6 @@ function lagWithin(from, to) {
     if (b >= from && a <= to) longest = Math.max(longest, b - a);
   }
   return Math.round(longest);
-}
-
-/** Waits until `signal` aborts or `ms` pass; resolves whether it aborted. */
-function aborted(signal, ms) {
-  if (signal.aborted) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(false);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /**
@@ -271,15 +243,7 @@ export async function runClient(config) {
   } = config;
   const rng = seeded(seed);
   const counts = {
-    attempts: 0,
-    granted: 0,
-    timeouts: 0,
-    aborts: 0,
-    backendErrors: 0,
-    otherErrors: 0,
-    releaseErrors: 0,
-    paused: 0,
-    lost: 0,
+    ...acquisitionCounts(),
     lostSignalled: 0,
     unsignalled: 0,
     lostToLag: 0,

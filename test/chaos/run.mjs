@@ -13,11 +13,6 @@ import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { createLock } from "unilock";
-import {
-  startBridgeProcess,
-  startLockService,
-  startRedis,
-} from "../_services.mjs";
 import { check } from "./_checker.mjs";
 import { BROKEN_TYPE } from "./_broken_lock.mjs";
 import {
@@ -26,32 +21,27 @@ import {
   startFaultProxy,
 } from "./_fault_proxy.mjs";
 import { runBounds } from "./_bounds.mjs";
+import {
+  chaosArgs,
+  children,
+  driveHttp,
+  httpBackends,
+  pauses as pausesFor,
+  runScenarios,
+  sleep,
+  stuckAfter,
+} from "./_harness.mjs";
 import { derive, now, seeded } from "./_rng.mjs";
 import { FencedStore, serveStore, SharedFencedStore } from "./_store.mjs";
 import { driveTrials } from "./_thread_trials.mjs";
 import { runClient } from "./_workload.mjs";
 
-const arg = (flag) => {
-  const i = process.argv.indexOf(flag);
-  return i === -1 ? undefined : process.argv[i + 1];
-};
-const quick = process.argv.includes("--quick");
-const only = arg("--backend")?.split(",");
-const onlyScenario = arg("--scenario");
-const baseSeed = Number(arg("--seed") ?? 20261127);
-const jsonFile = arg("--json");
+const args = chaosArgs(20261127);
+const { arg, quick, size, deadlineMs, livenessMs } = args;
 const markdownFile = arg("--markdown");
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Full-run sections per scenario; --quick runs a hundredth, at least 100; --scale sets another share. */
-const scale = Number(arg("--scale") ?? (quick ? 1 / 100 : 1));
-const size = (n) => Math.max(100, Math.round(n * scale));
-const deadlineMs = quick ? 20_000 : 300_000;
 /** A scenario's own bound: `quickMs` shortens its quick run. */
 const deadlineOf = (scenario) =>
   quick && scenario.quickMs !== undefined ? scenario.quickMs : deadlineMs;
-/** The longest an acquisition may wait before the checker calls it hung. */
-const livenessMs = quick ? 30_000 : 60_000;
 
 const timeoutsAndAborts = {
   // Priorities reorder the queue under the timeouts and aborts too.
@@ -354,11 +344,7 @@ const SCENARIOS = {
   "durable-object": httpScenarios({ name: "service-restart", everyMs: 6_000 }),
 };
 
-/** Quick runs pause five times as often, so that they pause at all. */
-function pauses(scenario) {
-  const ratio = scenario.workload.pauseRatio;
-  return ratio === undefined ? {} : { pauseRatio: quick ? ratio * 5 : ratio };
-}
+const pauses = (scenario) => pausesFor(scenario, quick);
 
 function lockNames(count, tag) {
   const run = crypto.randomUUID().slice(0, 8);
@@ -381,28 +367,6 @@ function settleBound(scenario, lapseMs) {
 function longestLease(workload) {
   const lease = [workload.leaseMs ?? 30_000].flat();
   return Math.max(...lease) * ((workload.extendRatio ?? 0) > 0 ? 16 : 1);
-}
-
-/** Polls until every name can be taken at once; returns how many never could. */
-async function stuckAfter(names, make, boundMs) {
-  let stuck = 0;
-  for (const name of names) {
-    const lock = make(name);
-    const until = now() + boundMs;
-    let free = false;
-    while (!free && now() < until) {
-      try {
-        const lease = await lock.tryAcquire();
-        if (lease !== undefined) {
-          free = true;
-          await lease.release();
-        }
-      } catch { /* the backend is settling: try again */ }
-      if (!free) await sleep(100);
-    }
-    if (!free) stuck++;
-  }
-  return stuck;
 }
 
 // ---------------------------------------------------------------- local
@@ -636,94 +600,14 @@ function emptyReport() {
 
 // ---------------------------------------------------------------- HTTP backends
 
-const infra = {};
-
-async function upstashInfra() {
-  if (infra.upstash) return infra.upstash;
-  const redis = await startRedis({ persist: true });
-  const bridge = await startBridgeProcess(redis.url);
-  return infra.upstash = {
-    redis,
-    bridge,
-    url: bridge.url,
-    token: bridge.token,
-    stop: async () => {
-      await bridge.close();
-      await redis.stop();
-    },
-    restart: () => redis.restart(),
-    make: (name) =>
-      createLock("upstash", {
-        name,
-        redis: { url: bridge.url, token: bridge.token },
-      }),
-    // A killed client's waiter place lapses after its heartbeat TTL.
-    settleMs: 15_000,
-  };
-}
-
-async function lockServiceInfra() {
-  if (infra.do) return infra.do;
-  const service = await startLockService();
-  return infra.do = {
-    url: service.url,
-    token: service.token,
-    stop: () => service.stop(),
-    restart: () => service.restart(),
-    make: (name) =>
-      createLock("durable-object", {
-        name,
-        url: service.url,
-        token: service.token,
-      }),
-    // A waiter that stopped calling keeps its place for 10 s.
-    settleMs: 15_000,
-  };
-}
-
-/** Every client process started, so that a run that fails stops them too. */
-const children = new Set();
-
-function startChild(config, result) {
-  const child = spawn(process.execPath, [
-    // Node 20's WebSocket, for the lock service's socket transport.
-    ...(config.websocket ? ["--experimental-websocket"] : []),
-    new URL("./_child.mjs", import.meta.url).pathname,
-    JSON.stringify(config),
-  ], { stdio: ["ignore", "pipe", "pipe"] });
-  let buffer = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk) => {
-    buffer += chunk;
-    let nl;
-    while ((nl = buffer.indexOf("\n")) !== -1) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      if (line.startsWith("R ")) {
-        result.records.push(...JSON.parse(line.slice(2)));
-      } else if (line.startsWith("D ")) {
-        const done = JSON.parse(line.slice(2));
-        result.counts = done.counts;
-        result.errors = done.errors;
-      }
-    }
-  });
-  child.stderr.on("data", (d) => (stderr += d));
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  const exited = new Promise((resolve) =>
-    child.once("exit", (code, signal) => {
-      if (code !== 0 && signal !== "SIGKILL") {
-        result.errors.push(
-          `client exited ${code ?? signal}: ${stderr.slice(-500)}`,
-        );
-        result.counts.otherErrors = (result.counts.otherErrors ?? 0) + 1;
-      }
-      resolve();
-    })
-  );
-  return { child, exited };
-}
+const backends = httpBackends((type, url, token) => (name) =>
+  createLock(
+    type,
+    type === "upstash" ? { name, redis: { url, token } } : { name, url, token },
+  )
+);
+const upstashInfra = () => backends.upstash();
+const lockServiceInfra = () => backends.durableObject();
 
 async function runHttp(backend, scenario, seed) {
   const env = backend === "upstash"
@@ -735,93 +619,18 @@ async function runHttp(backend, scenario, seed) {
   );
   const store = new FencedStore();
   const storeServer = await serveStore(store);
-  const proxy = await startFaultProxy(env.url, {
-    seed: derive(seed, 9_999),
-    rate: scenario.faults?.rate ?? 0,
-    kinds: scenario.faults?.kinds ?? [],
-    delayMs: scenario.faults?.delayMs,
-    messages: scenario.faults?.messages,
-  });
-  const processes = 4;
-  const tasks = scenario.tasks ?? 4;
-  const perClient = scenario.perClient ??
-    Math.ceil(size(scenario.sections) / (processes * tasks));
-  const deadline = now() + deadlineOf(scenario);
-  const rng = seeded(seed);
-  const results = [];
-  const running = new Set();
-  let next = 0;
-  const launch = () => {
-    const index = next++;
-    const result = { records: [], counts: {}, errors: [] };
-    results.push(result);
-    const spawned = startChild({
-      backend,
-      url: proxy.url,
-      token: env.token,
+  const http = {
+    script: new URL("./_child.mjs", import.meta.url),
+    names,
+    deadline: now() + deadlineOf(scenario),
+    livenessMs,
+    config: {
       storeUrl: storeServer.url,
-      names,
-      tasks,
-      client: index,
-      seed: derive(seed, index),
-      // Half the lock service's clients wait on WebSockets, half long-poll.
-      websocket: backend === "durable-object" && index % 2 === 1,
       sharedInstance: scenario.sharedInstance === true,
-      workload: {
-        ...scenario.workload,
-        ...pauses(scenario),
-        sections: perClient,
-        livenessMs,
-        deadline,
-      },
-    }, result);
-    running.add(spawned.child);
-    spawned.exited.then(() => running.delete(spawned.child));
-    return spawned.exited;
+    },
   };
-  const finished = Array.from({ length: processes }, launch);
-  const faults = {};
-  const disrupt = async (every, act, label, limit = Infinity) => {
-    while (running.size > 0 && now() < deadline && !(faults[label] >= limit)) {
-      // Quick runs are short: disrupt sooner, so that they disrupt at all.
-      await sleep(every / (quick ? 3 : 1) * (0.5 + rng()));
-      if (running.size === 0) break;
-      await act();
-      faults[label] = (faults[label] ?? 0) + 1;
-    }
-  };
-  const disruption = scenario.restartEveryMs
-    ? disrupt(
-      scenario.restartEveryMs,
-      env.restart,
-      backend === "upstash" ? "redis-restart" : "service-restart",
-    )
-    : scenario.kill
-    ? disrupt(
-      1_500,
-      () => {
-        // A client process dies (mid-wait or mid-hold); another takes its place.
-        const victim = [...running][Math.floor(rng() * running.size)];
-        victim?.kill("SIGKILL");
-        finished.push(launch());
-      },
-      "client-killed",
-      quick ? 2 : 8,
-    )
-    : Promise.resolve();
-  while (true) {
-    const count = finished.length;
-    await Promise.all(finished);
-    if (finished.length === count && running.size === 0) break;
-  }
-  await disruption;
-  proxy.calm();
-  Object.assign(
-    faults,
-    ...Object.entries(proxy.stats().injected).filter(([, n]) => n > 0).map((
-      [k, n],
-    ) => ({ [k]: n })),
-  );
+  const driven = await driveHttp(args, backend, scenario, seed, env, http);
+  const { results, faults, proxy } = driven;
   const stuck = await stuckAfter(
     names,
     env.make,
@@ -913,86 +722,53 @@ const runners = {
       : runHttp("durable-object", s, seed),
 };
 
-const rows = [];
-let failed = 0;
-let passed = 0;
-try {
-  for (const [backend, scenarios] of Object.entries(SCENARIOS)) {
-    if (only !== undefined && !only.includes(backend)) continue;
-    for (const [i, scenario] of scenarios.entries()) {
-      if (onlyScenario !== undefined && scenario.name !== onlyScenario) {
-        continue;
-      }
-      const seed = derive(baseSeed, i + backend.length * 100);
-      const started = now();
-      const report = await runners[backend](scenario, seed);
-      report.seconds = Math.round((now() - started) / 100) / 10;
-      // The broken lock must be caught: its scenario passes when it fails.
-      const ok = scenario.broken
-        ? report.overlaps > 0 && report.lostUpdates + report.fenceOrder > 0 &&
-          report.beliefWithoutHold > 0 && report.withLockResultLost > 0
-        : report.violations === 0;
-      if (ok) passed++;
-      else failed++;
-      const replay =
-        `node test/chaos/run.mjs --backend ${backend} --scenario ${scenario.name} --seed ${baseSeed}${
-          quick ? " --quick" : ""
-        }`;
-      rows.push({
-        backend,
-        scenario: scenario.name,
-        seed,
-        ok,
-        replay,
-        ...report,
-      });
+const { rows, passed, failed } = await runScenarios({
+  scenarios: SCENARIOS,
+  runners,
+  args,
+  script: "run.mjs",
+  // The broken lock must be caught: its scenario passes when it fails.
+  passes: (report, scenario) =>
+    scenario.broken
+      ? report.overlaps > 0 && report.lostUpdates + report.fenceOrder > 0 &&
+        report.beliefWithoutHold > 0 && report.withLockResultLost > 0
+      : report.violations === 0,
+  print: ({ ok, backend, scenario, report }) => {
+    console.log(
+      `${
+        ok ? "ok  " : "FAIL"
+      } ${backend}/${scenario.name}: ${report.sections} sections, ` +
+        `faults ${
+          JSON.stringify(report.faults ?? {})
+        }, overlaps ${report.overlaps}, ` +
+        `fence order ${report.fenceOrder}, lost updates ${report.lostUpdates}, ` +
+        `stale writes rejected ${report.staleWritesRejected}, paused ${report.paused}, lost leases ${
+          report.lostLeases + report.unsignalled
+        } ` +
+        `(signalled ${report.lostLeases}), timeouts ${report.timeouts}, aborts ${report.aborts}, ` +
+        `backend errors ${report.backendErrors}, stuck ${report.stuck}, ${report.seconds} s` +
+        (scenario.broken ? " (a broken lock: must be caught)" : ""),
+    );
+    if (report.settle?.count > 0 || report.api?.checks > 0) {
       console.log(
-        `${
-          ok ? "ok  " : "FAIL"
-        } ${backend}/${scenario.name}: ${report.sections} sections, ` +
-          `faults ${
-            JSON.stringify(report.faults ?? {})
-          }, overlaps ${report.overlaps}, ` +
-          `fence order ${report.fenceOrder}, lost updates ${report.lostUpdates}, ` +
-          `stale writes rejected ${report.staleWritesRejected}, paused ${report.paused}, lost leases ${
-            report.lostLeases + report.unsignalled
-          } ` +
-          `(signalled ${report.lostLeases}), timeouts ${report.timeouts}, aborts ${report.aborts}, ` +
-          `backend errors ${report.backendErrors}, stuck ${report.stuck}, ${report.seconds} s` +
-          (scenario.broken ? " (a broken lock: must be caught)" : ""),
+        `     late settles ${report.lateSettles}, settled past deadline ${
+          JSON.stringify(report.settle)
+        }, belief without hold ${report.beliefWithoutHold}, withLock results lost ${report.withLockResultLost}, ` +
+          `unexpected lost ${report.unexpectedLost} (to loop stalls ${report.lostToLag}, to a slow backend ${report.lostToSlowBackend}), hung ${report.hung}, ` +
+          `belief overlap max ${report.beliefOverlapMaxMs} ms, api ${
+            JSON.stringify(report.api)
+          }`,
       );
-      if (report.settle?.count > 0 || report.api?.checks > 0) {
-        console.log(
-          `     late settles ${report.lateSettles}, settled past deadline ${
-            JSON.stringify(report.settle)
-          }, belief without hold ${report.beliefWithoutHold}, withLock results lost ${report.withLockResultLost}, ` +
-            `unexpected lost ${report.unexpectedLost} (to loop stalls ${report.lostToLag}, to a slow backend ${report.lostToSlowBackend}), hung ${report.hung}, ` +
-            `belief overlap max ${report.beliefOverlapMaxMs} ms, api ${
-              JSON.stringify(report.api)
-            }`,
-        );
-      }
-      if (report.bounds !== undefined) {
-        console.log(`     bounds ${JSON.stringify(report.bounds)}`);
-        for (const v of report.boundViolations.slice(0, 30)) {
-          console.log(`     violated: ${v}`);
-        }
-      }
-      if (!ok) {
-        console.log(`     replay: ${replay}`);
-        console.log(
-          JSON.stringify({ ...report, examples: report.examples }, null, 1)
-            .slice(0, 3000),
-        );
+    }
+    if (report.bounds !== undefined) {
+      console.log(`     bounds ${JSON.stringify(report.bounds)}`);
+      for (const v of report.boundViolations.slice(0, 30)) {
+        console.log(`     violated: ${v}`);
       }
     }
-  }
-} finally {
-  for (const child of children) child.kill("SIGKILL");
-  await infra.upstash?.stop();
-  await infra.do?.stop();
-}
-if (jsonFile) writeFileSync(jsonFile, JSON.stringify(rows, null, 1));
+  },
+  stop: () => backends.stop(),
+});
 if (markdownFile) writeFileSync(markdownFile, markdown(rows));
 
 /** The table RELIABILITY.md shows. */

@@ -12,33 +12,20 @@
  * Usage: node test/chaos/semaphores.mjs [--quick] [--backend local,upstash,durable-object]
  *          [--scenario name] [--seed n] [--json file]
  */
-import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
 import { createSemaphore } from "unilock";
+import { FAULT_KINDS } from "./_fault_proxy.mjs";
 import {
-  startBridgeProcess,
-  startLockService,
-  startRedis,
-} from "../_services.mjs";
-import { FAULT_KINDS, startFaultProxy } from "./_fault_proxy.mjs";
-import { derive, now, seeded } from "./_rng.mjs";
+  chaosArgs,
+  driveHttp,
+  httpBackends,
+  runScenarios,
+  stuckAfter as stuckAfterBy,
+} from "./_harness.mjs";
+import { derive, now } from "./_rng.mjs";
 import { checkSemaphores, runSemaphoreClient } from "./_semaphore_workload.mjs";
 
-const arg = (flag) => {
-  const i = process.argv.indexOf(flag);
-  return i === -1 ? undefined : process.argv[i + 1];
-};
-const quick = process.argv.includes("--quick");
-const only = arg("--backend")?.split(",");
-const onlyScenario = arg("--scenario");
-const baseSeed = Number(arg("--seed") ?? 20261213);
-const jsonFile = arg("--json");
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-const scale = Number(arg("--scale") ?? (quick ? 1 / 100 : 1));
-const size = (n) => Math.max(100, Math.round(n * scale));
-const deadlineMs = quick ? 20_000 : 300_000;
-const livenessMs = quick ? 30_000 : 60_000;
+const args = chaosArgs(20261213);
+const { quick, size, deadlineMs, livenessMs } = args;
 /**
  * A restart's outage is as long in a quick run as in a full one (wrangler dev
  * takes tens of seconds to come back on a loaded machine): waiters across it
@@ -147,11 +134,6 @@ function semaphoreNames(count, tag) {
   );
 }
 
-function pauses(scenario) {
-  const ratio = scenario.workload.pauseRatio;
-  return ratio === undefined ? {} : { pauseRatio: quick ? ratio * 5 : ratio };
-}
-
 function settleBound(scenario, lapseMs) {
   const disrupted = scenario.kill || scenario.restartEveryMs ||
     scenario.faults || scenario.workload.pauseRatio;
@@ -161,26 +143,13 @@ function settleBound(scenario, lapseMs) {
 }
 
 /** Polls until every permit of every name can be taken at once. */
-async function stuckAfter(names, make, boundMs) {
-  let stuck = 0;
-  for (const name of names) {
-    const sem = make(name);
-    const until = now() + boundMs;
-    let free = false;
-    while (!free && now() < until) {
-      try {
-        const lease = await sem.tryAcquire({ permits: CAPACITY });
-        if (lease !== undefined) {
-          free = true;
-          await lease.release();
-        }
-      } catch { /* settling */ }
-      if (!free) await sleep(100);
-    }
-    if (!free) stuck++;
-  }
-  return stuck;
-}
+const stuckAfter = (names, make, boundMs) =>
+  stuckAfterBy(
+    names,
+    make,
+    boundMs,
+    (sem) => sem.tryAcquire({ permits: CAPACITY }),
+  );
 
 async function runLocal(scenario, seed) {
   const names = semaphoreNames(scenario.names ?? 4, "local");
@@ -210,181 +179,32 @@ async function runLocal(scenario, seed) {
   return checkSemaphores({ names, capacity: CAPACITY, results, stuck });
 }
 
-const infra = {};
-
-async function upstashInfra() {
-  if (infra.upstash) return infra.upstash;
-  const redis = await startRedis({ persist: true });
-  const bridge = await startBridgeProcess(redis.url);
-  return infra.upstash = {
-    url: bridge.url,
-    token: bridge.token,
-    stop: async () => {
-      await bridge.close();
-      await redis.stop();
-    },
-    restart: () => redis.restart(),
-    make: (name) =>
-      createSemaphore("upstash", {
-        name,
-        permits: CAPACITY,
-        redis: { url: bridge.url, token: bridge.token },
-      }),
-    settleMs: 15_000,
-  };
-}
-
-async function lockServiceInfra() {
-  if (infra.do) return infra.do;
-  const service = await startLockService();
-  return infra.do = {
-    url: service.url,
-    token: service.token,
-    stop: () => service.stop(),
-    restart: () => service.restart(),
-    make: (name) =>
-      createSemaphore("durable-object", {
-        name,
-        permits: CAPACITY,
-        url: service.url,
-        token: service.token,
-      }),
-    settleMs: 15_000,
-  };
-}
-
-const children = new Set();
-
-function startChild(config, result) {
-  const child = spawn(process.execPath, [
-    ...(config.websocket ? ["--experimental-websocket"] : []),
-    new URL("./_semaphore_child.mjs", import.meta.url).pathname,
-    JSON.stringify(config),
-  ], { stdio: ["ignore", "pipe", "pipe"] });
-  let buffer = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk) => {
-    buffer += chunk;
-    let nl;
-    while ((nl = buffer.indexOf("\n")) !== -1) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      if (line.startsWith("R ")) {
-        result.records.push(...JSON.parse(line.slice(2)));
-      } else if (line.startsWith("D ")) {
-        const done = JSON.parse(line.slice(2));
-        result.counts = done.counts;
-        result.errors = done.errors;
-      }
-    }
-  });
-  child.stderr.on("data", (d) => (stderr += d));
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  const exited = new Promise((resolve) =>
-    child.once("exit", (code, signal) => {
-      if (code !== 0 && signal !== "SIGKILL") {
-        result.errors.push(
-          `client exited ${code ?? signal}: ${stderr.slice(-500)}`,
-        );
-        result.counts.otherErrors = (result.counts.otherErrors ?? 0) + 1;
-      }
-      resolve();
-    })
-  );
-  return { child, exited };
-}
+const backends = httpBackends((type, url, token) => (name) =>
+  createSemaphore(
+    type,
+    type === "upstash"
+      ? { name, permits: CAPACITY, redis: { url, token } }
+      : { name, permits: CAPACITY, url, token },
+  )
+);
 
 async function runHttp(backend, scenario, seed) {
   const env = backend === "upstash"
-    ? await upstashInfra()
-    : await lockServiceInfra();
+    ? await backends.upstash()
+    : await backends.durableObject();
   const names = semaphoreNames(
     scenario.names ?? 3,
     backend === "upstash" ? "up" : "do",
   );
-  const proxy = await startFaultProxy(env.url, {
-    seed: derive(seed, 9_999),
-    rate: scenario.faults?.rate ?? 0,
-    kinds: scenario.faults?.kinds ?? [],
-    delayMs: scenario.faults?.delayMs,
-  });
-  const processes = 4;
-  const tasks = scenario.tasks ?? 4;
-  const perClient = scenario.perClient ??
-    Math.ceil(size(scenario.sections) / (processes * tasks));
-  const deadline = now() + deadlineMs;
-  const rng = seeded(seed);
-  const results = [];
-  const running = new Set();
-  let next = 0;
-  const launch = () => {
-    const index = next++;
-    const result = { records: [], counts: {}, errors: [] };
-    results.push(result);
-    const spawned = startChild({
-      backend,
-      url: proxy.url,
-      token: env.token,
-      names,
-      capacity: CAPACITY,
-      tasks,
-      client: index,
-      seed: derive(seed, index),
-      websocket: backend === "durable-object" && index % 2 === 1,
-      workload: {
-        ...scenario.workload,
-        ...pauses(scenario),
-        sections: perClient,
-        livenessMs: livenessFor(scenario),
-        deadline,
-      },
-    }, result);
-    running.add(spawned.child);
-    spawned.exited.then(() => running.delete(spawned.child));
-    return spawned.exited;
+  const http = {
+    script: new URL("./_semaphore_child.mjs", import.meta.url),
+    names,
+    deadline: now() + deadlineMs,
+    livenessMs: livenessFor(scenario),
+    config: { capacity: CAPACITY },
   };
-  const finished = Array.from({ length: processes }, launch);
-  const faults = {};
-  const disrupt = async (every, act, label, limit = Infinity) => {
-    while (running.size > 0 && now() < deadline && !(faults[label] >= limit)) {
-      await sleep(every / (quick ? 3 : 1) * (0.5 + rng()));
-      if (running.size === 0) break;
-      await act();
-      faults[label] = (faults[label] ?? 0) + 1;
-    }
-  };
-  const disruption = scenario.restartEveryMs
-    ? disrupt(
-      scenario.restartEveryMs,
-      env.restart,
-      backend === "upstash" ? "redis-restart" : "service-restart",
-    )
-    : scenario.kill
-    ? disrupt(
-      1_500,
-      () => {
-        const victim = [...running][Math.floor(rng() * running.size)];
-        victim?.kill("SIGKILL");
-        finished.push(launch());
-      },
-      "client-killed",
-      quick ? 2 : 8,
-    )
-    : Promise.resolve();
-  while (true) {
-    const count = finished.length;
-    await Promise.all(finished);
-    if (finished.length === count && running.size === 0) break;
-  }
-  await disruption;
-  proxy.calm();
-  Object.assign(
-    faults,
-    ...Object.entries(proxy.stats().injected).filter(([, n]) => n > 0).map((
-      [k, n],
-    ) => ({ [k]: n })),
-  );
+  const driven = await driveHttp(args, backend, scenario, seed, env, http);
+  const { results, faults, proxy } = driven;
   const stuck = await stuckAfter(
     names,
     env.make,
@@ -403,62 +223,30 @@ const runners = {
   "durable-object": (s, seed) => runHttp("durable-object", s, seed),
 };
 
-const rows = [];
-let failed = 0;
-let passed = 0;
-try {
-  for (const [backend, scenarios] of Object.entries(SCENARIOS)) {
-    if (only !== undefined && !only.includes(backend)) continue;
-    for (const [i, scenario] of scenarios.entries()) {
-      if (onlyScenario !== undefined && scenario.name !== onlyScenario) {
-        continue;
-      }
-      const seed = derive(baseSeed, i + backend.length * 100);
-      const started = now();
-      const report = await runners[backend](scenario, seed);
-      report.seconds = Math.round((now() - started) / 100) / 10;
-      // The broken semaphore must be caught: its scenario passes when it fails.
-      const ok = scenario.broken
-        ? report.overAdmissions > 0
-        : report.violations === 0;
-      if (ok) passed++;
-      else failed++;
-      const replay =
-        `node test/chaos/semaphores.mjs --backend ${backend} --scenario ${scenario.name} --seed ${baseSeed}${
-          quick ? " --quick" : ""
-        }`;
-      rows.push({
-        backend,
-        scenario: scenario.name,
-        seed,
-        ok,
-        replay,
-        ...report,
-      });
-      console.log(
-        `${
-          ok ? "ok  " : "FAIL"
-        } semaphore ${backend}/${scenario.name}: ${report.sections} sections, ` +
-          `faults ${
-            JSON.stringify(report.faults ?? {})
-          }, most permits out ${report.most} of ${report.capacity}, ` +
-          `over-admissions ${report.overAdmissions}, fence order ${report.fenceOrder}, ` +
-          `lost leases ${report.lostLeases} (unsignalled ${report.unsignalled}), paused ${report.paused}, ` +
-          `timeouts ${report.timeouts}, aborts ${report.aborts}, backend errors ${report.backendErrors}, ` +
-          `stuck ${report.stuck}, ${report.seconds} s` +
-          (scenario.broken ? " (a broken semaphore: must be caught)" : ""),
-      );
-      if (!ok) {
-        console.log(`     replay: ${replay}`);
-        console.log(JSON.stringify(report, null, 1).slice(0, 3000));
-      }
-    }
-  }
-} finally {
-  for (const child of children) child.kill("SIGKILL");
-  await infra.upstash?.stop();
-  await infra.do?.stop();
-}
-if (jsonFile) writeFileSync(jsonFile, JSON.stringify(rows, null, 1));
+const { passed, failed } = await runScenarios({
+  scenarios: SCENARIOS,
+  runners,
+  args,
+  script: "semaphores.mjs",
+  // The broken semaphore must be caught: its scenario passes when it fails.
+  passes: (report, scenario) =>
+    scenario.broken ? report.overAdmissions > 0 : report.violations === 0,
+  print: ({ ok, backend, scenario, report }) => {
+    console.log(
+      `${
+        ok ? "ok  " : "FAIL"
+      } semaphore ${backend}/${scenario.name}: ${report.sections} sections, ` +
+        `faults ${
+          JSON.stringify(report.faults ?? {})
+        }, most permits out ${report.most} of ${report.capacity}, ` +
+        `over-admissions ${report.overAdmissions}, fence order ${report.fenceOrder}, ` +
+        `lost leases ${report.lostLeases} (unsignalled ${report.unsignalled}), paused ${report.paused}, ` +
+        `timeouts ${report.timeouts}, aborts ${report.aborts}, backend errors ${report.backendErrors}, ` +
+        `stuck ${report.stuck}, ${report.seconds} s` +
+        (scenario.broken ? " (a broken semaphore: must be caught)" : ""),
+    );
+  },
+  stop: () => backends.stop(),
+});
 console.log(`${passed} passed, ${failed} failed`);
 process.exitCode = failed > 0 ? 1 : 0;

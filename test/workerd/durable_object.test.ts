@@ -15,6 +15,7 @@ import {
   type LockEvent,
 } from "../../mod.ts";
 import type { LockDurableObject } from "../../workers/durable_object.ts";
+import { DurableObjectLock as BindingLock } from "../../src/durable_object/durable_object_binding.ts";
 import { TOMBSTONE_MS } from "../../src/durable_object/_protocol.ts";
 import {
   assert,
@@ -393,4 +394,30 @@ test("LockDurableObject keeps its storage while a lease is held, however long, a
   await age(name, 120_000);
   assert(await runDurableObjectAlarm(stub), "the alarm was not re-armed");
   assertEquals(await storedTables(name), []);
+});
+
+test("DurableObjectLock from durable-object/binding excludes the full client's lock of the same name, and refuses url", async () => {
+  const name = `binding-${crypto.randomUUID()}`;
+  const lock = new BindingLock({ name, namespace: ns });
+  const lease = await lock.acquire({ leaseMs: 10_000 });
+  assert(lease.fence > 0, `a fence, got ${lease.fence}`);
+  const other = createLock("durable-object", { name, namespace: ns });
+  assertEquals(await other.tryAcquire(), undefined);
+  assertEquals(await lock.isLocked(), true);
+  await lease.release();
+  const next = await other.tryAcquire();
+  assert(next !== undefined && next.fence > lease.fence, "granted after");
+  await next.release();
+  const error = (() => {
+    try {
+      new BindingLock({ name, url: "https://locks.example", token: "secret" });
+    } catch (e) {
+      return e as Error;
+    }
+  })();
+  assert(error instanceof TypeError, `a TypeError, got ${error}`);
+  assert(
+    /'url'.*unilock\/durable-object\/client/.test(error.message),
+    error.message,
+  );
 });
