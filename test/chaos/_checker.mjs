@@ -28,11 +28,13 @@
  *   be 0).
  *
  * A holder is unlost until its `lease.signal` aborts, or until a steal took
- * its lock: the belief of a section lost to a steal ends where the section
- * of the steal that took it (the lowest stealing fence above its own)
- * began, however late its own holder heard of it (a distributed holder
- * hears at its next renewal; its writes meanwhile are the fence's to stop,
- * and a section that is never told overlaps its thief). A section whose lease
+ * its lock: the belief of a section whose lock a steal took (the section of
+ * the lowest stealing fence above its own began while it held) ends where
+ * the thief's section began, provided its holder heard of it within
+ * `stealTellMs` of that — or ended its section within that time, before it
+ * could hear: a distributed holder hears at its next renewal, a third of its
+ * lease later at most, and its writes meanwhile are the fence's to stop. A
+ * holder told later, or never, overlaps its thief. A section whose lease
  * was lost counts, in the overlap check, until the moment its signal aborted
  * (less `lossToleranceMs` and the longest stall of its event loop meanwhile,
  * as a timer cannot fire on time in a stalled loop). A section whose process
@@ -81,6 +83,14 @@ export function describe(r) {
  */
 const LOSS_TOLERANCE_MS = 75;
 
+/**
+ * How soon the holder of a stolen lease must hear of the steal: at once
+ * where the lock lives in this process or its threads' memory (no lease
+ * length); otherwise at its next renewal, a third of its lease later at
+ * most, plus a request's round trip on a loaded machine.
+ */
+const stealTellMs = (r) => r[R.leaseMs] > 0 ? r[R.leaseMs] / 3 + 500 : 0;
+
 /** Merges client results and checks them; `stuck` and `waitersLeft` come from the backend. */
 export function check({
   names,
@@ -117,13 +127,16 @@ export function check({
       const lostAt = r[R.lostAt] ?? 0;
       if (r[R.lost] === 1 && lostAt === 0) continue; // an old record
       let end = lostAt > 0 ? Math.min(r[R.end], lostAt) : r[R.end];
-      const thief = r[R.stolen] === 1
-        ? thieves.find((t) => t[R.fence] > r[R.fence])
-        : undefined;
-      if (thief !== undefined) end = Math.min(end, thief[R.start]);
+      const thief = thieves.find((t) => t[R.fence] > r[R.fence]);
+      let stolen = false;
+      if (thief !== undefined && thief[R.start] < end) {
+        const heard = r[R.stolen] === 1 ? lostAt : r[R.end];
+        stolen = heard - thief[R.start] <= stealTellMs(r) + (r[R.slack] ?? 0);
+        if (stolen) end = thief[R.start];
+      }
       if (end < r[R.start]) continue;
       // A loss may be said late by the tolerance and the loop's stall.
-      const hard = thief !== undefined
+      const hard = stolen
         ? end
         : lostAt > 0
         ? end - lossToleranceMs - (r[R.slack] ?? 0)
