@@ -23,6 +23,7 @@ import {
   startUpstash,
   within,
 } from "./_adversarial_backends.ts";
+import { startAdversarialProxy } from "./_adversarial_proxy.ts";
 
 const backends: Record<string, Backend> = {};
 beforeAll(async () => {
@@ -145,3 +146,71 @@ for (const type of ["upstash", "durable-object"] as const) {
     30_000,
   );
 }
+
+// A steal that finds an expired holder and a queued waiter: STEAL's prelude
+// (src/upstash/_scripts.ts, `check(purge()) handoff()` before the body)
+// first purges the expired lease and hands the lock to the waiter — which
+// PUBLISHes the grant to the waiter's client — and then the body revokes
+// that very grant and takes the lock. The waiter's client, asleep between
+// polls, hears the push and resolves its acquire with a lease that was
+// stolen before anyone could hear of it: it believes it holds (until its
+// first renewal, a third of its lease later) while the thief holds.
+test(
+  "RemoteLock.acquire() stays pending while a thief holds the lock when the steal found the holder expired (upstash)",
+  async () => {
+    const backend = backends.upstash as Awaited<
+      ReturnType<typeof startUpstash>
+    >;
+    const named = backend.fresh();
+    // The holder talks through a proxy of its own, so that it can be cut off.
+    const holderProxy = await startAdversarialProxy(backend.bridge.url);
+    const holderLock = named.lock({
+      redis: { url: holderProxy.url, token: backend.bridge.token },
+    });
+    const waiterLock = named.lock();
+    const thiefLock = named.lock();
+    const isAcquire = (r: { path: string; body: string }) => {
+      if (!named.matches(r)) return false;
+      try {
+        return (JSON.parse(r.body) as string[]).length === 22; // 10 keys, 9 args
+      } catch {
+        return false;
+      }
+    };
+    const polls = () => backend.proxy.log.filter(isAcquire).length;
+    const held = await holderLock.acquire({ leaseMs: 30_000 });
+    const waiter = waiterLock.acquire({ timeoutMs: 20_000, leaseMs: 30_000 });
+    let thief: Awaited<ReturnType<typeof thiefLock.acquire>> | undefined;
+    try {
+      // Let the waiter queue and its push stream come up (it then polls
+      // every 1 to 2 s), and catch it just after one of its polls.
+      await new Promise((r) => setTimeout(r, 2_500));
+      const seen = polls();
+      const caught = performance.now();
+      while (polls() === seen && performance.now() - caught < 5_000) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      assert(polls() > seen, "the waiter never polled");
+      // The holder's lease now ends 100 ms from now; its renewals hang.
+      await held.extend(100);
+      holderProxy.add({ match: () => true, action: "hang" });
+      await new Promise((r) => setTimeout(r, 300));
+      thief = await thiefLock.acquire({ steal: true, leaseMs: 30_000 });
+      const outcome = await within(waiter, 1_000);
+      assert(
+        outcome === "pending",
+        `the waiter's acquire gave ${
+          describe(outcome)
+        } while the thief (fence ${thief.fence}) holds the lock`,
+      );
+    } finally {
+      await thief?.release();
+      const w = await within(waiter, 15_000);
+      if (typeof w === "object" && w !== null && "release" in w) {
+        await (w as { release(): Promise<void> }).release().catch(() => {});
+      }
+      await holderProxy.close();
+    }
+  },
+  40_000,
+);
