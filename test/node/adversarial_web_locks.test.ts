@@ -15,6 +15,7 @@ import { createWebLocks, type WebLocks } from "../../mod.ts";
 import { assert } from "../_assert.ts";
 import { randomName } from "../_contract.ts";
 import { startUpstash } from "./_adversarial_backends.ts";
+import { startAdversarialProxy } from "./_adversarial_proxy.ts";
 
 type Backend = Awaited<ReturnType<typeof startUpstash>>;
 let upstash: Backend;
@@ -82,6 +83,85 @@ for (const type of ["upstash", "durable-object"] as const) {
         releaseThief();
         await Promise.all([victimDone, thiefDone]);
       }
+    },
+    30_000,
+  );
+}
+
+// WebLocks' Request.granted() (src/web_locks/web_locks.ts) marks a grant
+// whose fence is below the name's `stolenBelow` as lost (its promise
+// rejects with AbortError) — and then still queues runGranted, which calls
+// the callback with the lock: a callback that starts after this manager's
+// own thief took the lock, with a `lock.signal` that is not aborted (its
+// lease learns of the steal only at its next renewal).
+for (const type of ["upstash", "durable-object"] as const) {
+  test(
+    `WebLocks.request() does not call back a request whose lock a steal of the same manager took before its grant arrived (${type})`,
+    async () => {
+      const [locks] = managers(type);
+      const name = randomName("advwl");
+      const proxy = type === "upstash" ? upstash.proxy : undefined;
+      if (type === "upstash") {
+        // Every script run once (no NOSCRIPT round below).
+        await locks.request(name, () => {});
+      }
+      const isAcquire = (r: { path: string; body: string }) => {
+        if (type === "durable-object") return r.path.endsWith("/acquire");
+        try {
+          return (JSON.parse(r.body) as string[]).length === 22 &&
+            r.body.includes(JSON.stringify(name).slice(1, -1));
+        } catch {
+          return false;
+        }
+      };
+      // Durable Object: the lock service's requests go through a proxy too.
+      const service = type === "durable-object"
+        ? await startAdversarialProxy(inject("lockService").url)
+        : undefined;
+      const through = service ?? proxy!;
+      const [victim] = type === "durable-object"
+        ? [createWebLocks("durable-object", {
+          clientId: "one",
+          url: service!.url,
+          token: inject("lockService").token,
+        })]
+        : [locks];
+      through.add({
+        match: isAcquire,
+        action: "delay-response",
+        ms: 600,
+        count: 1,
+      });
+      let calledWhileThiefHeld = false;
+      let thiefHolds = false;
+      let releaseThief = () => {};
+      const first = victim.request(name, (lock) => {
+        if (thiefHolds) calledWhileThiefHeld = !lock?.signal.aborted;
+      }).then(() => "resolved", (e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 150)); // its grant is made, its reply held
+      let thiefGranted = () => {};
+      const thiefHas = new Promise<void>((r) => (thiefGranted = r));
+      const thief = victim.request(name, { steal: true }, async () => {
+        thiefHolds = true;
+        thiefGranted();
+        await new Promise<void>((r) => (releaseThief = r));
+        thiefHolds = false;
+      });
+      await thiefHas;
+      const outcome = await first; // the first grant arrives (600 ms)
+      await new Promise((r) => setTimeout(r, 50)); // its callback's task
+      releaseThief();
+      await thief;
+      through.clear();
+      await service?.close();
+      assert(
+        outcome instanceof DOMException && outcome.name === "AbortError",
+        `the first request gave ${String(outcome)}`,
+      );
+      assert(
+        !calledWhileThiefHeld,
+        "the first request's callback ran with a live lock while the thief held it",
+      );
     },
     30_000,
   );
