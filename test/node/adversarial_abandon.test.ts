@@ -1,0 +1,102 @@
+// Copyright 2026 the unilock authors. MIT license.
+// Adversarial: an acquisition that gives up after the server granted it
+// (the reply was lost), whose first cancel's reply is lost too.
+//
+// RemoteLock#abandon (src/remote/remote_lock.ts) gives its cancel and
+// release one deadline, one request timeout from now, and #once gives a
+// call the whole of what is left: so the first cancel that gets no answer
+// uses all of it, ends as a Deadline (not a LockBackendError), and is never
+// repeated. The cancel ran: it found the token held and (as the driver
+// contract says) left the release to the client, which never sends it. The
+// lease, which nobody renews or releases, stays on the server for all its
+// `leaseMs` (here a minute; up to 24 days), long after the client gave up.
+import { afterAll, beforeAll, test } from "vitest";
+import { LockTimeoutError } from "../../mod.ts";
+import { assert } from "../_assert.ts";
+import {
+  type Backend,
+  describe,
+  startDurableObject,
+  startUpstash,
+  within,
+} from "./_adversarial_backends.ts";
+
+const backends: Record<string, Backend> = {};
+beforeAll(async () => {
+  backends.upstash = await startUpstash();
+  backends["durable-object"] = await startDurableObject();
+});
+afterAll(async () => {
+  for (const b of Object.values(backends)) await b.close();
+});
+
+/** Upstash: a script's call by its number of arguments (after 10 keys). */
+function args(r: { body: string }): number {
+  try {
+    return (JSON.parse(r.body) as string[]).length - 13;
+  } catch {
+    return -1;
+  }
+}
+
+const REQUEST_TIMEOUT_MS = 2_000;
+
+for (const type of ["upstash", "durable-object"] as const) {
+  test(
+    `RemoteLock.acquire() leaves no lease on the server when it gave up after a lost grant and a lost cancel reply (${type})`,
+    async () => {
+      const backend = backends[type]!;
+      const named = backend.fresh();
+      const lock = named.lock({ requestTimeoutMs: REQUEST_TIMEOUT_MS });
+      const observer = named.lock();
+      // Every script run once, so that no request below is a NOSCRIPT.
+      const warm = await observer.acquire();
+      await named.lock().acquire({ timeoutMs: 100 }).catch(() => {});
+      await warm.release();
+      const isAcquire = (r: { path: string; body: string }) =>
+        type === "upstash" ? args(r) === 9 : r.path.endsWith("/acquire");
+      const isCancel = (r: { path: string; body: string }) =>
+        type === "upstash"
+          ? args(r) === 1 &&
+            backend.proxy.log.some((e) => e.action === "hang-after")
+          : r.path.endsWith("/cancel");
+      backend.proxy.add({
+        match: (r) => named.matches(r) && isAcquire(r),
+        action: "hang-after",
+        count: 1,
+      });
+      backend.proxy.add({
+        match: (r) => named.matches(r) && isCancel(r),
+        action: "hang-after",
+        count: 1,
+      });
+      const outcome = await within(
+        lock.acquire({ timeoutMs: 500, leaseMs: 60_000 }),
+        10_000,
+      );
+      const gaveUp = performance.now();
+      try {
+        assert(
+          outcome instanceof LockTimeoutError,
+          `acquire() gave ${describe(outcome)}`,
+        );
+        // Generous: two request timeouts and a second after the client gave up.
+        let locked = true;
+        while (performance.now() - gaveUp < 2 * REQUEST_TIMEOUT_MS + 1_000) {
+          locked = await observer.isLocked();
+          if (!locked) break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        assert(
+          !locked,
+          `the lock is still held ${
+            Math.round(performance.now() - gaveUp)
+          } ms after acquire() gave up (its lease runs 60 s, and nobody can release it)`,
+        );
+      } finally {
+        backend.proxy.clear();
+      }
+    },
+    30_000,
+  );
+}
