@@ -698,8 +698,9 @@ export class LockDurableObject extends DurableObject {
     }
     const { token, leaseMs, owner } = checked;
     const now = Date.now();
+    // No handoff first: a waiter let in by an expired lease would be
+    // granted (and told) only to be revoked by this steal at once.
     this.#expire(now);
-    this.#handoff(now);
     if (this.#gone(token, now)) return { ok: false, reason: "gone" };
     const held = this.#held(token);
     if (held !== undefined) {

@@ -38,7 +38,9 @@ export async function hold<T>(
  * goes on in the background (the lock reports it if it fails), and the
  * section's outcome reaches the caller regardless.
  */
-async function released(lease: Lease): Promise<void> {
+export async function released(
+  lease: Pick<Lease, "release">,
+): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
     lease.release().catch(() => {}),

@@ -72,6 +72,8 @@ export const MAX_LEASE_MS = 2_073_600_000;
 const ORDER_GRACE_MS = 5_000;
 /** How long a giving-up acquisition's rejection waits for its cleanup. */
 const CLEANUP_WAIT_MS = 250;
+/** The pause between two tries of a cleanup call that failed. */
+const PERSIST_PAUSE_MS = 50;
 /** How long isLocked() and query() wait for this instance's cleanups. */
 const CLEANUP_MS = 2_000;
 /**
@@ -384,16 +386,51 @@ export class RemoteLock implements Lock {
     const deadline = performance.now() + this.#requestTimeoutMs;
     const driver = this.#driver;
     const done = (async () => {
-      const outcome = await this.#call(
+      const outcome = await this.#persist(
         "cancel",
         (s) => driver.cancel(token, s),
         deadline,
       );
       if (outcome === "held") {
-        await this.#call("release", (s) => driver.release(token, s), deadline);
+        await this.#persist(
+          "release",
+          (s) => driver.release(token, s),
+          deadline,
+        );
       }
     })().catch(() => {/* the server's lease or waiter TTL ends it */});
     return done;
+  }
+
+  /**
+   * A cleanup call (idempotent by token) tried until `deadline`, each try
+   * within a quarter of the request timeout: a cancel whose reply was lost
+   * after it ran must not use the whole budget, or a grant it found would
+   * stay held for its lease with nobody to release it.
+   */
+  async #persist<T>(
+    what: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+    deadline: number,
+  ): Promise<T> {
+    const slice = this.#requestTimeoutMs / 4;
+    for (;;) {
+      try {
+        return await this.#call(
+          what,
+          fn,
+          Math.min(deadline, performance.now() + slice),
+        );
+      } catch (error) {
+        const again = error instanceof Deadline ||
+          (error instanceof LockBackendError &&
+            (this.#driver.retryable?.(error.cause) ?? true));
+        if (!again || performance.now() + PERSIST_PAUSE_MS >= deadline) {
+          throw error;
+        }
+        await sleep(PERSIST_PAUSE_MS);
+      }
+    }
   }
 
   #cleanup(done: Promise<void>): void {
@@ -551,7 +588,7 @@ export class RemoteLock implements Lock {
     at: Attempt,
   ): Promise<Lease> {
     const driver = this.#driver;
-    for (;;) {
+    for (let attempt = 0;; attempt++) {
       const token = `lk_${crypto.randomUUID()}`;
       let lease: Lease | undefined;
       let sent = false;
@@ -571,7 +608,9 @@ export class RemoteLock implements Lock {
               priority,
               owner: at.owner,
             }, s),
-          deadline,
+          // As for any acquisition, the first call gets time to be
+          // answered, however short the timeoutMs (0 included).
+          attempt === 0 ? Math.max(deadline, start + FIRST_CALL_MS) : deadline,
           signal,
         );
         if (reply.state !== "granted") {
@@ -600,7 +639,13 @@ export class RemoteLock implements Lock {
           ? new LockTimeoutError(this.name, timeoutMs ?? 0)
           : error;
       } finally {
-        if (lease === undefined && sent) await this.#abandon(token);
+        if (lease === undefined && sent) {
+          // Given up by token, as an acquisition is: its rejection waits
+          // CLEANUP_WAIT_MS at most, isLocked() and query() for the rest.
+          const done = this.#abandon(token);
+          this.#cleanup(done);
+          await within(done, CLEANUP_WAIT_MS, undefined);
+        }
       }
       if (performance.now() >= deadline) {
         throw new LockTimeoutError(this.name, timeoutMs ?? 0);

@@ -13,6 +13,7 @@ import type {
   SemaphoreSnapshot,
 } from "../core/types.ts";
 import { attachRecorder } from "../core/_recorder.ts";
+import { released } from "../core/_hold.ts";
 import {
   checkCapacity,
   checkFn,
@@ -169,7 +170,8 @@ export class RemoteSemaphore implements Semaphore {
     try {
       return await fn(lease);
     } finally {
-      await lease.release().catch(() => {});
+      // As withLock: a release that hangs goes on in the background.
+      await released(lease);
     }
   }
 

@@ -264,11 +264,15 @@ local function held(token)
   return {1, fence, tonumber(e) - now, tonumber(waited)}
 end
 
-check(purge())
-handoff()`;
+check(purge())`;
 
-function script(body: string): string {
+/**
+ * A script: the prelude, a handoff to the waiters that expired leases let
+ * in (unless `handoffFirst` is false), then `body`.
+ */
+function script(body: string, handoffFirst = true): string {
   return `${PRELUDE}
+${handoffFirst ? "handoff()" : ""}
 local function main()
 ${body}
 end
@@ -374,11 +378,14 @@ return {1, ms}`);
  * ARGV: token, leaseMs, owner label. Takes the lock for token at once:
  * every holder's lease ends, its tombstone marked stolen (a score ending in
  * .5), and token is granted ahead of the queue, whose waiters keep their
- * places. Returns {1, fence, leaseMsLeft, 0} granted (also when token
+ * places. It hands nothing to the waiters first (a waiter granted there,
+ * its grant pushed, would be revoked by the steal in the same breath: a
+ * grant its client receives after another holds). Returns {1, fence, leaseMsLeft, 0} granted (also when token
  * holds already: nobody is revoked twice), {3} gone, or {4, refuseMs, why}
  * when the keys are damaged.
  */
-export const STEAL: string = script(`local token = ARGV[1]
+export const STEAL: string = script(
+  `local token = ARGV[1]
 local r = held(token)
 if r then return r end
 if redis.call('ZSCORE', T, token) then return {3} end
@@ -391,7 +398,9 @@ if redis.call('PTTL', T) < TOMB + 1000 then redis.call('PEXPIRE', T, TOMB + 1000
 redis.call('DEL', H, W)
 dropWaiter(token)
 local lease = tonumber(ARGV[2])
-return {1, grant(token, 'x', lease, ARGV[3], false), lease, 0}`);
+return {1, grant(token, 'x', lease, ARGV[3], false), lease, 0}`,
+  false,
+);
 
 /**
  * ARGV: token. Takes a waiter out of the queue and buries it (also a token

@@ -234,6 +234,8 @@ class Request {
   started = false;
   lease: Lease | undefined = undefined;
   fence = 0;
+  /** When its grant reached this manager (performance.now()). */
+  grantedAt = 0;
   #onLost: (() => void) | undefined = undefined;
 
   constructor(
@@ -306,9 +308,21 @@ class Request {
       this.release();
       return;
     }
+    this.grantedAt = performance.now();
+    if (lease.fence < entry.stolenBelow) {
+      // A steal of this manager's took the lock after this grant was made
+      // (its reply came later): the request rejects, and its callback never
+      // runs. The lease is given back only to stop its renewals: the steal
+      // ended it on the backend.
+      this.signal?.removeEventListener("abort", this);
+      this.end(false, abortError(stolenMessage(entry)));
+      lease.release().catch(() => {});
+      this.forget();
+      this.space.settled(entry);
+      return;
+    }
     entry.held.add(this);
-    if (lease.fence < entry.stolenBelow) this.lost(stolenMessage(entry));
-    else if (!this.space.placed) {
+    if (!this.space.placed) {
       // A lease of a shared backend can be lost (stolen by another client,
       // or not renewed in time): the request then rejects as if stolen.
       if (lease.signal.aborted) this.lostTo(lease.signal.reason);
@@ -850,6 +864,7 @@ export class WebLocks implements WebLockManager {
     // the backend yet is pending already, and one that was aborted is gone
     // although the backend may not have heard of its cancel yet.
     const entries = [...space.entries()];
+    const asked = performance.now();
     const snapshots: LockSnapshot[] = await Promise.all(
       entries.map((entry) => entry.lock.query()),
     );
@@ -880,9 +895,14 @@ export class WebLocks implements WebLockManager {
         if (!seen.has(request.owner!)) pending.push(info(name, request));
       }
       // Granted after the backend took its snapshot (its grant overtook the
-      // snapshot's reply): held, though the backend's answer predates it.
+      // snapshot's reply): held, though the backend's answer predates it. A
+      // request granted before this query was sent and left out was lost
+      // (stolen by another client, whose steal this manager hears of at
+      // its next renewal): not held.
       for (const request of entry.held) {
-        if (!seen.has(request.owner!)) held.push(info(name, request));
+        if (!seen.has(request.owner!) && request.grantedAt >= asked) {
+          held.push(info(name, request));
+        }
       }
     });
     return { held, pending };
