@@ -33,8 +33,10 @@ import {
   HEADER_BYTES,
   MAGIC,
   regionBytes,
+  REQUEUE,
   SLOT_BYTES,
   ThreadState,
+  WAIT,
   WAITER_REFRESH_MS,
 } from "./_thread_state.ts";
 import {
@@ -43,9 +45,7 @@ import {
   SemaphoreState,
   slotsFitting,
 } from "./_semaphore_state.ts";
-import { acquireTracked } from "./_hooks.ts";
 import { type Sleeper, waitOn } from "./_wait_on.ts";
-import { ThreadLock } from "./thread_lock.ts";
 import {
   ThreadLockTable,
   type ThreadLockTableHandle,
@@ -235,7 +235,6 @@ export class ThreadSemaphore implements Semaphore {
   /** The capacity: the most permits out at once. */
   readonly permits: number;
   #handle: ThreadSemaphoreHandle;
-  #gate: ThreadLock;
   #gateState: ThreadState;
   #state: SemaphoreState;
   #known: Known;
@@ -343,7 +342,6 @@ export class ThreadSemaphore implements Semaphore {
     }
     const { buffer, gateOffset, byteOffset } = this.#handle;
     this.name = this.#handle.name;
-    this.#gate = ThreadLock.fromRegion(this.name, buffer, gateOffset);
     this.#gateState = new ThreadState(buffer, gateOffset);
     this.#state = new SemaphoreState(buffer, byteOffset);
     const state = this.#state;
@@ -523,68 +521,115 @@ export class ThreadSemaphore implements Semaphore {
     at: Attempt,
   ): Promise<SemaphoreLease> {
     const known = this.#known, rec = known.rec, state = this.#state;
-    let gateSlot = 0;
-    rec.waiting("shared", at);
-    at.start = rec.now();
-    let gate: Lease;
-    try {
-      gate = await acquireTracked(
-        this.#gate,
-        {
-          leaseMs: GATE_LEASE_MS,
-          priority,
-          ...(signal === undefined ? {} : { signal }),
-          ...(deadline === undefined
-            ? {}
-            : { timeoutMs: Math.max(0, deadline - performance.now()) }),
-        },
-        (slot) => {
-          known.waiters.delete(gateSlot);
-          gateSlot = slot;
-          state.setNeeds(slot, permits);
-          known.waiters.set(slot, at);
-        },
-      );
-    } catch (error) {
-      known.waiters.delete(gateSlot);
-      const thrown = error instanceof LockTimeoutError
+    const gate = this.#gateState;
+    const timedOut = () => new LockTimeoutError(this.name, timeoutMs ?? 0);
+    const gaveUp = (): unknown =>
+      signal?.aborted
+        ? signal.reason
+        : deadline !== undefined && performance.now() >= deadline
         ? new LockTimeoutError(this.name, timeoutMs ?? 0)
-        : error;
-      rec.rejected(thrown, signal, "shared", at);
-      throw thrown;
-    }
-    known.waiters.delete(gateSlot);
-    known.head = at;
+        : undefined;
     const sleeper: Sleeper = { wake: undefined, polls: 0 };
     const onAbort = () => sleeper.wake?.();
     signal?.addEventListener("abort", onAbort, { once: true });
+    rec.waiting("shared", at);
+    at.start = rec.now();
+    // The place in line: a slot of the gate while waiting for it; the
+    // gate's fence while at the head. `key` keeps the place's order (its
+    // ticket and priority) when it steps back into line.
+    let slot = 0, gen = 0, key: number | undefined, fence = 0;
     try {
       for (;;) {
-        if (!state.lockSoon()) {
-          await state.lockAsync(
-            deadline,
-            signal,
-            () => new LockTimeoutError(this.name, timeoutMs ?? 0),
+        // In line for the gate, until it is granted.
+        while (fence === 0) {
+          if (!gate.lockSoon()) {
+            await gate.lockAsync(deadline, signal, timedOut);
+          }
+          let delayMs = WAITER_REFRESH_MS, thrown: unknown;
+          try {
+            if (gate.minExpiry !== 0) gate.reap();
+            if (slot === 0) {
+              // Always through the queue, even when it is empty, so that
+              // the place has a key a later, higher priority can pass.
+              slot = gate.enqueue(false, GATE_LEASE_MS, priority, key);
+              if (slot === 0) thrown = this.#gateFull();
+              else {
+                gen = gate.gen(slot);
+                key = gate.slotKey(slot);
+                state.setNeeds(slot, permits);
+                known.waiters.set(slot, at);
+              }
+            }
+            if (thrown === undefined) {
+              const grant = gate.consume(slot, gen);
+              if (grant === REQUEUE) {
+                known.waiters.delete(slot);
+                slot = 0;
+                continue;
+              }
+              if (grant !== undefined) {
+                known.waiters.delete(slot);
+                slot = 0;
+                fence = grant.fence;
+                break;
+              }
+              thrown = gaveUp();
+              if (thrown !== undefined) {
+                if (!gate.cancel(slot, gen)) {
+                  thrown = undefined; // granted first: take it next time
+                  continue;
+                }
+                known.waiters.delete(slot);
+                slot = 0;
+              } else {
+                gate.touch(slot, gen);
+                gate.reap();
+                const minExpiry = gate.minExpiry;
+                if (minExpiry > 0) {
+                  delayMs = Math.min(
+                    delayMs,
+                    Math.max(0, minExpiry - gate.now),
+                  );
+                }
+                if (deadline !== undefined) {
+                  delayMs = Math.min(
+                    delayMs,
+                    Math.max(0, deadline - performance.now()),
+                  );
+                }
+              }
+            }
+          } finally {
+            gate.unlock();
+          }
+          if (thrown !== undefined) throw thrown;
+          const slept = waitOn(
+            gate.i32,
+            gate.stateIndex(slot),
+            WAIT,
+            delayMs,
+            sleeper,
           );
+          if (slept !== undefined) await slept;
+        }
+        // At the head: the permits, or sleep until some come back.
+        known.head = at;
+        if (!state.lockSoon()) {
+          await state.lockAsync(deadline, signal, timedOut);
         }
         let grant: PermitGrant | undefined | null | RangeError;
-        let gaveUp: unknown, seq = 0, delayMs = WAITER_REFRESH_MS;
+        let thrown: unknown, seq = 0, delayMs = WAITER_REFRESH_MS;
         let woken = false;
         try {
           woken = state.reap();
-          // At the head, with nobody holding: an idle semaphore takes the
-          // capacity of its next request.
+          // Nobody holds: an idle semaphore takes its next request's capacity.
           if (state.held === 0 && state.permits !== this.permits) {
             state.reset(this.permits);
           }
           grant = this.#disagree() ?? state.grant(permits, leaseMs);
           if (grant === undefined) {
-            gaveUp = signal?.aborted
-              ? signal.reason
-              : deadline !== undefined && performance.now() >= deadline
-              ? new LockTimeoutError(this.name, timeoutMs!)
-              : undefined;
-            if (gaveUp === undefined) {
+            thrown = gaveUp();
+            if (thrown === undefined) {
               state.headNeeds = permits;
               seq = state.sleep();
               const minExpiry = state.minExpiry;
@@ -620,19 +665,71 @@ export class ThreadSemaphore implements Semaphore {
           known.mine.set(lease.fence, lease);
           return lease;
         }
-        if (gaveUp !== undefined) throw gaveUp;
+        if (thrown !== undefined) throw thrown;
         const slept = waitOn(state.i32, state.seqIndex, seq, delayMs, sleeper);
         if (slept !== undefined) await slept;
+        // Still the head? Renew the place, and step back into line (with
+        // the same key) for a waiter that came since and ranks before it:
+        // as in a local semaphore, priority orders everyone who waits.
+        if (!gate.lockSoon()) await gate.lockAsync(deadline, signal, timedOut);
+        try {
+          if (gate.minExpiry !== 0) gate.reap();
+          if (!gate.renew(false, fence, 0, 0, GATE_LEASE_MS)) fence = 0;
+          else {
+            const first = gate.snapshot().pending[0];
+            if (first !== undefined && gate.slotKey(first.slot) < key!) {
+              gate.releaseWriter(fence);
+              fence = 0;
+            }
+          }
+        } finally {
+          gate.unlock();
+        }
+        if (fence === 0) {
+          known.head = undefined;
+          this.#clearHead();
+        }
       }
     } catch (error) {
+      if (slot !== 0) {
+        // Still in line (its guard did not come in time): marked as given
+        // up, so that the next dispatch or reap frees the place.
+        gate.abandon(slot, gen);
+        known.waiters.delete(slot);
+      }
       rec.rejected(error, signal, "shared", at);
       throw error;
     } finally {
       signal?.removeEventListener("abort", onAbort);
       if (known.head === at) known.head = undefined;
-      // The next in line becomes the head.
-      await gate.release();
+      if (fence !== 0) {
+        // The next in line becomes the head.
+        gate.lock();
+        try {
+          gate.releaseWriter(fence);
+        } finally {
+          gate.unlock();
+        }
+      }
     }
+  }
+
+  /** The head stepped back: it no longer waits at the front. */
+  #clearHead(): void {
+    const state = this.#state;
+    state.lock();
+    try {
+      state.headNeeds = 0;
+    } finally {
+      state.unlock();
+    }
+  }
+
+  #gateFull(): LockError {
+    return new LockError(
+      `Cannot acquire semaphore "${this.name}": all ${this.#gateState.capacity} slots for waiting requests are in use; create it with a larger 'capacity' (or its table with one)`,
+      this.name,
+    );
   }
 
   /**
