@@ -7,7 +7,13 @@
  * thread, and capacity disagreement refused. Runs on Node, Deno and Bun.
  */
 
-import { createSemaphore, ThreadLockTable, ThreadSemaphore } from "../mod.ts";
+import {
+  createSemaphore,
+  LockManager,
+  ThreadLockTable,
+  ThreadSemaphore,
+} from "../mod.ts";
+import { SemaphoreState } from "../src/thread/_semaphore_state.ts";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { randomName } from "./_contract.ts";
 import { spawnWorker, type TestWorker } from "./thread/_spawn.ts";
@@ -177,6 +183,53 @@ export function threadSemaphoreSuite(test: RegisterTimedTest): void {
         "5",
       ]);
       await big.release();
+    },
+    60_000,
+  );
+
+  test(
+    "ThreadSemaphore recovers when a thread dies holding the permits' guard, and keeps the count",
+    async () => {
+      const sem = new ThreadSemaphore({ name: randomName("sem"), permits: 2 });
+      const one = await sem.acquire();
+      await withWorkers(1, async ([worker]) => {
+        worker!.send({ job: "take guard", handle: sem.handle });
+        assertEquals(await worker!.next(), { taken: true });
+        await worker!.terminate();
+      });
+      const started = performance.now();
+      // The guard is taken over (after its holder stays silent) and the state
+      // repaired: one permit held, one free, none invented.
+      assertEquals(await sem.available(), 1);
+      const two = await sem.acquire({ timeoutMs: 10_000 });
+      assert(performance.now() - started < 8_000, "the dead guard held on");
+      assertEquals(await sem.tryAcquire(), undefined);
+      const state = new SemaphoreState(
+        sem.handle.buffer,
+        sem.handle.byteOffset,
+      );
+      assert(state.repairs >= 1, "no repair ran");
+      await one.release();
+      await two.release();
+      assertEquals(await sem.available(), 2);
+    },
+    60_000,
+  );
+
+  test(
+    "LockManager.getOrCreateSemaphore() with type thread shares one semaphore through the manager's table",
+    async () => {
+      const manager = new LockManager();
+      const there = new LockManager({ threads: manager.threads.handle });
+      const id = randomName("sem");
+      const sem = manager.getOrCreateSemaphore(id, "thread", { permits: 2 });
+      const same = there.getOrCreateSemaphore(id, "thread", { permits: 2 });
+      assertEquals([sem.type, sem.permits], ["thread", 2]);
+      const lease = await sem.acquire({ permits: 2 });
+      assertEquals(await same.tryAcquire(), undefined);
+      assertEquals(await same.available(), 0);
+      await lease.release();
+      assertEquals(await same.available(), 2);
     },
     60_000,
   );

@@ -11,6 +11,7 @@ import {
   type ThreadLockTableHandle,
   type ThreadSemaphoreHandle,
 } from "../../mod.ts";
+import { SemaphoreState } from "../../src/thread/_semaphore_state.ts";
 
 interface Port {
   addEventListener(type: "message", fn: (event: MessageEvent) => void): void;
@@ -48,7 +49,9 @@ export type SemaphoreJob =
     holdMs: number;
   })
   | (Where & { job: "hold"; permits: number; take: number; leaseMs?: number })
-  | (Where & { job: "open"; permits: number });
+  | (Where & { job: "open"; permits: number })
+  /** Takes the permits' guard word and keeps it (until terminated). */
+  | { job: "take guard"; handle: ThreadSemaphoreHandle };
 
 const port = await parentPort();
 const held: SemaphoreLease[] = [];
@@ -97,6 +100,15 @@ async function run(message: SemaphoreJob): Promise<unknown> {
       });
       held.push(lease);
       return { fence: lease.fence };
+    }
+    case "take guard": {
+      const state = new SemaphoreState(
+        message.handle.buffer,
+        message.handle.byteOffset,
+      );
+      state.lock();
+      // Keeps it: answers, and never unlocks (a thread killed mid-section).
+      return { taken: true };
     }
     case "open": {
       const sem = open(message);
