@@ -503,10 +503,18 @@ export class ThreadSemaphore implements Semaphore {
       leaseMs,
     );
     const rec = this.#known.rec;
-    lease.meta = {
-      owner,
-      since: rec.grantedAtOnce("shared", owner, lease.fence),
-    };
+    if (rec.timed) {
+      lease.meta = {
+        owner,
+        since: rec.grantedAtOnce("shared", owner, lease.fence),
+      };
+    } else {
+      // Unwatched: a count, and nothing kept for a lease without a label.
+      rec.acquisitions++;
+      rec.holders++;
+      if (owner === undefined) return lease;
+      lease.meta = { owner, since: 0 };
+    }
     this.#known.mine.set(lease.fence, lease);
     return lease;
   }
@@ -974,8 +982,12 @@ export class ThreadSemaphore implements Semaphore {
   static {
     leaseEnded = (sem, lease, lost) => {
       const known = sem.#known;
-      known.mine.delete(lease.fence);
       const meta = lease.meta;
+      if (!lost && !known.rec.timed && meta === undefined) {
+        known.rec.holders--;
+        return;
+      }
+      known.mine.delete(lease.fence);
       known.rec.ended(
         lost,
         "shared",
@@ -1111,20 +1123,36 @@ class ThreadPermitLease implements SemaphoreLease {
     if (state === undefined) return RESOLVED;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    return this.#withState(state, () => {
-      const woken = state.reap();
+    // Inline when the guard comes at once: this is half of every grant.
+    if (state.lockSoon()) {
+      this.#ended(state, this.#end(state));
+      return RESOLVED;
+    }
+    return state.lockAsync(undefined, undefined, unreachable).then(() =>
+      this.#ended(state, this.#end(state))
+    );
+  }
+
+  /** Returns the permits under the guard (taken), then lets it go. */
+  #end(state: SemaphoreState): boolean | "lost" | "lost-wake" {
+    try {
+      const woken = state.minExpiry !== 0 && state.reap();
       const result = state.release(this.#grant, this.permits);
       return woken ? (result === "lost" ? "lost-wake" : true) : result;
-    }).then((result) => {
-      if (result === true || result === "lost-wake") wake(state);
-      if (this.#state === undefined) return; // lost meanwhile
-      if (result === "lost" || result === "lost-wake") {
-        this.#lose("the lease expired before it was released");
-      } else {
-        this.#state = undefined;
-        leaseEnded(this.#sem, this, false);
-      }
-    });
+    } finally {
+      state.unlock();
+    }
+  }
+
+  #ended(state: SemaphoreState, result: boolean | "lost" | "lost-wake"): void {
+    if (result === true || result === "lost-wake") wake(state);
+    if (this.#state === undefined) return; // lost meanwhile
+    if (result === "lost" || result === "lost-wake") {
+      this.#lose("the lease expired before it was released");
+    } else {
+      this.#state = undefined;
+      leaseEnded(this.#sem, this, false);
+    }
   }
 
   extend(leaseMs?: number): Promise<void> {
