@@ -14,7 +14,12 @@ import {
   ThreadSemaphore,
 } from "../mod.ts";
 import { SemaphoreState } from "../src/thread/_semaphore_state.ts";
-import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertThrows,
+} from "./_assert.ts";
 import { randomName } from "./_contract.ts";
 import { spawnWorker, type TestWorker } from "./thread/_spawn.ts";
 import type { RegisterTimedTest } from "./_thread_suite.ts";
@@ -233,4 +238,30 @@ export function threadSemaphoreSuite(test: RegisterTimedTest): void {
     },
     60_000,
   );
+
+  test("createSemaphore() with type thread rejects bad thread options naming the option and value", async () => {
+    const table = new ThreadLockTable();
+    const create = (options: object) => () =>
+      createSemaphore("thread", { permits: 2, ...options } as never);
+    assertThrows(create({ capacity: 0 }), RangeError, ["'capacity'", "0"]);
+    assertThrows(create({ capacity: 1.5 }), RangeError, ["'capacity'", "1.5"]);
+    assertThrows(create({ table: "t", name: "x" }), TypeError, [
+      "'table'",
+      '"t"',
+    ]);
+    assertThrows(create({ table }), TypeError, ["'name'", "'table'"]);
+    assertThrows(create({ handle: { kind: "nope" } }), TypeError, ["'handle'"]);
+    const sem = new ThreadSemaphore({ permits: 2 });
+    assertThrows(
+      create({ handle: sem.handle, table }),
+      TypeError,
+      ["'handle'", "'table'"],
+    );
+    assertThrows(
+      create({ handle: JSON.parse(JSON.stringify(sem.handle)) }),
+      TypeError,
+      ["'handle.buffer'", "SharedArrayBuffer"],
+    );
+    assertThrows(create({ permit: 2 }), TypeError, ["'permit'", "'permits'"]);
+  });
 }
