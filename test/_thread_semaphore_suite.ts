@@ -263,5 +263,7 @@ export function threadSemaphoreSuite(test: RegisterTimedTest): void {
       ["'handle.buffer'", "SharedArrayBuffer"],
     );
     assertThrows(create({ permit: 2 }), TypeError, ["'permit'", "'permits'"]);
+    // And nothing was created or changed for the valid semaphore.
+    assertEquals(await sem.available(), 2);
   });
 }
