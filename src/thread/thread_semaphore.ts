@@ -8,7 +8,6 @@ import {
   LockTimeoutError,
 } from "../core/errors.ts";
 import type {
-  Lease,
   LockListener,
   LockMetrics,
   Semaphore,
