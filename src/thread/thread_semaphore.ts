@@ -710,8 +710,11 @@ export class ThreadSemaphore implements Semaphore {
       signal?.removeEventListener("abort", onAbort);
       if (known.head === at) known.head = undefined;
       if (fence !== 0) {
-        // The next in line becomes the head.
-        gate.lock();
+        // The next in line becomes the head. Without holding up the event
+        // loop if the guard's holder died (it is taken over within a second).
+        if (!gate.lockSoon()) {
+          await gate.lockAsync(undefined, undefined, unreachable);
+        }
         try {
           gate.releaseWriter(fence);
         } finally {
