@@ -36,6 +36,10 @@ export const semaphoreBackends: ContractBackend[] = [
   },
 ];
 
+/** workerd runs no threads: nor does a thread semaphore get made there. */
+export const workerdSemaphoreBackends: ContractBackend[] = semaphoreBackends
+  .filter((b) => b.type !== "thread");
+
 /** workerd runs no threads: the thread lock refuses to be created there. */
 export const workerdBackends: ContractBackend[] = backends.filter((b) =>
   b.type !== "thread"
