@@ -42,6 +42,7 @@ export * from "./src/local/local_lock.ts";
 export * from "./src/local/local_semaphore.ts";
 export * from "./src/thread/thread_lock.ts";
 export * from "./src/thread/thread_lock_table.ts";
+export * from "./src/thread/thread_semaphore.ts";
 export * from "./src/upstash/upstash_lock.ts";
 export * from "./src/upstash/upstash_semaphore.ts";
 export * from "./src/durable_object/durable_object_lock.ts";

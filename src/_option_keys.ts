@@ -8,6 +8,7 @@
 
 import type { LocalLockOptions } from "./local/local_lock.ts";
 import type { ThreadLockOptions } from "./thread/thread_lock.ts";
+import type { ThreadSemaphoreOptions } from "./thread/thread_semaphore.ts";
 import type { UpstashLockOptions } from "./upstash/upstash_lock.ts";
 import type { DurableObjectLockOptions } from "./durable_object/durable_object_lock.ts";
 import type { AutoLockOptions } from "./lock_target.ts";
@@ -19,6 +20,13 @@ const local: Keys<LocalLockOptions> = { name: true };
 const thread: Keys<ThreadLockOptions> = {
   name: true,
   handle: true,
+  capacity: true,
+};
+const threadSemaphore: Keys<ThreadSemaphoreOptions> = {
+  name: true,
+  permits: true,
+  handle: true,
+  table: true,
   capacity: true,
 };
 const upstash: Keys<UpstashLockOptions> = {
@@ -65,11 +73,13 @@ export const OPTION_KEYS: {
  */
 export const SEMAPHORE_OPTION_KEYS: {
   readonly local: readonly string[];
+  readonly thread: readonly string[];
   readonly upstash: readonly string[];
   readonly "durable-object": readonly string[];
   readonly auto: readonly string[];
 } = {
   local: [...OPTION_KEYS.local, "permits"],
+  thread: Object.keys(threadSemaphore),
   upstash: [...OPTION_KEYS.upstash, "permits"],
   "durable-object": [...OPTION_KEYS["durable-object"], "permits"],
   auto: [...OPTION_KEYS.auto, "permits"],

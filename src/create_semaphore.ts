@@ -2,6 +2,7 @@
 // This module is browser compatible.
 
 import { LocalSemaphore } from "./local/local_semaphore.ts";
+import { ThreadSemaphore } from "./thread/thread_semaphore.ts";
 import { UpstashSemaphore } from "./upstash/upstash_semaphore.ts";
 import { DurableObjectSemaphore } from "./durable_object/durable_object_semaphore.ts";
 import { describeLockTarget } from "./lock_target.ts";
@@ -31,6 +32,10 @@ const factories: Map<string, Factory> = new Map<string, Factory>([
   ["local", {
     create: (options: SemaphoreTypes["local"]) => new LocalSemaphore(options),
     keys: SEMAPHORE_OPTION_KEYS.local,
+  }],
+  ["thread", {
+    create: (options: SemaphoreTypes["thread"]) => new ThreadSemaphore(options),
+    keys: SEMAPHORE_OPTION_KEYS.thread,
   }],
   ["upstash", {
     create: (options: SemaphoreTypes["upstash"]) =>

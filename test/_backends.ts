@@ -17,11 +17,28 @@ export const backends: ContractBackend[] = [
 
 /**
  * The in-process backends with a semaphore type, run by the semaphore
- * contract on every runtime (the thread lock has none yet).
+ * contract on every runtime. Thread semaphores of one name meet in one
+ * table, as a manager's do.
  */
-export const semaphoreBackends: ContractBackend[] = backends.filter((b) =>
-  b.type === "local"
-);
+export const semaphoreBackends: ContractBackend[] = [
+  { type: "local", quietMs: 5 },
+  {
+    type: "thread",
+    quietMs: 5,
+    steal: false,
+    options: (() => {
+      let table: ThreadLockTable | undefined;
+      return () =>
+        ({
+          table: table ??= new ThreadLockTable({ maxLocks: 512 }),
+        }) as never;
+    })(),
+  },
+];
+
+/** workerd runs no threads: nor does a thread semaphore get made there. */
+export const workerdSemaphoreBackends: ContractBackend[] = semaphoreBackends
+  .filter((b) => b.type !== "thread");
 
 /** workerd runs no threads: the thread lock refuses to be created there. */
 export const workerdBackends: ContractBackend[] = backends.filter((b) =>

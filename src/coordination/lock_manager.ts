@@ -328,6 +328,12 @@ export class LockManager<T extends LockType = "local"> {
       chosen,
       {
         ...(chosen === this.#type ? this.#lockOptions : undefined),
+        // Thread semaphores meet by name in the manager's table, as its
+        // thread locks do (so a worker's manager on the same table shares them).
+        ...(chosen === "thread" &&
+            (options as { handle?: unknown } | undefined)?.handle === undefined
+          ? { table: this.threads }
+          : undefined),
         name: semaphoreId,
         ...options,
       } as SemaphoreTypes[SemaphoreType],

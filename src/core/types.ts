@@ -3,6 +3,7 @@
 
 import type { LocalLockOptions } from "../local/local_lock.ts";
 import type { ThreadLockOptions } from "../thread/thread_lock.ts";
+import type { ThreadSemaphoreOptions } from "../thread/thread_semaphore.ts";
 import type { UpstashLockOptions } from "../upstash/upstash_lock.ts";
 import type { DurableObjectLockOptions } from "../durable_object/durable_object_lock.ts";
 import type { AutoLockOptions } from "../lock_target.ts";
@@ -264,6 +265,11 @@ export const MAX_PERMITS = 1_000_000_000;
 export interface SemaphoreTypes {
   /** A semaphore within one isolate: `LocalSemaphore`. */
   local: LocalLockOptions & SemaphoreOptions;
+  /**
+   * A semaphore in shared memory for the worker threads of a process:
+   * `ThreadSemaphore` (shared by its handle, or by name in a table).
+   */
+  thread: ThreadSemaphoreOptions;
   /** A semaphore in Upstash Redis over HTTP: `UpstashSemaphore`. */
   upstash: UpstashLockOptions & SemaphoreOptions;
   /** A semaphore in a Cloudflare Durable Object: `DurableObjectSemaphore`. */

@@ -23,3 +23,4 @@
 
 export * from "./thread_lock.ts";
 export * from "./thread_lock_table.ts";
+export * from "./thread_semaphore.ts";

@@ -226,6 +226,48 @@ export class ThreadLockTable {
     const cached = this.#cache.get(name);
     if (cached !== undefined) return cached;
     checkName("get thread lock", name);
+    const lock = ThreadLock.fromRegion(
+      name,
+      this.#handle.buffer,
+      this.#entry(name, ThreadState.format),
+    );
+    this.#cache.set(name, lock);
+    return lock;
+  }
+
+  /**
+   * @internal The region of entry `name` for another primitive kept in the
+   * table (a thread semaphore's permits, see thread_semaphore.ts): `format`
+   * writes it when the entry is made, in place of a lock's layout.
+   */
+  region(
+    name: string,
+    format: (
+      buffer: SharedArrayBuffer,
+      byteOffset: number,
+      bytes: number,
+    ) => void,
+  ): { buffer: SharedArrayBuffer; byteOffset: number; bytes: number } {
+    return {
+      buffer: this.#handle.buffer,
+      byteOffset: this.#entry(
+        name,
+        (buffer, byteOffset) =>
+          format(buffer, byteOffset, regionBytes(this.#capacity)),
+      ),
+      bytes: regionBytes(this.#capacity),
+    };
+  }
+
+  /** The byte offset of entry `name`'s region, made on first use. */
+  #entry(
+    name: string,
+    format: (
+      buffer: SharedArrayBuffer,
+      byteOffset: number,
+      capacity: number,
+    ) => void,
+  ): number {
     const encoded = encoder.encode(name);
     const h = hash(encoded);
     // Entries are written once and published by the count, so a lookup
@@ -237,18 +279,12 @@ export class ThreadLockTable {
       try {
         const count = this.#i32[COUNT]!;
         index = this.#find(encoded, h, seen, count);
-        if (index < 0) index = this.#add(name, encoded, h);
+        if (index < 0) index = this.#add(name, encoded, h, format);
       } finally {
         this.#guard.release();
       }
     }
-    const lock = ThreadLock.fromRegion(
-      name,
-      this.#handle.buffer,
-      this.#regionsStart + index * regionBytes(this.#capacity),
-    );
-    this.#cache.set(name, lock);
-    return lock;
+    return this.#regionsStart + index * regionBytes(this.#capacity);
   }
 
   /**
@@ -287,7 +323,16 @@ export class ThreadLockTable {
     return -1;
   }
 
-  #add(name: string, encoded: Uint8Array, h: number): number {
+  #add(
+    name: string,
+    encoded: Uint8Array,
+    h: number,
+    format: (
+      buffer: SharedArrayBuffer,
+      byteOffset: number,
+      capacity: number,
+    ) => void,
+  ): number {
     const i32 = this.#i32;
     const index = i32[COUNT]!;
     const used = i32[ARENA_USED]!;
@@ -311,7 +356,7 @@ export class ThreadLockTable {
     // the entry, the entry before the count that publishes it, and the
     // arena's end last (the repair recomputes it from the entries).
     this.#bytes.set(encoded, offset);
-    ThreadState.format(
+    format(
       this.#handle.buffer,
       this.#regionsStart + index * regionBytes(this.#capacity),
       this.#capacity,

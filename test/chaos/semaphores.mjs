@@ -9,10 +9,11 @@
  * whose permits cannot all be taken after the run. Bounded: each scenario
  * stops starting sections at its deadline. `--quick` runs each briefly.
  *
- * Usage: node test/chaos/semaphores.mjs [--quick] [--backend local,upstash,durable-object]
+ * Usage: node test/chaos/semaphores.mjs [--quick] [--backend local,thread,upstash,durable-object]
  *          [--scenario name] [--seed n] [--json file]
  */
-import { createSemaphore } from "unilock";
+import { Worker } from "node:worker_threads";
+import { createSemaphore, ThreadLockTable } from "unilock";
 import { FAULT_KINDS } from "./_fault_proxy.mjs";
 import {
   chaosArgs,
@@ -21,7 +22,7 @@ import {
   runScenarios,
   stuckAfter as stuckAfterBy,
 } from "./_harness.mjs";
-import { derive, now } from "./_rng.mjs";
+import { derive, now, seeded } from "./_rng.mjs";
 import { checkSemaphores, runSemaphoreClient } from "./_semaphore_workload.mjs";
 
 const args = chaosArgs(20261213);
@@ -122,6 +123,32 @@ const SCENARIOS = {
       workload: { abortRatio: 0.7, abortMs: [0, 50] },
     },
   ],
+  thread: [
+    {
+      name: "contention",
+      sections: 40_000,
+      workload: { holdMs: [0, 1], strictLeases: true },
+    },
+    {
+      name: "timeouts-aborts",
+      sections: 40_000,
+      workload: {
+        ...timeoutsAndAborts,
+        timeoutMs: [0, 3],
+        abortMs: [0, 3],
+        holdMs: [0, 1],
+        leaseMs: 2_000,
+      },
+    },
+    {
+      // Threads terminated mid-run (holding permits, at the head of the
+      // line, in it): their permits come back by their leases' expiry.
+      name: "terminations",
+      sections: 20_000,
+      kill: true,
+      workload: { holdMs: [0, 2], leaseMs: 500 },
+    },
+  ],
   upstash: httpScenarios({ name: "redis-restart", everyMs: 3_000 }),
   "durable-object": httpScenarios({ name: "service-restart", everyMs: 6_000 }),
 };
@@ -179,6 +206,96 @@ async function runLocal(scenario, seed) {
   return checkSemaphores({ names, capacity: CAPACITY, results, stuck });
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Worker threads, each with `tasks` clients, on semaphores in one table. */
+async function runThread(scenario, seed) {
+  const names = semaphoreNames(scenario.names ?? 3, "thread");
+  const table = new ThreadLockTable();
+  const threads = 4, tasks = scenario.tasks ?? 4;
+  const perClient = scenario.perClient ??
+    Math.ceil(size(scenario.sections) / (threads * tasks));
+  const deadline = now() + deadlineMs;
+  const rng = seeded(seed);
+  const results = [];
+  const running = new Set();
+  let next = 0;
+  const launch = () => {
+    const index = next++;
+    const result = { records: [], counts: {}, errors: [] };
+    results.push(result);
+    const worker = new Worker(
+      new URL("./_semaphore_thread_worker.mjs", import.meta.url),
+      {
+        workerData: {
+          table: table.handle,
+          names,
+          capacity: CAPACITY,
+          tasks,
+          client: index,
+          seed: derive(seed, index),
+          workload: {
+            ...scenario.workload,
+            sections: perClient,
+            livenessMs,
+            deadline,
+          },
+        },
+      },
+    );
+    running.add(worker);
+    worker.on("message", (m) => {
+      if (m.records) result.records.push(...m.records);
+      if (m.done) {
+        result.counts = m.counts;
+        result.errors = m.errors;
+      }
+    });
+    worker.on("error", (error) => {
+      result.counts.otherErrors = (result.counts.otherErrors ?? 0) + 1;
+      result.errors.push(String(error));
+    });
+    return new Promise((resolve) =>
+      worker.on("exit", () => {
+        running.delete(worker);
+        resolve();
+      })
+    );
+  };
+  const finished = Array.from({ length: threads }, launch);
+  const faults = {};
+  const disruption = (async () => {
+    if (!scenario.kill) return;
+    while (
+      running.size > 0 && now() < deadline &&
+      !(faults.terminated >= (quick ? 3 : 10))
+    ) {
+      await sleep(400 * (0.5 + rng()));
+      if (running.size === 0) break;
+      const victim = [...running][Math.floor(rng() * running.size)];
+      await victim.terminate();
+      faults.terminated = (faults.terminated ?? 0) + 1;
+      finished.push(launch());
+    }
+  })();
+  while (true) {
+    const count = finished.length;
+    await Promise.all(finished);
+    if (finished.length === count && running.size === 0) break;
+  }
+  await disruption;
+  const make = (name) =>
+    createSemaphore("thread", { table, name, permits: CAPACITY });
+  const stuck = await stuckAfter(
+    names,
+    make,
+    scenario.kill ? (scenario.workload.leaseMs ?? 0) * 2 + 5_000 : 1_000,
+  );
+  const report = checkSemaphores({ names, capacity: CAPACITY, results, stuck });
+  report.faults = faults;
+  return report;
+}
+
 const backends = httpBackends((type, url, token) => (name) =>
   createSemaphore(
     type,
@@ -219,6 +336,7 @@ async function runHttp(backend, scenario, seed) {
 
 const runners = {
   local: runLocal,
+  thread: runThread,
   upstash: (s, seed) => runHttp("upstash", s, seed),
   "durable-object": (s, seed) => runHttp("durable-object", s, seed),
 };

@@ -4,17 +4,23 @@
 import type { Job } from "./_worker.ts";
 
 export interface TestWorker {
-  send(job: Job): void;
+  send(job: Job | Record<string, unknown>): void;
   /** The next message from the worker (errors it reports are thrown). */
   next(): Promise<Record<string, unknown>>;
   terminate(): Promise<void>;
 }
 
-let nodeBundle: Promise<string> | undefined;
+const nodeBundles = new Map<string, Promise<string>>();
 
-/** Node 20 cannot run TypeScript in a worker: bundle the worker once. */
-function bundleForNode(): Promise<string> {
-  return nodeBundle ??= (async () => {
+/** Node 20 cannot run TypeScript in a worker: bundle each worker once. */
+function bundleForNode(script: string): Promise<string> {
+  let bundle = nodeBundles.get(script);
+  if (bundle === undefined) nodeBundles.set(script, bundle = build(script));
+  return bundle;
+}
+
+function build(script: string): Promise<string> {
+  return (async () => {
     const { build } = await import("esbuild");
     const { fileURLToPath } = await import("node:url");
     const path = await import("node:path");
@@ -24,10 +30,10 @@ function bundleForNode(): Promise<string> {
       "..",
       "..",
       ".test-results",
-      `thread_worker_${process.pid}.mjs`,
+      `${script.replace(/\W/g, "_")}_${process.pid}.mjs`,
     );
     await build({
-      entryPoints: [path.join(here, "_worker.ts")],
+      entryPoints: [path.join(here, script)],
       bundle: true,
       format: "esm",
       platform: "node",
@@ -39,7 +45,10 @@ function bundleForNode(): Promise<string> {
   })();
 }
 
-export async function spawnWorker(): Promise<TestWorker> {
+/** Starts `script` (a file beside this one), by default `_worker.ts`. */
+export async function spawnWorker(
+  script: string = "_worker.ts",
+): Promise<TestWorker> {
   const inbox: Record<string, unknown>[] = [];
   const waiting: ((message: Record<string, unknown>) => void)[] = [];
   const deliver = (message: Record<string, unknown>) => {
@@ -47,10 +56,10 @@ export async function spawnWorker(): Promise<TestWorker> {
     if (take) take(message);
     else inbox.push(message);
   };
-  let send: (job: Job) => void;
+  let send: (job: Job | Record<string, unknown>) => void;
   let terminate: () => Promise<void>;
   if ("Deno" in globalThis || "Bun" in globalThis) {
-    const worker = new Worker(new URL("./_worker.ts", import.meta.url), {
+    const worker = new Worker(new URL(`./${script}`, import.meta.url), {
       type: "module",
     });
     worker.onmessage = (event) => deliver(event.data);
@@ -63,7 +72,7 @@ export async function spawnWorker(): Promise<TestWorker> {
     terminate = () => Promise.resolve(worker.terminate());
   } else {
     const { Worker: NodeWorker } = await import("node:worker_threads");
-    const worker = new NodeWorker(await bundleForNode());
+    const worker = new NodeWorker(await bundleForNode(script));
     worker.on("message", deliver);
     worker.on("error", (error) => deliver({ error: String(error) }));
     send = (job) => worker.postMessage(job);

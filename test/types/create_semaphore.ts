@@ -13,6 +13,7 @@ import {
   LockManager,
   type Semaphore,
   type SemaphoreLease,
+  ThreadLockTable,
   type UpstashRedisLike,
 } from "../../mod.ts";
 
@@ -36,6 +37,13 @@ createSemaphore("durable-object", {
   token: "t",
 });
 createSemaphore("auto", { name: "a", permits: 2, env: {} });
+createSemaphore("thread", { permits: 2 });
+createSemaphore("thread", {
+  name: "a",
+  permits: 2,
+  table: new ThreadLockTable(),
+});
+new LockManager().getOrCreateSemaphore("t", "thread", { permits: 2 });
 expectType<Equal<typeof local, Semaphore>>();
 async function leases(): Promise<void> {
   const lease = await local.acquire({ permits: 2, timeoutMs: 10 });
@@ -60,8 +68,8 @@ new LockManager().getOrCreateSemaphore("api");
 createSemaphore("local", { name: "a" });
 // @ts-expect-error a type is required (there is no default semaphore)
 createSemaphore();
-// @ts-expect-error no thread semaphore yet
-createSemaphore("thread", { permits: 2 });
+// @ts-expect-error a lock type's option the thread semaphore does not take
+createSemaphore("thread", { permits: 2, leaseMs: 5_000 });
 // @ts-expect-error an option of another type
 createSemaphore("local", { permits: 2, redis });
 // @ts-expect-error permits is a number

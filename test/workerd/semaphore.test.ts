@@ -8,8 +8,8 @@ import { test } from "vitest";
 import { semaphoreContract } from "../_semaphore_contract.ts";
 import {
   durableObjectBackend,
-  semaphoreBackends,
   upstashBackend,
+  workerdSemaphoreBackends,
 } from "../_backends.ts";
 
 const bindings = env as unknown as {
@@ -17,7 +17,9 @@ const bindings = env as unknown as {
   UPSTASH_TOKEN: string;
   LOCKS: LockDurableObjectNamespace;
 };
-for (const backend of semaphoreBackends) semaphoreContract(test, backend);
+for (const backend of workerdSemaphoreBackends) {
+  semaphoreContract(test, backend);
+}
 semaphoreContract(test, durableObjectBackend(bindings.LOCKS));
 semaphoreContract(
   test,
