@@ -2,7 +2,11 @@
 /** @internal The backends the contract suite runs against on every runtime. A new backend adds a line here. */
 
 import type { ContractBackend } from "./_contract.ts";
-import type { LockDurableObjectNamespace, UpstashRedisLike } from "../mod.ts";
+import type {
+  DenoKvLike,
+  LockDurableObjectNamespace,
+  UpstashRedisLike,
+} from "../mod.ts";
 
 export const backends: ContractBackend[] = [
   { type: "local", quietMs: 5 },
@@ -48,5 +52,19 @@ export function lockServiceBackend(
     type: "durable-object",
     quietMs: 60,
     options: () => ({ url, token }),
+  };
+}
+
+/**
+ * The deno-kv backend on one database handle (a KV file: `Deno.openKv` on
+ * Deno, `@deno/kv` on Node), each test's locks under a prefix of their own.
+ */
+export function denoKvBackend(kv: DenoKvLike): ContractBackend {
+  return {
+    type: "deno-kv",
+    // A handoff to another lock object is pushed through watch(); polls
+    // (pollMs, 25 ms) catch the rest.
+    quietMs: 60,
+    options: () => ({ kv, prefix: `test-${crypto.randomUUID()}` }),
   };
 }
