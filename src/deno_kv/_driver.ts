@@ -191,6 +191,19 @@ function emptyState(): State {
   return { f: 0, n: 0, c: 0, h: [] };
 }
 
+/**
+ * Whether the lock listens on `kv.watch()`: only on a `Deno.Kv`. The
+ * `@deno/kv` package's watch keeps a Node process alive even after its
+ * stream is cancelled and the handle closed (0.14.0, measured), and a lock
+ * must not keep a process alive: its waiters poll instead.
+ */
+function watchable(kv: DenoKvLike): boolean {
+  const Kv = (globalThis as { Deno?: { Kv?: abstract new () => unknown } })
+    .Deno?.Kv;
+  return typeof kv.watch === "function" && typeof Kv === "function" &&
+    kv instanceof Kv;
+}
+
 /** What one operation read of the lock. */
 interface Read {
   now: number;
@@ -657,7 +670,7 @@ export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
         },
         async listen(): Promise<boolean> {
           const kv = await connect();
-          if (stopped || typeof kv.watch !== "function") return false;
+          if (stopped || !watchable(kv)) return false;
           registration ??= watchState(kv, keys.state, listener);
           return registration.listen();
         },

@@ -83,15 +83,15 @@ class StateWatch {
     const reader = stream.getReader();
     this.#reader = reader;
     const epoch = ++this.#epoch;
+    // Up from now: the stream's first emission is the state as it stands,
+    // so a grant made before it reaches every listener all the same.
+    this.#up = true;
+    this.#settle(true);
     (async () => {
       try {
         while (true) {
           const { done, value } = await reader.read();
           if (done || this.#reader !== reader) break;
-          if (!this.#up) {
-            this.#up = true;
-            this.#settle(true);
-          }
           const raw = value?.[0]?.value ?? null;
           for (const listener of [...this.#listeners.values()]) {
             try {
