@@ -204,6 +204,12 @@ function watchable(kv: DenoKvLike): boolean {
     kv instanceof Kv;
 }
 
+/** SQLite's "database is locked" (or busy): another process is writing. */
+function isBusy(error: unknown): boolean {
+  return error instanceof Error &&
+    /database is (locked|busy)|SQLITE_BUSY/i.test(error.message);
+}
+
 /** What one operation read of the lock. */
 interface Read {
   now: number;
@@ -249,11 +255,19 @@ export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
     return await inTurn(kv, turnId, signal, async () => {
       for (let attempt = 1;; attempt++) {
         if (signal.aborted) throw signal.reason;
-        const result = await body(kv);
+        let result: T | Again;
+        try {
+          result = await body(kv);
+        } catch (error) {
+          // Another process holds SQLite's write lock past its busy
+          // timeout: like a conflict, it passes.
+          if (!isBusy(error) || attempt >= MAX_CONFLICTS) throw error;
+          result = AGAIN;
+        }
         if (result !== AGAIN) return result;
         if (attempt >= MAX_CONFLICTS) {
           throw new DenoKvRequestError(
-            `${what}: ${attempt} commits in a row found the lock changed by another client`,
+            `${what}: ${attempt} commits in a row found the lock changed by another client, or the database busy`,
             true,
           );
         }
@@ -680,6 +694,7 @@ export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
 
     retryable(error: unknown): boolean {
       if (error instanceof DenoKvRequestError) return error.retryable;
+      if (isBusy(error)) return true;
       if (error instanceof MalformedRecord) return false;
       // KV refuses a key or value it cannot take with a TypeError or
       // RangeError: asking again cannot help. Anything else (a busy
