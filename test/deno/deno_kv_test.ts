@@ -2,7 +2,14 @@
 // The deno-kv lock on Deno: the contract suite against a real KV file.
 import { lockContract } from "../_contract.ts";
 import { denoKvBackend } from "../_backends.ts";
-import { assert, assertEquals, delay } from "../_assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertThrows,
+  delay,
+} from "../_assert.ts";
+import { createLock, type Lease, LockBackendError } from "../../mod.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "unilock-kv-" });
 const kv = await Deno.openKv(`${dir}/contract.sqlite3`);
@@ -144,4 +151,164 @@ Deno.test("createLock('deno-kv') with a path says to run with --unstable-kv when
     ),
     run.out,
   );
+});
+
+// ------------------------------------------------------------ hostile input
+
+Deno.test("createLock('deno-kv') rejects bad options with an error naming the option and the value", () => {
+  const name = "hostile";
+  const cases: [Record<string, unknown>, new () => Error, string[]][] = [
+    [{ name }, TypeError, ["'kv'", "undefined"]],
+    [{ name, kv: null }, TypeError, ["'kv'", "null"]],
+    [{ name, kv: {} }, TypeError, ["'kv'", "an object"]],
+    [
+      { name, kv: Deno.openKv(":memory:").then((k) => (k.close(), k)) },
+      TypeError,
+      [
+        "'kv'",
+        "await Deno.openKv()",
+      ],
+    ],
+    [{ name, kv: "" }, RangeError, ["'kv'", '""']],
+    [{ name, kv: 42 }, TypeError, ["'kv'", "42"]],
+    [{ name, kv, prefix: "" }, TypeError, ["'prefix'", '""']],
+    [{ name, kv, prefix: "p".repeat(65) }, TypeError, ["'prefix'", "65"]],
+    [{ name, kv, prefix: ["a"] }, TypeError, ["'prefix'", "an array"]],
+    [{ name, kv, pollMs: 0 }, RangeError, ["'pollMs'", "0"]],
+    [{ name, kv, pollMs: NaN }, RangeError, ["'pollMs'", "NaN"]],
+    [{ name, kv, pollMs: "5" }, RangeError, ["'pollMs'", '"5"']],
+    [{ name, kv, waiterTtlMs: 999 }, RangeError, ["'waiterTtlMs'", "999"]],
+    [{ name, kv, leaseMs: 99 }, RangeError, ["'leaseMs'", "99"]],
+    [{ name, kv, requestTimeoutMs: 0 }, RangeError, ["'requestTimeoutMs'"]],
+    [{ kv }, TypeError, ["'name'", "required"]],
+    [{ name: "\uD800", kv }, RangeError, ["'name'", "surrogate"]],
+    [{ name: "a\uDC00b", kv }, RangeError, ["'name'", "surrogate"]],
+    [{ name: "x".repeat(513), kv }, RangeError, ["'name'", "513"]],
+    [{ name, kv, kvv: kv }, TypeError, ["'kvv'", "'kv'"]],
+  ];
+  for (const [options, ErrorClass, includes] of cases) {
+    assertThrows(
+      () => createLock("deno-kv", options as never),
+      ErrorClass,
+      includes,
+    );
+  }
+});
+
+Deno.test("DenoKvLock keeps hostile names apart and inside its own keys", async () => {
+  const names = [
+    "../",
+    "../../etc/passwd",
+    "a/b",
+    "a%2Fb",
+    "*",
+    "a\u0000b",
+    "a",
+    "",
+    "CON",
+    "nul",
+    "s",
+    "q",
+    "🔒".repeat(256), // 512 UTF-16 units, 1024 bytes
+    "€".repeat(512), // 1536 bytes: the longest key still fits in 2 KiB
+    "x".repeat(512),
+    "x".repeat(511),
+  ].filter((n) => n.length > 0);
+  const prefix = `hostile-${crypto.randomUUID()}`;
+  const locks = names.map((name) =>
+    createLock("deno-kv", { name, kv, prefix })
+  );
+  // Every name is its own lock: all held at once, none blocks another.
+  const leases = await Promise.all(locks.map((l) => l.tryAcquire()));
+  assert(leases.every((l) => l !== undefined), "two names shared a lock");
+  // A waiter of each, with a long owner label: its index key is the
+  // longest key the lock writes.
+  const waiters = locks.map((l) => l.acquire({ owner: "o".repeat(256) }));
+  await delay(100);
+  for (const lease of leases) await lease!.release();
+  for (const lease of await Promise.all(waiters)) await lease.release();
+  // Nothing was written outside [prefix, name, …].
+  for await (const e of kv.list({ prefix: [] })) {
+    if (e.key[0] !== prefix) continue;
+    assert(names.includes(e.key[1] as string), `stray key ${String(e.key)}`);
+    assert(["s", "q", "w", "t"].includes(e.key[2] as string), String(e.key));
+  }
+});
+
+Deno.test("DenoKvLock refuses to grant from a state record it did not write (fails closed)", async () => {
+  const prefix = `bad-${crypto.randomUUID()}`;
+  const lock = createLock("deno-kv", { name: "n", kv, prefix });
+  for (
+    const value of [
+      "a string",
+      new TextEncoder().encode("not json"),
+      new TextEncoder().encode('{"f":1,"n":0,"c":0}'),
+      new TextEncoder().encode(
+        '{"f":1,"n":0,"c":0,"h":[{"t":"a","m":"x","f":1,"u":1e20,"q":0,"w":0,"a":0},{"t":"b","m":"x","f":2,"u":1e20,"q":0,"w":0,"a":0}]}',
+      ),
+    ]
+  ) {
+    await kv.set([prefix, "n", "s"], value);
+    const error = await assertRejects(lock.tryAcquire(), LockBackendError, [
+      "Deno KV",
+      "not one unilock writes",
+    ]);
+    assert(!/granted/.test(String(error)));
+    await assertRejects(lock.acquire({ timeoutMs: 500 }), LockBackendError);
+  }
+  await kv.delete([prefix, "n", "s"]);
+  await (await lock.acquire()).release();
+});
+
+Deno.test("DenoKvLock makes shared holders wait rather than outgrow a KV value (64 KiB)", async () => {
+  const lock = createLock("deno-kv", {
+    name: "many",
+    kv,
+    prefix: `big-${crypto.randomUUID()}`,
+  });
+  const count = 300;
+  const leases: Lease[] = [];
+  let granted = 0;
+  const all = Array.from(
+    { length: count },
+    (_, i) =>
+      lock.acquire({ mode: "shared", owner: `${i}`.padEnd(256, "o") }).then(
+        (lease) => void (granted++, leases.push(lease)),
+      ),
+  );
+  for (let i = 0; i < 100 && granted < 100; i++) await delay(50);
+  await delay(500);
+  const held = leases.length;
+  // 300 such holders are some 100 KB: they cannot all be in the record.
+  assert(held >= 100 && held < count, `${held} shared holders at once`);
+  // Each release makes room for a waiter.
+  for (let i = 0; i < 2_000 && granted < count; i++) {
+    const lease = leases.shift();
+    if (lease === undefined) await delay(20);
+    else await lease.release();
+  }
+  await Promise.all(all);
+  for (const lease of leases) await lease.release();
+  assertEquals(await lock.isLocked(), false);
+});
+
+Deno.test("createLock('deno-kv', { kv: path }) opens the file itself and excludes with a handle of its own", async () => {
+  const path = `${dir}/by-path.sqlite3`;
+  const name = `path-${crypto.randomUUID()}`;
+  const byPath = createLock("deno-kv", { name, kv: path });
+  const other = await Deno.openKv(path);
+  const byHandle = createLock("deno-kv", { name, kv: other });
+  const lease = await byPath.acquire();
+  assertEquals(await byHandle.tryAcquire(), undefined);
+  const waiting = byHandle.acquire({ timeoutMs: 10_000 });
+  await lease.release();
+  const next = await waiting;
+  assert(next.fence > lease.fence);
+  await next.release();
+  other.close();
+  const missing = createLock("deno-kv", {
+    name,
+    kv: `${dir}/no/such/dir/x.sqlite3`,
+  });
+  await assertRejects(missing.tryAcquire(), LockBackendError, ["Deno KV at"]);
 });
