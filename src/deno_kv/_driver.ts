@@ -193,9 +193,10 @@ function emptyState(): State {
 
 /**
  * Whether the lock listens on `kv.watch()`: only on a `Deno.Kv`. The
- * `@deno/kv` package's watch keeps a Node process alive even after its
- * stream is cancelled and the handle closed (0.14.0, measured), and a lock
- * must not keep a process alive: its waiters poll instead.
+ * `@deno/kv` package's watch (0.14.0, measured) keeps a Node process alive
+ * after its stream is cancelled and the handle closed, and at times
+ * crashes it instead with an uncaught "watch not found" from its own
+ * stream: a lock must do neither, so its waiters poll there.
  */
 function watchable(kv: DenoKvLike): boolean {
   const Kv = (globalThis as { Deno?: { Kv?: abstract new () => unknown } })
