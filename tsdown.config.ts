@@ -62,7 +62,11 @@ export default defineConfig({
     _upstash_bridge_cli: "src/upstash_bridge/_cli.ts",
   },
   // node:* stays an import: the bridge and its CLI run on Node.
-  deps: { neverBundle: [/^node:/, /^cloudflare:/, "@upstash/redis"] },
+  // @deno/kv (a native module) is loaded at run time, only by a deno-kv
+  // lock given a path on Node.
+  deps: {
+    neverBundle: [/^node:/, /^cloudflare:/, "@upstash/redis", "@deno/kv"],
+  },
   format: "esm",
   platform: "neutral",
   target: "es2022",
