@@ -45,6 +45,12 @@ export function openKvAt(path: string): Promise<DenoKvLike> {
   return handle;
 }
 
+function refuseV8(): never {
+  throw new TypeError(
+    "this Deno KV handle was opened by a unilock lock, which writes bytes only: open your own for other values",
+  );
+}
+
 async function open(path: string): Promise<DenoKvLike> {
   const deno = denoGlobal();
   if (deno !== undefined) {
@@ -55,7 +61,9 @@ async function open(path: string): Promise<DenoKvLike> {
   }
   // Not a literal: bundlers must leave the native package to the runtime.
   const specifier = "@deno/kv";
-  let mod: { openKv?: (path?: string) => Promise<unknown> };
+  let mod: {
+    openKv?: (path?: string, options?: object) => Promise<unknown>;
+  };
   try {
     mod = await import(specifier);
   } catch (error) {
@@ -74,7 +82,12 @@ async function open(path: string): Promise<DenoKvLike> {
     );
   }
   try {
-    return await mod.openKv(path) as DenoKvLike;
+    // Bun's v8.serialize is not V8's, so @deno/kv asks for codecs there.
+    // The lock writes only bytes, which need none: these are never called.
+    const bun = "Bun" in globalThis
+      ? { encodeV8: refuseV8, decodeV8: refuseV8 }
+      : undefined;
+    return await mod.openKv(path, bun) as DenoKvLike;
   } catch (error) {
     // Bun, a missing native build, a path that cannot be opened: none of
     // them goes away by asking again.

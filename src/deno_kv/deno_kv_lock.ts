@@ -24,10 +24,12 @@ export interface DenoKvLockOptions extends LockOptions {
   name?: string;
   /**
    * The database: a `Deno.Kv` from `Deno.openKv()` (on Deno 2.x it needs
-   * `--unstable-kv`), the `Kv` of the `@deno/kv` package on Node, or a
-   * path (or KV Connect URL) that the lock opens itself — with
+   * `--unstable-kv`), the `Kv` of the `@deno/kv` package on Node or Bun,
+   * or a path (or KV Connect URL) that the lock opens itself — with
    * `Deno.openKv` on Deno, and elsewhere with `@deno/kv`, which it then
    * loads (an optional peer dependency). One handle per path per process.
+   * The lock writes bytes only, so on Bun a handle of your own needs
+   * `openKv(path, { encodeV8, decodeV8 })` stubs that are never called.
    */
   kv?: DenoKvLike | string;
   /**
