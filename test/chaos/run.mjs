@@ -208,11 +208,12 @@ const SCENARIOS = {
     {
       // SIGSTOP a whole process (holders and waiters alike) past its
       // leases, then SIGCONT: it comes back to leases already taken over.
-      // Holds long enough that a stop mostly finds a holder.
+      // Two names and holds long enough that a stop mostly finds a holder.
       name: "process-stopped",
       sections: 15_000,
+      names: 2,
       stopMs: 1_500,
-      workload: { holdMs: [5, 20], leaseMs: 500 },
+      workload: { holdMs: [10, 40], leaseMs: 500 },
     },
     {
       name: "mass-cancel",
