@@ -7,7 +7,9 @@
 // handoff latency (a holder's release() call to the next holder running,
 // in another process) and throughput.
 //
-// Options: --processes 4 --each 100 --hold 1 --poll 25,5
+// Options: --processes 4 --each 100 --hold 1 --poll 25,5 --dir <where the
+// KV file goes> (default the OS temp dir; /dev/shm takes the disk
+// out of the figures).
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,6 +25,7 @@ const PROCESSES = Number(opt("processes", 4));
 const EACH = Number(opt("each", 100));
 const HOLD_MS = Number(opt("hold", 1));
 const POLLS = String(opt("poll", "25,5")).split(",").map(Number);
+const DIR = opt("dir", tmpdir());
 const DENO = new URL("../node_modules/.bin/deno", import.meta.url).pathname;
 const WORKER = new URL("./_deno_kv_worker.ts", import.meta.url).pathname;
 
@@ -48,7 +51,7 @@ function worker(config) {
 }
 
 async function run(label, processes, tasks, pollMs) {
-  const dir = mkdtempSync(join(tmpdir(), "unilock-bench-kv-"));
+  const dir = mkdtempSync(join(DIR, "unilock-bench-kv-"));
   const path = join(dir, "bench.sqlite3");
   const name = `bench-${crypto.randomUUID()}`;
   // Uncontended first, in one process: what one acquire + release costs.
@@ -121,7 +124,7 @@ const version = await new Promise((resolve) => {
   c.on("exit", () => resolve(out.split("\n")[0]));
 });
 console.log(
-  `deno-kv on one local KV file, ${version}, ${EACH} acquisitions per contender, ${HOLD_MS} ms holds`,
+  `deno-kv on one local KV file in ${DIR}, ${version}, ${EACH} acquisitions per contender, ${HOLD_MS} ms holds`,
 );
 console.log(
   "| contenders | pollMs | KV ops per acquire+release, uncontended | KV ops per acquisition, contended | handoff p50 / p99 | acquisitions/s | overlaps |",

@@ -54,7 +54,7 @@ const targets: {
     type: "deno-kv",
     runs: 60,
     options: () => ({ kv, prefix: `hostile-${crypto.randomUUID()}` }),
-    // A commit to a KV file waits for the disk (an fsync).
+    // A commit to a KV file waits for the disk.
     slowMs: 100,
   },
 ];
