@@ -211,6 +211,25 @@ function isBusy(error: unknown): boolean {
     /database is (locked|busy)|SQLITE_BUSY/i.test(error.message);
 }
 
+/**
+ * Each state a watch brings is decoded once for all of this process's
+ * waiters (every listener is handed the same value).
+ */
+const decoded = new WeakMap<object, State | undefined>();
+
+function decodedOnce(raw: unknown): State | undefined {
+  if (raw === null || typeof raw !== "object") return undefined;
+  if (decoded.has(raw)) return decoded.get(raw);
+  let state: State | undefined;
+  try {
+    state = decodeState(raw);
+  } catch {
+    state = undefined;
+  }
+  decoded.set(raw, state);
+  return state;
+}
+
 /** What one operation read of the lock. */
 interface Read {
   now: number;
@@ -660,12 +679,8 @@ export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
       let pushed = false;
       const listener = (raw: unknown) => {
         if (pushed || raw === null) return;
-        let state: State;
-        try {
-          state = decodeState(raw);
-        } catch {
-          return; // the next acquire call reports it
-        }
+        const state = decodedOnce(raw);
+        if (state === undefined) return; // the next acquire call reports it
         const now = Date.now();
         const h = state.h.find((h) => h.t === token && h.u > now);
         if (h === undefined) return;
