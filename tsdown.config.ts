@@ -60,6 +60,8 @@ export default defineConfig({
     durable_object: "workers/durable_object.ts",
     upstash_bridge: "src/upstash_bridge/upstash_bridge.ts",
     _upstash_bridge_cli: "src/upstash_bridge/_cli.ts",
+    // A subpath of its own, so that a bundle can load only this backend.
+    deno_kv_lock: "src/deno_kv/deno_kv_lock.ts",
   },
   // node:* stays an import: the bridge and its CLI run on Node.
   // @deno/kv (a native module) is loaded at run time, only by a deno-kv

@@ -13,6 +13,8 @@ const alias = {
   "unilock/upstash-bridge":
     new URL("./src/upstash_bridge/upstash_bridge.ts", import.meta.url)
       .pathname,
+  "unilock/deno-kv":
+    new URL("./src/deno_kv/deno_kv_lock.ts", import.meta.url).pathname,
   unilock: new URL("./mod.ts", import.meta.url).pathname,
 };
 
