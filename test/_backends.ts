@@ -4,6 +4,7 @@
 import type { ContractBackend } from "./_contract.ts";
 import type { WebLocksBackend } from "./_web_locks_conformance.ts";
 import {
+  type DenoKvLike,
   type LockDurableObjectNamespace,
   ThreadLockTable,
   type UpstashRedisLike,
@@ -105,5 +106,21 @@ export function durableObjectWebLocks(
     type: "durable-object",
     quietMs: "namespace" in options ? 40 : 60,
     options: () => ({ ...options, leaseMs: 1_500 }),
+  };
+}
+
+/**
+ * The deno-kv backend on one database handle (a KV file: `Deno.openKv` on
+ * Deno, `@deno/kv` on Node), each test's locks under a prefix of their own.
+ */
+export function denoKvBackend(kv: DenoKvLike): ContractBackend {
+  return {
+    type: "deno-kv",
+    // A handoff to another lock object is pushed through watch(); polls
+    // (pollMs, 25 ms) catch the rest.
+    quietMs: 60,
+    // Not yet: the deno-kv driver has no steal operation.
+    steal: false,
+    options: () => ({ kv, prefix: `test-${crypto.randomUUID()}` }),
   };
 }
