@@ -79,10 +79,12 @@ export const SEMAPHORE_OPTION_KEYS: {
   readonly local: readonly string[];
   readonly upstash: readonly string[];
   readonly "durable-object": readonly string[];
+  readonly "deno-kv": readonly string[];
   readonly auto: readonly string[];
 } = {
   local: [...OPTION_KEYS.local, "permits"],
   upstash: [...OPTION_KEYS.upstash, "permits"],
   "durable-object": [...OPTION_KEYS["durable-object"], "permits"],
+  "deno-kv": [...OPTION_KEYS["deno-kv"], "permits"],
   auto: [...OPTION_KEYS.auto, "permits"],
 };

@@ -119,8 +119,19 @@ export function denoKvBackend(kv: DenoKvLike): ContractBackend {
     // A handoff to another lock object is pushed through watch(); polls
     // (pollMs, 25 ms) catch the rest.
     quietMs: 60,
-    // Not yet: the deno-kv driver has no steal operation.
-    steal: false,
     options: () => ({ kv, prefix: `test-${crypto.randomUUID()}` }),
+  };
+}
+
+/**
+ * The deno-kv backend for the Web Locks suite: every manager of one suite
+ * on one handle and prefix, with short leases (see `upstashWebLocks`).
+ */
+export function denoKvWebLocks(kv: DenoKvLike | string): WebLocksBackend {
+  const prefix = `test-wl-${crypto.randomUUID()}`;
+  return {
+    type: "deno-kv",
+    quietMs: 60,
+    options: () => ({ kv, prefix, leaseMs: 1_500 }),
   };
 }

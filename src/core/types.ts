@@ -271,6 +271,8 @@ export interface SemaphoreTypes {
   upstash: UpstashLockOptions & SemaphoreOptions;
   /** A semaphore in a Cloudflare Durable Object: `DurableObjectSemaphore`. */
   "durable-object": DurableObjectLockOptions & SemaphoreOptions;
+  /** A semaphore in Deno KV: `DenoKvSemaphore`. */
+  "deno-kv": DenoKvLockOptions & SemaphoreOptions;
   /** Whichever `describeLockTarget(options)` chooses. */
   auto: AutoLockOptions & SemaphoreOptions;
 }

@@ -24,6 +24,7 @@ import type {
   RemoteAcquireReply,
   RemoteDriver,
   RemoteExtendReply,
+  RemoteStatus,
   RemoteWatch,
 } from "../remote/driver.ts";
 import {
@@ -47,10 +48,12 @@ import {
   keysFor,
   MalformedRecord,
   modeOf,
+  nextFence,
   placeOf,
   settle,
   type State,
   type Tomb,
+  usedPermits,
   type Waiter,
 } from "./_state.ts";
 import { watchState } from "./_watch.ts";
@@ -63,6 +66,8 @@ export interface DenoKvDriverOptions {
   readonly prefix: string;
   readonly waiterTtlMs: number;
   readonly pollMs: number;
+  /** Whether it serves a semaphore (its query entries carry permits). */
+  readonly semaphore?: boolean;
 }
 
 /** The shortest lease, in ms. */
@@ -251,7 +256,7 @@ interface Read {
  * @returns The driver.
  */
 export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
-  const { name, prefix, waiterTtlMs, pollMs } = options;
+  const { name, prefix, waiterTtlMs, pollMs, semaphore = false } = options;
   const keys: Keys = keysFor(prefix, name);
   const turnId = JSON.stringify([prefix, name]);
   let handle: DenoKvLike | undefined = typeof options.kv === "string"
@@ -424,6 +429,34 @@ export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
     return new Set(granted.map((e) => e.waiter.t));
   };
 
+  /**
+   * The capacity of the name's holders and waiters (0: a lock's) when it
+   * is not `wanted`; `undefined` when nobody holds or waits, so that the
+   * request sets it (`"more"`: commit and look again). Waiters whose
+   * heartbeat ran out do not count: they are deleted in this commit
+   * (checked), so that none comes back to a name whose capacity changed.
+   */
+  const capacityOf = async (
+    kv: DenoKvLike,
+    r: Read,
+    wanted: number,
+  ): Promise<number | undefined | "more"> => {
+    const theirs = r.state.z ?? 0;
+    if (theirs === wanted || liveHolders(r).length > 0) return theirs;
+    if (r.state.c === 0) return undefined;
+    const { line, complete } = await readLine(kv);
+    if (line.some((e) => e.waiter.h > r.now)) return theirs;
+    for (const e of line) {
+      r.batch.check(keys.entry(e.place), e.versionstamp!)
+        .delete(keys.entry(e.place))
+        .delete(keys.index(e.waiter.t));
+      places.delete(e.waiter.t);
+    }
+    r.state.c = complete ? 0 : Math.max(0, r.state.c - line.length);
+    r.dirty = true;
+    return complete ? undefined : "more";
+  };
+
   /** Commits `r` (the state with its check if it changed); false: conflict. */
   const commit = (kv: DenoKvLike, r: Read): Promise<boolean> => {
     if (r.dirty) r.batch.check(keys.state, r.stamp).set(keys.state, r.state);
@@ -489,6 +522,39 @@ export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
     return held !== undefined ? "ended" : "removed";
   };
 
+  /** The live holders (by fence) and waiters (in line), as one read saw them. */
+  const snapshot = async (): Promise<
+    { r: Read; held: LockInfo[]; pending: LockInfo[] }
+  > => {
+    const kv = await connect();
+    const [r] = await read(kv, []);
+    const info = (
+      e: { m: "x" | "s"; a: number; o?: string; k?: number },
+      fence: number | undefined,
+    ): LockInfo => {
+      const entry: LockInfo = {
+        name,
+        mode: modeOf(e.m),
+        owner: e.o,
+        fence,
+        ageMs: Math.max(0, r.now - e.a),
+      };
+      // A semaphore's entries say their permits; a lock's stay as they were.
+      return semaphore && e.m === "s" ? { ...entry, permits: e.k ?? 1 } : entry;
+    };
+    const held = liveHolders(r).sort((a, b) => a.f - b.f).map((h) =>
+      info(h, h.f)
+    );
+    const pending: LockInfo[] = [];
+    if (r.state.c > 0) {
+      for await (const e of kv.list({ prefix: keys.queue })) {
+        const w = decodeWaiter(e.value);
+        if (w.h > r.now) pending.push(info(w, undefined));
+      }
+    }
+    return { r, held, pending };
+  };
+
   const driver: RemoteDriver = {
     type: "deno-kv",
     get target(): string {
@@ -497,10 +563,15 @@ export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
         : `Deno KV at ${JSON.stringify(path)}`;
     },
     minLeaseMs: MIN_LEASE_MS,
+    // Every request holds permits of the name's capacity (a lock's is
+    // unbounded): one rule for locks and semaphores (see _state.ts).
+    semaphores: true,
 
     acquire(request, signal): Promise<RemoteAcquireReply> {
       const { token, mode, join, priority, owner } = request;
       const leaseMs = Math.ceil(request.leaseMs);
+      const permits = request.permits ?? 1;
+      const wanted = request.capacity ?? 0;
       if (calls.has(token)) calls.set(token, Date.now());
       return transact("acquire", signal, async (kv) => {
         const cachedPlace = places.get(token);
@@ -536,6 +607,20 @@ export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
             ? { state: "granted", fence: t.f!, leaseMs: 0, waited: t.w === 1 }
             : { state: "gone" };
         }
+        // Capacity travels with each request: one that disagrees with the
+        // name's holders and waiters is refused; an idle name takes it.
+        const theirs = await capacityOf(kv, r, wanted);
+        if (theirs === "more") {
+          await commit(kv, r);
+          return AGAIN;
+        }
+        if (theirs === undefined) {
+          if (wanted === 0) delete state.z;
+          else state.z = wanted;
+          r.dirty = true;
+        } else if (theirs !== wanted) {
+          return { state: "capacity", capacity: theirs };
+        }
         const known = await ownEntry(kv, token, index!, cached, cachedPlace);
         r.batch.check(keys.index(token), index!.versionstamp)
           .check(keys.tomb(token), null);
@@ -551,6 +636,7 @@ export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
             a: now,
             h: now + waiterTtlMs,
             ...(owner === undefined ? {} : { o: owner }),
+            ...(permits === 1 ? {} : { k: permits }),
           },
           place: placeOf(ticket, join ? priority : 0),
           versionstamp: undefined,
@@ -604,6 +690,57 @@ export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
       });
     },
 
+    steal(request, signal): Promise<RemoteAcquireReply> {
+      const { token, owner } = request;
+      const leaseMs = Math.ceil(request.leaseMs);
+      return transact("steal", signal, async (kv) => {
+        const [r, [tomb]] = await read(kv, [keys.tomb(token)]);
+        const mine = liveHolders(r).find((h) => h.t === token);
+        if (mine !== undefined) {
+          // Stolen already (a reply that was lost): nobody is revoked again.
+          if (!(await commit(kv, r))) return AGAIN;
+          return {
+            state: "granted",
+            fence: mine.f,
+            leaseMs: mine.u - r.now,
+            waited: false,
+          };
+        }
+        if (tomb!.versionstamp !== null || r.expired.has(token)) {
+          if (!(await commit(kv, r))) return AGAIN;
+          return { state: "gone" };
+        }
+        if (r.state.h.length > liveHolders(r).length) {
+          // Ended holders past BURY_LIMIT are still in the record: bury
+          // them first (this commit), then steal from a fresh read.
+          await commit(kv, r);
+          return AGAIN;
+        }
+        // Every lease ends now, its tombstone saying it was stolen (so its
+        // renewal can say so, and its release ends nothing); the waiters
+        // keep their places behind the thief.
+        const stolen: Tomb = { s: 1 };
+        for (const h of r.state.h) r.batch.set(keys.tomb(h.t), stolen, TOMB_MS);
+        const { now, state } = r;
+        const thief: Holder = {
+          t: token,
+          m: "x",
+          f: nextFence(state, now),
+          u: now + leaseMs,
+          q: 0,
+          w: 0,
+          a: now,
+          ...(owner === undefined ? {} : { o: owner }),
+        };
+        state.h = [thief];
+        state.f = thief.f;
+        r.dirty = true;
+        r.batch.check(keys.tomb(token), null);
+        if (!(await commit(kv, r))) return AGAIN;
+        return { state: "granted", fence: thief.f, leaseMs, waited: false };
+      });
+    },
+
     async release(token, signal): Promise<boolean> {
       return await transact(
         "release",
@@ -614,11 +751,13 @@ export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
 
     extend(token, leaseMs, seq, signal): Promise<RemoteExtendReply> {
       return transact("extend", signal, async (kv) => {
-        const [r] = await read(kv, []);
+        const [r, [tomb]] = await read(kv, [keys.tomb(token)]);
         const mine = liveHolders(r).find((h) => h.t === token);
         if (mine === undefined) {
           if (!(await commit(kv, r))) return AGAIN;
-          return { held: false, leaseMs: 0 };
+          const stolen = tomb!.versionstamp !== null &&
+            decodeTomb(tomb!.value).s === 1;
+          return { held: false, leaseMs: 0, ...(stolen ? { stolen } : {}) };
         }
         if (seq > mine.q) {
           mine.u = r.now + Math.ceil(leaseMs);
@@ -639,34 +778,24 @@ export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
       return outcome === "held" ? "held" : "cancelled";
     },
 
-    async status(signal): Promise<{ holders: number; waiters: number }> {
-      const { held, pending } = await driver.query(signal);
-      return { holders: held.length, waiters: pending.length };
+    async status(): Promise<RemoteStatus> {
+      const { r, held, pending } = await snapshot();
+      const holders = held.length, waiters = pending.length;
+      const capacity = r.state.z ?? 0;
+      // A semaphore's holders and waiters add their permits and capacity;
+      // a lock's status stays as it was.
+      return capacity > 0 && holders + waiters > 0
+        ? {
+          holders,
+          waiters,
+          permits: usedPermits({ ...r.state, h: liveHolders(r) }),
+          capacity,
+        }
+        : { holders, waiters };
     },
 
     async query(): Promise<LockSnapshot> {
-      const kv = await connect();
-      const [r] = await read(kv, []);
-      const info = (
-        e: { m: "x" | "s"; a: number; o?: string },
-        fence: number | undefined,
-      ): LockInfo => ({
-        name,
-        mode: modeOf(e.m),
-        owner: e.o,
-        fence,
-        ageMs: Math.max(0, r.now - e.a),
-      });
-      const held = liveHolders(r).sort((a, b) => a.f - b.f).map((h) =>
-        info(h, h.f)
-      );
-      const pending: LockInfo[] = [];
-      if (r.state.c > 0) {
-        for await (const e of kv.list({ prefix: keys.queue })) {
-          const w = decodeWaiter(e.value);
-          if (w.h > r.now) pending.push(info(w, undefined));
-        }
-      }
+      const { held, pending } = await snapshot();
       return { held, pending };
     },
 

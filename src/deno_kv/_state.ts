@@ -51,6 +51,8 @@ export interface Holder {
   readonly a: number;
   /** The owner label, if any. */
   readonly o?: string;
+  /** A semaphore's shared holder: the permits it holds (absent: 1). */
+  readonly k?: number;
 }
 
 /** The lock's state record. */
@@ -67,6 +69,12 @@ export interface State {
   c: number;
   /** The holders (their leases may have run out: compare `u` with now). */
   h: Holder[];
+  /**
+   * The capacity of the holders and waiters: a semaphore's permits, absent
+   * (or 0) for a lock's, whose capacity is unbounded. It stands while
+   * anyone holds or waits; an idle name takes the next request's.
+   */
+  z?: number;
 }
 
 /** A waiter's queue entry. */
@@ -85,13 +93,19 @@ export interface Waiter {
   /** Its heartbeat deadline: past it, the waiter counts as gone. */
   h: number;
   readonly o?: string;
+  /** A semaphore's request: the permits it needs (absent: 1). */
+  readonly k?: number;
 }
 
-/** A tombstone: `x` 1 when a lease ran out before its waiter heard of it. */
+/**
+ * A tombstone: `x` 1 when a lease ran out before its waiter heard of it,
+ * `s` 1 when a steal ended the lease (so that its renewal can say so).
+ */
 export interface Tomb {
   readonly x?: 1;
   readonly f?: number;
   readonly w?: 0 | 1;
+  readonly s?: 1;
 }
 
 /** The keys of one lock. */
@@ -168,18 +182,24 @@ const isTime = (v: unknown): v is number =>
 const isMode = (v: unknown): v is "x" | "s" => v === "x" || v === "s";
 const isOwner = (v: unknown): boolean =>
   v === undefined || (typeof v === "string" && v.length <= 256);
+const isPermits = (v: unknown): boolean =>
+  v === undefined || (isCount(v) && v > 0);
 
 export function decodeState(raw: unknown): State {
   const v = parse("state", raw);
   if (!isCount(v.f) || !isCount(v.n) || !isCount(v.c) || !Array.isArray(v.h)) {
     throw new MalformedRecord("state", "counters or holders missing");
   }
+  if (v.z !== undefined && !isCount(v.z)) {
+    throw new MalformedRecord("state", "the capacity is malformed");
+  }
   for (const h of v.h as unknown[]) {
     const e = h as Partial<Holder> | null;
     if (
       e === null || typeof e !== "object" || typeof e.t !== "string" ||
       !isMode(e.m) || !isCount(e.f) || !isTime(e.u) || !isCount(e.q) ||
-      (e.w !== 0 && e.w !== 1) || !isTime(e.a) || !isOwner(e.o)
+      (e.w !== 0 && e.w !== 1) || !isTime(e.a) || !isOwner(e.o) ||
+      !isPermits(e.k)
     ) throw new MalformedRecord("state", "a holder is malformed");
   }
   const holders = v.h as Holder[];
@@ -189,7 +209,13 @@ export function decodeState(raw: unknown): State {
   if (exclusive > 1 || (exclusive === 1 && holders.length > 1)) {
     throw new MalformedRecord("state", "an exclusive holder shares the lock");
   }
-  return { f: v.f, n: v.n, c: v.c, h: holders };
+  return {
+    f: v.f,
+    n: v.n,
+    c: v.c,
+    h: holders,
+    ...(v.z === undefined ? {} : { z: v.z as number }),
+  };
 }
 
 export function decodeWaiter(raw: unknown): Waiter {
@@ -197,7 +223,7 @@ export function decodeWaiter(raw: unknown): Waiter {
   if (
     typeof e.t !== "string" || !isMode(e.m) || !isCount(e.l) ||
     typeof e.p !== "number" || !Number.isInteger(e.p) || !isCount(e.n) ||
-    !isTime(e.a) || !isTime(e.h) || !isOwner(e.o)
+    !isTime(e.a) || !isTime(e.h) || !isOwner(e.o) || !isPermits(e.k)
   ) throw new MalformedRecord("waiter", "fields missing");
   return e as Waiter;
 }
@@ -210,7 +236,10 @@ export function decodeIndex(raw: unknown): number {
 
 export function decodeTomb(raw: unknown): Tomb {
   const e = parse("tombstone", raw) as Tomb;
-  if (e.x !== undefined && (e.x !== 1 || !isCount(e.f))) {
+  if (
+    (e.x !== undefined && (e.x !== 1 || !isCount(e.f))) ||
+    (e.s !== undefined && e.s !== 1)
+  ) {
     throw new MalformedRecord("tombstone", "fields malformed");
   }
   return e;
@@ -246,11 +275,31 @@ export interface Settled {
   readonly lapsed: InLine[];
 }
 
+/** The permits the shared holders hold (each lock reader holds 1). */
+export function usedPermits(state: State): number {
+  let used = 0;
+  for (const h of state.h) if (h.m === "s") used += h.k ?? 1;
+  return used;
+}
+
 /**
- * Grants from the head of the line while its modes allow, as a FIFO
- * readers-writer lock does: an exclusive head only when nobody holds, a
- * shared head while no exclusive lease is held (the shared ones after it
- * join it, up to an exclusive one). Waiters whose heartbeat ran out are
+ * Whether a request of `mode` for `permits` fits beside the holders: an
+ * exclusive one only when nobody holds, a shared one while no exclusive
+ * lease is held and, for a semaphore, while the permits held plus its own
+ * fit the capacity.
+ */
+export function fits(state: State, mode: "x" | "s", permits: number): boolean {
+  if (mode === "x") return state.h.length === 0;
+  if (state.h.some((h) => h.m === "x")) return false;
+  const capacity = state.z ?? 0;
+  return capacity === 0 || usedPermits(state) + permits <= capacity;
+}
+
+/**
+ * Grants from the head of the line while it fits (see `fits`), as a FIFO
+ * readers-writer lock or a head-of-line semaphore does: nobody behind the
+ * head goes first, so a heavy request is never passed by lighter ones of
+ * its priority. Waiters whose heartbeat ran out are
  * passed over and returned as lapsed, except `alive` (the caller's own
  * token: it is calling, so it is there). `complete` says whether `line` is
  * the whole queue: a partial line is granted no further than it goes.
@@ -271,8 +320,7 @@ export function settle(
       lapsed.push(entry);
       continue;
     }
-    const exclusiveHeld = state.h.some((h) => h.m === "x");
-    if (w.m === "x" ? state.h.length > 0 : exclusiveHeld) break;
+    if (!fits(state, w.m, w.k ?? 1)) break;
     const holder: Holder = {
       t: w.t,
       m: w.m,
@@ -282,6 +330,7 @@ export function settle(
       w: entry.versionstamp === undefined ? 0 : 1,
       a: now,
       ...(w.o === undefined ? {} : { o: w.o }),
+      ...(w.k === undefined ? {} : { k: w.k }),
     };
     state.h.push(holder);
     if (w.m === "s" && stateBytes(state) > MAX_STATE_BYTES) {

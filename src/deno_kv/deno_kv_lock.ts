@@ -2,11 +2,10 @@
 // This module is browser compatible.
 
 import type { LockOptions } from "../core/types.ts";
-import { checkOptions, show } from "../core/_validate.ts";
-import { RemoteLock, requireName } from "../remote/remote_lock.ts";
+import { RemoteLock } from "../remote/remote_lock.ts";
 import { denoKvDriver } from "./_driver.ts";
 import type { DenoKvLike } from "./_kv.ts";
-import { denoGlobal, UNSTABLE_KV_HINT } from "./_open.ts";
+import { checkDenoKvOptions } from "./_options.ts";
 
 export type {
   DenoKvAtomicLike,
@@ -74,33 +73,6 @@ export interface DenoKvLockOptions extends LockOptions {
   requestTimeoutMs?: number;
 }
 
-const ACTION = "create deno-kv lock";
-
-function isKv(value: unknown): value is DenoKvLike {
-  const kv = value as DenoKvLike | null;
-  return kv !== null && typeof kv === "object" &&
-    typeof kv.getMany === "function" && typeof kv.list === "function" &&
-    typeof kv.atomic === "function";
-}
-
-function range(
-  option: string,
-  value: unknown,
-  min: number,
-  max: number,
-  fallback: number,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !(value >= min && value <= max)) {
-    throw new RangeError(
-      `Cannot ${ACTION} as '${option}' must be a number from ${min} to ${max}: current value is ${
-        show(value)
-      }`,
-    );
-  }
-  return value;
-}
-
 /**
  * A lock in Deno KV: the `deno-kv` lock type, for Deno processes (and Node
  * ones, through `@deno/kv`) that share a KV database — a local file on one
@@ -139,68 +111,7 @@ export class DenoKvLock extends RemoteLock {
    * @param options Name, database, key prefix and timings.
    */
   constructor(options?: DenoKvLockOptions) {
-    checkOptions(ACTION, options);
-    const { name, kv, prefix = "unilock", leaseMs, requestTimeoutMs } =
-      options ?? {};
-    const checked = requireName("deno-kv", name);
-    // A lone surrogate has no UTF-8 form: KV would store it as U+FFFD, so
-    // two different names would share one lock.
-    if (
-      /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-        .test(checked)
-    ) {
-      throw new RangeError(
-        `Cannot ${ACTION} as 'name' must be well-formed Unicode (no lone surrogate): current value is ${
-          show(checked)
-        }`,
-      );
-    }
-    if (typeof kv === "string") {
-      if (kv.length === 0 || kv.length > 4096) {
-        throw new RangeError(
-          `Cannot ${ACTION} as 'kv' must be a path of 1 to 4096 characters: current value is ${
-            show(kv)
-          }`,
-        );
-      }
-      const deno = denoGlobal();
-      if (deno !== undefined && typeof deno.openKv !== "function") {
-        throw new TypeError(`Cannot ${ACTION} as ${UNSTABLE_KV_HINT}`);
-      }
-    } else if (!isKv(kv)) {
-      const pending =
-        typeof (kv as unknown as { then?: unknown } | null)?.then ===
-          "function";
-      throw new TypeError(
-        `Cannot ${ACTION} as 'kv' must be a Deno.Kv (from Deno.openKv(), with --unstable-kv), an @deno/kv Kv, or a path to open${
-          pending ? " (a promise was given: await Deno.openKv() first)" : ""
-        }: current value is ${show(kv)}`,
-      );
-    }
-    if (
-      typeof prefix !== "string" || prefix.length === 0 || prefix.length > 64
-    ) {
-      throw new TypeError(
-        `Cannot ${ACTION} as 'prefix' must be a string of 1 to 64 characters: current value is ${
-          show(prefix)
-        }`,
-      );
-    }
-    const waiterTtlMs = range(
-      "waiterTtlMs",
-      options?.waiterTtlMs,
-      1_000,
-      86_400_000,
-      10_000,
-    );
-    const pollMs = range("pollMs", options?.pollMs, 1, 10_000, 25);
-    super(
-      denoKvDriver({ name: checked, kv, prefix, waiterTtlMs, pollMs }),
-      {
-        name: checked,
-        ...(leaseMs === undefined ? {} : { leaseMs }),
-        ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
-      },
-    );
+    const { driver, lock } = checkDenoKvOptions(options, "lock");
+    super(denoKvDriver(driver), lock);
   }
 }

@@ -1,7 +1,10 @@
 // Copyright 2026 the unilock authors. MIT license.
-// The deno-kv lock on Deno: the contract suite against a real KV file.
+// The deno-kv lock on Deno: the lock and semaphore contracts and the Web
+// Locks suite against a real KV file.
 import { lockContract } from "../_contract.ts";
-import { denoKvBackend } from "../_backends.ts";
+import { semaphoreContract } from "../_semaphore_contract.ts";
+import { webLocksConformance } from "../_web_locks_conformance.ts";
+import { denoKvBackend, denoKvWebLocks } from "../_backends.ts";
 import {
   assert,
   assertEquals,
@@ -15,6 +18,19 @@ const dir = await Deno.makeTempDir({ prefix: "unilock-kv-" });
 const kv = await Deno.openKv(`${dir}/contract.sqlite3`);
 const test = (name: string, fn: () => Promise<void>) => Deno.test({ name, fn });
 lockContract(test, denoKvBackend(kv));
+semaphoreContract(test, denoKvBackend(kv));
+// A stolen holder hears of it at its next renewal, on an unref'd timer (the
+// library keeps no process alive): Deno's runner fails a test awaiting only
+// that, so each test keeps the loop alive itself, as a user's work would.
+webLocksConformance((name, fn) =>
+  test(name, async () => {
+    const alive = setInterval(() => {}, 1_000);
+    try {
+      await fn();
+    } finally {
+      clearInterval(alive);
+    }
+  }), denoKvWebLocks(kv));
 
 // ------------------------------------------------------------ processes
 
@@ -83,6 +99,35 @@ Deno.test("DenoKvLock excludes across 4 Deno processes on one KV file, in fence 
     if (records[i]![1] < records[i - 1]![2] - 1) overlaps++;
   }
   assertEquals(overlaps, 0, "sections overlapped in time");
+});
+
+Deno.test("DenoKvSemaphore.withPermits() never lets more than N permits out across 4 Deno processes on one KV file, and reaches N", async () => {
+  const path = `${dir}/semaphore.sqlite3`;
+  const name = `sem-procs-${crypto.randomUUID()}`;
+  const [processes, tasks, sections, capacity] = [4, 2, 10, 3];
+  const runs = await Promise.all(
+    Array.from(
+      { length: processes },
+      () =>
+        runDeno([
+          here("sem_contender.ts"),
+          path,
+          name,
+          String(capacity),
+          String(sections),
+          String(tasks),
+        ]),
+    ),
+  );
+  const seen: number[] = [];
+  for (const run of runs) {
+    assert(run.code === 0, run.err || run.out);
+    seen.push(...JSON.parse(run.out.trim().split("\n").pop()!));
+  }
+  assertEquals(seen.length, processes * tasks * sections);
+  const most = Math.max(...seen);
+  assert(most <= capacity, `${most} permits out of ${capacity}`);
+  assertEquals(most, capacity, "the capacity was never reached");
 });
 
 Deno.test("kv.watch() does not see another process's writes to a local KV file (denoland/deno #21640), which is why waiters poll", async () => {

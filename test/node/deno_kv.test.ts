@@ -1,7 +1,8 @@
 // Copyright 2026 the unilock authors. MIT license.
 // The deno-kv lock on Node, through the @deno/kv package (its native SQLite
 // build): the contract suite against a real KV file, a process that must
-// exit on its own, and a Deno and a Node process sharing one KV file.
+// exit on its own, and a Deno and a Node process sharing one KV file; the
+// semaphore contract and the Web Locks suite on the same file.
 import { openKv } from "@deno/kv";
 import { build } from "esbuild";
 import { spawn, spawnSync } from "node:child_process";
@@ -12,13 +13,17 @@ import { fileURLToPath } from "node:url";
 import { test } from "vitest";
 import { createLock } from "../../mod.ts";
 import { lockContract } from "../_contract.ts";
-import { denoKvBackend } from "../_backends.ts";
+import { semaphoreContract } from "../_semaphore_contract.ts";
+import { webLocksConformance } from "../_web_locks_conformance.ts";
+import { denoKvBackend, denoKvWebLocks } from "../_backends.ts";
 import { assert, assertEquals } from "../_assert.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const dir = mkdtempSync(join(tmpdir(), "unilock-kv-"));
 const kv = await openKv(join(dir, "contract.sqlite3"));
 lockContract(test, denoKvBackend(kv));
+semaphoreContract(test, denoKvBackend(kv));
+webLocksConformance(test, denoKvWebLocks(kv));
 
 /**
  * `code` as an .mjs file with the package bundled in from its sources,
