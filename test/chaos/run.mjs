@@ -373,6 +373,20 @@ const SCENARIOS = {
       perClient: quick ? 1 : 3,
       workload: { holdMs: [0, 1], abortRatio: 0.7, abortMs: [0, 1_500] },
     },
+    {
+      // The whole public API at once, as on the HTTP backends (no faults:
+      // no lease may be lost but to a stalled event loop).
+      name: "whole-api",
+      sections: 15_000,
+      names: 6,
+      quickMs: 7_000,
+      workload: {
+        ...wholeApi,
+        leaseMs: [500, 1_500],
+        minLeaseMs: 300,
+        strictLeases: true,
+      },
+    },
   ],
 };
 
