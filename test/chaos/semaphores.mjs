@@ -592,7 +592,7 @@ try {
           `faults ${
             JSON.stringify(report.faults ?? {})
           }, most permits out ${report.most} of ${report.capacity}, ` +
-          `over-admissions ${report.overAdmissions}, fence order ${report.fenceOrder}, ` +
+          `over-admissions ${report.overAdmissions} (stalled sections left out ${report.stalledSections}), fence order ${report.fenceOrder}, ` +
           `lost leases ${report.lostLeases} (unsignalled ${report.unsignalled}), paused ${report.paused}, ` +
           `timeouts ${report.timeouts}, aborts ${report.aborts}, backend errors ${report.backendErrors}, ` +
           `stuck ${report.stuck}, ${report.seconds} s` +
