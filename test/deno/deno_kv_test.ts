@@ -12,7 +12,12 @@ import {
   assertThrows,
   delay,
 } from "../_assert.ts";
-import { createLock, type Lease, LockBackendError } from "../../mod.ts";
+import {
+  createLock,
+  createSemaphore,
+  type Lease,
+  LockBackendError,
+} from "../../mod.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "unilock-kv-" });
 const kv = await Deno.openKv(`${dir}/contract.sqlite3`);
@@ -128,6 +133,42 @@ Deno.test("DenoKvSemaphore.withPermits() never lets more than N permits out acro
   const most = Math.max(...seen);
   assert(most <= capacity, `${most} permits out of ${capacity}`);
   assertEquals(most, capacity, "the capacity was never reached");
+});
+
+Deno.test("DenoKvSemaphore.acquire() refuses a capacity that disagrees with another process's holder, with a RangeError naming both", async () => {
+  const path = `${dir}/capacity.sqlite3`;
+  const name = `sem-cap-${crypto.randomUUID()}`;
+  const holder = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", "-A", here("sem_holder.ts"), path, name, "3"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let output = "";
+  while (!output.includes("held")) {
+    const { value, done } = await lines.read();
+    if (done) break;
+    output += value;
+  }
+  assert(output.includes("held"), `the holder said ${output}`);
+  const kv = await Deno.openKv(path);
+  try {
+    const five = createSemaphore("deno-kv", { name, permits: 5, kv });
+    await assertRejects(() => five.acquire({ timeoutMs: 5_000 }), RangeError, [
+      "'permits'",
+      "5",
+      "3",
+    ]);
+    await assertRejects(() => five.available(), RangeError, ["'permits'"]);
+    const three = createSemaphore("deno-kv", { name, permits: 3, kv });
+    assertEquals(await three.available(), 2);
+  } finally {
+    await holder.stdin.close();
+    await lines.cancel();
+    await holder.status;
+    kv.close();
+  }
 });
 
 Deno.test("kv.watch() does not see another process's writes to a local KV file (denoland/deno #21640), which is why waiters poll", async () => {
