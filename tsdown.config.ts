@@ -67,9 +67,15 @@ export default defineConfig({
     durable_object_lock: "src/durable_object/durable_object_lock.ts",
     durable_object_binding: "src/durable_object/durable_object_binding.ts",
     remote: "src/remote/remote.ts",
+    // A subpath of its own, so that a bundle can load only this backend.
+    deno_kv_lock: "src/deno_kv/deno_kv_lock.ts",
   },
   // node:* stays an import: the bridge and its CLI run on Node.
-  deps: { neverBundle: [/^node:/, /^cloudflare:/, "@upstash/redis"] },
+  // @deno/kv (a native module) is loaded at run time, only by a deno-kv
+  // lock given a path on Node.
+  deps: {
+    neverBundle: [/^node:/, /^cloudflare:/, "@upstash/redis", "@deno/kv"],
+  },
   format: "esm",
   platform: "neutral",
   target: "es2022",

@@ -11,6 +11,7 @@ import type { ThreadLockOptions } from "./thread/thread_lock.ts";
 import type { ThreadSemaphoreOptions } from "./thread/thread_semaphore.ts";
 import type { UpstashLockOptions } from "./upstash/upstash_lock.ts";
 import type { DurableObjectLockOptions } from "./durable_object/durable_object_lock.ts";
+import type { DenoKvLockOptions } from "./deno_kv/deno_kv_lock.ts";
 import type { AutoLockOptions } from "./lock_target.ts";
 
 /** Every key of `O`, no more (an object literal of this type lists them). */
@@ -45,6 +46,15 @@ const durableObject: Keys<DurableObjectLockOptions> = {
   leaseMs: true,
   requestTimeoutMs: true,
 };
+const denoKv: Keys<DenoKvLockOptions> = {
+  name: true,
+  kv: true,
+  prefix: true,
+  leaseMs: true,
+  waiterTtlMs: true,
+  pollMs: true,
+  requestTimeoutMs: true,
+};
 const auto: Keys<AutoLockOptions> = {
   ...upstash,
   ...durableObject,
@@ -58,12 +68,14 @@ export const OPTION_KEYS: {
   readonly thread: readonly string[];
   readonly upstash: readonly string[];
   readonly "durable-object": readonly string[];
+  readonly "deno-kv": readonly string[];
   readonly auto: readonly string[];
 } = {
   local: Object.keys(local),
   thread: Object.keys(thread),
   upstash: Object.keys(upstash),
   "durable-object": Object.keys(durableObject),
+  "deno-kv": Object.keys(denoKv),
   auto: Object.keys(auto),
 };
 
@@ -76,11 +88,13 @@ export const SEMAPHORE_OPTION_KEYS: {
   readonly thread: readonly string[];
   readonly upstash: readonly string[];
   readonly "durable-object": readonly string[];
+  readonly "deno-kv": readonly string[];
   readonly auto: readonly string[];
 } = {
   local: [...OPTION_KEYS.local, "permits"],
   thread: Object.keys(threadSemaphore),
   upstash: [...OPTION_KEYS.upstash, "permits"],
   "durable-object": [...OPTION_KEYS["durable-object"], "permits"],
+  "deno-kv": [...OPTION_KEYS["deno-kv"], "permits"],
   auto: [...OPTION_KEYS.auto, "permits"],
 };

@@ -5,6 +5,7 @@ import { LocalLock } from "./local/local_lock.ts";
 import { ThreadLock } from "./thread/thread_lock.ts";
 import { UpstashLock } from "./upstash/upstash_lock.ts";
 import { DurableObjectLock } from "./durable_object/durable_object_lock.ts";
+import { DenoKvLock } from "./deno_kv/deno_kv_lock.ts";
 import { describeLockTarget } from "./lock_target.ts";
 import type { Lock, LockOptions, LockType, LockTypes } from "./core/types.ts";
 import {
@@ -42,6 +43,10 @@ const factories: Map<string, Factory> = new Map<string, Factory>([
     create: (options: LockTypes["durable-object"]) =>
       new DurableObjectLock(options),
     keys: OPTION_KEYS["durable-object"],
+  }],
+  ["deno-kv", {
+    create: (options: LockTypes["deno-kv"]) => new DenoKvLock(options),
+    keys: OPTION_KEYS["deno-kv"],
   }],
   ["auto", {
     create: (options: LockTypes["auto"]): Lock => {

@@ -5,6 +5,7 @@ import { LocalSemaphore } from "./local/local_semaphore.ts";
 import { ThreadSemaphore } from "./thread/thread_semaphore.ts";
 import { UpstashSemaphore } from "./upstash/upstash_semaphore.ts";
 import { DurableObjectSemaphore } from "./durable_object/durable_object_semaphore.ts";
+import { DenoKvSemaphore } from "./deno_kv/deno_kv_semaphore.ts";
 import { describeLockTarget } from "./lock_target.ts";
 import type {
   Semaphore,
@@ -46,6 +47,11 @@ const factories: Map<string, Factory> = new Map<string, Factory>([
     create: (options: SemaphoreTypes["durable-object"]) =>
       new DurableObjectSemaphore(options),
     keys: SEMAPHORE_OPTION_KEYS["durable-object"],
+  }],
+  ["deno-kv", {
+    create: (options: SemaphoreTypes["deno-kv"]) =>
+      new DenoKvSemaphore(options),
+    keys: SEMAPHORE_OPTION_KEYS["deno-kv"],
   }],
   ["auto", {
     create: (options: SemaphoreTypes["auto"]): Semaphore => {

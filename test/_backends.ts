@@ -4,6 +4,7 @@
 import type { ContractBackend } from "./_contract.ts";
 import type { WebLocksBackend } from "./_web_locks_conformance.ts";
 import {
+  type DenoKvLike,
   type LockDurableObjectNamespace,
   ThreadLockTable,
   type UpstashRedisLike,
@@ -122,5 +123,32 @@ export function durableObjectWebLocks(
     type: "durable-object",
     quietMs: "namespace" in options ? 40 : 60,
     options: () => ({ ...options, leaseMs: 1_500 }),
+  };
+}
+
+/**
+ * The deno-kv backend on one database handle (a KV file: `Deno.openKv` on
+ * Deno, `@deno/kv` on Node), each test's locks under a prefix of their own.
+ */
+export function denoKvBackend(kv: DenoKvLike): ContractBackend {
+  return {
+    type: "deno-kv",
+    // A handoff to another lock object is pushed through watch(); polls
+    // (pollMs, 25 ms) catch the rest.
+    quietMs: 60,
+    options: () => ({ kv, prefix: `test-${crypto.randomUUID()}` }),
+  };
+}
+
+/**
+ * The deno-kv backend for the Web Locks suite: every manager of one suite
+ * on one handle and prefix, with short leases (see `upstashWebLocks`).
+ */
+export function denoKvWebLocks(kv: DenoKvLike | string): WebLocksBackend {
+  const prefix = `test-wl-${crypto.randomUUID()}`;
+  return {
+    type: "deno-kv",
+    quietMs: 60,
+    options: () => ({ kv, prefix, leaseMs: 1_500 }),
   };
 }

@@ -101,8 +101,8 @@ while (pending.length > 0) {
     if (spec.startsWith(".")) {
       pending.push(join(dirname(file), spec).replace(/^\.\//, ""));
     } else if (
-      spec.startsWith("@upstash/") || spec.startsWith("cloudflare:") ||
-      spec.startsWith("node:")
+      spec.startsWith("@upstash/") || spec.startsWith("@deno/") ||
+      spec.startsWith("cloudflare:") || spec.startsWith("node:")
     ) {
       problems.push(
         `${file} statically imports ${spec}, reachable from mod.ts`,

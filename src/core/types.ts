@@ -6,6 +6,7 @@ import type { ThreadLockOptions } from "../thread/thread_lock.ts";
 import type { ThreadSemaphoreOptions } from "../thread/thread_semaphore.ts";
 import type { UpstashLockOptions } from "../upstash/upstash_lock.ts";
 import type { DurableObjectLockOptions } from "../durable_object/durable_object_lock.ts";
+import type { DenoKvLockOptions } from "../deno_kv/deno_kv_lock.ts";
 import type { AutoLockOptions } from "../lock_target.ts";
 
 /**
@@ -52,6 +53,8 @@ export interface LockTypes {
   upstash: UpstashLockOptions;
   /** A lock in a Cloudflare Durable Object, by binding or over HTTP: `DurableObjectLock`. */
   "durable-object": DurableObjectLockOptions;
+  /** A lock in Deno KV (a local file, Deno Deploy, or `denokv`): `DenoKvLock`. */
+  "deno-kv": DenoKvLockOptions;
   /** Whichever `describeLockTarget(options)` chooses. */
   auto: AutoLockOptions;
 }
@@ -274,6 +277,8 @@ export interface SemaphoreTypes {
   upstash: UpstashLockOptions & SemaphoreOptions;
   /** A semaphore in a Cloudflare Durable Object: `DurableObjectSemaphore`. */
   "durable-object": DurableObjectLockOptions & SemaphoreOptions;
+  /** A semaphore in Deno KV: `DenoKvSemaphore`. */
+  "deno-kv": DenoKvLockOptions & SemaphoreOptions;
   /** Whichever `describeLockTarget(options)` chooses. */
   auto: AutoLockOptions & SemaphoreOptions;
 }

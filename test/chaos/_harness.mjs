@@ -135,9 +135,18 @@ export const children = new Set();
  * Starts the client process `script` with `config`, gathering into `result`
  * its records ("R <json>" lines, as they come, so a process killed mid-run
  * leaves what it finished) and its counts ("D <json>", at the end).
+ * `command` is the program and its flags (Node by default; Deno for the
+ * deno-kv clients).
  */
-export function startClientProcess(script, config, result) {
-  const child = spawn(process.execPath, [
+export function startClientProcess(
+  script,
+  config,
+  result,
+  command = [process.execPath],
+) {
+  const [program, ...flags] = command;
+  const child = spawn(program, [
+    ...flags,
     // Node 20's WebSocket, for the lock service's socket transport.
     ...(config.websocket ? ["--experimental-websocket"] : []),
     new URL(script).pathname,
@@ -349,7 +358,10 @@ export async function runScenarios(
       }
     }
   } finally {
-    for (const child of children) child.kill("SIGKILL");
+    for (const child of children) {
+      child.kill("SIGCONT"); // a stopped process dies only once it runs
+      child.kill("SIGKILL");
+    }
     await stop();
   }
   if (jsonFile) writeFileSync(jsonFile, JSON.stringify(rows, null, 1));

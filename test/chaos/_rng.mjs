@@ -27,16 +27,40 @@ const hrtime = typeof globalThis.process?.hrtime?.bigint === "function" &&
   : undefined;
 
 /**
+ * Deno's `process.hrtime` counts from the process's own start, so a Deno
+ * process reads CLOCK_MONOTONIC from libc (with --allow-ffi, which -A gives):
+ * otherwise a Deno chaos client and its Node runner live on different
+ * timelines, and the client sees the runner's deadline long past.
+ */
+const denoMonotonic = (() => {
+  const deno = globalThis.Deno;
+  if (
+    deno?.build?.os !== "linux" ||
+    deno.permissions.querySync({ name: "ffi" }).state !== "granted"
+  ) return undefined;
+  const libc = deno.dlopen("libc.so.6", {
+    clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  });
+  const timespec = new BigInt64Array(2);
+  return () => {
+    libc.symbols.clock_gettime(1, /* CLOCK_MONOTONIC */ timespec);
+    return Number(timespec[0]) * 1e3 + Number(timespec[1]) / 1e6;
+  };
+})();
+
+/**
  * One timeline for every process and thread on this machine, in ms. On Node
  * it is the system's monotonic clock (`process.hrtime`, CLOCK_MONOTONIC on
- * Linux), the same in every process: `performance.timeOrigin + now()` is not,
- * since each process pairs its wall clock with its monotonic clock once at
- * start, and a start slowed by a loaded machine paired them tens of
- * milliseconds apart (23 ms measured here), which made one process's sections
- * seem to overlap another's.
+ * Linux), the same in every process (on Deno too, see `denoMonotonic`):
+ * `performance.timeOrigin + now()` is not, since each process pairs its wall
+ * clock with its monotonic clock once at start, and a start slowed by a
+ * loaded machine paired them tens of milliseconds apart (23 ms measured
+ * here), which made one process's sections seem to overlap another's.
  */
 export function now() {
-  return hrtime === undefined
-    ? performance.timeOrigin + performance.now()
-    : Number(hrtime()) / 1e6;
+  return hrtime !== undefined
+    ? Number(hrtime()) / 1e6
+    : denoMonotonic !== undefined
+    ? denoMonotonic()
+    : performance.timeOrigin + performance.now();
 }

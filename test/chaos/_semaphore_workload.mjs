@@ -26,6 +26,14 @@ export const S = {
   lost: 6,
   /** When the acquisition was asked for (before its first request). */
   asked: 7,
+  /**
+   * 1 when the isolate stalled unasked (a stopped process, a starved loop)
+   * for half the lease or more while the permits were asked for or held:
+   * the holder could not know its lease ran out, and only a fence could
+   * stop it, so the over-admission sweep leaves it out (as the lock
+   * checker does).
+   */
+  stalled: 8,
 };
 
 // Stalls of this isolate: a pause stops every task in it, so every lease
@@ -35,6 +43,43 @@ const stalls = [];
 function stalledPast(start, end, leaseMs) {
   return stalls.some(([from, to]) =>
     from >= start && to <= end && to - from > leaseMs
+  );
+}
+
+// Stalls nobody asked for (SIGSTOP, a loaded machine): a tick every 20 ms
+// notes how late it came.
+const lags = [];
+let monitors = 0;
+let monitor;
+/** The monitor's latest tick: a stall still unseen by it runs from here. */
+let lastTick = 0;
+
+function watchLag() {
+  if (monitors++ > 0) return;
+  lastTick = now();
+  monitor = setInterval(() => {
+    const t = now();
+    if (t - lastTick > 60) {
+      lags.push([lastTick, t]);
+      if (lags.length > 256) lags.shift();
+    }
+    lastTick = t;
+  }, 20);
+  monitor.unref?.();
+}
+
+function unwatchLag() {
+  if (--monitors === 0) clearInterval(monitor);
+}
+
+/**
+ * Whether the isolate stalled unasked for half the lease near [asked, end],
+ * counting the stall the monitor has not ticked after yet: a section's own
+ * timer may fire before the monitor's once a stopped process runs again.
+ */
+function laggedNear(asked, end, leaseMs) {
+  return [...lags, [lastTick, now()]].some(([from, to]) =>
+    to >= asked && from <= end && to - from > leaseMs / 2
   );
 }
 
@@ -95,123 +140,129 @@ export async function runSemaphoreClient(config) {
   };
   const errors = [];
   let records = [];
-  for (let i = 0; i < sections && now() < deadline; i++) {
-    const nameIndex = Math.floor(rng() * names.length);
-    const name = names[nameIndex];
-    const want = between(rng, permits);
-    const options = { permits: want };
-    if (leaseMs !== undefined) options.leaseMs = leaseMs;
-    if (priorities !== undefined) options.priority = between(rng, priorities);
-    if (rng() < timeoutRatio) options.timeoutMs = between(rng, timeoutMs);
-    let abortTimer;
-    if (rng() < abortRatio) {
-      const controller = new AbortController();
-      options.signal = controller.signal;
-      const reason = Object.assign(new Error("chaos abort"), {
-        name: "ChaosAbort",
+  watchLag();
+  try {
+    for (let i = 0; i < sections && now() < deadline; i++) {
+      const nameIndex = Math.floor(rng() * names.length);
+      const name = names[nameIndex];
+      const want = between(rng, permits);
+      const options = { permits: want };
+      if (leaseMs !== undefined) options.leaseMs = leaseMs;
+      if (priorities !== undefined) options.priority = between(rng, priorities);
+      if (rng() < timeoutRatio) options.timeoutMs = between(rng, timeoutMs);
+      let abortTimer;
+      if (rng() < abortRatio) {
+        const controller = new AbortController();
+        options.signal = controller.signal;
+        const reason = Object.assign(new Error("chaos abort"), {
+          name: "ChaosAbort",
+        });
+        abortTimer = setTimeout(
+          () => controller.abort(reason),
+          between(rng, abortMs),
+        );
+      }
+      const pause = rng() < pauseRatio;
+      const hold = between(rng, holdMs);
+      counts.attempts++;
+      const watchdog = new AbortController();
+      const hung = Object.assign(new Error("chaos watchdog"), {
+        name: "ChaosHung",
       });
-      abortTimer = setTimeout(
-        () => controller.abort(reason),
-        between(rng, abortMs),
-      );
-    }
-    const pause = rng() < pauseRatio;
-    const hold = between(rng, holdMs);
-    counts.attempts++;
-    const watchdog = new AbortController();
-    const hung = Object.assign(new Error("chaos watchdog"), {
-      name: "ChaosHung",
-    });
-    const watchdogTimer = setTimeout(() => watchdog.abort(hung), livenessMs);
-    options.signal = options.signal === undefined
-      ? watchdog.signal
-      : AbortSignal.any([options.signal, watchdog.signal]);
-    const asked = now();
-    let lease;
-    try {
-      lease = await semaphore(name).acquire(options);
-    } catch (error) {
-      const kind = error?.name;
-      if (kind === "TimeoutError") counts.timeouts++;
-      else if (kind === "ChaosAbort") counts.aborts++;
-      else if (kind === "ChaosHung") {
-        counts.hung++;
-        if (errors.length < 5) {
-          errors.push(
-            `an acquisition of ${name} hung ${Math.round(now() - asked)} ms`,
-          );
+      const watchdogTimer = setTimeout(() => watchdog.abort(hung), livenessMs);
+      options.signal = options.signal === undefined
+        ? watchdog.signal
+        : AbortSignal.any([options.signal, watchdog.signal]);
+      const asked = now();
+      let lease;
+      try {
+        lease = await semaphore(name).acquire(options);
+      } catch (error) {
+        const kind = error?.name;
+        if (kind === "TimeoutError") counts.timeouts++;
+        else if (kind === "ChaosAbort") counts.aborts++;
+        else if (kind === "ChaosHung") {
+          counts.hung++;
+          if (errors.length < 5) {
+            errors.push(
+              `an acquisition of ${name} hung ${Math.round(now() - asked)} ms`,
+            );
+          }
+        } else if (kind === "LockBackendError") {
+          counts.backendErrors++;
+          i--;
+          await sleep(between(rng, [20, 200]));
+        } else {
+          counts.otherErrors++;
+          if (errors.length < 5) errors.push(String(error?.stack ?? error));
         }
-      } else if (kind === "LockBackendError") {
-        counts.backendErrors++;
-        i--;
-        await sleep(between(rng, [20, 200]));
-      } else {
+        continue;
+      } finally {
+        clearTimeout(abortTimer);
+        clearTimeout(watchdogTimer);
+      }
+      counts.granted++;
+      if (lease.permits !== want) {
         counts.otherErrors++;
-        if (errors.length < 5) errors.push(String(error?.stack ?? error));
-      }
-      continue;
-    } finally {
-      clearTimeout(abortTimer);
-      clearTimeout(watchdogTimer);
-    }
-    counts.granted++;
-    if (lease.permits !== want) {
-      counts.otherErrors++;
-      if (errors.length < 5) {
-        errors.push(`asked for ${want} permits, got ${lease.permits}`);
-      }
-    }
-    const start = now();
-    if (pause && leaseMs !== undefined) {
-      counts.paused++;
-      // A stop-the-world pause past the lease: this lease is lost, and so
-      // is every other this isolate holds across it.
-      const from = now();
-      const until = performance.now() + pauseMs;
-      while (performance.now() < until) { /* stalled */ }
-      stalls.push([from, now()]);
-      if (stalls.length > 64) stalls.shift();
-    } else if (hold > 0) await sleep(hold);
-    else await null;
-    const end = now();
-    const stalled = leaseMs !== undefined && stalledPast(start, end, leaseMs);
-    if (stalled) {
-      // Its signal must say so, soon after the event loop runs again.
-      if (!(await aborted(lease.signal, (leaseMs ?? 0) * 2 + 2_000))) {
-        counts.unsignalled++;
         if (errors.length < 5) {
-          errors.push(`unsignalled lost lease of ${name} (${lease.fence})`);
+          errors.push(`asked for ${want} permits, got ${lease.permits}`);
         }
       }
-    }
-    const lost = lease.signal.aborted;
-    if (lost) {
-      counts.lost++;
-      if (strictLeases && !stalled) counts.unexpectedLost++;
-    }
-    records.push([
-      nameIndex,
-      lease.fence,
-      client,
-      want,
-      start,
-      end,
-      lost ? 1 : 0,
-      asked,
-    ]);
-    try {
-      await lease.release();
-    } catch (error) {
-      if (error?.name === "LockBackendError") counts.releaseErrors++;
-      else {
-        counts.otherErrors++;
-        if (errors.length < 5) errors.push(String(error?.stack ?? error));
+      const start = now();
+      if (pause && leaseMs !== undefined) {
+        counts.paused++;
+        // A stop-the-world pause past the lease: this lease is lost, and so
+        // is every other this isolate holds across it.
+        const from = now();
+        const until = performance.now() + pauseMs;
+        while (performance.now() < until) { /* stalled */ }
+        stalls.push([from, now()]);
+        if (stalls.length > 64) stalls.shift();
+      } else if (hold > 0) await sleep(hold);
+      else await null;
+      const end = now();
+      const stalled = leaseMs !== undefined && stalledPast(start, end, leaseMs);
+      if (stalled) {
+        // Its signal must say so, soon after the event loop runs again.
+        if (!(await aborted(lease.signal, (leaseMs ?? 0) * 2 + 2_000))) {
+          counts.unsignalled++;
+          if (errors.length < 5) {
+            errors.push(`unsignalled lost lease of ${name} (${lease.fence})`);
+          }
+        }
+      }
+      const lost = lease.signal.aborted;
+      if (lost) {
+        counts.lost++;
+        if (strictLeases && !stalled) counts.unexpectedLost++;
+      }
+      records.push([
+        nameIndex,
+        lease.fence,
+        client,
+        want,
+        start,
+        end,
+        lost ? 1 : 0,
+        asked,
+        !lost && laggedNear(asked, end, leaseMs ?? 30_000) ? 1 : 0,
+      ]);
+      try {
+        await lease.release();
+      } catch (error) {
+        if (error?.name === "LockBackendError") counts.releaseErrors++;
+        else {
+          counts.otherErrors++;
+          if (errors.length < 5) errors.push(String(error?.stack ?? error));
+        }
+      }
+      if (flush !== undefined && records.length >= 20) {
+        flush(records);
+        records = [];
       }
     }
-    if (flush !== undefined && records.length >= 20) {
-      flush(records);
-      records = [];
-    }
+  } finally {
+    unwatchLag();
   }
   if (flush !== undefined && records.length > 0) {
     flush(records);
@@ -224,7 +275,9 @@ export async function runSemaphoreClient(config) {
  * Checks the records of every client against the capacity:
  *
  * - overAdmissions: moments at which the permits held by leases not lost
- *   by the end of their section exceed the capacity (must be 0);
+ *   by the end of their section exceed the capacity (must be 0), leaving
+ *   out sections whose isolate stalled unasked past half their lease
+ *   (`stalledSections`, counted: their holders could not know);
  * - fenceOrder: two grants with one fence, or a grant asked for after
  *   another's section ended (so granted after that one was) whose fence is
  *   not higher (must be 0). Grants that may have crossed are not ordered:
@@ -245,7 +298,7 @@ export function checkSemaphores({ names, capacity, results, stuck = 0 }) {
     errors.push(...result.errors);
     for (const r of result.records) records.push(r);
   }
-  let overAdmissions = 0, fenceOrder = 0, most = 0;
+  let overAdmissions = 0, fenceOrder = 0, most = 0, stalledSections = 0;
   const examples = [];
   for (let n = 0; n < names.length; n++) {
     const list = records.filter((r) => r[S.name] === n);
@@ -258,6 +311,10 @@ export function checkSemaphores({ names, capacity, results, stuck = 0 }) {
     const events = [];
     for (const r of list) {
       if (r[S.lost] === 1) continue;
+      if (r[S.stalled] === 1) {
+        stalledSections++;
+        continue;
+      }
       events.push([r[S.start], 1, r], [r[S.end], -1, r]);
     }
     events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
@@ -308,6 +365,7 @@ export function checkSemaphores({ names, capacity, results, stuck = 0 }) {
     fenceOrder,
     unsignalled: counts.unsignalled ?? 0,
     unexpectedLost: counts.unexpectedLost ?? 0,
+    stalledSections,
     hung: counts.hung ?? 0,
     otherErrors: counts.otherErrors ?? 0,
     stuck,

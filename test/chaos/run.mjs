@@ -6,11 +6,13 @@
  * starting critical sections at its deadline. `--quick` runs each scenario
  * briefly (part of `npm test`).
  *
- * Usage: node test/chaos/run.mjs [--quick] [--backend local,thread,upstash,durable-object]
+ * Usage: node test/chaos/run.mjs [--quick] [--backend local,thread,upstash,durable-object,deno-kv]
  *          [--scenario name] [--seed n] [--scale share] [--json file] [--markdown file]
  */
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { createLock } from "unilock";
 import { check } from "./_checker.mjs";
@@ -29,6 +31,7 @@ import {
   pauses as pausesFor,
   runScenarios,
   sleep,
+  startClientProcess,
   stuckAfter,
 } from "./_harness.mjs";
 import { derive, now, seeded } from "./_rng.mjs";
@@ -342,6 +345,67 @@ const SCENARIOS = {
   ],
   upstash: httpScenarios({ name: "redis-restart", everyMs: 3_000 }),
   "durable-object": httpScenarios({ name: "service-restart", everyMs: 6_000 }),
+  // Deno processes on one KV file; the leases of killed and stopped
+  // processes run out by the clock.
+  "deno-kv": [
+    {
+      name: "clean",
+      sections: 15_000,
+      workload: { holdMs: [0, 2], sharedRatio: 0.1, strictLeases: true },
+    },
+    {
+      name: "timeouts-aborts",
+      sections: 20_000,
+      workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true },
+    },
+    {
+      name: "paused-holder",
+      sections: 15_000,
+      workload: {
+        holdMs: [0, 2],
+        leaseMs: 500,
+        pauseRatio: 0.004,
+        pauseMs: 800,
+      },
+    },
+    {
+      name: "process-killed",
+      sections: 15_000,
+      kill: true,
+      workload: { holdMs: [0, 2], leaseMs: 1_000 },
+    },
+    {
+      // SIGSTOP a whole process (holders and waiters alike) past its
+      // leases, then SIGCONT: it comes back to leases already taken over.
+      // Two names and holds long enough that a stop mostly finds a holder.
+      name: "process-stopped",
+      sections: 15_000,
+      names: 2,
+      stopMs: 1_500,
+      workload: { holdMs: [10, 40], leaseMs: 500 },
+    },
+    {
+      name: "mass-cancel",
+      names: 1,
+      tasks: 100,
+      perClient: quick ? 1 : 3,
+      workload: { holdMs: [0, 1], abortRatio: 0.7, abortMs: [0, 1_500] },
+    },
+    {
+      // The whole public API at once, as on the HTTP backends (no faults:
+      // no lease may be lost but to a stalled event loop).
+      name: "whole-api",
+      sections: 15_000,
+      names: 6,
+      quickMs: 7_000,
+      workload: {
+        ...wholeApi,
+        leaseMs: [500, 1_500],
+        minLeaseMs: 300,
+        strictLeases: true,
+      },
+    },
+  ],
 };
 
 const pauses = (scenario) => pausesFor(scenario, quick);
@@ -358,7 +422,8 @@ function lockNames(count, tag) {
  * ghost waiter left by a timeout or an abort is caught.
  */
 function settleBound(scenario, lapseMs) {
-  const disrupted = scenario.kill || scenario.restartEveryMs ||
+  const disrupted = scenario.kill || scenario.stopMs ||
+    scenario.restartEveryMs ||
     scenario.faults || scenario.workload.pauseRatio;
   return disrupted ? longestLease(scenario.workload) * 2 + lapseMs : 1_000;
 }
@@ -707,6 +772,113 @@ async function runBoundsScenario(backend, _scenario, seed) {
   };
 }
 
+// ---------------------------------------------------------------- deno-kv
+
+const DENO = new URL("../../node_modules/.bin/deno", import.meta.url).pathname;
+
+async function runDenoKv(scenario, seed) {
+  const dir = mkdtempSync(join(tmpdir(), "unilock-chaos-kv-"));
+  const path = join(dir, "chaos.sqlite3");
+  const names = lockNames(scenario.names ?? 4, "kv");
+  const store = new FencedStore();
+  const storeServer = await serveStore(store);
+  const processes = 4;
+  const tasks = scenario.tasks ?? 4;
+  const perClient = scenario.perClient ??
+    Math.ceil(size(scenario.sections) / (processes * tasks));
+  const deadline = now() + deadlineOf(scenario);
+  const rng = seeded(seed);
+  const results = [];
+  const running = new Set();
+  let next = 0;
+  const launch = () => {
+    const index = next++;
+    const result = { records: [], counts: {}, errors: [] };
+    results.push(result);
+    const config = {
+      path,
+      storeUrl: storeServer.url,
+      names,
+      tasks,
+      client: index,
+      seed: derive(seed, index),
+      workload: {
+        ...scenario.workload,
+        ...pauses(scenario),
+        sections: perClient,
+        livenessMs,
+        deadline,
+      },
+    };
+    const spawned = startClientProcess(
+      new URL("./_deno_kv_child.ts", import.meta.url),
+      config,
+      result,
+      [DENO, "run", "-A", "--unstable-kv"],
+    );
+    running.add(spawned.child);
+    spawned.exited.then(() => running.delete(spawned.child));
+    return spawned.exited;
+  };
+  const finished = Array.from({ length: processes }, launch);
+  const faults = {};
+  const disrupt = async (every, act, label, limit) => {
+    while (running.size > 0 && now() < deadline && !(faults[label] >= limit)) {
+      await sleep(every / (quick ? 3 : 1) * (0.5 + rng()));
+      if (running.size === 0) break;
+      await act();
+      faults[label] = (faults[label] ?? 0) + 1;
+    }
+  };
+  const pick = () => [...running][Math.floor(rng() * running.size)];
+  const disruption = scenario.kill
+    ? disrupt(
+      1_500,
+      () => {
+        // A process dies (its holders mid-section, its waiters queued);
+        // another takes its place.
+        pick()?.kill("SIGKILL");
+        finished.push(launch());
+      },
+      "process-killed",
+      quick ? 2 : 8,
+    )
+    : scenario.stopMs
+    ? disrupt(
+      2_000,
+      async () => {
+        const victim = pick();
+        if (victim === undefined) return;
+        victim.kill("SIGSTOP");
+        await sleep(scenario.stopMs);
+        victim.kill("SIGCONT");
+      },
+      "process-stopped",
+      quick ? 3 : 8,
+    )
+    : Promise.resolve();
+  while (true) {
+    const count = finished.length;
+    await Promise.all(finished);
+    if (finished.length === count && running.size === 0) break;
+  }
+  await disruption;
+  // Checked from this Node process, through @deno/kv: the file is shared.
+  const stuck = await stuckAfter(
+    names,
+    (name) => createLock("deno-kv", { name, kv: path }),
+    settleBound(scenario, 15_000),
+  );
+  await storeServer.close();
+  const report = check({ names, results, store: store.state(), stuck });
+  report.faults = faults;
+  // A run that entered no section proves nothing: it fails (so does a
+  // child whose clock is not this process's, which sees its deadline past).
+  if (report.sections === 0) report.violations++;
+  rmSync(dir, { recursive: true, force: true });
+  return report;
+}
+
 // ---------------------------------------------------------------- main
 
 const runners = {
@@ -720,6 +892,7 @@ const runners = {
     s.bounds
       ? runBoundsScenario("durable-object", s, seed)
       : runHttp("durable-object", s, seed),
+  "deno-kv": runDenoKv,
 };
 
 const { rows, passed, failed } = await runScenarios({

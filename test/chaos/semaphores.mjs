@@ -9,9 +9,12 @@
  * whose permits cannot all be taken after the run. Bounded: each scenario
  * stops starting sections at its deadline. `--quick` runs each briefly.
  *
- * Usage: node test/chaos/semaphores.mjs [--quick] [--backend local,thread,upstash,durable-object]
+ * Usage: node test/chaos/semaphores.mjs [--quick] [--backend local,thread,upstash,durable-object,deno-kv]
  *          [--scenario name] [--seed n] [--json file]
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { createSemaphore, ThreadLockTable } from "unilock";
 import { FAULT_KINDS } from "./_fault_proxy.mjs";
@@ -19,7 +22,9 @@ import {
   chaosArgs,
   driveHttp,
   httpBackends,
+  pauses,
   runScenarios,
+  startClientProcess,
   stuckAfter as stuckAfterBy,
 } from "./_harness.mjs";
 import { derive, now, seeded } from "./_rng.mjs";
@@ -151,6 +156,45 @@ const SCENARIOS = {
   ],
   upstash: httpScenarios({ name: "redis-restart", everyMs: 3_000 }),
   "durable-object": httpScenarios({ name: "service-restart", everyMs: 6_000 }),
+  // Deno processes on one KV file; the leases of killed and stopped
+  // processes run out by the clock.
+  "deno-kv": [
+    {
+      name: "clean",
+      sections: 10_000,
+      workload: { holdMs: [0, 4], strictLeases: true },
+    },
+    {
+      name: "timeouts-aborts",
+      sections: 15_000,
+      workload: { ...timeoutsAndAborts, leaseMs: 2_000, strictLeases: true },
+    },
+    {
+      name: "paused-holder",
+      sections: 10_000,
+      workload: {
+        holdMs: [0, 2],
+        leaseMs: 500,
+        pauseRatio: 0.004,
+        pauseMs: 800,
+      },
+    },
+    {
+      name: "process-killed",
+      sections: 10_000,
+      kill: true,
+      workload: { holdMs: [0, 2], leaseMs: 1_000 },
+    },
+    {
+      // A whole process stopped past its leases, then continued: it comes
+      // back to permits already handed on.
+      name: "process-stopped",
+      sections: 10_000,
+      names: 2,
+      stopMs: 1_500,
+      workload: { holdMs: [10, 40], leaseMs: 500 },
+    },
+  ],
 };
 
 function semaphoreNames(count, tag) {
@@ -162,7 +206,8 @@ function semaphoreNames(count, tag) {
 }
 
 function settleBound(scenario, lapseMs) {
-  const disrupted = scenario.kill || scenario.restartEveryMs ||
+  const disrupted = scenario.kill || scenario.stopMs ||
+    scenario.restartEveryMs ||
     scenario.faults || scenario.workload.pauseRatio;
   return disrupted
     ? (scenario.workload.leaseMs ?? 30_000) * 2 + lapseMs
@@ -334,11 +379,115 @@ async function runHttp(backend, scenario, seed) {
   return report;
 }
 
+// ---------------------------------------------------------------- deno-kv
+
+const DENO = new URL("../../node_modules/.bin/deno", import.meta.url).pathname;
+
+/** 4 Deno processes on one KV file, killed or stopped now and then. */
+async function runDenoKv(scenario, seed) {
+  const dir = mkdtempSync(join(tmpdir(), "unilock-chaos-sem-kv-"));
+  const path = join(dir, "chaos.sqlite3");
+  const names = semaphoreNames(scenario.names ?? 3, "kv");
+  const processes = 4;
+  const tasks = scenario.tasks ?? 4;
+  const perClient = scenario.perClient ??
+    Math.ceil(size(scenario.sections) / (processes * tasks));
+  const deadline = now() + deadlineMs;
+  const rng = seeded(seed);
+  const results = [];
+  const running = new Set();
+  let next = 0;
+  const launch = () => {
+    const index = next++;
+    const result = { records: [], counts: {}, errors: [] };
+    results.push(result);
+    const config = {
+      path,
+      names,
+      capacity: CAPACITY,
+      tasks,
+      client: index,
+      seed: derive(seed, index),
+      workload: {
+        ...scenario.workload,
+        ...pauses(scenario, quick),
+        sections: perClient,
+        livenessMs,
+        deadline,
+      },
+    };
+    const spawned = startClientProcess(
+      new URL("./_deno_kv_semaphore_child.ts", import.meta.url),
+      config,
+      result,
+      [DENO, "run", "-A", "--unstable-kv"],
+    );
+    running.add(spawned.child);
+    spawned.exited.then(() => running.delete(spawned.child));
+    return spawned.exited;
+  };
+  const finished = Array.from({ length: processes }, launch);
+  const faults = {};
+  const disrupt = async (every, act, label, limit) => {
+    while (running.size > 0 && now() < deadline && !(faults[label] >= limit)) {
+      await sleep(every / (quick ? 3 : 1) * (0.5 + rng()));
+      if (running.size === 0) break;
+      await act();
+      faults[label] = (faults[label] ?? 0) + 1;
+    }
+  };
+  const pick = () => [...running][Math.floor(rng() * running.size)];
+  const disruption = scenario.kill
+    ? disrupt(
+      1_500,
+      () => {
+        pick()?.kill("SIGKILL");
+        finished.push(launch());
+      },
+      "process-killed",
+      quick ? 2 : 8,
+    )
+    : scenario.stopMs
+    ? disrupt(
+      2_000,
+      async () => {
+        const victim = pick();
+        if (victim === undefined) return;
+        victim.kill("SIGSTOP");
+        await sleep(scenario.stopMs);
+        victim.kill("SIGCONT");
+      },
+      "process-stopped",
+      quick ? 3 : 8,
+    )
+    : Promise.resolve();
+  while (true) {
+    const count = finished.length;
+    await Promise.all(finished);
+    if (finished.length === count && running.size === 0) break;
+  }
+  await disruption;
+  // Checked from this Node process, through @deno/kv: the file is shared.
+  const stuck = await stuckAfter(
+    names,
+    (name) => createSemaphore("deno-kv", { name, permits: CAPACITY, kv: path }),
+    settleBound(scenario, 15_000),
+  );
+  const report = checkSemaphores({ names, capacity: CAPACITY, results, stuck });
+  report.faults = faults;
+  // A run that entered no section proves nothing (a child on another clock
+  // would see its deadline past): it fails.
+  if (report.sections === 0) report.violations++;
+  rmSync(dir, { recursive: true, force: true });
+  return report;
+}
+
 const runners = {
   local: runLocal,
   thread: runThread,
   upstash: (s, seed) => runHttp("upstash", s, seed),
   "durable-object": (s, seed) => runHttp("durable-object", s, seed),
+  "deno-kv": runDenoKv,
 };
 
 const { passed, failed } = await runScenarios({
@@ -357,7 +506,9 @@ const { passed, failed } = await runScenarios({
         `faults ${
           JSON.stringify(report.faults ?? {})
         }, most permits out ${report.most} of ${report.capacity}, ` +
-        `over-admissions ${report.overAdmissions}, fence order ${report.fenceOrder}, ` +
+        `over-admissions ${report.overAdmissions} (stalled sections left out ${
+          report.stalledSections ?? 0
+        }), fence order ${report.fenceOrder}, ` +
         `lost leases ${report.lostLeases} (unsignalled ${report.unsignalled}), paused ${report.paused}, ` +
         `timeouts ${report.timeouts}, aborts ${report.aborts}, backend errors ${report.backendErrors}, ` +
         `stuck ${report.stuck}, ${report.seconds} s` +

@@ -149,6 +149,28 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "deno-kv lock needs --allow-read and --allow-write for its KV file on Deno",
+  ...options,
+  async fn() {
+    const file = `${await Deno.makeTempDir()}/permissions.sqlite3`;
+    assertRefused(await run("deno_kv.ts", [], [file]), /Requires read access/);
+    assertRefused(
+      await run("deno_kv.ts", [`--allow-read=${file}`], [file]),
+      /Requires write access/,
+    );
+    assertRuns(
+      await run(
+        "deno_kv.ts",
+        [`--allow-read=${file}`, `--allow-write=${file}`],
+        [file],
+      ),
+      "ok deno-kv",
+    );
+  },
+});
+
+Deno.test({
   name: "the permission tests' services stop",
   ...options,
   async fn() {

@@ -2,8 +2,11 @@
 // The Web Locks steps that involve other clients, across two processes on
 // the distributed backends: query() shows every client's holders and
 // waiters with their clientIds, and a steal reaches the other process's
-// holder (its request rejects with AbortError) with a higher fence.
+// holder (its request rejects with AbortError) with a higher fence. deno-kv:
+// two Node processes on one KV file.
 import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createInterface } from "node:readline";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,8 +35,9 @@ function childScript(): Promise<string> {
       target: "node20",
       outfile,
       logLevel: "error",
-      // @upstash/redis is only loaded for env credentials: never here.
-      external: ["@upstash/redis"],
+      // @upstash/redis is only loaded for env credentials: never here;
+      // @deno/kv (a native module) loads from node_modules at run time.
+      external: ["@upstash/redis", "@deno/kv"],
     });
     return outfile;
   })();
@@ -96,6 +100,11 @@ const backends: [LockType, object][] = [
     prefix: `test:wlp:${crypto.randomUUID()}:`,
     leaseMs: 1_500,
   }],
+  // Both processes open one KV file by path, through @deno/kv.
+  ["deno-kv", {
+    kv: path.join(mkdtempSync(path.join(tmpdir(), "unilock-wlp-")), "kv"),
+    leaseMs: 1_500,
+  }],
 ];
 
 for (const [type, options] of backends) {
@@ -109,16 +118,24 @@ for (const [type, options] of backends) {
         other.send({ op: "hold", name });
         await other.next((m) => m.granted === true && m.name === name);
         const mine = locks.request(name, { mode: "shared" }, () => "mine");
+        type Snapshot = Awaited<ReturnType<typeof locks.query>>;
+        const theirs = async (): Promise<Snapshot> => {
+          other.send({ op: "query" });
+          return (await other.next((m) => m.snapshot !== undefined))
+            .snapshot as Snapshot;
+        };
+        // The other process sees our waiter once its first call has reached
+        // the backend (a commit to a KV file may take a while when loaded).
+        let snapshotOfOther = await theirs();
         for (
-          const snapshot of [
-            await locks.query(),
-            (other.send({ op: "query" }),
-              (await other.next((m) => m.snapshot !== undefined))
-                .snapshot as Awaited<
-                  ReturnType<typeof locks.query>
-                >),
-          ]
+          let i = 0;
+          i < 50 && !snapshotOfOther.pending.some((p) => p.name === name);
+          i++
         ) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          snapshotOfOther = await theirs();
+        }
+        for (const snapshot of [await locks.query(), snapshotOfOther]) {
           const held = snapshot.held.filter((i) => i.name === name);
           const pending = snapshot.pending.filter((i) => i.name === name);
           assertEquals(held, [{

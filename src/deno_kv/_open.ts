@@ -1,0 +1,102 @@
+// Copyright 2026 the unilock authors. MIT license.
+// This module is browser compatible.
+/**
+ * @internal Opening Deno KV by path, for a lock given `kv: "path"`: with
+ * `Deno.openKv` on Deno, with the `@deno/kv` package elsewhere (loaded only
+ * then: it is an optional peer dependency with a native module, and
+ * `mod.ts` must load on every runtime without it). One handle per path per
+ * process, shared by every lock given that path; it is never closed (an
+ * open handle does not keep a process alive).
+ */
+
+import type { DenoKvLike } from "./_kv.ts";
+import { DenoKvRequestError } from "./_kv.ts";
+
+/** What a user on Deno without the flag is told (at createLock). */
+export const UNSTABLE_KV_HINT =
+  'Deno.openKv is not available: run Deno with --unstable-kv (Deno 2.x still needs it), or add "unstable": ["kv"] to deno.json';
+
+interface DenoGlobal {
+  version?: { deno?: string };
+  openKv?: (path?: string) => Promise<unknown>;
+}
+
+/** The `Deno` namespace when this is Deno. */
+export function denoGlobal(): DenoGlobal | undefined {
+  const deno = (globalThis as { Deno?: DenoGlobal }).Deno;
+  return typeof deno?.version?.deno === "string" ? deno : undefined;
+}
+
+const opened = new Map<string, Promise<DenoKvLike>>();
+
+/**
+ * The process's handle of the KV database at `path`, opened at the first
+ * call (a failed open is tried again by the next call).
+ */
+export function openKvAt(path: string): Promise<DenoKvLike> {
+  let handle = opened.get(path);
+  if (handle === undefined) {
+    handle = open(path);
+    opened.set(path, handle);
+    handle.catch(() => {
+      if (opened.get(path) === handle) opened.delete(path);
+    });
+  }
+  return handle;
+}
+
+function refuseV8(): never {
+  throw new TypeError(
+    "this Deno KV handle was opened by a unilock lock, which writes bytes only: open your own for other values",
+  );
+}
+
+async function open(path: string): Promise<DenoKvLike> {
+  const deno = denoGlobal();
+  if (deno !== undefined) {
+    if (typeof deno.openKv !== "function") {
+      throw new DenoKvRequestError(UNSTABLE_KV_HINT, false);
+    }
+    return await deno.openKv(path) as DenoKvLike;
+  }
+  // Not a literal: bundlers must leave the native package to the runtime.
+  const specifier = "@deno/kv";
+  let mod: {
+    openKv?: (path?: string, options?: object) => Promise<unknown>;
+  };
+  try {
+    mod = await import(specifier);
+  } catch (error) {
+    throw new DenoKvRequestError(
+      `the @deno/kv package could not be loaded (it is an optional peer dependency: npm install @deno/kv): ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+      false,
+      { cause: error },
+    );
+  }
+  if (typeof mod.openKv !== "function") {
+    throw new DenoKvRequestError(
+      "the @deno/kv package has no openKv(): is it @deno/kv?",
+      false,
+    );
+  }
+  try {
+    // Bun's v8.serialize is not V8's, so @deno/kv asks for codecs there.
+    // The lock writes only bytes, which need none: these are never called.
+    const bun = "Bun" in globalThis
+      ? { encodeV8: refuseV8, decodeV8: refuseV8 }
+      : undefined;
+    return await mod.openKv(path, bun) as DenoKvLike;
+  } catch (error) {
+    // Bun, a missing native build, a path that cannot be opened: none of
+    // them goes away by asking again.
+    throw new DenoKvRequestError(
+      `@deno/kv could not open ${JSON.stringify(path)}: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+      false,
+      { cause: error },
+    );
+  }
+}

@@ -1,0 +1,61 @@
+// Copyright 2026 the unilock authors. MIT license.
+/**
+ * @internal A chaos client process for the deno-kv backend, run by Deno:
+ * `tasks` clients, each with its own lock objects, on one KV file that
+ * every process opens. Writes its records to stdout as they come ("R
+ * <json>"), so a process killed mid-run still leaves what it finished,
+ * then "D <json>" with its counts (as _child.mjs does).
+ *
+ * Usage: deno run -A --unstable-kv _deno_kv_child.ts '<json config>'
+ */
+import { createLock, type Lock } from "../../mod.ts";
+import { derive } from "./_rng.mjs";
+import { remoteStore } from "./_store.mjs";
+import { mergeCounts, runClient } from "./_workload.mjs";
+
+const config = JSON.parse(Deno.args[0]!);
+const store = remoteStore(config.storeUrl);
+const kv = await Deno.openKv(config.path);
+
+function lockFactory(): (name: string) => Lock {
+  const locks = new Map<string, Lock>();
+  return (name) => {
+    let lock = locks.get(name);
+    if (lock === undefined) {
+      lock = createLock("deno-kv", { name, kv });
+      locks.set(name, lock);
+    }
+    return lock;
+  };
+}
+
+const encoder = new TextEncoder();
+const write = async (line: string) => {
+  const bytes = encoder.encode(line + "\n");
+  for (let n = 0; n < bytes.length;) {
+    n += await Deno.stdout.write(bytes.subarray(n));
+  }
+};
+let pending = Promise.resolve();
+const results = await Promise.all(
+  Array.from({ length: config.tasks }, (_, t) =>
+    runClient({
+      ...config.workload,
+      lock: lockFactory(),
+      store,
+      names: config.names,
+      client: config.client * 100 + t,
+      seed: derive(config.seed, config.client * 100 + t),
+      flush: (records: unknown[][]) => {
+        const line = `R ${JSON.stringify(records)}`;
+        pending = pending.then(() => write(line));
+      },
+    })),
+);
+await pending;
+const counts: Record<string, number> = {};
+for (const r of results) mergeCounts(counts, r.counts);
+await write(
+  `D ${JSON.stringify({ counts, errors: results.flatMap((r) => r.errors) })}`,
+);
+Deno.exit(0);
