@@ -42,6 +42,7 @@ export * from "./src/thread/thread_lock.ts";
 export * from "./src/thread/thread_lock_table.ts";
 export * from "./src/upstash/upstash_lock.ts";
 export * from "./src/durable_object/durable_object_lock.ts";
+export * from "./src/file/file_lock.ts";
 export * from "./src/lock_target.ts";
 export * from "./src/create_lock.ts";
 export * from "./src/coordination/lock_manager.ts";

@@ -28,6 +28,19 @@ export function upstashBackend(redis: UpstashRedisLike): ContractBackend {
   };
 }
 
+/**
+ * The file backend in `dir` (a new temporary directory of the runtime's
+ * own making; workerd has no file system to share).
+ */
+export function fileBackend(dir: string): ContractBackend {
+  return {
+    type: "file",
+    // A few system calls on a local disk, and a file event to wake a waiter.
+    quietMs: 40,
+    options: () => ({ dir }),
+  };
+}
+
 /** The durable-object backend through a Worker's namespace binding (RPC). */
 export function durableObjectBackend(
   namespace: LockDurableObjectNamespace,

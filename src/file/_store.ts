@@ -1,0 +1,378 @@
+// Copyright 2026 the unilock authors. MIT license.
+// This module is browser compatible.
+/**
+ * @internal A lock's state on disk, changed atomically by the file system's
+ * own guarantees, with no lock file and nothing to wait out.
+ *
+ * The lock's directory holds numbered, immutable state files `v<N>`; the
+ * highest number is the state. A change is a compare-and-swap:
+ *
+ * 1. list the directory and read the highest, `v<N>`;
+ * 2. write the new state to a temporary file created with `O_CREAT|O_EXCL`
+ *    under a name of its own, `.t<N>.<process>.<random>`, which also says
+ *    "a change based on N is in flight";
+ * 3. list again: if the highest is no longer N, start over;
+ * 4. `link()` the temporary file to `v<N+1>`. `link` fails with `EEXIST`
+ *    when the name exists, atomically, so of all the changes based on N
+ *    exactly one succeeds; the others start over on the new state. The new
+ *    name appears with its whole content (written and closed before the
+ *    link), so no reader ever sees half a state: a crash before the link
+ *    leaves only a temporary file, which no reader reads.
+ *
+ * Old files are removed (keeping the two below the highest), except
+ * `v<N+1>` while a `.t<N>` file exists: that is what makes a change whose
+ * process was stopped between steps 1 and 4 safe when it resumes. Its link
+ * to `v<N+1>` either fails (the name exists), or succeeds because no change
+ * was made since it read N (then its state is the truth), or — were
+ * `v<N+1>` already gone — would make a file below the highest that readers
+ * ignore, while it believed itself committed. Step 3 closes that last case:
+ * a `v<N+1>` made after its second listing is seen by whoever would remove
+ * it in one listing together with its `.t<N>` (one `getdents` of a small
+ * directory is atomic against creates and unlinks on Linux's local file
+ * systems), and one made before that listing fails step 3. The highest file
+ * is never removed (files are removed only below the highest a listing
+ * saw), and numbers only grow.
+ *
+ * Stopped processes therefore never hold anything up, and no step needs a
+ * clock: no lock file has to be judged stale. Temporary files of processes
+ * known to be dead are removed; an unreadable highest file (a machine that
+ * crashed mid-write, since nothing is fsynced) is read past to the newest
+ * readable one.
+ */
+
+import { liveness, type System } from "./_system.ts";
+import { emptyState, formatState, parseState, type State } from "./_state.ts";
+
+/** A failure of the lock directory, with whether trying again can help. */
+export class FileFault extends Error {
+  /** Whether the same call may succeed if repeated. */
+  readonly retryable: boolean;
+  /** The file system's error code, if any. */
+  readonly code: string | undefined;
+
+  constructor(message: string, retryable: boolean, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = "FileFault";
+    this.retryable = retryable;
+    this.code = (cause as { code?: string } | undefined)?.code;
+  }
+}
+
+/** File system errors that a moment later may not recur. */
+const TRANSIENT = new Set([
+  "EAGAIN",
+  "EBUSY",
+  "EINTR",
+  "EMFILE",
+  "ENFILE",
+  "ENOSPC",
+  "EIO",
+]);
+
+/** Changes based on one state that may race before one gives up for now. */
+const MAX_ATTEMPTS = 64;
+/** How often at most the temporary files of dead processes are looked for. */
+const SWEEP_MS = 1_000;
+
+function codeOf(error: unknown): string | undefined {
+  return (error as { code?: string } | null)?.code;
+}
+
+/** A state read from the directory. */
+export interface Snapshot {
+  /** The highest file's number (0: none yet). */
+  readonly version: number;
+  /** The newest readable state (empty when none is). */
+  readonly state: State;
+}
+
+/** What a change function returns: its result, and whether it changed the state. */
+export interface Change<R> {
+  readonly result: R;
+  readonly changed: boolean;
+}
+
+const VERSION = /^v([1-9][0-9]{0,14})$/;
+const TEMP =
+  /^\.t([0-9]{1,15})\.([0-9a-f]{8})\.([0-9a-f]{8})\.([0-9a-f]{8})\.([0-9]{1,10})\.([0-9]{1,15})\.[0-9a-z]+$/;
+
+interface Listing {
+  max: number;
+  versions: number[];
+  temps: { name: string; base: number }[];
+}
+
+/** One lock's state directory. */
+export class StateStore {
+  readonly #sys: System;
+  /** The lock's directory. */
+  readonly path: string;
+  /** Its parent: the user's `dir`. */
+  readonly #parent: string;
+  #ready = false;
+  #tag: string;
+  #tags: { host: string; boot: string; ns: string };
+  #lastSweep = -Infinity;
+
+  constructor(sys: System, parent: string, name: string) {
+    this.#sys = sys;
+    this.#parent = parent;
+    this.path = sys.path.join(parent, name);
+    const { host, boot, ns, pid, start } = sys.self;
+    const h = (s: string) => s === "" ? "00000000" : sys.sha256(s).slice(0, 8);
+    this.#tags = { host: h(host), boot: h(boot), ns: h(ns) };
+    this.#tag =
+      `${this.#tags.host}.${this.#tags.boot}.${this.#tags.ns}.${pid}.${start}`;
+  }
+
+  /** Makes the lock's directory (mode 0700) and checks that it is ours. */
+  #prepare(): void {
+    if (this.#ready) return;
+    const fs = this.#sys.fs;
+    try {
+      fs.mkdirSync(this.path, { mode: 0o700 });
+    } catch (error) {
+      const code = codeOf(error);
+      if (code !== "EEXIST") {
+        throw code === "ENOENT"
+          ? new FileFault(
+            `the lock directory ${this.#parent} no longer exists`,
+            false,
+            error,
+          )
+          : fault(`cannot create ${this.path}`, error);
+      }
+    }
+    let stats;
+    try {
+      stats = fs.lstatSync(this.path);
+    } catch (error) {
+      throw fault(`cannot inspect ${this.path}`, error);
+    }
+    if (stats.isSymbolicLink() || !stats.isDirectory()) {
+      throw new FileFault(
+        `${this.path} is not a directory of this lock (a symbolic link or a file is in its place): remove it`,
+        false,
+      );
+    }
+    const uid = this.#sys.uid;
+    if (uid !== undefined && stats.uid !== uid) {
+      throw new FileFault(
+        `${this.path} belongs to user ${stats.uid}, not to this process's user ${uid}: another user could take or steal this lock`,
+        false,
+      );
+    }
+    if (uid !== undefined && (stats.mode & 0o022) !== 0) {
+      throw new FileFault(
+        `${this.path} is writable by other users (mode ${
+          (stats.mode & 0o777).toString(8)
+        }): another user could take or steal this lock; make it 0700`,
+        false,
+      );
+    }
+    this.#ready = true;
+  }
+
+  #list(): Listing {
+    let names: string[];
+    try {
+      names = this.#sys.fs.readdirSync(this.path);
+    } catch (error) {
+      if (codeOf(error) === "ENOENT" && this.#ready) {
+        // Removed under us: made again (its fences go on from the clock).
+        this.#ready = false;
+        this.#prepare();
+        return this.#list();
+      }
+      throw fault(`cannot list ${this.path}`, error);
+    }
+    const listing: Listing = { max: 0, versions: [], temps: [] };
+    for (const name of names) {
+      const v = VERSION.exec(name);
+      if (v !== null) {
+        const n = Number(v[1]);
+        listing.versions.push(n);
+        if (n > listing.max) listing.max = n;
+        continue;
+      }
+      const t = TEMP.exec(name);
+      if (t !== null) listing.temps.push({ name, base: Number(t[1]) });
+    }
+    return listing;
+  }
+
+  /** The newest readable state of a listing, or undefined to list again. */
+  #load(listing: Listing): State | undefined {
+    const versions = [...listing.versions].sort((a, b) => b - a);
+    for (const [i, v] of versions.entries()) {
+      let text: string;
+      try {
+        text = this.#sys.fs.readFileSync(`${this.path}/v${v}`, "utf8");
+      } catch (error) {
+        // The highest was removed since the listing: a newer one exists.
+        if (codeOf(error) === "ENOENT") {
+          if (i === 0) return undefined;
+          continue;
+        }
+        throw fault(`cannot read ${this.path}/v${v}`, error);
+      }
+      const state = parseState(text);
+      if (state !== undefined) return state;
+    }
+    return emptyState();
+  }
+
+  /** The state now (one listing and one read). */
+  read(): Snapshot {
+    this.#prepare();
+    for (let i = 0; i < MAX_ATTEMPTS; i++) {
+      const listing = this.#list();
+      const state = this.#load(listing);
+      if (state !== undefined) return { version: listing.max, state };
+    }
+    throw busy(this.path);
+  }
+
+  /**
+   * Applies `fn` to the state atomically: `fn` gets a fresh copy on each
+   * attempt (so it must only compute), and when it says it changed the
+   * state, the change is committed or `fn` runs again on the newer state.
+   */
+  update<R>(
+    fn: (state: State) => Change<R>,
+  ): { result: R; state: State; version: number } {
+    this.#prepare();
+    const fs = this.#sys.fs;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const first = this.#list();
+      const base = first.max;
+      const state = this.#load(first);
+      if (state === undefined) continue;
+      const { result, changed } = fn(state);
+      if (!changed) return { result, state, version: base };
+      const text = formatState(state);
+      const temp = `${this.path}/.t${base}.${this.#tag}.${random()}`;
+      let fd: number;
+      try {
+        fd = fs.openSync(temp, "wx", 0o600);
+      } catch (error) {
+        throw fault(`cannot create ${temp}`, error);
+      }
+      try {
+        try {
+          fs.writeFileSync(fd, text);
+        } finally {
+          fs.closeSync(fd);
+        }
+      } catch (error) {
+        remove(fs, temp);
+        throw fault(`cannot write ${temp}`, error);
+      }
+      let second: Listing;
+      try {
+        second = this.#list();
+      } catch (error) {
+        remove(fs, temp);
+        throw error;
+      }
+      if (second.max !== base) {
+        remove(fs, temp);
+        continue;
+      }
+      try {
+        fs.linkSync(temp, `${this.path}/v${base + 1}`);
+      } catch (error) {
+        remove(fs, temp);
+        if (codeOf(error) === "EEXIST") continue;
+        if (codeOf(error) === "EPERM" || codeOf(error) === "ENOTSUP") {
+          throw new FileFault(
+            `the file system of ${this.path} does not support hard links, which the file lock needs (use a local file system such as ext4, xfs, btrfs, tmpfs, APFS or NTFS)`,
+            false,
+            error,
+          );
+        }
+        throw fault(`cannot link ${temp}`, error);
+      }
+      // Committed: nothing after this may throw (the change stands).
+      remove(fs, temp);
+      this.#collect(second, base);
+      return { result, state, version: base + 1 };
+    }
+    throw busy(this.path);
+  }
+
+  /**
+   * Removes what a commit on `base` left behind: state files two or more
+   * below the new highest, unless a change based on the one before is in
+   * flight; and now and then the temporary files of dead processes.
+   */
+  #collect(listing: Listing, base: number): void {
+    const fs = this.#sys.fs;
+    const inFlight = new Set(listing.temps.map((t) => t.base));
+    for (const v of listing.versions) {
+      if (v < base - 1 && !inFlight.has(v - 1)) {
+        remove(fs, `${this.path}/v${v}`);
+      }
+    }
+    const now = performance.now();
+    if (listing.temps.length === 0 || now - this.#lastSweep < SWEEP_MS) return;
+    this.#lastSweep = now;
+    for (const { name } of listing.temps) {
+      if (this.#deadTemp(name)) remove(fs, `${this.path}/${name}`);
+    }
+  }
+
+  /** Whether a temporary file's process is known to be dead. */
+  #deadTemp(name: string): boolean {
+    const t = TEMP.exec(name);
+    if (t === null) return false;
+    const [, , host, boot, ns, pid, start] = t;
+    const mine = this.#tags;
+    if (host !== mine.host || host === "00000000") return false;
+    const { self } = this.#sys;
+    // Hashes stand in for the names: compare them as liveness() compares.
+    return liveness(this.#sys, {
+      host: self.host,
+      boot: boot === mine.boot
+        ? self.boot
+        : boot === "00000000"
+        ? ""
+        : `~${boot}`,
+      ns: ns === mine.ns ? self.ns : `~${ns}`,
+      pid: Number(pid),
+      start: Number(start),
+    }) === false;
+  }
+}
+
+function random(): string {
+  return Math.floor(Math.random() * 2 ** 48).toString(36);
+}
+
+function remove(fs: System["fs"], file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch { /* gone already, or for the next one to remove */ }
+}
+
+function fault(what: string, error: unknown): FileFault {
+  const code = codeOf(error);
+  const message = error instanceof Error ? error.message : String(error);
+  const hint = code === "EACCES" || code === "EPERM"
+    ? " (no permission: the lock directory must be writable by this process; on Deno, --allow-read and --allow-write for it)"
+    : code === "EROFS"
+    ? " (the file system is read-only)"
+    : "";
+  return new FileFault(
+    `${what}: ${message}${hint}`,
+    code !== undefined && TRANSIENT.has(code),
+    error,
+  );
+}
+
+function busy(path: string): FileFault {
+  return new FileFault(
+    `${path} changed under every one of ${MAX_ATTEMPTS} attempts (heavy contention)`,
+    true,
+  );
+}
