@@ -37,7 +37,8 @@
  * clock: no lock file has to be judged stale. Temporary files of processes
  * known to be dead are removed; an unreadable highest file (a machine that
  * crashed mid-write, since nothing is fsynced) is read past to the newest
- * readable one.
+ * readable one, whose fence counter is raised by one for each file read
+ * past (a change grants at most one fence), so fences still rise.
  */
 
 import { liveness, type System } from "./_system.ts";
@@ -217,7 +218,10 @@ export class StateStore {
         throw fault(`cannot read ${this.path}/v${v}`, error);
       }
       const state = parseState(text);
-      if (state !== undefined) return state;
+      if (state === undefined) continue;
+      // Each unreadable newer file may have granted one fence more.
+      state.fence += listing.max - v;
+      return state;
     }
     return emptyState();
   }
