@@ -19,8 +19,8 @@
  */
 import {
   appendFileSync,
-  openSync,
   closeSync,
+  openSync,
   readFileSync,
   unlinkSync,
   writeFileSync,
@@ -108,7 +108,9 @@ if (config.mode === "wait") {
   await sleep(config.queuedAfterMs ?? 100);
   await say("queued");
   const lease = await pending;
-  await say(`granted ${lease.fence} ${Math.round(performance.now() - started)}`);
+  await say(
+    `granted ${lease.fence} ${Math.round(performance.now() - started)}`,
+  );
   await lease.release();
   process.exit(0);
 }

@@ -97,7 +97,10 @@ function spawnChild(command: string, args: string[]): Spawned {
     };
     const out: ((text: string) => void)[] = [];
     const err: ((text: string) => void)[] = [];
-    const reading = Promise.all([pump(child.stdout, out), pump(child.stderr, err)]);
+    const reading = Promise.all([
+      pump(child.stdout, out),
+      pump(child.stderr, err),
+    ]);
     return {
       pid: child.pid,
       onOut: (fn) => out.push(fn),
@@ -163,7 +166,9 @@ function start(runtime: ChildRuntime, config: object): Child {
         if (at !== -1) return lines.splice(at, 1)[0]!;
         if (gone) {
           throw new Error(
-            `${runtime.label} child exited before "${prefix}": ${stderr.slice(-800)}`,
+            `${runtime.label} child exited before "${prefix}": ${
+              stderr.slice(-800)
+            }`,
           );
         }
         const left = until - performance.now();
@@ -214,17 +219,20 @@ export function fileProcessSuite(
       writeFileSync(join(dir, "log"), "");
       const lockDir = join(dir, "locks");
       mkdirSync(lockDir, { mode: 0o700 });
-      const children = Array.from({ length: 4 }, (_, i) =>
-        start(runtimes[i % runtimes.length]!, {
-          mode: "contend",
-          name: "shared-counter",
-          dir: lockDir,
-          work: dir,
-          rounds: 25,
-          holdMs: 3,
-          shared: 0.2,
-          seed: i + 1,
-        }));
+      const children = Array.from(
+        { length: 4 },
+        (_, i) =>
+          start(runtimes[i % runtimes.length]!, {
+            mode: "contend",
+            name: "shared-counter",
+            dir: lockDir,
+            work: dir,
+            rounds: 25,
+            holdMs: 3,
+            shared: 0.2,
+            seed: i + 1,
+          }),
+      );
       // Counting lives in the directory the children share, not the lock's.
       for (const c of children) await c.line("ready");
       let exclusive = 0, shared = 0;
@@ -237,7 +245,10 @@ export function fileProcessSuite(
       }
       assertEquals(exclusive + shared, 100);
       // Every exclusive section incremented once: none was lost to another.
-      assertEquals(Number(readFileSync(join(dir, "counter"), "utf8")), exclusive);
+      assertEquals(
+        Number(readFileSync(join(dir, "counter"), "utf8")),
+        exclusive,
+      );
       const fences = readFileSync(join(dir, "log"), "utf8").trim().split("\n")
         .map((l) => Number(l.split(" ")[0]));
       assertEquals(fences.length, exclusive);
@@ -386,13 +397,19 @@ export function fileProcessSuite(
       // The state as a crashed holder left it: its lease would run 2 min.
       writeFileSync(join(lockDir, "v5"), state(plantedFence, dead));
       // A newer state file cut short by a machine crash.
-      writeFileSync(join(lockDir, "v6"), state(plantedFence + 1, dead).slice(0, 40));
+      writeFileSync(
+        join(lockDir, "v6"),
+        state(plantedFence + 1, dead).slice(0, 40),
+      );
       // An older one, below the highest: never read.
       writeFileSync(join(lockDir, "v2"), state(1, sys.self));
       // The temporary file of a change the dead process never made.
-      const h = (s: string) => s === "" ? "00000000" : sys.sha256(s).slice(0, 8);
-      const temp = `.t6.${h(dead.host)}.${h(dead.boot)}.${h(dead.ns)}.${dead.pid}.${dead.start}.abc`;
-      writeFileSync(join(lockDir, temp), "{\"format\":");
+      const h = (s: string) =>
+        s === "" ? "00000000" : sys.sha256(s).slice(0, 8);
+      const temp = `.t6.${h(dead.host)}.${h(dead.boot)}.${
+        h(dead.ns)
+      }.${dead.pid}.${dead.start}.abc`;
+      writeFileSync(join(lockDir, temp), '{"format":');
       // Files that are not the lock's.
       writeFileSync(join(lockDir, "notes.txt"), "x");
       writeFileSync(join(lockDir, "v0007"), "x");

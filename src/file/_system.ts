@@ -34,13 +34,11 @@ export interface Fs {
   lstatSync(path: string): FsStats;
   statSync(path: string): FsStats;
   readlinkSync(path: string): string;
-  accessSync(path: string, mode: number): void;
   statfsSync?(path: string): { type: number | bigint };
   watch(
     path: string,
     listener: (event: string, filename: string | null) => void,
   ): FsWatcher;
-  constants: { W_OK: number; X_OK: number };
 }
 
 /** The parts of `fs.Stats` the lock uses. */
@@ -175,7 +173,14 @@ export function getSystem(action: string): System {
     pid,
     start: Number.isSafeInteger(start) ? start : 0,
   };
-  const uid = attempt(() => p?.getuid?.(), undefined);
+  // The effective uid, from /proc where it is (Deno asks --allow-sys for
+  // process.getuid()).
+  const status = procfs
+    ? /^Uid:\s+\d+\s+(\d+)/m.exec(read("/proc/self/status"))
+    : null;
+  const uid = status !== null
+    ? Number(status[1])
+    : attempt(() => p?.getuid?.(), undefined);
   const alive = (other: number, otherStart: number): boolean | undefined => {
     // Our own pid: this process, unless an earlier one had it.
     if (other === pid) return otherStart === 0 || otherStart === self.start;

@@ -63,6 +63,9 @@ const REMOTE_FILE_SYSTEMS = new Map<number, string>([
   [0x20030528, "OrangeFS"],
 ]);
 
+/** Directories this process has written a probe file to. */
+const probed = new Set<string>();
+
 /**
  * Checks `dir` now: it exists, is a directory this process can write, no
  * other user can (unless the sticky bit protects what is in it), and is on
@@ -106,13 +109,25 @@ function checkDir(action: string, sys: System, dir: unknown): string {
     refuse(denied(error, resolved), error);
   }
   if (!stats!.isDirectory()) refuse("is not a directory");
-  try {
-    fs.accessSync(resolved, fs.constants.W_OK | fs.constants.X_OK);
-  } catch (error) {
-    refuse(
-      `is not writable by this process (${denied(error, resolved)})`,
-      error,
+  if (!probed.has(resolved)) {
+    // A file made and removed, once per directory and process: the one
+    // honest test of writing (ACLs, read-only mounts, Deno's permissions).
+    const probe = sys.path.join(
+      resolved,
+      `.unilock-probe-${sys.self.pid}-${Math.random().toString(36).slice(2)}`,
     );
+    try {
+      fs.closeSync(fs.openSync(probe, "wx", 0o600));
+    } catch (error) {
+      refuse(
+        `is not writable by this process (${denied(error, resolved)})`,
+        error,
+      );
+    }
+    try {
+      fs.unlinkSync(probe);
+    } catch { /* it was made: writable; removed by whoever can */ }
+    probed.add(resolved);
   }
   if (
     sys.uid !== undefined && (stats!.mode & 0o022) !== 0 &&
