@@ -62,13 +62,12 @@ export function fileDriver(options: FileDriverOptions): RemoteDriver {
   const change = <R>(
     fn: (state: State, now: number) => { result: R; changed: boolean },
   ): R => {
-    const { result, state, version } = store.update((s) => {
+    const { result, state } = store.update((s) => {
       const now = performance.now();
       room.observe(s, now);
       return fn(s, now);
     });
     room.observe(state, performance.now());
-    room.saw(version);
     // Another lock object of this process may wait for what this freed.
     room.wake(state);
     return result;

@@ -24,7 +24,13 @@
  * that ran out.
  */
 
-import { grantable, type Holder, type State, type Waiter } from "./_state.ts";
+import {
+  copyState,
+  grantable,
+  type Holder,
+  type State,
+  type Waiter,
+} from "./_state.ts";
 import { liveness, type System } from "./_system.ts";
 import type { StateStore } from "./_store.ts";
 
@@ -74,8 +80,6 @@ export class Room {
   #epoch = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #linger: ReturnType<typeof setTimeout> | undefined;
-  /** The highest state file this process has acted on. */
-  #version = 0;
 
   constructor(sys: System, store: StateStore) {
     this.#sys = sys;
@@ -220,7 +224,9 @@ export class Room {
         if (typeof file !== "string") return this.#refresh(false);
         if (file.charCodeAt(0) !== 0x76) return;
         const n = Number(file.slice(1));
-        if (Number.isSafeInteger(n) && n > this.#version) this.#refresh(false);
+        if (Number.isSafeInteger(n) && n > this.store.latest) {
+          this.#refresh(false, n);
+        }
       });
     } catch {
       return false; // no watcher (no inotify instances left, say): the poll
@@ -273,13 +279,13 @@ export class Room {
    * granted. A poll (`judge`) also frees what dead processes left and what
    * ran out, which no file event announces.
    */
-  #refresh(judge: boolean): void {
+  #refresh(judge: boolean, announced?: number): void {
     if (this.#watched.size === 0) return;
     try {
-      let { version, state } = this.store.read();
+      let { state } = this.store.read(announced);
       const now = performance.now();
       this.observe(state, now);
-      const probe = structuredClone(state);
+      const probe = copyState(state);
       let stale = this.expire(probe, now);
       if (judge) {
         const suspects = [
@@ -290,7 +296,7 @@ export class Room {
       }
       if (stale) {
         // Free them for everyone (the commit's file event wakes the rest).
-        ({ state, version } = this.store.update((s) => {
+        ({ state } = this.store.update((s) => {
           const at = performance.now();
           this.observe(s, at);
           let changed = this.expire(s, at);
@@ -303,7 +309,6 @@ export class Room {
           return { result: undefined, changed };
         }));
       }
-      this.#version = Math.max(this.#version, version);
       this.wake(state);
     } catch {
       // A failing directory: the waiters' own calls report it.
@@ -314,11 +319,6 @@ export class Room {
   wake(state: State): void {
     if (this.#watched.size === 0) return;
     for (const token of grantable(state)) this.#watched.get(token)?.onWake();
-  }
-
-  /** Notes that this process acted on state file `version`. */
-  saw(version: number): void {
-    if (version > this.#version) this.#version = version;
   }
 }
 

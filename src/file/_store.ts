@@ -42,7 +42,13 @@
  */
 
 import { liveness, type System } from "./_system.ts";
-import { emptyState, formatState, parseState, type State } from "./_state.ts";
+import {
+  copyState,
+  emptyState,
+  formatState,
+  parseState,
+  type State,
+} from "./_state.ts";
 
 /** A failure of the lock directory, with whether trying again can help. */
 export class FileFault extends Error {
@@ -114,6 +120,10 @@ export class StateStore {
   #tag: string;
   #tags: { host: string; boot: string; ns: string };
   #lastSweep = -Infinity;
+  /** The highest state file this process knows exists. */
+  #latest = 0;
+  /** The state of one state file, parsed (they never change). */
+  #cached: { version: number; state: State } | undefined;
 
   constructor(sys: System, parent: string, name: string) {
     this.#sys = sys;
@@ -174,15 +184,24 @@ export class StateStore {
     this.#ready = true;
   }
 
+  /**
+   * The lock's directory was removed under us: made again (its fences go on
+   * from the clock), or the error that `dir` itself is gone.
+   */
+  #vanished(): void {
+    this.#ready = false;
+    this.#latest = 0;
+    this.#cached = undefined;
+    this.#prepare();
+  }
+
   #list(): Listing {
     let names: string[];
     try {
       names = this.#sys.fs.readdirSync(this.path);
     } catch (error) {
       if (codeOf(error) === "ENOENT" && this.#ready) {
-        // Removed under us: made again (its fences go on from the clock).
-        this.#ready = false;
-        this.#prepare();
+        this.#vanished();
         return this.#list();
       }
       throw fault(`cannot list ${this.path}`, error);
@@ -205,20 +224,22 @@ export class StateStore {
   /** The newest readable state of a listing, or undefined to list again. */
   #load(listing: Listing): State | undefined {
     const versions = [...listing.versions].sort((a, b) => b - a);
-    for (const [i, v] of versions.entries()) {
+    for (const v of versions) {
       let text: string;
       try {
         text = this.#sys.fs.readFileSync(`${this.path}/v${v}`, "utf8");
       } catch (error) {
-        // The highest was removed since the listing: a newer one exists.
-        if (codeOf(error) === "ENOENT") {
-          if (i === 0) return undefined;
-          continue;
-        }
+        // Removed since the listing: a newer state exists; list again
+        // (reading past it could find a far older file that a change in
+        // flight keeps).
+        if (codeOf(error) === "ENOENT") return undefined;
         throw fault(`cannot read ${this.path}/v${v}`, error);
       }
       const state = parseState(text);
       if (state === undefined) continue;
+      if (v === listing.max) {
+        this.#cached = { version: v, state: copyState(state) };
+      }
       // Each unreadable newer file may have granted one fence more.
       state.fence += listing.max - v;
       return state;
@@ -226,13 +247,58 @@ export class StateStore {
     return emptyState();
   }
 
-  /** The state now (one listing and one read). */
-  read(): Snapshot {
+  /** The highest state file this process knows exists. */
+  get latest(): number {
+    return this.#latest;
+  }
+
+  #saw(version: number): void {
+    if (version > this.#latest) this.#latest = version;
+  }
+
+  /**
+   * The state in file `v<version>` (a copy), or undefined when it is gone
+   * or unreadable. State files never change, so the last one read or
+   * written is kept parsed.
+   */
+  #exact(version: number): State | undefined {
+    if (this.#cached?.version === version) {
+      return copyState(this.#cached.state);
+    }
+    let text: string;
+    try {
+      text = this.#sys.fs.readFileSync(`${this.path}/v${version}`, "utf8");
+    } catch (error) {
+      if (codeOf(error) === "ENOENT") return undefined;
+      throw fault(`cannot read ${this.path}/v${version}`, error);
+    }
+    const state = parseState(text);
+    if (state === undefined) return undefined;
+    this.#cached = { version, state: copyState(state) };
+    return state;
+  }
+
+  /**
+   * The state now (one listing and one read); or, given the number of a
+   * state file just announced, that file's state, which may already have
+   * been followed by another (for waking waiters, never for deciding).
+   */
+  read(announced?: number): Snapshot {
     this.#prepare();
+    if (announced !== undefined) {
+      const state = this.#exact(announced);
+      if (state !== undefined) {
+        this.#saw(announced);
+        return { version: announced, state };
+      }
+    }
     for (let i = 0; i < MAX_ATTEMPTS; i++) {
       const listing = this.#list();
       const state = this.#load(listing);
-      if (state !== undefined) return { version: listing.max, state };
+      if (state !== undefined) {
+        this.#saw(listing.max);
+        return { version: listing.max, state };
+      }
     }
     throw busy(this.path);
   }
@@ -248,19 +314,37 @@ export class StateStore {
     this.#prepare();
     const fs = this.#sys.fs;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const first = this.#list();
-      const base = first.max;
-      const state = this.#load(first);
-      if (state === undefined) continue;
+      // The first try starts from the newest state file this process knows
+      // (no listing): the listing of step 3 proves it is still the highest
+      // before anything is committed on it.
+      let base = attempt === 0 ? this.#latest : 0;
+      let state = base > 0 ? this.#exact(base) : undefined;
+      let guessed = state !== undefined;
+      if (state === undefined) {
+        const first = this.#list();
+        base = first.max;
+        state = this.#load(first);
+        if (state === undefined) continue;
+        guessed = false;
+      }
       const { result, changed } = fn(state);
-      if (!changed) return { result, state, version: base };
+      if (!changed) {
+        // An answer from a known file stands only if it is the highest.
+        if (guessed && this.#list().max !== base) continue;
+        this.#saw(base);
+        return { result, state, version: base };
+      }
       const text = formatState(state);
       const temp = `${this.path}/.t${base}.${this.#tag}.${random()}`;
       let fd: number;
       try {
         fd = fs.openSync(temp, "wx", 0o600);
       } catch (error) {
-        throw fault(`cannot create ${temp}`, error);
+        if (codeOf(error) !== "ENOENT") {
+          throw fault(`cannot create ${temp}`, error);
+        }
+        this.#vanished();
+        continue;
       }
       try {
         try {
@@ -281,6 +365,7 @@ export class StateStore {
       }
       if (second.max !== base) {
         remove(fs, temp);
+        this.#saw(second.max);
         continue;
       }
       try {
@@ -299,6 +384,8 @@ export class StateStore {
       }
       // Committed: nothing after this may throw (the change stands).
       remove(fs, temp);
+      this.#saw(base + 1);
+      this.#cached = { version: base + 1, state: copyState(state) };
       this.#collect(second, base);
       return { result, state, version: base + 1 };
     }

@@ -8,9 +8,11 @@ import { join } from "node:path";
 import { lockContract } from "../_contract.ts";
 import { fileBackend } from "../_backends.ts";
 import { fileHostileSuite } from "../_file_hostile.ts";
+import { fileSuite } from "../_file_suite.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "unilock-file-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 lockContract(test, fileBackend(dir));
 fileHostileSuite(test);
+fileSuite(test);

@@ -2,7 +2,8 @@
 /**
  * @internal A chaos client process for the HTTP backends: `tasks` clients,
  * each with its own lock objects (as separate serverless invocations would
- * have), against the Upstash REST API or the lock service. Writes its
+ * have), against the Upstash REST API, the lock service, or a file lock
+ * directory. Writes its
  * records to stdout as they come ("R <json>"), so a process killed mid-run
  * still leaves what it finished, then "D <json>" with its counts.
  *
@@ -11,17 +12,25 @@
 import { createLock } from "unilock";
 import { derive } from "./_rng.mjs";
 import { remoteStore } from "./_store.mjs";
-import { runClient } from "./_workload.mjs";
+import { runClient, watchStalls } from "./_workload.mjs";
 
 const config = JSON.parse(process.argv[2]);
 const store = remoteStore(config.storeUrl);
+// Stopped from outside (SIGSTOP): the sections that spanned it count as paused.
+if (config.watchStalls) watchStalls(config.watchStalls);
 
 function lockFactory() {
   const locks = new Map();
   return (name) => {
     let lock = locks.get(name);
     if (lock === undefined) {
-      lock = config.backend === "upstash"
+      lock = config.backend === "file"
+        ? createLock("file", {
+          name,
+          dir: config.dir,
+          ...(config.waiterTtlMs ? { waiterTtlMs: config.waiterTtlMs } : {}),
+        })
+        : config.backend === "upstash"
         ? createLock("upstash", {
           name,
           redis: { url: config.url, token: config.token },

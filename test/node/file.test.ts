@@ -12,6 +12,7 @@ import { createLock } from "../../mod.ts";
 import { lockContract } from "../_contract.ts";
 import { fileBackend } from "../_backends.ts";
 import { fileHostileSuite } from "../_file_hostile.ts";
+import { fileSuite } from "../_file_suite.ts";
 import { assert, assertThrows } from "../_assert.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "unilock-file-"));
@@ -19,6 +20,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 lockContract(test, fileBackend(dir));
 fileHostileSuite(test);
+fileSuite(test);
 
 test("createLock(\"file\") names 'dir' when this process's user cannot write it", () => {
   const parent = mkdtempSync(join(tmpdir(), "unilock-readonly-"));
