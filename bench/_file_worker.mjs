@@ -1,7 +1,8 @@
 // Copyright 2026 the unilock authors. MIT license.
 // One contending process of bench/file.mjs: takes one lock `rounds` times,
 // holding it `holdMs` each time, and reports when each hold began and ended
-// (one timeline for every process on the host: timeOrigin + now()).
+// (one timeline for every process on the host: timeOrigin + now()), and the
+// CPU time it spent meanwhile.
 //
 // Usage: node _file_worker.mjs '<json: lock, dir, name, rounds, holdMs, module, options>'
 const config = JSON.parse(process.argv[2]);
@@ -27,6 +28,7 @@ for (let i = 0; i < 3; i++) await (await acquire())();
 process.stdout.write("ready\n");
 await new Promise((resolve) => process.stdin.once("data", resolve));
 const holds = [];
+const cpu = process.cpuUsage();
 for (let i = 0; i < config.rounds; i++) {
   const release = await acquire();
   const start = now();
@@ -35,5 +37,10 @@ for (let i = 0; i < config.rounds; i++) {
   holds.push([start, end]);
   await release();
 }
-process.stdout.write(`done ${JSON.stringify(holds)}\n`);
+const used = process.cpuUsage(cpu);
+process.stdout.write(
+  `done ${
+    JSON.stringify({ holds, cpuMs: (used.user + used.system) / 1000 })
+  }\n`,
+);
 process.exit(0);

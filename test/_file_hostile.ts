@@ -101,11 +101,13 @@ export function fileHostileSuite(test: RegisterTest): void {
         );
         assert(entry.length <= 200, `entry of ${entry.length} bytes`);
       }
-      // Depth two at most: dir/lock-…/v<N>, nothing deeper, nothing else.
+      // dir/lock-…/v<N> and an empty dir/lock-…/pending/, nothing else.
       for (const path of walk(dir)) {
         const parts = path.split("/");
         assert(parts.length <= 2, `written at ${path}`);
-        if (parts.length === 2) assert(/^v\d+$/.test(parts[1]!), path);
+        if (parts.length === 2) {
+          assert(/^v\d+$|^pending$/.test(parts[1]!), path);
+        }
       }
     } finally {
       rmSync(parent, { recursive: true, force: true });

@@ -403,13 +403,14 @@ export function fileProcessSuite(
       );
       // An older one, below the highest: never read.
       writeFileSync(join(lockDir, "v2"), state(1, sys.self));
-      // The temporary file of a change the dead process never made.
+      // The pending file of a change the dead process never made.
       const h = (s: string) =>
         s === "" ? "00000000" : sys.sha256(s).slice(0, 8);
-      const temp = `.t6.${h(dead.host)}.${h(dead.boot)}.${
+      const temp = `t6.${h(dead.host)}.${h(dead.boot)}.${
         h(dead.ns)
       }.${dead.pid}.${dead.start}.abc`;
-      writeFileSync(join(lockDir, temp), '{"format":');
+      mkdirSync(join(lockDir, "pending"), { mode: 0o700 });
+      writeFileSync(join(lockDir, "pending", temp), '{"format":');
       // Files that are not the lock's.
       writeFileSync(join(lockDir, "notes.txt"), "x");
       writeFileSync(join(lockDir, "v0007"), "x");
@@ -421,15 +422,25 @@ export function fileProcessSuite(
       await lease.release();
       const q = await lock.query();
       assertEquals(q, { held: [], pending: [] });
-      // The dead process's temporary file is swept (at most once a second).
-      for (let i = 0; i < 40 && readdirSync(lockDir).includes(temp); i++) {
+      // The dead process's pending file is swept (at most once a second),
+      // and the old state files collected.
+      const done = () => {
+        const files = readdirSync(lockDir);
+        return !readdirSync(join(lockDir, "pending")).includes(temp) &&
+          !files.includes("v2") && !files.includes("v5");
+      };
+      for (let i = 0; i < 40 && !done(); i++) {
         await delay(100);
         await (await lock.acquire()).release();
       }
       const left = readdirSync(lockDir);
-      assert(!left.includes(temp), `the dead temporary file stayed: ${left}`);
+      assert(
+        done(),
+        `left behind: ${left}; pending ${
+          readdirSync(join(lockDir, "pending"))
+        }`,
+      );
       assert(left.includes("notes.txt") && left.includes("v0007"));
-      assert(!left.includes("v2") && !left.includes("v5"), `${left}`);
       assertEquals(readdirSync(dir).sort(), [lockDirName(name, sys.sha256)]);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -73,18 +73,18 @@ export function fileSuite(test: RegisterTest): void {
       const mine = new StateStore(withHook(sys, hook), dir, "lock-fork");
       const theirs = new StateStore(sys, dir, "lock-fork");
       theirs.update(bump);
-      // Stopped just before its link, while five changes are committed and
-      // old files collected: the one it would link must stay taken.
+      // Stopped just before its link, while twelve changes are committed
+      // and old files collected: the one it would link must stay taken.
       hook.beforeLink = () => {
-        for (let i = 0; i < 5; i++) theirs.update(bump);
+        for (let i = 0; i < 12; i++) theirs.update(bump);
       };
       mine.update(bump);
       const { state, version } = theirs.read();
-      assertEquals(state.ticket, 7, "a change was lost to a fork");
-      assertEquals(version, 7);
+      assertEquals(state.ticket, 14, "a change was lost to a fork");
+      assertEquals(version, 14);
       const files = readdirSync(join(dir, "lock-fork"));
-      assert(files.filter((f) => f.startsWith(".t")).length === 0, `${files}`);
-      assert(files.filter((f) => f.startsWith("v")).length <= 4, `${files}`);
+      assertEquals(readdirSync(join(dir, "lock-fork", "pending")), []);
+      assert(files.filter((f) => f.startsWith("v")).length <= 7, `${files}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -140,8 +140,10 @@ export function fileSuite(test: RegisterTest): void {
       }
       const [entry] = readdirSync(dir);
       const files = readdirSync(join(dir, entry!));
-      assert(files.length <= 3, `${files.length} files: ${files}`);
-      assert(files.every((f) => /^v\d+$/.test(f)), `${files}`);
+      // The newest three, and at most four older ones waiting to be removed.
+      assert(files.length <= 8, `${files.length} files: ${files}`);
+      assert(files.every((f) => /^v\d+$|^pending$/.test(f)), `${files}`);
+      assertEquals(readdirSync(join(dir, entry!, "pending")), []);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -5,40 +5,47 @@
  * own guarantees, with no lock file and nothing to wait out.
  *
  * The lock's directory holds numbered, immutable state files `v<N>`; the
- * highest number is the state. A change is a compare-and-swap:
+ * highest number is the state. Beside them, `pending/` holds the changes in
+ * flight. A change is a compare-and-swap:
  *
- * 1. list the directory and read the highest, `v<N>`;
- * 2. write the new state to a temporary file created with `O_CREAT|O_EXCL`
- *    under a name of its own, `.t<N>.<process>.<random>`, which also says
- *    "a change based on N is in flight";
- * 3. list again: if the highest is no longer N, start over;
- * 4. `link()` the temporary file to `v<N+1>`. `link` fails with `EEXIST`
- *    when the name exists, atomically, so of all the changes based on N
- *    exactly one succeeds; the others start over on the new state. The new
- *    name appears with its whole content (written and closed before the
- *    link), so no reader ever sees half a state: a crash before the link
- *    leaves only a temporary file, which no reader reads.
+ * 1. read the highest state file, `v<N>` (the newest this process knows,
+ *    else the highest a listing shows);
+ * 2. write the new state to `pending/t<N>.<process>.<random>`, created with
+ *    `O_CREAT|O_EXCL` under a name of its own: it also says "a change based
+ *    on N is in flight";
+ * 3. list the lock's directory: if the highest is no longer N, start over;
+ * 4. `link()` the pending file to `v<N+1>`. `link` fails with `EEXIST` when
+ *    the name exists, atomically, so of all the changes based on N exactly
+ *    one succeeds; the others start over on the new state. The new name
+ *    appears with its whole content (written and closed before the link), so
+ *    no reader ever sees half a state: a crash before the link leaves only a
+ *    pending file, which no reader reads.
  *
- * Old files are removed (keeping the two below the highest), except
- * `v<N+1>` while a `.t<N>` file exists: that is what makes a change whose
- * process was stopped between steps 1 and 4 safe when it resumes. Its link
- * to `v<N+1>` either fails (the name exists), or succeeds because no change
- * was made since it read N (then its state is the truth), or — were
+ * Old state files are removed (keeping the two below the highest), except
+ * `v<N+1>` while a `pending/t<N>` file exists: that is what makes a change
+ * whose process was stopped between steps 1 and 4 safe when it resumes. Its
+ * link to `v<N+1>` either fails (the name exists), or succeeds because no
+ * change was made since it read N (then its state is the truth), or — were
  * `v<N+1>` already gone — would make a file below the highest that readers
- * ignore, while it believed itself committed. Step 3 closes that last case:
- * a `v<N+1>` made after its second listing is seen by whoever would remove
- * it in one listing together with its `.t<N>` (one `getdents` of a small
- * directory is atomic against creates and unlinks on Linux's local file
- * systems), and one made before that listing fails step 3. The highest file
- * is never removed (files are removed only below the highest a listing
- * saw), and numbers only grow.
+ * ignore, while it believed itself committed. Step 3 closes that last case.
+ * A remover lists the lock's directory, then `pending/`, and removes
+ * `v<N+1>` only if the first listing has it and the second has no `t<N>`.
+ * If the first has it, `v<N+1>` was made before that listing, hence after
+ * the stopped change's step 3 (which saw N as the highest), hence after its
+ * `t<N>` was made; that file lasts until after the link, so it is in
+ * `pending/` for the whole of the second listing, and a listing returns
+ * every entry that exists all the while it runs (POSIX `readdir`). The
+ * highest file is never removed (files are removed only below the highest a
+ * listing saw), and numbers only grow.
  *
  * Stopped processes therefore never hold anything up, and no step needs a
- * clock: no lock file has to be judged stale. Temporary files of processes
+ * clock: no lock file has to be judged stale. Pending files of processes
  * known to be dead are removed; an unreadable highest file (a machine that
  * crashed mid-write, since nothing is fsynced) is read past to the newest
  * readable one, whose fence counter is raised by one for each file read
- * past (a change grants at most one fence), so fences still rise.
+ * past (a change grants at most one fence), so fences still rise. Changes
+ * in flight live in their own directory so that a watcher of the lock's
+ * directory hears one event per change (the new state file), not six.
  */
 
 import { liveness, type System } from "./_system.ts";
@@ -100,13 +107,14 @@ export interface Change<R> {
 }
 
 const VERSION = /^v([1-9][0-9]{0,14})$/;
+/** Old state files are removed once this many have gathered. */
+const COLLECT_AT = 4;
 const TEMP =
-  /^\.t([0-9]{1,15})\.([0-9a-f]{8})\.([0-9a-f]{8})\.([0-9a-f]{8})\.([0-9]{1,10})\.([0-9]{1,15})\.[0-9a-z]+$/;
+  /^t([0-9]{1,15})\.([0-9a-f]{8})\.([0-9a-f]{8})\.([0-9a-f]{8})\.([0-9]{1,10})\.([0-9]{1,15})\.[0-9a-z]+$/;
 
 interface Listing {
   max: number;
   versions: number[];
-  temps: { name: string; base: number }[];
 }
 
 /** One lock's state directory. */
@@ -114,6 +122,8 @@ export class StateStore {
   readonly #sys: System;
   /** The lock's directory. */
   readonly path: string;
+  /** Its changes in flight. */
+  readonly #pending: string;
   /** Its parent: the user's `dir`. */
   readonly #parent: string;
   #ready = false;
@@ -129,6 +139,7 @@ export class StateStore {
     this.#sys = sys;
     this.#parent = parent;
     this.path = sys.path.join(parent, name);
+    this.#pending = sys.path.join(this.path, "pending");
     const { host, boot, ns, pid, start } = sys.self;
     const h = (s: string) => s === "" ? "00000000" : sys.sha256(s).slice(0, 8);
     this.#tags = { host: h(host), boot: h(boot), ns: h(ns) };
@@ -181,6 +192,21 @@ export class StateStore {
         false,
       );
     }
+    try {
+      fs.mkdirSync(this.#pending, { mode: 0o700 });
+    } catch (error) {
+      if (codeOf(error) !== "EEXIST") {
+        throw fault(`cannot create ${this.#pending}`, error);
+      }
+      // Inside a directory only this user can write: only it could have
+      // put something else there.
+      if (!fs.lstatSync(this.#pending).isDirectory()) {
+        throw new FileFault(
+          `${this.#pending} is not a directory: remove it`,
+          false,
+        );
+      }
+    }
     this.#ready = true;
   }
 
@@ -206,17 +232,13 @@ export class StateStore {
       }
       throw fault(`cannot list ${this.path}`, error);
     }
-    const listing: Listing = { max: 0, versions: [], temps: [] };
+    const listing: Listing = { max: 0, versions: [] };
     for (const name of names) {
       const v = VERSION.exec(name);
-      if (v !== null) {
-        const n = Number(v[1]);
-        listing.versions.push(n);
-        if (n > listing.max) listing.max = n;
-        continue;
-      }
-      const t = TEMP.exec(name);
-      if (t !== null) listing.temps.push({ name, base: Number(t[1]) });
+      if (v === null) continue;
+      const n = Number(v[1]);
+      listing.versions.push(n);
+      if (n > listing.max) listing.max = n;
     }
     return listing;
   }
@@ -335,7 +357,7 @@ export class StateStore {
         return { result, state, version: base };
       }
       const text = formatState(state);
-      const temp = `${this.path}/.t${base}.${this.#tag}.${random()}`;
+      const temp = `${this.#pending}/t${base}.${this.#tag}.${random()}`;
       let fd: number;
       try {
         fd = fs.openSync(temp, "wx", 0o600);
@@ -393,27 +415,40 @@ export class StateStore {
   }
 
   /**
-   * Removes what a commit on `base` left behind: state files two or more
-   * below the new highest, unless a change based on the one before is in
-   * flight; and now and then the temporary files of dead processes.
+   * Removes what commits left behind: state files two or more below the new
+   * highest (once a few have gathered), unless a change based on the one
+   * before is in flight; and now and then the pending files of dead
+   * processes. `listing` is of the lock's directory, taken before the
+   * listing of `pending/` made here (the order the proof needs).
    */
   #collect(listing: Listing, base: number): void {
     const fs = this.#sys.fs;
-    const inFlight = new Set(listing.temps.map((t) => t.base));
-    for (const v of listing.versions) {
-      if (v < base - 1 && !inFlight.has(v - 1)) {
-        remove(fs, `${this.path}/v${v}`);
-      }
-    }
+    const old = listing.versions.filter((v) => v < base - 1);
     const now = performance.now();
-    if (listing.temps.length === 0 || now - this.#lastSweep < SWEEP_MS) return;
+    const sweep = now - this.#lastSweep >= SWEEP_MS;
+    if (old.length < COLLECT_AT && !sweep) return;
+    let pending: string[];
+    try {
+      pending = fs.readdirSync(this.#pending);
+    } catch {
+      return; // the next commit tries again
+    }
+    const inFlight = new Set<number>();
+    for (const name of pending) {
+      const t = TEMP.exec(name);
+      if (t !== null) inFlight.add(Number(t[1]));
+    }
+    for (const v of old) {
+      if (!inFlight.has(v - 1)) remove(fs, `${this.path}/v${v}`);
+    }
+    if (!sweep) return;
     this.#lastSweep = now;
-    for (const { name } of listing.temps) {
-      if (this.#deadTemp(name)) remove(fs, `${this.path}/${name}`);
+    for (const name of pending) {
+      if (this.#deadTemp(name)) remove(fs, `${this.#pending}/${name}`);
     }
   }
 
-  /** Whether a temporary file's process is known to be dead. */
+  /** Whether a pending file's process is known to be dead. */
   #deadTemp(name: string): boolean {
     const t = TEMP.exec(name);
     if (t === null) return false;

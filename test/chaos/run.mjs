@@ -630,7 +630,7 @@ function fileIdentity() {
 
 /**
  * Plants in a random lock directory what crashed processes leave: the
- * half-written temporary file of a change a dead process never made, a
+ * half-written pending file of a change a dead process never made, a
  * state file cut short (a machine that crashed mid-write), an old state file
  * below the highest, and a file that is not the lock's. Never overwrites.
  */
@@ -654,7 +654,7 @@ function plant(dir, rng, tag, deadPid) {
   const pick = rng();
   if (pick < 0.4) {
     put(
-      `.t${max}.${tag}.${deadPid}.1.${rand}`,
+      `pending/t${max}.${tag}.${deadPid}.1.${rand}`,
       '{"format":"unilock-file/1","fen',
     );
   } else if (pick < 0.7) {
