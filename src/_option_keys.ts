@@ -47,6 +47,7 @@ const file: Keys<FileLockOptions> = {
 const auto: Keys<AutoLockOptions> = {
   ...upstash,
   ...durableObject,
+  ...file,
   env: true,
 };
 

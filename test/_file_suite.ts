@@ -16,7 +16,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLock } from "../mod.ts";
+import { createLock, describeLockTarget } from "../mod.ts";
 import { StateStore } from "../src/file/_store.ts";
 import { emptyState, formatState } from "../src/file/_state.ts";
 import { getSystem, type System } from "../src/file/_system.ts";
@@ -144,6 +144,25 @@ export function fileSuite(test: RegisterTest): void {
       assert(files.length <= 8, `${files.length} files: ${files}`);
       assert(files.every((f) => /^v\d+$|^pending$/.test(f)), `${files}`);
       assertEquals(readdirSync(join(dir, entry!, "pending")), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('createLock("auto") makes a file lock when given dir, and never guesses one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), "unilock-store-"));
+    try {
+      const target = describeLockTarget({ name: "a", dir, leaseMs: 500 });
+      assertEquals(target.type, "file");
+      assertEquals(target.options, { name: "a", dir, leaseMs: 500 });
+      const lock = createLock("auto", { name: "a", dir });
+      assertEquals(lock.type, "file");
+      await (await lock.acquire()).release();
+      // Nothing in an env says the processes share a host.
+      assertEquals(
+        describeLockTarget({ name: "a", env: { TMPDIR: dir } }).type,
+        "local",
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
