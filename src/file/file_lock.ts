@@ -159,7 +159,7 @@ function checkDir(action: string, sys: System, dir: unknown): string {
 function denied(error: unknown, dir: string): string {
   const e = error as { code?: string; name?: string; message?: string };
   if (e?.name === "NotCapable" || e?.name === "PermissionDenied") {
-    return `Deno refused access; run with --allow-read=${dir},/proc --allow-write=${dir}`;
+    return `Deno refused access; run with --allow-read=${dir} --allow-write=${dir}`;
   }
   return e?.message ?? String(error);
 }
