@@ -1,12 +1,15 @@
 // Copyright 2026 the unilock authors. MIT license.
 // One contending process of bench/file.mjs: takes one lock `rounds` times,
 // holding it `holdMs` each time, and reports when each hold began and ended
-// (one timeline for every process on the host: timeOrigin + now()), and the
+// (on one timeline for every process of the host), and the
 // CPU time it spent meanwhile.
 //
 // Usage: node _file_worker.mjs '<json: lock, dir, name, rounds, holdMs, module, options>'
 const config = JSON.parse(process.argv[2]);
-const now = () => performance.timeOrigin + performance.now();
+// The system's monotonic clock, one in every process (each process's
+// timeOrigin is paired with it at start, and a start slowed by a loaded
+// machine can pair them milliseconds apart).
+const now = () => Number(process.hrtime.bigint()) / 1e6;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let acquire;

@@ -73,13 +73,18 @@ export function fileDriver(options: FileDriverOptions): RemoteDriver {
     return result;
   };
 
-  const view = (): State =>
+  /**
+   * The state now, without the dead: `query()` judges every entry,
+   * `status()` (isLocked, often called) the holders and the first waiters.
+   */
+  const view = (all: boolean): State =>
     change((s, now) => {
       const changed = room.expire(s, now);
-      return {
-        result: s,
-        changed: room.reapDead(s, [...s.holders, ...s.waiters]) || changed,
-      };
+      const suspects = [
+        ...s.holders,
+        ...(all ? s.waiters : s.waiters.slice(0, JUDGE_LIMIT)),
+      ];
+      return { result: s, changed: room.reapDead(s, suspects) || changed };
     });
 
   return {
@@ -232,13 +237,13 @@ export function fileDriver(options: FileDriverOptions): RemoteDriver {
 
     // deno-lint-ignore require-await
     async status() {
-      const s = view();
+      const s = view(false);
       return { holders: s.holders.length, waiters: s.waiters.length };
     },
 
     // deno-lint-ignore require-await
     async query(): Promise<LockSnapshot> {
-      const s = view();
+      const s = view(true);
       const wall = Date.now();
       const info = (
         e: { m: Mode; a: number; o?: string },
