@@ -224,9 +224,10 @@ export class Room {
         if (typeof file !== "string") return this.#refresh(false);
         if (file.charCodeAt(0) !== 0x76) return;
         const n = Number(file.slice(1));
-        if (Number.isSafeInteger(n) && n > this.store.latest) {
-          this.#refresh(false, n);
-        }
+        if (!Number.isSafeInteger(n) || n <= this.store.latest) return;
+        // Known before it is read: the next change here starts from it.
+        if (this.#watched.size === 0) this.store.hint(n);
+        else this.#refresh(false, n);
       });
     } catch {
       return false; // no watcher (no inotify instances left, say): the poll

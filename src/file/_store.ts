@@ -240,6 +240,12 @@ export class StateStore {
       listing.versions.push(n);
       if (n > listing.max) listing.max = n;
     }
+    if (listing.max < this.#latest) {
+      // The highest never goes down: the directory was made anew (removed
+      // by someone else), and what this process knew of it is void.
+      this.#latest = 0;
+      this.#cached = undefined;
+    }
     return listing;
   }
 
@@ -247,6 +253,11 @@ export class StateStore {
   #load(listing: Listing): State | undefined {
     const versions = [...listing.versions].sort((a, b) => b - a);
     for (const v of versions) {
+      if (this.#cached?.version === v) {
+        const state = copyState(this.#cached.state);
+        state.fence += listing.max - v;
+        return state;
+      }
       let text: string;
       try {
         text = this.#sys.fs.readFileSync(`${this.path}/v${v}`, "utf8");
@@ -276,6 +287,15 @@ export class StateStore {
 
   #saw(version: number): void {
     if (version > this.#latest) this.#latest = version;
+  }
+
+  /**
+   * Notes that state file `v<version>` exists (a file event said so), so
+   * that the next change starts from it rather than from an older one that
+   * step 3 would refuse.
+   */
+  hint(version: number): void {
+    this.#saw(version);
   }
 
   /**
