@@ -104,7 +104,11 @@ if (config.mode === "hold") {
 
 if (config.mode === "wait") {
   const started = performance.now();
-  const pending = lock.acquire({ leaseMs: config.leaseMs });
+  const pending = lock.acquire({
+    leaseMs: config.leaseMs,
+    priority: config.priority ?? 0,
+    mode: config.shared ? "shared" : "exclusive",
+  });
   await sleep(config.queuedAfterMs ?? 100);
   await say("queued");
   const lease = await pending;

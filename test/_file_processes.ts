@@ -266,6 +266,46 @@ export function fileProcessSuite(
     }
   });
 
+  test(`FileLock grants waiters of different processes in the order they queued, by priority first (${labels})`, async () => {
+    const dir = tempDir();
+    const children: Child[] = [];
+    try {
+      const lock = createLock("file", { name: "order", dir });
+      const held = await lock.acquire();
+      // Queued one after another: a, b, c at priority 0, then d at 5.
+      const specs = [{ priority: 0 }, { priority: 0 }, { priority: 0 }, {
+        priority: 5,
+      }];
+      for (const [i, spec] of specs.entries()) {
+        const child = start(runtimes[i % runtimes.length]!, {
+          mode: "wait",
+          name: "order",
+          dir,
+          queuedAfterMs: 300,
+          ...spec,
+        });
+        children.push(child);
+        await child.line("queued");
+      }
+      assertEquals((await lock.query()).pending.length, 4);
+      await held.release();
+      const fences = [];
+      for (const child of children) {
+        fences.push(
+          Number((await child.line("granted", 30_000)).split(" ")[1]),
+        );
+        assertEquals(await child.exited, 0);
+      }
+      // d first (its priority), then a, b, c in arrival order.
+      const order = fences.map((f, i) => [f, "abcd"[i]!] as const)
+        .sort((x, y) => x[0] - y[0]).map(([, who]) => who).join("");
+      assertEquals(order, "dabc");
+    } finally {
+      for (const child of children) child.signal("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test(`FileLock frees the lease of a holder process killed with SIGKILL at once, not after its lease (${first.label})`, async () => {
     const dir = tempDir();
     try {
