@@ -145,6 +145,16 @@ function attempt<T>(fn: () => T, fallback: T): T {
  */
 export function getSystem(action: string): System {
   if (system !== undefined) return system;
+  // workerd has a node:fs of its own, in memory and per isolate: a lock
+  // there would exclude nothing.
+  if (
+    (globalThis as { navigator?: { userAgent?: string } }).navigator
+      ?.userAgent === "Cloudflare-Workers"
+  ) {
+    throw new TypeError(
+      `Cannot ${action} in a Cloudflare Worker: its file system is the isolate's own; use the durable-object lock type`,
+    );
+  }
   const load = builtins();
   const p = processObject();
   const fs = load?.("node:fs") as Fs | undefined;
