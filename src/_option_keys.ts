@@ -10,6 +10,7 @@ import type { LocalLockOptions } from "./local/local_lock.ts";
 import type { ThreadLockOptions } from "./thread/thread_lock.ts";
 import type { UpstashLockOptions } from "./upstash/upstash_lock.ts";
 import type { DurableObjectLockOptions } from "./durable_object/durable_object_lock.ts";
+import type { FileLockOptions } from "./file/file_lock.ts";
 import type { AutoLockOptions } from "./lock_target.ts";
 
 /** Every key of `O`, no more (an object literal of this type lists them). */
@@ -37,9 +38,16 @@ const durableObject: Keys<DurableObjectLockOptions> = {
   leaseMs: true,
   requestTimeoutMs: true,
 };
+const file: Keys<FileLockOptions> = {
+  name: true,
+  dir: true,
+  leaseMs: true,
+  waiterTtlMs: true,
+};
 const auto: Keys<AutoLockOptions> = {
   ...upstash,
   ...durableObject,
+  ...file,
   env: true,
   fallback: true,
 };
@@ -50,12 +58,14 @@ export const OPTION_KEYS: {
   readonly thread: readonly string[];
   readonly upstash: readonly string[];
   readonly "durable-object": readonly string[];
+  readonly file: readonly string[];
   readonly auto: readonly string[];
 } = {
   local: Object.keys(local),
   thread: Object.keys(thread),
   upstash: Object.keys(upstash),
   "durable-object": Object.keys(durableObject),
+  file: Object.keys(file),
   auto: Object.keys(auto),
 };
 

@@ -5,6 +5,7 @@ import { LocalLock } from "./local/local_lock.ts";
 import { ThreadLock } from "./thread/thread_lock.ts";
 import { UpstashLock } from "./upstash/upstash_lock.ts";
 import { DurableObjectLock } from "./durable_object/durable_object_lock.ts";
+import { FileLock } from "./file/file_lock.ts";
 import { describeLockTarget } from "./lock_target.ts";
 import type { Lock, LockOptions, LockType, LockTypes } from "./core/types.ts";
 import { checkOptionKeys, checkOptions, show } from "./core/_validate.ts";
@@ -41,6 +42,10 @@ const factories: Map<string, Factory> = new Map<string, Factory>([
     create: (options: LockTypes["durable-object"]) =>
       new DurableObjectLock(options),
     keys: OPTION_KEYS["durable-object"],
+  }],
+  ["file", {
+    create: (options: LockTypes["file"]) => new FileLock(options),
+    keys: OPTION_KEYS.file,
   }],
   ["auto", {
     create: (options: LockTypes["auto"]): Lock => {

@@ -42,6 +42,21 @@ export function upstashBackend(redis: UpstashRedisLike): ContractBackend {
   };
 }
 
+/**
+ * The file backend in `dir` (a new temporary directory of the runtime's
+ * own making; workerd has no file system to share).
+ */
+export function fileBackend(dir: string): ContractBackend {
+  return {
+    type: "file",
+    // A few system calls on a local disk, and a file event to wake a waiter.
+    quietMs: 40,
+    // The file driver has no steal yet: it must refuse one.
+    steal: false,
+    options: () => ({ dir }),
+  };
+}
+
 /** The durable-object backend through a Worker's namespace binding (RPC). */
 export function durableObjectBackend(
   namespace: LockDurableObjectNamespace,

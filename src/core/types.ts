@@ -5,6 +5,7 @@ import type { LocalLockOptions } from "../local/local_lock.ts";
 import type { ThreadLockOptions } from "../thread/thread_lock.ts";
 import type { UpstashLockOptions } from "../upstash/upstash_lock.ts";
 import type { DurableObjectLockOptions } from "../durable_object/durable_object_lock.ts";
+import type { FileLockOptions } from "../file/file_lock.ts";
 import type { AutoLockOptions } from "../lock_target.ts";
 
 /**
@@ -51,6 +52,8 @@ export interface LockTypes {
   upstash: UpstashLockOptions;
   /** A lock in a Cloudflare Durable Object, by binding or over HTTP: `DurableObjectLock`. */
   "durable-object": DurableObjectLockOptions;
+  /** A lock in a directory, for the processes of one host: `FileLock`. */
+  file: FileLockOptions;
   /** Whichever `describeLockTarget(options)` chooses. */
   auto: AutoLockOptions;
 }

@@ -7,13 +7,18 @@
  */
 import { Redis } from "@upstash/redis";
 import fc from "fast-check";
-import { inject, test } from "vitest";
+import { afterAll, inject, test } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createLock, type Lock, type LockOptions } from "../../mod.ts";
 import { assert, assertEquals } from "../_assert.ts";
 
 const service = inject("lockService");
 const upstash = inject("upstash");
 const redis = new Redis({ ...upstash, enableTelemetry: false });
+const fileDir = mkdtempSync(join(tmpdir(), "unilock-hostile-"));
+afterAll(() => rmSync(fileDir, { recursive: true, force: true }));
 
 /** Each backend, with the options it needs besides the name. */
 const targets: { type: string; runs: number; options: () => LockOptions }[] = [
@@ -24,6 +29,7 @@ const targets: { type: string; runs: number; options: () => LockOptions }[] = [
     runs: 60,
     options: () => ({ redis, prefix: `hostile:${crypto.randomUUID()}:` }),
   },
+  { type: "file", runs: 150, options: () => ({ dir: fileDir }) },
   {
     type: "durable-object",
     runs: 40,
