@@ -47,6 +47,7 @@ export * from "./src/upstash/upstash_semaphore.ts";
 export * from "./src/durable_object/durable_object_lock.ts";
 export * from "./src/durable_object/durable_object_semaphore.ts";
 export * from "./src/file/file_lock.ts";
+export * from "./src/file/file_semaphore.ts";
 export * from "./src/lock_target.ts";
 export * from "./src/create_lock.ts";
 export * from "./src/create_semaphore.ts";

@@ -77,10 +77,12 @@ export const SEMAPHORE_OPTION_KEYS: {
   readonly local: readonly string[];
   readonly upstash: readonly string[];
   readonly "durable-object": readonly string[];
+  readonly file: readonly string[];
   readonly auto: readonly string[];
 } = {
   local: [...OPTION_KEYS.local, "permits"],
   upstash: [...OPTION_KEYS.upstash, "permits"],
   "durable-object": [...OPTION_KEYS["durable-object"], "permits"],
+  file: [...OPTION_KEYS.file, "permits"],
   auto: [...OPTION_KEYS.auto, "permits"],
 };

@@ -4,6 +4,7 @@
 import { LocalSemaphore } from "./local/local_semaphore.ts";
 import { UpstashSemaphore } from "./upstash/upstash_semaphore.ts";
 import { DurableObjectSemaphore } from "./durable_object/durable_object_semaphore.ts";
+import { FileSemaphore } from "./file/file_semaphore.ts";
 import { describeLockTarget } from "./lock_target.ts";
 import type {
   Semaphore,
@@ -40,6 +41,10 @@ const factories: Map<string, Factory> = new Map<string, Factory>([
     create: (options: SemaphoreTypes["durable-object"]) =>
       new DurableObjectSemaphore(options),
     keys: SEMAPHORE_OPTION_KEYS["durable-object"],
+  }],
+  ["file", {
+    create: (options: SemaphoreTypes["file"]) => new FileSemaphore(options),
+    keys: SEMAPHORE_OPTION_KEYS.file,
   }],
   ["auto", {
     create: (options: SemaphoreTypes["auto"]): Semaphore => {

@@ -51,8 +51,6 @@ export function fileBackend(dir: string): ContractBackend {
     type: "file",
     // A few system calls on a local disk, and a file event to wake a waiter.
     quietMs: 40,
-    // The file driver has no steal yet: it must refuse one.
-    steal: false,
     options: () => ({ dir }),
   };
 }
@@ -106,6 +104,18 @@ export function upstashWebLocks(redis: UpstashRedisLike): WebLocksBackend {
     type: "upstash",
     quietMs: 80,
     options: () => ({ redis, prefix, leaseMs: 1_500 }),
+  };
+}
+
+/**
+ * The file backend for the Web Locks suite in `dir` (every manager of the
+ * suite shares it, so they share names).
+ */
+export function fileWebLocks(dir: string): WebLocksBackend {
+  return {
+    type: "file",
+    quietMs: 40,
+    options: () => ({ dir, leaseMs: 1_500 }),
   };
 }
 

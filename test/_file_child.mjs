@@ -14,6 +14,12 @@
  * `hold`: takes the lock and keeps it until told (stdin "release") or
  * killed, reporting the loss of its lease if that comes.
  * `wait`: queues for the lock and reports when it is granted.
+ * `permits`: `rounds` sections on the semaphore `name` of capacity
+ * `permits`, each taking 1 to `weight` permits; inside, it writes a file
+ * of its own into `work`/in naming its permits and sums every such file
+ * there: a sum over the capacity is an overflow (the last one in sees it).
+ * `hold-permits`: takes `take` permits of `permits` and keeps them until
+ * killed.
  *
  * Usage: <runtime> _file_child.mjs '<json config>'
  */
@@ -21,6 +27,7 @@ import {
   appendFileSync,
   closeSync,
   openSync,
+  readdirSync,
   readFileSync,
   unlinkSync,
   writeFileSync,
@@ -30,7 +37,7 @@ import { join } from "node:path";
 const config = JSON.parse(
   globalThis.Deno ? globalThis.Deno.args[0] : process.argv[2],
 );
-const { createLock } = await import(config.module);
+const { createLock, createSemaphore } = await import(config.module);
 const lock = createLock("file", {
   name: config.name,
   dir: config.dir,
@@ -88,7 +95,11 @@ if (config.mode === "contend") {
 if (config.mode === "hold") {
   const lease = await lock.acquire({ leaseMs: config.leaseMs });
   lease.signal.addEventListener("abort", () => {
-    void say(`lost ${lease.signal.reason?.name}`);
+    void say(
+      `lost ${lease.signal.reason?.name}${
+        config.why ? ` ${lease.signal.reason?.message}` : ""
+      }`,
+    );
   });
   await say(`held ${lease.fence}`);
   let input = "";
@@ -117,4 +128,40 @@ if (config.mode === "wait") {
   );
   await lease.release();
   process.exit(0);
+}
+
+if (config.mode === "permits" || config.mode === "hold-permits") {
+  const sem = createSemaphore("file", {
+    name: config.name,
+    dir: config.dir,
+    permits: config.permits,
+  });
+  if (config.mode === "hold-permits") {
+    const lease = await sem.acquire({ permits: config.take ?? 1 });
+    await say(`held ${lease.fence}`);
+    // Kept until the test kills this process.
+    setInterval(() => {}, 1_000);
+  } else {
+    const inside = join(config.work, "in");
+    let overflows = 0, most = 0, lost = 0;
+    let seed = config.seed ?? 1;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    await say("ready");
+    for (let i = 0; i < config.rounds; i++) {
+      const permits = 1 + Math.floor(next() * (config.weight ?? 1));
+      await sem.withPermits(async (lease) => {
+        const mine = join(inside, `${process.pid}-${i}-${permits}`);
+        writeFileSync(mine, "");
+        let sum = 0;
+        for (const f of readdirSync(inside)) sum += Number(f.split("-")[2]);
+        if (sum > config.permits) overflows++;
+        most = Math.max(most, sum);
+        await sleep((config.holdMs ?? 1) * next());
+        unlinkSync(mine);
+        if (lease.signal.aborted) lost++;
+      }, { permits });
+    }
+    await say(`done ${JSON.stringify({ overflows, most, lost })}`);
+    process.exit(0);
+  }
 }

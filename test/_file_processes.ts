@@ -18,7 +18,12 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLock, type Lease, LockTimeoutError } from "../mod.ts";
+import {
+  createLock,
+  createSemaphore,
+  type Lease,
+  LockTimeoutError,
+} from "../mod.ts";
 import { lockDirName } from "../src/file/_names.ts";
 import { getSystem } from "../src/file/_system.ts";
 import { assert, assertEquals } from "./_assert.ts";
@@ -392,6 +397,141 @@ export function fileProcessSuite(
       assert(ms < 10_000, `granted ${Math.round(ms)} ms after the release`);
       await lease.release();
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(`FileSemaphore.withPermits() never lets more than N permits out across 4 processes (${labels}), and lets several in at once`, async () => {
+    const dir = tempDir();
+    try {
+      mkdirSync(join(dir, "in"));
+      const lockDir = join(dir, "locks");
+      mkdirSync(lockDir, { mode: 0o700 });
+      const children = Array.from(
+        { length: 4 },
+        (_, i) =>
+          start(runtimes[i % runtimes.length]!, {
+            mode: "permits",
+            name: "builds",
+            dir: lockDir,
+            work: dir,
+            permits: 3,
+            weight: 2,
+            rounds: 15,
+            holdMs: 20,
+            seed: i + 1,
+          }),
+      );
+      for (const c of children) await c.line("ready");
+      let most = 0;
+      for (const c of children) {
+        const done = JSON.parse((await c.line("done", 120_000)).slice(5));
+        assertEquals(done.overflows, 0, "more permits out than the capacity");
+        assertEquals(done.lost, 0, "a lease was lost");
+        most = Math.max(most, done.most);
+        assertEquals(await c.exited, 0);
+      }
+      // Sections of 20 ms at most, 60 of them: some surely overlapped.
+      assert(most >= 2, `at most ${most} permits were ever out at once`);
+      const sem = createSemaphore("file", {
+        name: "builds",
+        dir: lockDir,
+        permits: 3,
+      });
+      assertEquals(await sem.available(), 3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(`FileSemaphore.acquire() rejects with a RangeError naming 'permits' when another process holds the name with another capacity, and takes the new one once that process is killed (${first.label})`, async () => {
+    const dir = tempDir();
+    let holder: Child | undefined;
+    try {
+      holder = start(first, {
+        mode: "hold-permits",
+        name: "exports",
+        dir,
+        permits: 3,
+        take: 2,
+      });
+      await holder.line("held");
+      const five = createSemaphore("file", {
+        name: "exports",
+        dir,
+        permits: 5,
+      });
+      const error = await five.acquire({ timeoutMs: 5_000 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert(error instanceof RangeError, `rejected with ${String(error)}`);
+      assert(
+        /'permits'/.test(error.message) && /\b5\b/.test(error.message) &&
+          /\b3\b/.test(error.message),
+        error.message,
+      );
+      // A lock cannot share the name with a semaphore.
+      const lock = createLock("file", { name: "exports", dir });
+      const lockError = await lock.acquire({ timeoutMs: 5_000 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert(
+        lockError instanceof TypeError &&
+          /semaphore of 3 permits/.test(lockError.message),
+        `lock: ${String(lockError)}`,
+      );
+      const three = createSemaphore("file", {
+        name: "exports",
+        dir,
+        permits: 3,
+      });
+      assertEquals(await three.available(), 1);
+      holder.signal("SIGKILL");
+      await holder.exited;
+      // The dead process's permits bind nobody: the name is idle, and takes 5.
+      const lease = await five.acquire({ permits: 4, timeoutMs: 10_000 });
+      assertEquals(await five.available(), 1);
+      await lease.release();
+    } finally {
+      holder?.signal("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(`FileLock.acquire() with steal takes the lock from another process's holder, whose lease.signal aborts saying it was stolen (${first.label})`, async () => {
+    const dir = tempDir();
+    let holder: Child | undefined;
+    try {
+      holder = start(first, {
+        mode: "hold",
+        name: "stolen",
+        dir,
+        leaseMs: 900,
+        why: true,
+      });
+      const fence = Number((await holder.line("held")).slice(5));
+      const lock = createLock("file", { name: "stolen", dir });
+      const waiter = lock.acquire({ timeoutMs: 30_000 });
+      await delay(100);
+      const thief = await lock.acquire({ steal: true, timeoutMs: 5_000 });
+      assert(thief.fence > fence, `fence ${thief.fence} after ${fence}`);
+      // It hears of it at its next renewal (a third of its lease).
+      const lost = await holder.line("lost", 15_000);
+      assert(/^lost LockLostError .*stolen/.test(lost), lost);
+      // Its late release ends nothing of the thief's.
+      holder.send("release\n");
+      await holder.line("released");
+      assertEquals(await lock.isLocked(), true);
+      await thief.release();
+      // The waiter kept its place behind the thief.
+      const next = await waiter;
+      assert(next.fence > thief.fence);
+      await next.release();
+      assertEquals(await holder.exited, 0);
+    } finally {
+      holder?.signal("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -271,6 +271,8 @@ export interface SemaphoreTypes {
   upstash: UpstashLockOptions & SemaphoreOptions;
   /** A semaphore in a Cloudflare Durable Object: `DurableObjectSemaphore`. */
   "durable-object": DurableObjectLockOptions & SemaphoreOptions;
+  /** A semaphore in a directory, for the processes of one host: `FileSemaphore`. */
+  file: FileLockOptions & SemaphoreOptions;
   /** Whichever `describeLockTarget(options)` chooses. */
   auto: AutoLockOptions & SemaphoreOptions;
 }

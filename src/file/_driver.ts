@@ -23,13 +23,16 @@ import type {
 import { JUDGE_LIMIT, roomOf } from "./_room.ts";
 import {
   blockers,
+  capacityOf,
   dropHolder,
   dropWaiter,
   enqueue,
   grant,
   holderOf,
   type Mode,
+  permitsHeld,
   type State,
+  STOLEN_KEPT,
   waiterOf,
 } from "./_state.ts";
 import { FileFault, StateStore } from "./_store.ts";
@@ -87,20 +90,66 @@ export function fileDriver(options: FileDriverOptions): RemoteDriver {
       return { result: s, changed: room.reapDead(s, suspects) || changed };
     });
 
+  /**
+   * Whether a request of `capacity` (0: a lock's) disagrees with the name's
+   * holders and waiters: their capacity, once the dead among them are gone
+   * (a crashed client of an old capacity must not hold the name to it).
+   */
+  const mismatch = (
+    s: State,
+    capacity: number,
+  ): { theirs: number | undefined; reaped: boolean } => {
+    let current = capacityOf(s);
+    if (current === undefined || current === capacity) {
+      return { theirs: undefined, reaped: false };
+    }
+    // Judged anew: a process that died a moment ago must not make a
+    // refusal (which is final, not retried) of a name that is free.
+    const reaped = room.reapDead(s, [...s.holders, ...s.waiters], true);
+    if (reaped) current = capacityOf(s);
+    return {
+      theirs: current === undefined || current === capacity
+        ? undefined
+        : current,
+      reaped,
+    };
+  };
+
+  /** A lease's grant reply, as its own earlier call left it. */
+  const regrant = (
+    token: string,
+    held: { f: number; l: number; w: 0 | 1 },
+  ): RemoteAcquireReply => ({
+    state: "granted",
+    fence: held.f,
+    leaseMs: room.left(token, held.l),
+    waited: held.w === 1,
+  });
+
   return {
     type: "file",
     target: path,
     minLeaseMs: MIN_LEASE_MS,
+    semaphores: true,
 
     // deno-lint-ignore require-await
     async acquire(request): Promise<RemoteAcquireReply> {
-      const { token, leaseMs, join, priority, owner } = request;
+      const { token, leaseMs, join, priority, owner, permits } = request;
+      const capacity = permits === undefined ? 0 : request.capacity ?? 0;
+      // A semaphore's entries carry their permits and capacity.
+      const weight = permits === undefined ? {} : { p: permits, c: capacity };
       if (room.buried(token)) return { state: "gone" };
       const mode: Mode = request.mode === "shared" ? "s" : "x";
       const sent = performance.now();
       const lease = Math.ceil(leaseMs);
       // Set by the attempt that committed (the change may run again).
-      let outcome = "busy" as "granted" | "queued" | "beat" | "busy" | "held";
+      let outcome = "busy" as
+        | "granted"
+        | "queued"
+        | "beat"
+        | "busy"
+        | "held"
+        | "capacity";
       const reply = change((s, now): {
         result: RemoteAcquireReply;
         changed: boolean;
@@ -110,25 +159,27 @@ export function fileDriver(options: FileDriverOptions): RemoteDriver {
         if (held !== undefined) {
           // Granted by an earlier call whose answer went missing.
           outcome = "held";
+          return { result: regrant(token, held), changed };
+        }
+        const refused = mismatch(s, capacity);
+        changed ||= refused.reaped;
+        const theirs = refused.theirs;
+        if (theirs !== undefined) {
+          outcome = "capacity";
           return {
-            result: {
-              state: "granted",
-              fence: held.f,
-              leaseMs: room.left(token, held.l),
-              waited: held.w === 1,
-            },
+            result: { state: "capacity", capacity: theirs },
             changed,
           };
         }
         const queued = waiterOf(s, token);
         const key = queued?.k ?? queueKey(s.ticket + 1, priority);
-        let blocking = blockers(s, mode, key, join, token);
+        let blocking = blockers(s, mode, key, join, token, permits);
         if (
           blocking.length > 0 &&
           room.reapDead(s, blocking.slice(0, JUDGE_LIMIT))
         ) {
           changed = true;
-          blocking = blockers(s, mode, key, join, token);
+          blocking = blockers(s, mode, key, join, token, permits);
         }
         if (blocking.length === 0) {
           const h = grant(s, {
@@ -138,6 +189,7 @@ export function fileDriver(options: FileDriverOptions): RemoteDriver {
             i: self,
             o: owner ?? queued?.o,
             waited: queued !== undefined,
+            ...weight,
           }, Date.now());
           outcome = "granted";
           return {
@@ -173,6 +225,7 @@ export function fileDriver(options: FileDriverOptions): RemoteDriver {
           e: ttl,
           a: Math.floor(Date.now()),
           i: self,
+          ...weight,
         };
         enqueue(s, owner === undefined ? waiter : { ...waiter, o: owner });
         outcome = "beat";
@@ -180,6 +233,56 @@ export function fileDriver(options: FileDriverOptions): RemoteDriver {
       });
       if (outcome === "granted") room.wrote(token, sent);
       else if (outcome === "beat") room.beat(token, sent);
+      return reply;
+    },
+
+    // deno-lint-ignore require-await
+    async steal(request): Promise<RemoteAcquireReply> {
+      const { token, leaseMs, owner } = request;
+      if (room.buried(token)) return { state: "gone" };
+      const sent = performance.now();
+      const lease = Math.ceil(leaseMs);
+      let granted = false;
+      const reply = change((s, now): {
+        result: RemoteAcquireReply;
+        changed: boolean;
+      } => {
+        const changed = room.expire(s, now);
+        const held = holderOf(s, token);
+        // Granted by an earlier call whose answer went missing: nobody is
+        // revoked again.
+        if (held !== undefined) {
+          return { result: regrant(token, held), changed };
+        }
+        const refused = mismatch(s, 0);
+        const theirs = refused.theirs;
+        if (theirs !== undefined) {
+          return {
+            result: { state: "capacity", capacity: theirs },
+            changed: changed || refused.reaped,
+          };
+        }
+        // Every holder's lease ends in this one change; their tokens are
+        // kept so that their renewals say why. The waiters keep their places.
+        s.stolen = [...s.stolen, ...s.holders.map((h) => h.t)].slice(
+          -STOLEN_KEPT,
+        );
+        s.holders = [];
+        const h = grant(s, {
+          t: token,
+          m: "x",
+          l: lease,
+          i: self,
+          o: owner,
+          waited: false,
+        }, Date.now());
+        granted = true;
+        return {
+          result: { state: "granted", fence: h.f, leaseMs: lease },
+          changed: true,
+        };
+      });
+      if (granted) room.wrote(token, sent);
       return reply;
     },
 
@@ -202,7 +305,13 @@ export function fileDriver(options: FileDriverOptions): RemoteDriver {
         const changed = room.expire(s, now);
         const h = holderOf(s, token);
         if (h === undefined) {
-          return { result: { held: false, leaseMs: 0 }, changed };
+          const stolen = s.stolen.includes(token);
+          return {
+            result: stolen
+              ? { held: false, stolen, leaseMs: 0 }
+              : { held: false, leaseMs: 0 },
+            changed,
+          };
         }
         // A late call changes nothing: it answers what stands.
         if (seq <= h.q) {
@@ -238,7 +347,16 @@ export function fileDriver(options: FileDriverOptions): RemoteDriver {
     // deno-lint-ignore require-await
     async status() {
       const s = view(false);
-      return { holders: s.holders.length, waiters: s.waiters.length };
+      const capacity = capacityOf(s) ?? 0;
+      // A lock's status stays as it was: a semaphore's adds its permits.
+      return capacity === 0
+        ? { holders: s.holders.length, waiters: s.waiters.length }
+        : {
+          holders: s.holders.length,
+          waiters: s.waiters.length,
+          permits: permitsHeld(s),
+          capacity,
+        };
     },
 
     // deno-lint-ignore require-await
@@ -246,7 +364,7 @@ export function fileDriver(options: FileDriverOptions): RemoteDriver {
       const s = view(true);
       const wall = Date.now();
       const info = (
-        e: { m: Mode; a: number; o?: string },
+        e: { m: Mode; a: number; o?: string; p?: number },
         fence: number | undefined,
       ): LockInfo => ({
         name,
@@ -254,6 +372,8 @@ export function fileDriver(options: FileDriverOptions): RemoteDriver {
         owner: e.o,
         fence,
         ageMs: Math.max(0, wall - e.a),
+        // A semaphore's entries say their permits; a lock's stay as they were.
+        ...(e.p === undefined ? {} : { permits: e.p }),
       });
       return {
         held: [...s.holders].sort((a, b) => a.f - b.f).map((h) => info(h, h.f)),

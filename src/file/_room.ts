@@ -114,8 +114,12 @@ export class Room {
     return changed;
   }
 
-  /** Takes out those of `entries` whose process is dead; whether any was. */
-  reapDead(state: State, entries: readonly Entry[]): boolean {
+  /**
+   * Takes out those of `entries` whose process is dead; whether any was.
+   * `fresh` asks every process anew (no answer of the last few ms), for a
+   * judgement that refuses rather than waits.
+   */
+  reapDead(state: State, entries: readonly Entry[], fresh = false): boolean {
     const dead = new Set<string>();
     const now = performance.now();
     for (const e of entries) {
@@ -123,7 +127,7 @@ export class Room {
       let known = this.#alive.get(key);
       if (
         known === undefined ||
-        (known.alive !== false && now - known.at > ALIVE_CACHE_MS)
+        (known.alive !== false && (fresh || now - known.at > ALIVE_CACHE_MS))
       ) {
         known = { alive: liveness(this.#sys, e.i), at: now };
         if (this.#alive.size > 1_000) this.#alive.clear();

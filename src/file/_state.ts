@@ -40,6 +40,10 @@ export interface Holder {
   i: Identity;
   /** The owner label. */
   o?: string;
+  /** A semaphore's lease: the permits it holds (absent: a lock's). */
+  p?: number;
+  /** With `p`: the semaphore's capacity. */
+  c?: number;
 }
 
 /** A queued acquisition as the state file records it. */
@@ -58,6 +62,10 @@ export interface Waiter {
   a: number;
   i: Identity;
   o?: string;
+  /** A semaphore's request: the permits it asks for (absent: a lock's). */
+  p?: number;
+  /** With `p`: the semaphore's capacity. */
+  c?: number;
 }
 
 /** One lock's whole state. */
@@ -69,14 +77,23 @@ export interface State {
   holders: Holder[];
   /** In queue order (by `k`). */
   waiters: Waiter[];
+  /**
+   * The tokens of the latest leases taken by `steal`, newest last (at most
+   * `STOLEN_KEPT`): a stolen holder's next renewal, in whichever process,
+   * learns from it why its lease ended.
+   */
+  stolen: string[];
 }
+
+/** How many stolen tokens the state keeps (a holder renews every third of its lease). */
+export const STOLEN_KEPT = 64;
 
 /** What marks a state file as this format. */
 const FORMAT = "unilock-file/1";
 
 /** A state with nobody in it. */
 export function emptyState(): State {
-  return { fence: 0, ticket: 0, holders: [], waiters: [] };
+  return { fence: 0, ticket: 0, holders: [], waiters: [], stolen: [] };
 }
 
 function identityKey(i: Identity): string {
@@ -105,6 +122,7 @@ export function formatState(state: State): string {
     procs: procs.map((i) => [i.host, i.boot, i.ns, i.pid, i.start]),
     holders,
     waiters,
+    ...(state.stolen.length > 0 ? { stolen: state.stolen } : {}),
   });
 }
 
@@ -116,6 +134,10 @@ const isToken = (v: unknown): v is string =>
   typeof v === "string" && v.length > 0 && v.length <= 128;
 const isOwner = (v: unknown): boolean =>
   v === undefined || (typeof v === "string" && v.length <= 256);
+/** Both absent (a lock's entry), or permits of a capacity. */
+const isPermits = (p: unknown, c: unknown): boolean =>
+  (p === undefined && c === undefined) ||
+  (isInt(p) && isInt(c) && p >= 1 && p <= c);
 
 /**
  * The state in a state file's text, or `undefined` when it is not one
@@ -153,7 +175,7 @@ export function parseState(text: string): State | undefined {
     if (
       i === undefined || !isToken(h.t) || !isMode(h.m) || !isCount(h.f) ||
       !isCount(h.q) || !isCount(h.l) || (h.w !== 0 && h.w !== 1) ||
-      !isInt(h.a) || !isOwner(h.o)
+      !isInt(h.a) || !isOwner(h.o) || !isPermits(h.p, h.c)
     ) return undefined;
     const holder: Holder = {
       t: h.t,
@@ -166,6 +188,9 @@ export function parseState(text: string): State | undefined {
       i,
     };
     if (h.o !== undefined) holder.o = h.o as string;
+    if (h.p !== undefined) {
+      [holder.p, holder.c] = [h.p as number, h.c as number];
+    }
     holders.push(holder);
   }
   const waiters: Waiter[] = [];
@@ -174,7 +199,7 @@ export function parseState(text: string): State | undefined {
     if (
       i === undefined || !isToken(w.t) || !isMode(w.m) || !isInt(w.k) ||
       !isCount(w.l) || !isCount(w.r) || !isCount(w.e) || !isInt(w.a) ||
-      !isOwner(w.o)
+      !isOwner(w.o) || !isPermits(w.p, w.c)
     ) return undefined;
     const waiter: Waiter = {
       t: w.t,
@@ -187,13 +212,27 @@ export function parseState(text: string): State | undefined {
       i,
     };
     if (w.o !== undefined) waiter.o = w.o as string;
+    if (w.p !== undefined) {
+      [waiter.p, waiter.c] = [w.p as number, w.c as number];
+    }
     waiters.push(waiter);
   }
   waiters.sort((a, b) => a.k - b.k);
   // An exclusive holder shares with nobody: a state that says otherwise was
   // not written by these rules.
   if (holders.length > 1 && holders.some((h) => h.m === "x")) return undefined;
-  return { fence: r.fence, ticket: r.ticket, holders, waiters };
+  const stolen = r.stolen ?? [];
+  if (
+    !Array.isArray(stolen) || stolen.length > STOLEN_KEPT ||
+    !stolen.every(isToken)
+  ) return undefined;
+  return {
+    fence: r.fence,
+    ticket: r.ticket,
+    holders,
+    waiters,
+    stolen: stolen as string[],
+  };
 }
 
 /** A copy to change (entries are replaced, never edited in place). */
@@ -203,7 +242,25 @@ export function copyState(state: State): State {
     ticket: state.ticket,
     holders: state.holders.map((h) => ({ ...h })),
     waiters: state.waiters.map((w) => ({ ...w })),
+    stolen: [...state.stolen],
   };
+}
+
+/**
+ * The capacity of the name's holders and waiters (0: they are a lock's), or
+ * `undefined` while nobody holds or waits: a request of another capacity is
+ * refused, and an idle name takes any.
+ */
+export function capacityOf(state: State): number | undefined {
+  const first = state.holders[0] ?? state.waiters[0];
+  return first === undefined ? undefined : first.c ?? 0;
+}
+
+/** The permits the holders hold (a lock's shared holder: 1). */
+export function permitsHeld(state: State): number {
+  let n = 0;
+  for (const h of state.holders) n += h.p ?? 1;
+  return n;
 }
 
 /**
@@ -218,8 +275,21 @@ export function blockers(
   key: number,
   join: boolean,
   token?: string,
+  permits?: number,
 ): (Holder | Waiter)[] {
   const out: (Holder | Waiter)[] = [];
+  if (permits !== undefined) {
+    // A semaphore's request: it fits beside the holders while their
+    // permits and its own fit the capacity, and it passes no waiter before
+    // it (head-of-line, so a weighted request is never starved by lighter
+    // ones). Only a name of its capacity gets here (`capacityOf`).
+    const capacity = state.holders[0]?.c ?? Infinity;
+    if (permitsHeld(state) + permits > capacity) out.push(...state.holders);
+    for (const w of state.waiters) {
+      if (w.t !== token && (!join || w.k < key)) out.push(w);
+    }
+    return out;
+  }
   for (const h of state.holders) {
     if (mode === "x" || h.m === "x") out.push(h);
   }
@@ -238,6 +308,17 @@ export function blockers(
  */
 export function grantable(state: State): Set<string> {
   const out = new Set<string>();
+  const capacity = state.holders[0]?.c ?? state.waiters[0]?.c;
+  if (capacity !== undefined) {
+    // A semaphore's queue: its head, while the permits fit.
+    let used = permitsHeld(state);
+    for (const w of state.waiters) {
+      used += w.p ?? capacity;
+      if (used > capacity) break;
+      out.add(w.t);
+    }
+    return out;
+  }
   let exclusiveHeld = false;
   for (const h of state.holders) if (h.m === "x") exclusiveHeld = true;
   const held = state.holders.length > 0;
@@ -293,6 +374,9 @@ export function grant(
     i: Identity;
     o: string | undefined;
     waited: boolean;
+    /** A semaphore's lease: its permits and capacity. */
+    p?: number | undefined;
+    c?: number | undefined;
   },
   wallMs: number,
 ): Holder {
@@ -310,6 +394,9 @@ export function grant(
     i: entry.i,
   };
   if (entry.o !== undefined) holder.o = entry.o;
+  if (entry.p !== undefined && entry.c !== undefined) {
+    [holder.p, holder.c] = [entry.p, entry.c];
+  }
   state.holders.push(holder);
   return holder;
 }

@@ -1,6 +1,7 @@
 // Copyright 2026 the unilock authors. MIT license.
-// The file backend on Node: the contract in a temporary directory, the
-// hostile-input suite, and a directory this process's user cannot write.
+// The file backend on Node: the lock and semaphore contracts and the Web
+// Locks suite in a temporary directory, the hostile-input suite, and a
+// directory this process's user cannot write.
 import { afterAll, test } from "vitest";
 import { buildSync } from "esbuild";
 import { spawnSync } from "node:child_process";
@@ -10,7 +11,9 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { createLock } from "../../mod.ts";
 import { lockContract } from "../_contract.ts";
-import { fileBackend } from "../_backends.ts";
+import { semaphoreContract } from "../_semaphore_contract.ts";
+import { webLocksConformance } from "../_web_locks_conformance.ts";
+import { fileBackend, fileWebLocks } from "../_backends.ts";
 import { fileHostileSuite } from "../_file_hostile.ts";
 import { fileSuite } from "../_file_suite.ts";
 import { assert, assertThrows } from "../_assert.ts";
@@ -19,6 +22,8 @@ const dir = mkdtempSync(join(tmpdir(), "unilock-file-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 lockContract(test, fileBackend(dir));
+semaphoreContract(test, fileBackend(dir));
+webLocksConformance(test, fileWebLocks(dir));
 fileHostileSuite(test);
 fileSuite(test);
 
