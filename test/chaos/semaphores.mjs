@@ -9,11 +9,13 @@
  * whose permits cannot all be taken after the run. Bounded: each scenario
  * stops starting sections at its deadline. `--quick` runs each briefly.
  *
- * Usage: node test/chaos/semaphores.mjs [--quick] [--backend local,upstash,durable-object]
+ * Usage: node test/chaos/semaphores.mjs [--quick] [--backend local,file,upstash,durable-object]
  *          [--scenario name] [--seed n] [--json file]
  */
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createSemaphore } from "unilock";
 import {
   startBridgeProcess,
@@ -56,7 +58,7 @@ const timeoutsAndAborts = {
   abortMs: [0, 30],
 };
 
-function httpScenarios(restart) {
+function httpScenarios(restart = { name: "restart", everyMs: 0 }) {
   return [
     {
       name: "clean",
@@ -135,6 +137,9 @@ const SCENARIOS = {
       workload: { abortRatio: 0.7, abortMs: [0, 50] },
     },
   ],
+  // Four processes on one directory: no request to fault, no server to
+  // restart; holders paused past their lease and processes SIGKILLed.
+  file: httpScenarios().filter((s) => !s.faults && !("restartEveryMs" in s)),
   upstash: httpScenarios({ name: "redis-restart", everyMs: 3_000 }),
   "durable-object": httpScenarios({ name: "service-restart", everyMs: 6_000 }),
 };
@@ -234,6 +239,17 @@ async function upstashInfra() {
   };
 }
 
+function fileInfra() {
+  if (infra.file) return infra.file;
+  const dir = mkdtempSync(join(tmpdir(), "unilock-chaos-sem-"));
+  return infra.file = {
+    dir,
+    stop: () => rmSync(dir, { recursive: true, force: true }),
+    make: (name) => createSemaphore("file", { name, permits: CAPACITY, dir }),
+    settleMs: 5_000,
+  };
+}
+
 async function lockServiceInfra() {
   if (infra.do) return infra.do;
   const service = await startLockService();
@@ -296,14 +312,18 @@ function startChild(config, result) {
 }
 
 async function runHttp(backend, scenario, seed) {
-  const env = backend === "upstash"
+  const file = backend === "file";
+  const env = file
+    ? fileInfra()
+    : backend === "upstash"
     ? await upstashInfra()
     : await lockServiceInfra();
   const names = semaphoreNames(
     scenario.names ?? 3,
-    backend === "upstash" ? "up" : "do",
+    file ? "file" : backend === "upstash" ? "up" : "do",
   );
-  const proxy = await startFaultProxy(env.url, {
+  // The file backend has no requests to fault.
+  const proxy = file ? undefined : await startFaultProxy(env.url, {
     seed: derive(seed, 9_999),
     rate: scenario.faults?.rate ?? 0,
     kinds: scenario.faults?.kinds ?? [],
@@ -324,8 +344,9 @@ async function runHttp(backend, scenario, seed) {
     results.push(result);
     const spawned = startChild({
       backend,
-      url: proxy.url,
+      url: proxy?.url,
       token: env.token,
+      dir: env.dir,
       names,
       capacity: CAPACITY,
       tasks,
@@ -378,27 +399,27 @@ async function runHttp(backend, scenario, seed) {
     if (finished.length === count && running.size === 0) break;
   }
   await disruption;
-  proxy.calm();
+  proxy?.calm();
   Object.assign(
     faults,
-    ...Object.entries(proxy.stats().injected).filter(([, n]) => n > 0).map((
-      [k, n],
-    ) => ({ [k]: n })),
+    ...Object.entries(proxy?.stats().injected ?? {}).filter(([, n]) => n > 0)
+      .map(([k, n]) => ({ [k]: n })),
   );
   const stuck = await stuckAfter(
     names,
     env.make,
     settleBound(scenario, env.settleMs),
   );
-  await proxy.close();
+  await proxy?.close();
   const report = checkSemaphores({ names, capacity: CAPACITY, results, stuck });
   report.faults = faults;
-  report.requests = proxy.stats().requests;
+  if (proxy !== undefined) report.requests = proxy.stats().requests;
   return report;
 }
 
 const runners = {
   local: runLocal,
+  file: (s, seed) => runHttp("file", s, seed),
   upstash: (s, seed) => runHttp("upstash", s, seed),
   "durable-object": (s, seed) => runHttp("durable-object", s, seed),
 };
@@ -458,6 +479,7 @@ try {
   for (const child of children) child.kill("SIGKILL");
   await infra.upstash?.stop();
   await infra.do?.stop();
+  infra.file?.stop();
 }
 if (jsonFile) writeFileSync(jsonFile, JSON.stringify(rows, null, 1));
 console.log(`${passed} passed, ${failed} failed`);
