@@ -8,7 +8,8 @@
 // (the figure a loaded machine does not inflate), and the overlaps seen
 // (must be 0).
 //
-// proper-lockfile (a devDependency, or PROPER_LOCKFILE=<its directory>)
+// proper-lockfile (from bench/peers, `npm ci --prefix bench/peers`; or
+// PROPER_LOCKFILE=<its directory>)
 // runs twice: with its own retry schedule (the `retry` package's defaults,
 // 1 s doubling, which is what `retries: n` gives) and tuned to try again
 // every millisecond.
@@ -16,6 +17,7 @@
 // Options: --processes 4 --rounds 300 --hold 1 --dir <parent of the lock
 // directories> (default: the OS's temporary directory)
 import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -115,7 +117,11 @@ function resolveProperLockfile() {
   const given = process.env.PROPER_LOCKFILE;
   if (given) return pathToFileURL(join(given, "index.js")).href;
   try {
-    return import.meta.resolve("proper-lockfile");
+    // Pinned in bench/peers (the package does not depend on it).
+    const require = createRequire(
+      new URL("./peers/package.json", import.meta.url),
+    );
+    return pathToFileURL(require.resolve("proper-lockfile")).href;
   } catch {
     return undefined;
   }
@@ -129,7 +135,7 @@ const peers = [[
 const properLockfile = resolveProperLockfile();
 if (properLockfile === undefined) {
   console.log(
-    "proper-lockfile is not installed (npm i -D proper-lockfile@4.1.2, or PROPER_LOCKFILE=<dir>): unilock only",
+    "proper-lockfile is not installed (npm ci --prefix bench/peers, or PROPER_LOCKFILE=<dir>): unilock only",
   );
 } else {
   peers.push([
