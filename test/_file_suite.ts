@@ -16,7 +16,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLock, describeLockTarget } from "../mod.ts";
+import { createLock, createSemaphore, describeLockTarget } from "../mod.ts";
 import { StateStore } from "../src/file/_store.ts";
 import { emptyState, formatState } from "../src/file/_state.ts";
 import { getSystem, type System } from "../src/file/_system.ts";
@@ -163,6 +163,19 @@ export function fileSuite(test: RegisterTest): void {
         describeLockTarget({ name: "a", env: { TMPDIR: dir } }).type,
         "local",
       );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('createSemaphore("auto") makes a file semaphore when given dir', async () => {
+    const dir = mkdtempSync(join(tmpdir(), "unilock-store-"));
+    try {
+      const sem = createSemaphore("auto", { name: "a", dir, permits: 2 });
+      assertEquals([sem.type, sem.permits], ["file", 2]);
+      const lease = await sem.acquire({ permits: 2 });
+      assertEquals(await sem.available(), 0);
+      await lease.release();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
