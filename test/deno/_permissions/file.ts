@@ -5,6 +5,6 @@
 import { createLock } from "@unilock/unilock";
 import { getSystem } from "../../../src/file/_system.ts";
 
-const [dir] = Deno.args;
+const dir = Deno.args[0]!; // given by the test
 await createLock("file", { name: "permissions", dir }).withLock(() => {});
 console.log(`ok file, judges processes: ${getSystem("test").procfs}`);
