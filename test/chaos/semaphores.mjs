@@ -139,7 +139,17 @@ const SCENARIOS = {
   ],
   // Four processes on one directory: no request to fault, no server to
   // restart; holders paused past their lease and processes SIGKILLed.
-  file: httpScenarios().filter((s) => !s.faults && !("restartEveryMs" in s)),
+  file: [
+    ...httpScenarios().filter((s) => !s.faults && !("restartEveryMs" in s)),
+    {
+      // Processes SIGSTOPped for 2 to 3 leases, then resumed: their leases
+      // are taken over, and read as lost when they wake.
+      name: "holder-stopped",
+      sections: 10_000,
+      stop: { ms: [1_000, 1_500] },
+      workload: { holdMs: [0, 2], leaseMs: 500 },
+    },
+  ],
   upstash: httpScenarios({ name: "redis-restart", everyMs: 3_000 }),
   "durable-object": httpScenarios({ name: "service-restart", everyMs: 6_000 }),
 };
@@ -390,6 +400,20 @@ async function runHttp(backend, scenario, seed) {
         finished.push(launch());
       },
       "client-killed",
+      quick ? 2 : 8,
+    )
+    : scenario.stop
+    ? disrupt(
+      1_500,
+      async () => {
+        const victim = [...running][Math.floor(rng() * running.size)];
+        if (victim === undefined) return;
+        victim.kill("SIGSTOP");
+        const [min, max] = scenario.stop.ms;
+        await sleep(min + rng() * (max - min));
+        victim.kill("SIGCONT");
+      },
+      "process-stopped",
       quick ? 2 : 8,
     )
     : Promise.resolve();
