@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLock, createSemaphore, describeLockTarget } from "../mod.ts";
 import { StateStore } from "../src/file/_store.ts";
-import { emptyState, formatState } from "../src/file/_state.ts";
+import { emptyState, formatState, parseState } from "../src/file/_state.ts";
 import { getSystem, type System } from "../src/file/_system.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import type { RegisterTest } from "./_contract.ts";
@@ -166,6 +166,36 @@ export function fileSuite(test: RegisterTest): void {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test("parseState() keeps a semaphore's permits and stolen tokens, and refuses an entry with more permits than its capacity", () => {
+    const sys = getSystem("test");
+    const state = emptyState();
+    state.fence = 7;
+    state.holders.push({
+      t: "lk_a",
+      m: "s",
+      f: 7,
+      q: 0,
+      l: 1_000,
+      w: 0,
+      a: 1,
+      i: sys.self,
+      p: 2,
+      c: 3,
+    });
+    state.stolen.push("lk_old");
+    const text = formatState(state);
+    assertEquals(parseState(text), state);
+    const raw = JSON.parse(text);
+    raw.holders[0].p = 4;
+    assertEquals(parseState(JSON.stringify(raw)), undefined);
+    raw.holders[0].p = 2;
+    delete raw.holders[0].c;
+    assertEquals(parseState(JSON.stringify(raw)), undefined);
+    raw.holders[0].c = 3;
+    raw.stolen = [42];
+    assertEquals(parseState(JSON.stringify(raw)), undefined);
   });
 
   test('createSemaphore("auto") makes a file semaphore when given dir', async () => {
