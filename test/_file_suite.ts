@@ -168,7 +168,8 @@ export function fileSuite(test: RegisterTest): void {
     }
   });
 
-  test("parseState() keeps a semaphore's permits and stolen tokens, and refuses an entry with more permits than its capacity", () => {
+  // deno-lint-ignore require-await
+  test("parseState() keeps a semaphore's permits and stolen tokens, and refuses an entry with more permits than its capacity", async () => {
     const sys = getSystem("test");
     const state = emptyState();
     state.fence = 7;
