@@ -49,6 +49,8 @@ export * from "./src/durable_object/durable_object_lock.ts";
 export * from "./src/durable_object/durable_object_semaphore.ts";
 export * from "./src/deno_kv/deno_kv_lock.ts";
 export * from "./src/deno_kv/deno_kv_semaphore.ts";
+export * from "./src/file/file_lock.ts";
+export * from "./src/file/file_semaphore.ts";
 export * from "./src/lock_target.ts";
 export * from "./src/create_lock.ts";
 export * from "./src/create_semaphore.ts";

@@ -7,10 +7,12 @@
 // fences only went up, and no update was lost. Then four worker threads do
 // the same on one "thread" lock in shared memory, and separate clients on the
 // upstash lock (when redis-server is installed) and the durable-object lock
-// (on local workerd); a table sums it up. It stops everything it starts.
+// (on local workerd), and four processes on one "file" lock in a directory;
+// a table sums it up. It stops everything it starts.
 import { Worker } from "node:worker_threads";
 import { createLock, LockTimeoutError } from "unilock";
 import { distributed } from "./_demo_distributed.mjs";
+import { files } from "./_demo_file.mjs";
 
 const lock = createLock("local", { name: "inventory" });
 const TASKS = 6, ROUNDS = 3;
@@ -141,6 +143,8 @@ const threadWaits = reports.flatMap((r) => r.waits).sort((a, b) => a - b);
 
 // Across processes and machines: the upstash and durable-object locks.
 const distributedRows = await distributed();
+// Across the processes of this machine, with no server: the file lock.
+const fileRow = await files();
 
 const rows = [
   {
@@ -162,6 +166,7 @@ const rows = [
     overlaps: THREADS * THREAD_ROUNDS - total, // a lost update is an overlap
   },
   ...distributedRows,
+  fileRow,
 ];
 const ms = (x) => (x === undefined ? "—" : `${x.toFixed(1)} ms`);
 console.log(
@@ -170,7 +175,9 @@ console.log(
 for (const r of rows) {
   console.log(
     `| ${r.label} | ${r.acquisitions} | ${ms(r.median)} | ${ms(r.p99)} | ${
-      r.requests === undefined ? "— (in memory)" : r.requests.toFixed(2)
+      r.requests === undefined
+        ? r.note ?? "— (in memory)"
+        : r.requests.toFixed(2)
     } | ${r.fencesIncrease ? "yes" : "NO"} | ${r.overlaps} |`,
   );
 }

@@ -12,6 +12,7 @@ import type { ThreadSemaphoreOptions } from "./thread/thread_semaphore.ts";
 import type { UpstashLockOptions } from "./upstash/upstash_lock.ts";
 import type { DurableObjectLockOptions } from "./durable_object/durable_object_lock.ts";
 import type { DenoKvLockOptions } from "./deno_kv/deno_kv_lock.ts";
+import type { FileLockOptions } from "./file/file_lock.ts";
 import type { AutoLockOptions } from "./lock_target.ts";
 
 /** Every key of `O`, no more (an object literal of this type lists them). */
@@ -55,9 +56,16 @@ const denoKv: Keys<DenoKvLockOptions> = {
   pollMs: true,
   requestTimeoutMs: true,
 };
+const file: Keys<FileLockOptions> = {
+  name: true,
+  dir: true,
+  leaseMs: true,
+  waiterTtlMs: true,
+};
 const auto: Keys<AutoLockOptions> = {
   ...upstash,
   ...durableObject,
+  ...file,
   env: true,
   fallback: true,
 };
@@ -69,6 +77,7 @@ export const OPTION_KEYS: {
   readonly upstash: readonly string[];
   readonly "durable-object": readonly string[];
   readonly "deno-kv": readonly string[];
+  readonly file: readonly string[];
   readonly auto: readonly string[];
 } = {
   local: Object.keys(local),
@@ -76,6 +85,7 @@ export const OPTION_KEYS: {
   upstash: Object.keys(upstash),
   "durable-object": Object.keys(durableObject),
   "deno-kv": Object.keys(denoKv),
+  file: Object.keys(file),
   auto: Object.keys(auto),
 };
 
@@ -89,6 +99,7 @@ export const SEMAPHORE_OPTION_KEYS: {
   readonly upstash: readonly string[];
   readonly "durable-object": readonly string[];
   readonly "deno-kv": readonly string[];
+  readonly file: readonly string[];
   readonly auto: readonly string[];
 } = {
   local: [...OPTION_KEYS.local, "permits"],
@@ -96,5 +107,6 @@ export const SEMAPHORE_OPTION_KEYS: {
   upstash: [...OPTION_KEYS.upstash, "permits"],
   "durable-object": [...OPTION_KEYS["durable-object"], "permits"],
   "deno-kv": [...OPTION_KEYS["deno-kv"], "permits"],
+  file: [...OPTION_KEYS.file, "permits"],
   auto: [...OPTION_KEYS.auto, "permits"],
 };

@@ -6,6 +6,7 @@ import { ThreadLock } from "./thread/thread_lock.ts";
 import { UpstashLock } from "./upstash/upstash_lock.ts";
 import { DurableObjectLock } from "./durable_object/durable_object_lock.ts";
 import { DenoKvLock } from "./deno_kv/deno_kv_lock.ts";
+import { FileLock } from "./file/file_lock.ts";
 import { describeLockTarget } from "./lock_target.ts";
 import type { Lock, LockOptions, LockType, LockTypes } from "./core/types.ts";
 import {
@@ -47,6 +48,10 @@ const factories: Map<string, Factory> = new Map<string, Factory>([
   ["deno-kv", {
     create: (options: LockTypes["deno-kv"]) => new DenoKvLock(options),
     keys: OPTION_KEYS["deno-kv"],
+  }],
+  ["file", {
+    create: (options: LockTypes["file"]) => new FileLock(options),
+    keys: OPTION_KEYS.file,
   }],
   ["auto", {
     create: (options: LockTypes["auto"]): Lock => {

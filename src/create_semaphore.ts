@@ -6,6 +6,7 @@ import { ThreadSemaphore } from "./thread/thread_semaphore.ts";
 import { UpstashSemaphore } from "./upstash/upstash_semaphore.ts";
 import { DurableObjectSemaphore } from "./durable_object/durable_object_semaphore.ts";
 import { DenoKvSemaphore } from "./deno_kv/deno_kv_semaphore.ts";
+import { FileSemaphore } from "./file/file_semaphore.ts";
 import { describeLockTarget } from "./lock_target.ts";
 import type {
   Semaphore,
@@ -52,6 +53,10 @@ const factories: Map<string, Factory> = new Map<string, Factory>([
     create: (options: SemaphoreTypes["deno-kv"]) =>
       new DenoKvSemaphore(options),
     keys: SEMAPHORE_OPTION_KEYS["deno-kv"],
+  }],
+  ["file", {
+    create: (options: SemaphoreTypes["file"]) => new FileSemaphore(options),
+    keys: SEMAPHORE_OPTION_KEYS.file,
   }],
   ["auto", {
     create: (options: SemaphoreTypes["auto"]): Semaphore => {

@@ -3,6 +3,7 @@
 
 import type { UpstashLockOptions } from "./upstash/upstash_lock.ts";
 import type { DurableObjectLockOptions } from "./durable_object/durable_object_lock.ts";
+import type { FileLockOptions } from "./file/file_lock.ts";
 import { checkOptionKeys, checkOptions, show } from "./core/_validate.ts";
 import { OPTION_KEYS } from "./_option_keys.ts";
 
@@ -54,7 +55,7 @@ export function detectRuntime(): Runtime {
  * its own (the others do not apply to it).
  */
 export interface AutoLockOptions
-  extends UpstashLockOptions, DurableObjectLockOptions {
+  extends UpstashLockOptions, DurableObjectLockOptions, FileLockOptions {
   /**
    * Where to look for a backend when no explicit backend option is given: a
    * Worker's `env` (bindings and vars; your `Env` interface as it is), any
@@ -80,7 +81,7 @@ export interface AutoLockOptions
 /** What `createLock("auto")` chose, and why. */
 export interface LockTarget {
   /** The lock type chosen. */
-  type: "local" | "upstash" | "durable-object";
+  type: "local" | "upstash" | "durable-object" | "file";
   /** Why, in a sentence. */
   reason: string;
   /** The runtime this runs on. */
@@ -124,7 +125,7 @@ function processEnv(): Record<string, unknown> {
 /**
  * Tells which lock type `createLock("auto", options)` builds and why.
  * Explicit backend options win (`namespace` or `url` + `token` →
- * `durable-object`, `redis` → `upstash`); then, only in the `env` given, a
+ * `durable-object`, `redis` → `upstash`, `dir` → `file`); then, only in the `env` given, a
  * Durable Object namespace binding (`LOCKS` first, else the only one) →
  * `durable-object`, then Upstash credentials (`UPSTASH_REDIS_REST_URL` and
  * `_TOKEN`, or `KV_REST_API_URL` and `_TOKEN`) → `upstash`; else `local`.
@@ -177,6 +178,10 @@ export function describeLockTarget(options?: AutoLockOptions): LockTarget {
   }
   if (given.redis !== undefined) {
     return target("upstash", "the options give a Redis client or credentials");
+  }
+  // Only when asked: nothing can tell that the processes share a host.
+  if (given.dir !== undefined) {
+    return target("file", "the options give a lock directory");
   }
   /** No backend found: a local lock, unless the deployment demands one. */
   const none = (reason: string): LockTarget => {

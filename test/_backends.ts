@@ -60,6 +60,19 @@ export function upstashBackend(redis: UpstashRedisLike): ContractBackend {
   };
 }
 
+/**
+ * The file backend in `dir` (a new temporary directory of the runtime's
+ * own making; workerd has no file system to share).
+ */
+export function fileBackend(dir: string): ContractBackend {
+  return {
+    type: "file",
+    // A few system calls on a local disk, and a file event to wake a waiter.
+    quietMs: 40,
+    options: () => ({ dir }),
+  };
+}
+
 /** The durable-object backend through a Worker's namespace binding (RPC). */
 export function durableObjectBackend(
   namespace: LockDurableObjectNamespace,
@@ -109,6 +122,18 @@ export function upstashWebLocks(redis: UpstashRedisLike): WebLocksBackend {
     type: "upstash",
     quietMs: 80,
     options: () => ({ redis, prefix, leaseMs: 1_500 }),
+  };
+}
+
+/**
+ * The file backend for the Web Locks suite in `dir` (every manager of the
+ * suite shares it, so they share names).
+ */
+export function fileWebLocks(dir: string): WebLocksBackend {
+  return {
+    type: "file",
+    quietMs: 40,
+    options: () => ({ dir, leaseMs: 1_500 }),
   };
 }
 

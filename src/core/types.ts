@@ -7,6 +7,7 @@ import type { ThreadSemaphoreOptions } from "../thread/thread_semaphore.ts";
 import type { UpstashLockOptions } from "../upstash/upstash_lock.ts";
 import type { DurableObjectLockOptions } from "../durable_object/durable_object_lock.ts";
 import type { DenoKvLockOptions } from "../deno_kv/deno_kv_lock.ts";
+import type { FileLockOptions } from "../file/file_lock.ts";
 import type { AutoLockOptions } from "../lock_target.ts";
 
 /**
@@ -55,6 +56,8 @@ export interface LockTypes {
   "durable-object": DurableObjectLockOptions;
   /** A lock in Deno KV (a local file, Deno Deploy, or `denokv`): `DenoKvLock`. */
   "deno-kv": DenoKvLockOptions;
+  /** A lock in a directory, for the processes of one host: `FileLock`. */
+  file: FileLockOptions;
   /** Whichever `describeLockTarget(options)` chooses. */
   auto: AutoLockOptions;
 }
@@ -279,6 +282,8 @@ export interface SemaphoreTypes {
   "durable-object": DurableObjectLockOptions & SemaphoreOptions;
   /** A semaphore in Deno KV: `DenoKvSemaphore`. */
   "deno-kv": DenoKvLockOptions & SemaphoreOptions;
+  /** A semaphore in a directory, for the processes of one host: `FileSemaphore`. */
+  file: FileLockOptions & SemaphoreOptions;
   /** Whichever `describeLockTarget(options)` chooses. */
   auto: AutoLockOptions & SemaphoreOptions;
 }

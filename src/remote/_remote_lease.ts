@@ -83,6 +83,12 @@ export class RemoteLease implements Lease {
   }
 
   get signal(): AbortSignal {
+    // Whoever looks after the lease ran out learns it, even before the
+    // deadline timer has run: a process resumed from a stop (SIGSTOP) or an
+    // event loop blocked past the lease handles its I/O before its timers.
+    if (
+      !this.#released && !this.#lost && performance.now() >= this.#validUntil
+    ) this.#lose("it ran out before a renewal reached the backend");
     return (this.#controller ??= new AbortController()).signal;
   }
 

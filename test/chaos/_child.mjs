@@ -1,8 +1,10 @@
 // Copyright 2026 the unilock authors. MIT license.
 /**
- * @internal A chaos client process for the HTTP backends: `tasks` clients,
+ * @internal A chaos client process for the HTTP and file backends: `tasks`
+ * clients,
  * each with its own lock objects (as separate serverless invocations would
- * have), against the Upstash REST API or the lock service. Writes its
+ * have), against the Upstash REST API, the lock service, or a file lock
+ * directory. Writes its
  * records to stdout as they come ("R <json>"), so a process killed mid-run
  * still leaves what it finished, then "D <json>" with its counts. With
  * `sharedInstance`, every task gets its locks from one `LockManager`, as a
@@ -14,12 +16,20 @@ import { createLock, LockManager } from "unilock";
 import { derive } from "./_rng.mjs";
 import { remoteStore } from "./_store.mjs";
 import { reportTasks } from "./_client_kit.mjs";
-import { runClient } from "./_workload.mjs";
+import { runClient, watchStalls } from "./_workload.mjs";
 
 const config = JSON.parse(process.argv[2]);
 const store = remoteStore(config.storeUrl);
+// Stopped from outside (SIGSTOP): the sections that spanned it count as paused.
+if (config.watchStalls) watchStalls(config.watchStalls);
 
 function lockOptions() {
+  if (config.backend === "file") {
+    return {
+      dir: config.dir,
+      ...(config.waiterTtlMs ? { waiterTtlMs: config.waiterTtlMs } : {}),
+    };
+  }
   return config.backend === "upstash"
     ? {
       redis: { url: config.url, token: config.token },
@@ -33,17 +43,7 @@ function lockFactory() {
   return (name) => {
     let lock = locks.get(name);
     if (lock === undefined) {
-      lock = config.backend === "upstash"
-        ? createLock("upstash", {
-          name,
-          redis: { url: config.url, token: config.token },
-          prefix: config.prefix,
-        })
-        : createLock("durable-object", {
-          name,
-          url: config.url,
-          token: config.token,
-        });
+      lock = createLock(config.backend, { name, ...lockOptions() });
       locks.set(name, lock);
     }
     return lock;

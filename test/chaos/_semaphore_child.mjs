@@ -1,6 +1,6 @@
 // Copyright 2026 the unilock authors. MIT license.
 /**
- * @internal A semaphore chaos client process for the HTTP backends: `tasks`
+ * @internal A semaphore chaos client process for the HTTP and file backends: `tasks`
  * clients, each with its own semaphore objects (as separate serverless
  * invocations would have). Writes records to stdout as they come
  * ("R <json>"), so a process killed mid-run still leaves what it finished,
@@ -17,7 +17,13 @@ const config = JSON.parse(process.argv[2]);
 
 function semaphores() {
   return perName((name) =>
-    config.backend === "upstash"
+    config.backend === "file"
+      ? createSemaphore("file", {
+        name,
+        permits: config.capacity,
+        dir: config.dir,
+      })
+      : config.backend === "upstash"
       ? createSemaphore("upstash", {
         name,
         permits: config.capacity,

@@ -6,12 +6,20 @@
  * starting critical sections at its deadline. `--quick` runs each scenario
  * briefly (part of `npm test`).
  *
- * Usage: node test/chaos/run.mjs [--quick] [--backend local,thread,upstash,durable-object,deno-kv]
+ * Usage: node test/chaos/run.mjs [--quick] [--backend local,thread,file,upstash,durable-object,deno-kv]
  *          [--scenario name] [--seed n] [--scale share] [--json file] [--markdown file]
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { createLock } from "unilock";
@@ -343,6 +351,87 @@ const SCENARIOS = {
       trials: quick ? 10 : 200,
     },
   ],
+  file: [
+    {
+      name: "contention",
+      sections: 20_000,
+      workload: { holdMs: [0, 2], sharedRatio: 0.1, strictLeases: true },
+    },
+    {
+      name: "timeouts-aborts",
+      sections: 20_000,
+      workload: { ...timeoutsAndAborts, holdMs: [0, 2], strictLeases: true },
+    },
+    {
+      // Processes SIGKILLed mid-hold or mid-wait: freed by their pid, long
+      // before the 20 s lease could end.
+      name: "holder-killed",
+      sections: 15_000,
+      kill: true,
+      workload: { holdMs: [0, 2], leaseMs: 20_000 },
+    },
+    {
+      // Processes SIGSTOPped for 2 to 3 leases, then resumed: the lease is
+      // taken over, the fence turns the stale holder's writes away, and its
+      // lease.signal aborts when it wakes.
+      name: "holder-stopped",
+      sections: 15_000,
+      stop: { ms: [1_000, 1_500] },
+      workload: { holdMs: [0, 2], leaseMs: 500 },
+    },
+    {
+      // What crashes leave, planted while the lock is in use: temporary
+      // files of dead processes, state files cut short, old and foreign files.
+      name: "stale-files",
+      sections: 15_000,
+      plantEveryMs: 100,
+      workload: { holdMs: [0, 2], strictLeases: true },
+    },
+    {
+      // 400 waiters queued at once on one name, most aborted at random.
+      name: "mass-cancel",
+      names: 1,
+      tasks: 100,
+      perClient: quick ? 1 : 3,
+      workload: { holdMs: [0, 1], abortRatio: 0.7, abortMs: [0, 1_500] },
+    },
+    {
+      // Every public method at once on short leases, no faults: no lease
+      // may be lost (but to a stalled event loop).
+      name: "whole-api",
+      sections: 15_000,
+      names: 6,
+      quickMs: 7_000,
+      workload: {
+        ...wholeApi,
+        leaseMs: [500, 1_500],
+        minLeaseMs: 300,
+        strictLeases: true,
+      },
+    },
+    {
+      // Every task of a process gets its locks from one LockManager.
+      name: "shared-instance",
+      sections: 15_000,
+      names: 2,
+      tasks: 12,
+      sharedInstance: true,
+      quickMs: 5_000,
+      workload: {
+        methods: { acquire: 3, tryAcquire: 1, withLock: 1 },
+        leaseMs: 2_000,
+        holdMs: [0, 20],
+        longHoldRatio: 0.05,
+        longHoldMs: [1_500, 3_000],
+        timeoutRatio: 0.5,
+        timeoutMs: [0, 1_500],
+        abortRatio: 0.3,
+        abortMs: [0, 1_000],
+        abortAt: ["sync", "microtask", "timer", "timer"],
+        strictLeases: true,
+      },
+    },
+  ],
   upstash: httpScenarios({ name: "redis-restart", everyMs: 3_000 }),
   "durable-object": httpScenarios({ name: "service-restart", everyMs: 6_000 }),
   // Deno processes on one KV file; the leases of killed and stopped
@@ -423,6 +512,7 @@ const SCENARIOS = {
 };
 
 const pauses = (scenario) => pausesFor(scenario, quick);
+const between = (rng, [min, max]) => min + rng() * (max - min);
 
 function lockNames(count, tag) {
   const run = crypto.randomUUID().slice(0, 8);
@@ -786,6 +876,193 @@ async function runBoundsScenario(backend, _scenario, seed) {
   };
 }
 
+// ---------------------------------------------------------------- file
+
+/** Who this host and process namespace are, as the file lock names them. */
+function fileIdentity() {
+  const read = (f) => {
+    try {
+      return readFileSync(f, "utf8").trim();
+    } catch {
+      return "";
+    }
+  };
+  const h = (s) =>
+    s === ""
+      ? "00000000"
+      : createHash("sha256").update(s).digest("hex").slice(0, 8);
+  let ns = "";
+  try {
+    ns = readlinkSync("/proc/self/ns/pid");
+  } catch { /* not Linux */ }
+  return `${h(read("/proc/sys/kernel/hostname") || hostname())}.${
+    h(read("/proc/sys/kernel/random/boot_id"))
+  }.${h(ns)}`;
+}
+
+/**
+ * Plants in a random lock directory what crashed processes leave: the
+ * half-written pending file of a change a dead process never made, a
+ * state file cut short (a machine that crashed mid-write), an old state file
+ * below the highest, and a file that is not the lock's. Never overwrites.
+ */
+function plant(dir, rng, tag, deadPid) {
+  const subs = readdirSync(dir).filter((n) => n.startsWith("lock-"));
+  if (subs.length === 0) return 0;
+  const sub = join(dir, subs[Math.floor(rng() * subs.length)]);
+  let max = 0;
+  for (const n of readdirSync(sub)) {
+    const m = /^v(\d+)$/.exec(n);
+    if (m) max = Math.max(max, Number(m[1]));
+  }
+  const rand = Math.floor(rng() * 2 ** 40).toString(36);
+  let planted = 0;
+  const put = (file, text) => {
+    try {
+      writeFileSync(join(sub, file), text, { flag: "wx" });
+      planted++;
+    } catch { /* taken: never overwrite */ }
+  };
+  const pick = rng();
+  if (pick < 0.4) {
+    put(
+      `pending/t${max}.${tag}.${deadPid}.1.${rand}`,
+      '{"format":"unilock-file/1","fen',
+    );
+  } else if (pick < 0.7) {
+    put(`v${max + 1}`, '{"format":"unilock-file/1","fence":1');
+  } else if (pick < 0.85) {
+    if (max > 10) put(`v${max - 8}`, JSON.stringify({ format: "other" }));
+  } else put(`core.${rand}`, "not a lock file");
+  return planted;
+}
+
+async function runFile(scenario, seed) {
+  const dir = mkdtempSync(join(tmpdir(), "unilock-chaos-file-"));
+  const names = lockNames(scenario.names ?? 4, "file");
+  const store = new FencedStore();
+  const storeServer = await serveStore(store);
+  const processes = 4;
+  const tasks = scenario.tasks ?? 4;
+  const perClient = scenario.perClient ??
+    Math.ceil(size(scenario.sections) / (processes * tasks));
+  const deadline = now() + deadlineOf(scenario);
+  const rng = seeded(seed);
+  const results = [];
+  const running = new Set();
+  const stopped = new Set();
+  let next = 0;
+  const launch = () => {
+    const index = next++;
+    const result = { records: [], counts: {}, errors: [] };
+    results.push(result);
+    const spawned = startClientProcess(
+      new URL("./_child.mjs", import.meta.url),
+      {
+        backend: "file",
+        dir,
+        storeUrl: storeServer.url,
+        names,
+        tasks,
+        client: index,
+        seed: derive(seed, index),
+        watchStalls: 100,
+        sharedInstance: scenario.sharedInstance === true,
+        workload: {
+          ...scenario.workload,
+          ...pauses(scenario),
+          sections: perClient,
+          livenessMs,
+          deadline,
+        },
+      },
+      result,
+    );
+    running.add(spawned.child);
+    spawned.exited.then(() => running.delete(spawned.child));
+    return spawned.exited;
+  };
+  const finished = Array.from({ length: processes }, launch);
+  const faults = {};
+  const disrupt = async (every, act, label, limit = Infinity) => {
+    while (running.size > 0 && now() < deadline && !(faults[label] >= limit)) {
+      await sleep(every / (quick ? 3 : 1) * (0.5 + rng()));
+      if (running.size === 0) break;
+      const n = await act();
+      faults[label] = (faults[label] ?? 0) + (n ?? 1);
+    }
+  };
+  const victim = () => {
+    const alive = [...running].filter((c) => !stopped.has(c));
+    return alive[Math.floor(rng() * alive.length)];
+  };
+  let disruption = Promise.resolve();
+  if (scenario.kill) {
+    disruption = disrupt(
+      1_500,
+      () => {
+        // A process dies (mid-wait or mid-hold); another takes its place.
+        victim()?.kill("SIGKILL");
+        finished.push(launch());
+      },
+      "process-killed",
+      quick ? 3 : 12,
+    );
+  } else if (scenario.stop) {
+    disruption = disrupt(
+      1_500,
+      async () => {
+        const child = victim();
+        if (child === undefined) return 0;
+        stopped.add(child);
+        child.kill("SIGSTOP");
+        await sleep(between(rng, scenario.stop.ms));
+        child.kill("SIGCONT");
+        stopped.delete(child);
+      },
+      "process-stopped",
+      quick ? 3 : 12,
+    );
+  } else if (scenario.plantEveryMs) {
+    const tag = fileIdentity();
+    // A pid that is not running: a process that ran and exited.
+    const deadPid = spawnSync("true").pid;
+    disruption = disrupt(
+      scenario.plantEveryMs * (quick ? 3 : 1),
+      () => plant(dir, rng, tag, deadPid),
+      "files-planted",
+    );
+  }
+  while (true) {
+    const count = finished.length;
+    await Promise.all(finished);
+    if (finished.length === count && running.size === 0) break;
+  }
+  await disruption;
+  const make = (name) => createLock("file", { name, dir });
+  const stuck = await stuckAfter(
+    names,
+    make,
+    settleBound(scenario, 15_000),
+  );
+  // Every process is gone: no waiter may be left in any queue.
+  let waitersLeft = 0;
+  for (const name of names) {
+    waitersLeft += (await make(name).query()).pending.length;
+  }
+  await storeServer.close();
+  const report = check({
+    names,
+    results,
+    store: store.state(),
+    stuck,
+    waitersLeft,
+  });
+  report.faults = faults;
+  rmSync(dir, { recursive: true, force: true });
+  return report;
+}
+
 // ---------------------------------------------------------------- deno-kv
 
 const DENO = new URL("../../node_modules/.bin/deno", import.meta.url).pathname;
@@ -898,6 +1175,7 @@ async function runDenoKv(scenario, seed) {
 const runners = {
   local: runLocal,
   thread: runThread,
+  file: runFile,
   upstash: (s, seed) =>
     s.bounds
       ? runBoundsScenario("upstash", s, seed)

@@ -9,7 +9,7 @@
  * whose permits cannot all be taken after the run. Bounded: each scenario
  * stops starting sections at its deadline. `--quick` runs each briefly.
  *
- * Usage: node test/chaos/semaphores.mjs [--quick] [--backend local,thread,upstash,durable-object,deno-kv]
+ * Usage: node test/chaos/semaphores.mjs [--quick] [--backend local,thread,file,upstash,durable-object,deno-kv]
  *          [--scenario name] [--seed n] [--json file]
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -49,7 +49,7 @@ const timeoutsAndAborts = {
   abortMs: [0, 30],
 };
 
-function httpScenarios(restart) {
+function httpScenarios(restart = { name: "restart", everyMs: 0 }) {
   return [
     {
       name: "clean",
@@ -158,6 +158,21 @@ const SCENARIOS = {
   "durable-object": httpScenarios({ name: "service-restart", everyMs: 6_000 }),
   // Deno processes on one KV file; the leases of killed and stopped
   // processes run out by the clock.
+  // Four Node processes on one lock directory: no request to fault, no
+  // server to restart; holders paused past their lease, processes killed
+  // and stopped.
+  file: [
+    ...httpScenarios().filter((s) => !s.faults && !("restartEveryMs" in s)),
+    {
+      // Processes stopped for 2 to 3 leases, then resumed: their permits
+      // are taken over, and read as lost when they wake.
+      name: "holder-stopped",
+      sections: 10_000,
+      names: 2,
+      stopMs: 1_250,
+      workload: { holdMs: [0, 2], leaseMs: 500 },
+    },
+  ],
   "deno-kv": [
     {
       name: "clean",
@@ -356,7 +371,7 @@ async function runHttp(backend, scenario, seed) {
     : await backends.durableObject();
   const names = semaphoreNames(
     scenario.names ?? 3,
-    backend === "upstash" ? "up" : "do",
+    file ? "file" : backend === "upstash" ? "up" : "do",
   );
   const http = {
     script: new URL("./_semaphore_child.mjs", import.meta.url),
@@ -379,15 +394,20 @@ async function runHttp(backend, scenario, seed) {
   return report;
 }
 
-// ---------------------------------------------------------------- deno-kv
+// ------------------------------------------------- deno-kv and file
 
 const DENO = new URL("../../node_modules/.bin/deno", import.meta.url).pathname;
 
-/** 4 Deno processes on one KV file, killed or stopped now and then. */
-async function runDenoKv(scenario, seed) {
-  const dir = mkdtempSync(join(tmpdir(), "unilock-chaos-sem-kv-"));
+/**
+ * 4 processes on one store of the host, killed or stopped now and then:
+ * Deno processes on one KV file (`deno-kv`), or Node processes on one lock
+ * directory (`file`).
+ */
+async function runSharedStore(backend, scenario, seed) {
+  const kv = backend === "deno-kv";
+  const dir = mkdtempSync(join(tmpdir(), `unilock-chaos-sem-${backend}-`));
   const path = join(dir, "chaos.sqlite3");
-  const names = semaphoreNames(scenario.names ?? 3, "kv");
+  const names = semaphoreNames(scenario.names ?? 3, kv ? "kv" : "file");
   const processes = 4;
   const tasks = scenario.tasks ?? 4;
   const perClient = scenario.perClient ??
@@ -402,7 +422,7 @@ async function runDenoKv(scenario, seed) {
     const result = { records: [], counts: {}, errors: [] };
     results.push(result);
     const config = {
-      path,
+      ...(kv ? { path } : { backend, dir }),
       names,
       capacity: CAPACITY,
       tasks,
@@ -416,12 +436,18 @@ async function runDenoKv(scenario, seed) {
         deadline,
       },
     };
-    const spawned = startClientProcess(
-      new URL("./_deno_kv_semaphore_child.ts", import.meta.url),
-      config,
-      result,
-      [DENO, "run", "-A", "--unstable-kv"],
-    );
+    const spawned = kv
+      ? startClientProcess(
+        new URL("./_deno_kv_semaphore_child.ts", import.meta.url),
+        config,
+        result,
+        [DENO, "run", "-A", "--unstable-kv"],
+      )
+      : startClientProcess(
+        new URL("./_semaphore_child.mjs", import.meta.url),
+        config,
+        result,
+      );
     running.add(spawned.child);
     spawned.exited.then(() => running.delete(spawned.child));
     return spawned.exited;
@@ -467,10 +493,13 @@ async function runDenoKv(scenario, seed) {
     if (finished.length === count && running.size === 0) break;
   }
   await disruption;
-  // Checked from this Node process, through @deno/kv: the file is shared.
+  // Checked from this Node process (through @deno/kv for a KV file).
   const stuck = await stuckAfter(
     names,
-    (name) => createSemaphore("deno-kv", { name, permits: CAPACITY, kv: path }),
+    (name) =>
+      kv
+        ? createSemaphore("deno-kv", { name, permits: CAPACITY, kv: path })
+        : createSemaphore("file", { name, permits: CAPACITY, dir }),
     settleBound(scenario, 15_000),
   );
   const report = checkSemaphores({ names, capacity: CAPACITY, results, stuck });
@@ -487,7 +516,8 @@ const runners = {
   thread: runThread,
   upstash: (s, seed) => runHttp("upstash", s, seed),
   "durable-object": (s, seed) => runHttp("durable-object", s, seed),
-  "deno-kv": runDenoKv,
+  file: (s, seed) => runSharedStore("file", s, seed),
+  "deno-kv": (s, seed) => runSharedStore("deno-kv", s, seed),
 };
 
 const { passed, failed } = await runScenarios({

@@ -7,11 +7,11 @@
  */
 import { openKv } from "@deno/kv";
 import { Redis } from "@upstash/redis";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { inject, test } from "vitest";
+import { afterAll, inject, test } from "vitest";
 import {
   createLock,
   type Lock,
@@ -26,6 +26,8 @@ const redis = new Redis({ ...upstash, enableTelemetry: false });
 const kv = await openKv(
   join(mkdtempSync(join(tmpdir(), "unilock-hostile-")), "kv.sqlite3"),
 );
+const fileDir = mkdtempSync(join(tmpdir(), "unilock-hostile-"));
+afterAll(() => rmSync(fileDir, { recursive: true, force: true }));
 
 /** Each backend, with the options it needs besides the name. */
 const targets: {
@@ -45,6 +47,7 @@ const targets: {
     runs: 60,
     options: () => ({ redis, prefix: `hostile:${crypto.randomUUID()}:` }),
   },
+  { type: "file", runs: 150, options: () => ({ dir: fileDir }) },
   {
     type: "durable-object",
     runs: 40,

@@ -5,13 +5,13 @@
 // holder (its request rejects with AbortError) with a higher fence. deno-kv:
 // two Node processes on one KV file.
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createInterface } from "node:readline";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { inject, test } from "vitest";
+import { afterAll, inject, test } from "vitest";
 import { createWebLocks, type LockType, type WebLock } from "../../mod.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { randomName } from "../_contract.ts";
@@ -89,7 +89,11 @@ async function otherProcess(type: LockType, options: object) {
 
 const service = inject("lockService");
 const upstash = inject("upstash");
+const dir = mkdtempSync(path.join(tmpdir(), "unilock-wlp-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const backends: [LockType, object][] = [
+  // Processes of this host through one directory.
+  ["file", { dir, leaseMs: 1_500 }],
   ["durable-object", {
     url: service.url,
     token: service.token,

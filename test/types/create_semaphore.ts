@@ -44,6 +44,7 @@ createSemaphore("thread", {
   table: new ThreadLockTable(),
 });
 new LockManager().getOrCreateSemaphore("t", "thread", { permits: 2 });
+createSemaphore("file", { name: "a", permits: 2, dir: "/run/locks" });
 expectType<Equal<typeof local, Semaphore>>();
 async function leases(): Promise<void> {
   const lease = await local.acquire({ permits: 2, timeoutMs: 10 });
@@ -72,6 +73,8 @@ createSemaphore();
 createSemaphore("thread", { permits: 2, leaseMs: 5_000 });
 // @ts-expect-error an option of another type
 createSemaphore("local", { permits: 2, redis });
+// @ts-expect-error a file semaphore has no redis
+createSemaphore("file", { name: "a", permits: 2, dir: "/run/locks", redis });
 // @ts-expect-error permits is a number
 createSemaphore("local", { permits: "2" });
 // @ts-expect-error a semaphore's acquire has no mode
