@@ -410,6 +410,20 @@ const SCENARIOS = {
       },
     },
     {
+      // Steals across processes: the old holder hears of one at its next
+      // renewal, and its stale writes are fenced off.
+      name: "steal",
+      sections: 3_000,
+      quickMs: 10_000,
+      workload: {
+        holdMs: [0, 2],
+        leaseMs: 900,
+        methods: { acquire: 2, withLock: 1, tryAcquire: 1 },
+        stealRatio: 0.05,
+        settleLostMs: 700,
+      },
+    },
+    {
       // Every task of a process gets its locks from one LockManager.
       name: "shared-instance",
       sections: 15_000,
