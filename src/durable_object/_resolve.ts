@@ -97,6 +97,9 @@ export function driverFor(
   service?: ServiceTarget,
 ): RemoteDriver {
   const { resolved, target, http } = resolveTarget(options, kind, service);
+  // The lock service's namespace refuses the names a URL cannot carry:
+  // at once, rather than at the first request.
+  if (http) resolved.idFromName(options!.name!);
   return durableObjectDriver(options!.name!, resolved, target, http);
 }
 

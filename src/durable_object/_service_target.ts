@@ -16,10 +16,23 @@ import type { ServiceTarget } from "./_resolve.ts";
  * one: each "stub" call is one request to `./worker`, or one message on the
  * lock's WebSocket (_lock_service.ts).
  */
-function httpNamespace(base: URL, token: string): LockDurableObjectNamespace {
+function httpNamespace(
+  action: string,
+  base: URL,
+  token: string,
+): LockDurableObjectNamespace {
   let last: LockService | undefined;
   return {
-    idFromName: (name) => name,
+    idFromName: (name) => {
+      // A URL normalizes these path segments away ("%2E" included): the
+      // request would reach another route, or none.
+      if (name === "." || name === "..") {
+        throw new TypeError(
+          `Cannot ${action} as 'name' cannot be "${name}" through the lock service (a URL path segment of its own): use another name, or the namespace binding`,
+        );
+      }
+      return name;
+    },
     get: (id) => {
       // A failed call dropped the last stub: its socket may be broken too.
       last?.close();
@@ -55,7 +68,7 @@ export const serviceTarget: ServiceTarget = (action, url, token) => {
     );
   }
   return {
-    resolved: httpNamespace(parsed, token),
+    resolved: httpNamespace(action, parsed, token),
     target: `the lock service at ${parsed.origin}`,
     http: true,
   };

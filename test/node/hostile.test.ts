@@ -172,6 +172,9 @@ for (const target of targets) {
             ["x".repeat(512), "x".repeat(511)],
             ["a\u0000b", "a"],
             ["{k}", "k"],
+            // Dot segments a URL normalizes away (the lock service's path).
+            [".", ".."],
+            ["%2e", "..."],
           ],
         },
       );
