@@ -15,15 +15,17 @@
  * current task" at a third of the cost. Callbacks go through one FIFO queue
  * and one such hop at a time, each hop queued from a microtask after the
  * previous callback ran, so each callback still starts on an empty
- * microtask queue. Every `YIELD_EVERY`th hop is a real turn of the event
- * loop, so that a long run of handoffs cannot starve timers and I/O (a
- * browser would run other tasks between them too).
+ * microtask queue. A run of hops longer than `YIELD_AFTER_MS` takes a real
+ * turn of the event loop, so that a long run of handoffs cannot starve
+ * timers and I/O (a browser would run other tasks between them too).
  */
 
 type Immediate = (fn: () => void) => unknown;
 
-/** Hops by `process.nextTick` between two real turns of the event loop. */
-const YIELD_EVERY = 64;
+/** Hops by `process.nextTick` between two looks at the clock. */
+const CHECK_EVERY = 64;
+/** How long a run of such hops may keep the event loop from its other tasks. */
+const YIELD_AFTER_MS = 1;
 
 const g = globalThis as unknown as {
   setImmediate?: Immediate;
@@ -78,6 +80,8 @@ let head = 0;
 /** A hop is on its way: the queue's head runs when it lands. */
 let scheduled = false;
 let hops = 0;
+/** When the event loop last ran a task of ours (performance.now()). */
+let turned = 0;
 
 function runOne(): void {
   const fn = fns[head]!;
@@ -113,15 +117,24 @@ const tickThenRun = (): void => nextTick!(runOne);
  */
 const settled: Promise<void> = Promise.resolve();
 
+/** A real turn of the event loop: the clock restarts. */
+function runTurn(): void {
+  turned = performance.now();
+  runOne();
+}
+
 /** Sends the queue's head on its way to a later task. */
 function hop(): void {
-  if (nextTick !== undefined && ++hops < YIELD_EVERY) {
+  if (
+    nextTick !== undefined &&
+    (++hops < CHECK_EVERY ||
+      // (A turn costs far more than the clock: under load, the process's
+      // core itself. Hence a turn per millisecond, not per 64 hops.)
+      (hops = 0, performance.now() - turned < YIELD_AFTER_MS))
+  ) {
     // From a microtask, so that the tick lands after the microtasks drain.
     void settled.then(tickThenRun);
-  } else {
-    hops = 0;
-    task(runOne);
-  }
+  } else task(runTurn);
 }
 
 /** Calls `fn(arg)` in a later task. */

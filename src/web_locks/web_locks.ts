@@ -60,8 +60,8 @@ export interface WebLocksOptions {
    * `request()`, and an abort in the same synchronous code still wins, but
    * not one after an `await`. It saves the hop to that later task per
    * request (on Node, Deno and Bun a tick queued once the microtask queue
-   * is empty, with a turn of the event loop every 64th; elsewhere a turn
-   * each time).
+   * is empty, with a turn of the event loop at least every millisecond;
+   * elsewhere a turn each time).
    *
    * @default {"task"}
    */
