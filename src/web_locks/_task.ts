@@ -48,6 +48,7 @@ const task: Immediate = (() => {
     return (fn) => {
       if (channel === undefined) {
         channel = new MessageChannel();
+        // (Only runTurn is ever passed: the queue is this module's own.)
         channel.port1.onmessage = fn;
       }
       channel.port2.postMessage(null);
@@ -58,8 +59,8 @@ const task: Immediate = (() => {
 
 /**
  * `process.nextTick` where its queue is known to run after the microtask
- * queue drains (Node, Deno, Bun; checked by the conformance suite on each):
- * not workerd's, whose `nextTick` (with `nodejs_compat`) is a microtask.
+ * queue drains (Node, Deno, Bun; checked by the conformance suite on each).
+ * Not workerd's (with `nodejs_compat`): its order is not checked here.
  */
 const nextTick: ((fn: () => void) => void) | undefined = (() => {
   const tick = g.process?.nextTick;
@@ -73,7 +74,7 @@ const nextTick: ((fn: () => void) => void) | undefined = (() => {
   return known ? (fn) => tick(fn) : undefined;
 })();
 
-// The callbacks waiting for their task, in order: a ring of pairs.
+// The callbacks waiting for their task, in order: two arrays read from head.
 let fns: ((arg: never) => void)[] = [];
 let args: unknown[] = [];
 let head = 0;
