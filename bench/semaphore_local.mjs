@@ -28,6 +28,17 @@ const peers = {
       }
     },
   },
+  // The same loop as async-mutex's below: one await per iteration. A local
+  // release frees the permits before it returns (its promise is settled).
+  "unilock acquire, release() not awaited": {
+    make: () => createSemaphore("local", { permits: PERMITS }),
+    loop: async (n, sem) => {
+      for (let i = 0; i < n; i++) {
+        const lease = await sem.acquire();
+        void lease.release();
+      }
+    },
+  },
   "unilock withPermits": {
     make: () => createSemaphore("local", { permits: PERMITS }),
     loop: async (n, sem) => {
@@ -49,6 +60,22 @@ const peers = {
     loop: async (n, sem) => {
       const fn = () => {};
       for (let i = 0; i < n; i++) await sem.runExclusive(fn);
+    },
+  },
+  // The floors: what the awaits alone cost, with no semaphore at all.
+  "floor: 2 awaits (acquire + await release)": {
+    make: () => Promise.resolve(),
+    loop: async (n, settled) => {
+      for (let i = 0; i < n; i++) {
+        await settled;
+        await settled;
+      }
+    },
+  },
+  "floor: 1 await (async-mutex's loop)": {
+    make: () => Promise.resolve(),
+    loop: async (n, settled) => {
+      for (let i = 0; i < n; i++) await settled;
     },
   },
 };
@@ -73,13 +100,6 @@ async function contended({ make, loop }) {
   const start = performance.now();
   await Promise.all(Array.from({ length: TASKS }, () => loop(PER_TASK, sem)));
   return (performance.now() - start) / (TASKS * PER_TASK);
-}
-
-async function measure(fn) {
-  await fn(); // warm-up
-  const samples = [];
-  for (let r = 0; r < ROUNDS; r++) samples.push(await fn());
-  return median(samples);
 }
 
 const fmtNs = (ms) => `${(ms * 1e6).toFixed(0)} ns`;
@@ -113,9 +133,16 @@ for (
     "| peer | per op | throughput | unilock is faster by |\n|---|---|---|---|",
   );
   const row = results[run.name] = {};
-  for (const [label, peer] of Object.entries(peers)) {
-    row[label] = await measure(() => run(peer));
+  for (const label of Object.keys(peers)) row[label] = [];
+  // Round-robin: every peer's samples spread over the same stretch of a
+  // noisy machine's load.
+  for (const peer of Object.values(peers)) await run(peer); // warm-up
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [label, peer] of Object.entries(peers)) {
+      row[label].push(await run(peer));
+    }
   }
+  for (const label of Object.keys(peers)) row[label] = median(row[label]);
   const uni = row["unilock acquire/release"];
   for (const [label, ms] of Object.entries(row)) {
     console.log(
@@ -140,6 +167,19 @@ for (
   if (most !== PERMITS) throw new Error(`most permits out: ${most}`);
 }
 
+// What 5× would take, against what the awaits alone cost.
+for (const run of ["uncontended", "contended"]) {
+  const row = results[run];
+  console.log(
+    `\n${run}: 5× faster than async-mutex's Semaphore is ${
+      fmtNs(row["async-mutex 0.5.0 Semaphore"] / 5)
+    } per acquire + release; the bare awaits alone cost ${
+      fmtNs(row["floor: 1 await (async-mutex's loop)"])
+    } (one, as async-mutex's loop awaits) and ${
+      fmtNs(row["floor: 2 awaits (acquire + await release)"])
+    } (two, as the loop that awaits release()).`,
+  );
+}
 const targets = [
   [
     "uncontended: ≥ 5× faster than async-mutex's Semaphore",
@@ -150,6 +190,16 @@ const targets = [
     `${TASKS} tasks on ${PERMITS} permits: ≥ 5× faster than async-mutex's Semaphore`,
     results.contended["async-mutex 0.5.0 Semaphore"] /
     results.contended["unilock acquire/release"],
+  ],
+  [
+    `the same, release() not awaited (async-mutex's loop shape), uncontended`,
+    results.uncontended["async-mutex 0.5.0 Semaphore"] /
+    results.uncontended["unilock acquire, release() not awaited"],
+  ],
+  [
+    `the same, release() not awaited, ${TASKS} tasks on ${PERMITS} permits`,
+    results.contended["async-mutex 0.5.0 Semaphore"] /
+    results.contended["unilock acquire, release() not awaited"],
   ],
 ];
 console.log(

@@ -438,6 +438,43 @@ export function webLocksConformance(
   );
 
   it(
+    "WebLocks.request() called from a task's own code calls back after that task's microtasks",
+    async (locks, name) => {
+      // Called outside any microtask (a timer's task), where a runtime's
+      // tick queue (process.nextTick) runs before the microtasks.
+      const done = await new Promise<Promise<number>>((resolve) => {
+        setTimeout(() => {
+          let ticks = 0;
+          const result = locks.request(name, () => ticks);
+          void (async () => {
+            for (let i = 0; i < 100; i++) {
+              await undefined;
+              ticks++;
+            }
+          })();
+          resolve(result);
+        }, 0);
+      });
+      assertEquals(await done, 100);
+    },
+  );
+
+  it(
+    "WebLocks.request() lets timers run during a long run of grants",
+    async (locks, name) => {
+      // A run of callbacks, each granted as the last one ends, must not keep
+      // the event loop from its other tasks.
+      let fired = false, before = 0;
+      setTimeout(() => fired = true, 0);
+      while (!fired && before < 100_000) {
+        await locks.request(name, () => {});
+        before++;
+      }
+      assert(fired, `a timer waited through ${before} grants`);
+    },
+  );
+
+  it(
     "WebLocks.request() calls each granted callback in its own task",
     async (locks, name) => {
       const seen: string[] = [];
