@@ -241,18 +241,35 @@ export async function driveHttp(args, backend, scenario, seed, env, run) {
 }
 
 /**
- * Runs an HTTP scenario's client processes to the end: `processes` at once,
- * each started by `start(index, result)`; a restart of the server every
- * `scenario.restartEveryMs`, or with `scenario.kill` a random process killed
- * (and replaced) now and then. Then calms `proxy`. Returns every process's
- * result and the faults injected, by kind.
+ * Runs a scenario's client processes to the end: `processes` at once, each
+ * started by `start(index, result)`, and the scenario's disruption:
+ * a restart of the server (`env.restart`) every `scenario.restartEveryMs`;
+ * with `scenario.kill` a random process killed (and replaced) now and then
+ * (counted as `killLabel`); with `scenario.stop` (`{ ms: [min, max] }`) a
+ * random running process stopped (SIGSTOP) that long and continued; or
+ * `disruption` of the runner's own (`{ everyMs, act, label }`, `act`
+ * resolving how many it did). Then calms `proxy`, if any. Returns every
+ * process's result and the faults injected, by kind.
  */
 export async function driveProcesses(
-  { backend, scenario, env, proxy, seed, deadline, quick, processes, start },
+  {
+    backend,
+    scenario,
+    env,
+    proxy,
+    seed,
+    deadline,
+    quick,
+    processes,
+    start,
+    killLabel = "client-killed",
+    disruption: own,
+  },
 ) {
   const rng = seeded(seed);
   const results = [];
   const running = new Set();
+  const stopped = new Set();
   let next = 0;
   const launch = () => {
     const index = next++;
@@ -270,9 +287,14 @@ export async function driveProcesses(
       // Quick runs are short: disrupt sooner, so that they disrupt at all.
       await sleep(every / (quick ? 3 : 1) * (0.5 + rng()));
       if (running.size === 0) break;
-      await act();
-      faults[label] = (faults[label] ?? 0) + 1;
+      const n = await act();
+      faults[label] = (faults[label] ?? 0) + (n ?? 1);
     }
+  };
+  /** A process that runs (not one stopped now). */
+  const victim = () => {
+    const alive = [...running].filter((c) => !stopped.has(c));
+    return alive[Math.floor(rng() * alive.length)];
   };
   const disruption = scenario.restartEveryMs
     ? disrupt(
@@ -284,14 +306,31 @@ export async function driveProcesses(
     ? disrupt(
       1_500,
       () => {
-        // A client process dies (mid-wait or mid-hold); another takes its place.
-        const victim = [...running][Math.floor(rng() * running.size)];
-        victim?.kill("SIGKILL");
+        // A process dies (mid-wait or mid-hold); another takes its place.
+        victim()?.kill("SIGKILL");
         finished.push(launch());
       },
-      "client-killed",
+      killLabel,
       quick ? 2 : 8,
     )
+    : scenario.stop
+    ? disrupt(
+      1_500,
+      async () => {
+        const child = victim();
+        if (child === undefined) return 0;
+        stopped.add(child);
+        child.kill("SIGSTOP");
+        const [min, max] = scenario.stop.ms;
+        await sleep(min + rng() * (max - min));
+        child.kill("SIGCONT");
+        stopped.delete(child);
+      },
+      "process-stopped",
+      quick ? 3 : 8,
+    )
+    : own
+    ? disrupt(own.everyMs, own.act, own.label)
     : Promise.resolve();
   while (true) {
     const count = finished.length;
@@ -299,13 +338,15 @@ export async function driveProcesses(
     if (finished.length === count && running.size === 0) break;
   }
   await disruption;
-  proxy.calm();
-  Object.assign(
-    faults,
-    ...Object.entries(proxy.stats().injected).filter(([, n]) => n > 0).map((
-      [k, n],
-    ) => ({ [k]: n })),
-  );
+  if (proxy !== undefined) {
+    proxy.calm();
+    Object.assign(
+      faults,
+      ...Object.entries(proxy.stats().injected).filter(([, n]) => n > 0).map((
+        [k, n],
+      ) => ({ [k]: n })),
+    );
+  }
   return { results, faults };
 }
 

@@ -35,6 +35,7 @@ import {
   chaosArgs,
   children,
   driveHttp,
+  driveProcesses,
   httpBackends,
   pauses as pausesFor,
   runScenarios,
@@ -484,7 +485,7 @@ const SCENARIOS = {
       name: "process-stopped",
       sections: 15_000,
       names: 2,
-      stopMs: 1_500,
+      stop: { ms: [1_500, 1_500] },
       workload: { holdMs: [10, 40], leaseMs: 500 },
     },
     {
@@ -526,7 +527,6 @@ const SCENARIOS = {
 };
 
 const pauses = (scenario) => pausesFor(scenario, quick);
-const between = (rng, [min, max]) => min + rng() * (max - min);
 
 function lockNames(count, tag) {
   const run = crypto.randomUUID().slice(0, 8);
@@ -540,7 +540,7 @@ function lockNames(count, tag) {
  * ghost waiter left by a timeout or an abort is caught.
  */
 function settleBound(scenario, lapseMs) {
-  const disrupted = scenario.kill || scenario.stopMs ||
+  const disrupted = scenario.kill || scenario.stop ||
     scenario.restartEveryMs ||
     scenario.faults || scenario.workload.pauseRatio;
   return disrupted ? longestLease(scenario.workload) * 2 + lapseMs : 1_000;
@@ -951,9 +951,20 @@ function plant(dir, rng, tag, deadPid) {
   return planted;
 }
 
-async function runFile(scenario, seed) {
-  const dir = mkdtempSync(join(tmpdir(), "unilock-chaos-file-"));
-  const names = lockNames(scenario.names ?? 4, "file");
+// ------------------------------------------------- file and deno-kv
+
+const DENO = new URL("../../node_modules/.bin/deno", import.meta.url).pathname;
+
+/**
+ * 4 processes on one store of the host, killed, stopped or given stale
+ * files now and then: Node processes on one lock directory (`file`), or
+ * Deno processes on one KV file (`deno-kv`).
+ */
+async function runSharedStore(backend, scenario, seed) {
+  const kv = backend === "deno-kv";
+  const dir = mkdtempSync(join(tmpdir(), `unilock-chaos-${backend}-`));
+  const path = join(dir, "chaos.sqlite3");
+  const names = lockNames(scenario.names ?? 4, kv ? "kv" : "file");
   const store = new FencedStore();
   const storeServer = await serveStore(store);
   const processes = 4;
@@ -961,27 +972,40 @@ async function runFile(scenario, seed) {
   const perClient = scenario.perClient ??
     Math.ceil(size(scenario.sections) / (processes * tasks));
   const deadline = now() + deadlineOf(scenario);
-  const rng = seeded(seed);
-  const results = [];
-  const running = new Set();
-  const stopped = new Set();
-  let next = 0;
-  const launch = () => {
-    const index = next++;
-    const result = { records: [], counts: {}, errors: [] };
-    results.push(result);
-    const spawned = startClientProcess(
-      new URL("./_child.mjs", import.meta.url),
-      {
-        backend: "file",
-        dir,
+  const rng = seeded(derive(seed, 7_777));
+  let planting;
+  if (scenario.plantEveryMs) {
+    const tag = fileIdentity();
+    // A pid that is not running: a process that ran and exited.
+    const deadPid = spawnSync("true").pid;
+    planting = {
+      everyMs: scenario.plantEveryMs * (quick ? 3 : 1),
+      act: () => plant(dir, rng, tag, deadPid),
+      label: "files-planted",
+    };
+  }
+  const { results, faults } = await driveProcesses({
+    backend,
+    scenario,
+    seed,
+    deadline,
+    quick,
+    processes,
+    killLabel: "process-killed",
+    disruption: planting,
+    start: (index, result) => {
+      const config = {
+        ...(kv ? { path } : {
+          backend,
+          dir,
+          watchStalls: 100,
+          sharedInstance: scenario.sharedInstance === true,
+        }),
         storeUrl: storeServer.url,
         names,
         tasks,
         client: index,
         seed: derive(seed, index),
-        watchStalls: 100,
-        sharedInstance: scenario.sharedInstance === true,
         workload: {
           ...scenario.workload,
           ...pauses(scenario),
@@ -989,80 +1013,33 @@ async function runFile(scenario, seed) {
           livenessMs,
           deadline,
         },
-      },
-      result,
-    );
-    running.add(spawned.child);
-    spawned.exited.then(() => running.delete(spawned.child));
-    return spawned.exited;
-  };
-  const finished = Array.from({ length: processes }, launch);
-  const faults = {};
-  const disrupt = async (every, act, label, limit = Infinity) => {
-    while (running.size > 0 && now() < deadline && !(faults[label] >= limit)) {
-      await sleep(every / (quick ? 3 : 1) * (0.5 + rng()));
-      if (running.size === 0) break;
-      const n = await act();
-      faults[label] = (faults[label] ?? 0) + (n ?? 1);
-    }
-  };
-  const victim = () => {
-    const alive = [...running].filter((c) => !stopped.has(c));
-    return alive[Math.floor(rng() * alive.length)];
-  };
-  let disruption = Promise.resolve();
-  if (scenario.kill) {
-    disruption = disrupt(
-      1_500,
-      () => {
-        // A process dies (mid-wait or mid-hold); another takes its place.
-        victim()?.kill("SIGKILL");
-        finished.push(launch());
-      },
-      "process-killed",
-      quick ? 3 : 12,
-    );
-  } else if (scenario.stop) {
-    disruption = disrupt(
-      1_500,
-      async () => {
-        const child = victim();
-        if (child === undefined) return 0;
-        stopped.add(child);
-        child.kill("SIGSTOP");
-        await sleep(between(rng, scenario.stop.ms));
-        child.kill("SIGCONT");
-        stopped.delete(child);
-      },
-      "process-stopped",
-      quick ? 3 : 12,
-    );
-  } else if (scenario.plantEveryMs) {
-    const tag = fileIdentity();
-    // A pid that is not running: a process that ran and exited.
-    const deadPid = spawnSync("true").pid;
-    disruption = disrupt(
-      scenario.plantEveryMs * (quick ? 3 : 1),
-      () => plant(dir, rng, tag, deadPid),
-      "files-planted",
-    );
-  }
-  while (true) {
-    const count = finished.length;
-    await Promise.all(finished);
-    if (finished.length === count && running.size === 0) break;
-  }
-  await disruption;
-  const make = (name) => createLock("file", { name, dir });
-  const stuck = await stuckAfter(
-    names,
-    make,
-    settleBound(scenario, 15_000),
-  );
+      };
+      return kv
+        ? startClientProcess(
+          new URL("./_deno_kv_child.ts", import.meta.url),
+          config,
+          result,
+          [DENO, "run", "-A", "--unstable-kv"],
+        )
+        : startClientProcess(
+          new URL("./_child.mjs", import.meta.url),
+          config,
+          result,
+        );
+    },
+  });
+  // Checked from this Node process (through @deno/kv for a KV file).
+  const make = (name) =>
+    kv
+      ? createLock("deno-kv", { name, kv: path })
+      : createLock("file", { name, dir });
+  const stuck = await stuckAfter(names, make, settleBound(scenario, 15_000));
   // Every process is gone: no waiter may be left in any queue.
   let waitersLeft = 0;
-  for (const name of names) {
-    waitersLeft += (await make(name).query()).pending.length;
+  if (!kv) {
+    for (const name of names) {
+      waitersLeft += (await make(name).query()).pending.length;
+    }
   }
   await storeServer.close();
   const report = check({
@@ -1072,110 +1049,6 @@ async function runFile(scenario, seed) {
     stuck,
     waitersLeft,
   });
-  report.faults = faults;
-  rmSync(dir, { recursive: true, force: true });
-  return report;
-}
-
-// ---------------------------------------------------------------- deno-kv
-
-const DENO = new URL("../../node_modules/.bin/deno", import.meta.url).pathname;
-
-async function runDenoKv(scenario, seed) {
-  const dir = mkdtempSync(join(tmpdir(), "unilock-chaos-kv-"));
-  const path = join(dir, "chaos.sqlite3");
-  const names = lockNames(scenario.names ?? 4, "kv");
-  const store = new FencedStore();
-  const storeServer = await serveStore(store);
-  const processes = 4;
-  const tasks = scenario.tasks ?? 4;
-  const perClient = scenario.perClient ??
-    Math.ceil(size(scenario.sections) / (processes * tasks));
-  const deadline = now() + deadlineOf(scenario);
-  const rng = seeded(seed);
-  const results = [];
-  const running = new Set();
-  let next = 0;
-  const launch = () => {
-    const index = next++;
-    const result = { records: [], counts: {}, errors: [] };
-    results.push(result);
-    const config = {
-      path,
-      storeUrl: storeServer.url,
-      names,
-      tasks,
-      client: index,
-      seed: derive(seed, index),
-      workload: {
-        ...scenario.workload,
-        ...pauses(scenario),
-        sections: perClient,
-        livenessMs,
-        deadline,
-      },
-    };
-    const spawned = startClientProcess(
-      new URL("./_deno_kv_child.ts", import.meta.url),
-      config,
-      result,
-      [DENO, "run", "-A", "--unstable-kv"],
-    );
-    running.add(spawned.child);
-    spawned.exited.then(() => running.delete(spawned.child));
-    return spawned.exited;
-  };
-  const finished = Array.from({ length: processes }, launch);
-  const faults = {};
-  const disrupt = async (every, act, label, limit) => {
-    while (running.size > 0 && now() < deadline && !(faults[label] >= limit)) {
-      await sleep(every / (quick ? 3 : 1) * (0.5 + rng()));
-      if (running.size === 0) break;
-      await act();
-      faults[label] = (faults[label] ?? 0) + 1;
-    }
-  };
-  const pick = () => [...running][Math.floor(rng() * running.size)];
-  const disruption = scenario.kill
-    ? disrupt(
-      1_500,
-      () => {
-        // A process dies (its holders mid-section, its waiters queued);
-        // another takes its place.
-        pick()?.kill("SIGKILL");
-        finished.push(launch());
-      },
-      "process-killed",
-      quick ? 2 : 8,
-    )
-    : scenario.stopMs
-    ? disrupt(
-      2_000,
-      async () => {
-        const victim = pick();
-        if (victim === undefined) return;
-        victim.kill("SIGSTOP");
-        await sleep(scenario.stopMs);
-        victim.kill("SIGCONT");
-      },
-      "process-stopped",
-      quick ? 3 : 8,
-    )
-    : Promise.resolve();
-  while (true) {
-    const count = finished.length;
-    await Promise.all(finished);
-    if (finished.length === count && running.size === 0) break;
-  }
-  await disruption;
-  // Checked from this Node process, through @deno/kv: the file is shared.
-  const stuck = await stuckAfter(
-    names,
-    (name) => createLock("deno-kv", { name, kv: path }),
-    settleBound(scenario, 15_000),
-  );
-  await storeServer.close();
-  const report = check({ names, results, store: store.state(), stuck });
   report.faults = faults;
   // A run that entered no section proves nothing: it fails (so does a
   // child whose clock is not this process's, which sees its deadline past).
@@ -1189,7 +1062,7 @@ async function runDenoKv(scenario, seed) {
 const runners = {
   local: runLocal,
   thread: runThread,
-  file: runFile,
+  file: (s, seed) => runSharedStore("file", s, seed),
   upstash: (s, seed) =>
     s.bounds
       ? runBoundsScenario("upstash", s, seed)
@@ -1198,7 +1071,7 @@ const runners = {
     s.bounds
       ? runBoundsScenario("durable-object", s, seed)
       : runHttp("durable-object", s, seed),
-  "deno-kv": runDenoKv,
+  "deno-kv": (s, seed) => runSharedStore("deno-kv", s, seed),
 };
 
 const { rows, passed, failed } = await runScenarios({

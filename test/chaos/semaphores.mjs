@@ -21,6 +21,7 @@ import { FAULT_KINDS } from "./_fault_proxy.mjs";
 import {
   chaosArgs,
   driveHttp,
+  driveProcesses,
   httpBackends,
   pauses,
   runScenarios,
@@ -169,7 +170,7 @@ const SCENARIOS = {
       name: "holder-stopped",
       sections: 10_000,
       names: 2,
-      stopMs: 1_250,
+      stop: { ms: [1_250, 1_250] },
       workload: { holdMs: [0, 2], leaseMs: 500 },
     },
   ],
@@ -206,7 +207,7 @@ const SCENARIOS = {
       name: "process-stopped",
       sections: 10_000,
       names: 2,
-      stopMs: 1_500,
+      stop: { ms: [1_500, 1_500] },
       workload: { holdMs: [10, 40], leaseMs: 500 },
     },
   ],
@@ -221,7 +222,7 @@ function semaphoreNames(count, tag) {
 }
 
 function settleBound(scenario, lapseMs) {
-  const disrupted = scenario.kill || scenario.stopMs ||
+  const disrupted = scenario.kill || scenario.stop ||
     scenario.restartEveryMs ||
     scenario.faults || scenario.workload.pauseRatio;
   return disrupted
@@ -414,86 +415,44 @@ async function runSharedStore(backend, scenario, seed) {
   const perClient = scenario.perClient ??
     Math.ceil(size(scenario.sections) / (processes * tasks));
   const deadline = now() + deadlineMs;
-  const rng = seeded(seed);
-  const results = [];
-  const running = new Set();
-  let next = 0;
-  const launch = () => {
-    const index = next++;
-    const result = { records: [], counts: {}, errors: [] };
-    results.push(result);
-    const config = {
-      ...(kv ? { path } : { backend, dir }),
-      names,
-      capacity: CAPACITY,
-      tasks,
-      client: index,
-      seed: derive(seed, index),
-      workload: {
-        ...scenario.workload,
-        ...pauses(scenario, quick),
-        sections: perClient,
-        livenessMs,
-        deadline,
-      },
-    };
-    const spawned = kv
-      ? startClientProcess(
-        new URL("./_deno_kv_semaphore_child.ts", import.meta.url),
-        config,
-        result,
-        [DENO, "run", "-A", "--unstable-kv"],
-      )
-      : startClientProcess(
-        new URL("./_semaphore_child.mjs", import.meta.url),
-        config,
-        result,
-      );
-    running.add(spawned.child);
-    spawned.exited.then(() => running.delete(spawned.child));
-    return spawned.exited;
-  };
-  const finished = Array.from({ length: processes }, launch);
-  const faults = {};
-  const disrupt = async (every, act, label, limit) => {
-    while (running.size > 0 && now() < deadline && !(faults[label] >= limit)) {
-      await sleep(every / (quick ? 3 : 1) * (0.5 + rng()));
-      if (running.size === 0) break;
-      await act();
-      faults[label] = (faults[label] ?? 0) + 1;
-    }
-  };
-  const pick = () => [...running][Math.floor(rng() * running.size)];
-  const disruption = scenario.kill
-    ? disrupt(
-      1_500,
-      () => {
-        pick()?.kill("SIGKILL");
-        finished.push(launch());
-      },
-      "process-killed",
-      quick ? 2 : 8,
-    )
-    : scenario.stopMs
-    ? disrupt(
-      2_000,
-      async () => {
-        const victim = pick();
-        if (victim === undefined) return;
-        victim.kill("SIGSTOP");
-        await sleep(scenario.stopMs);
-        victim.kill("SIGCONT");
-      },
-      "process-stopped",
-      quick ? 3 : 8,
-    )
-    : Promise.resolve();
-  while (true) {
-    const count = finished.length;
-    await Promise.all(finished);
-    if (finished.length === count && running.size === 0) break;
-  }
-  await disruption;
+  const { results, faults } = await driveProcesses({
+    backend,
+    scenario,
+    seed,
+    deadline,
+    quick,
+    processes,
+    killLabel: "process-killed",
+    start: (index, result) => {
+      const config = {
+        ...(kv ? { path } : { backend, dir }),
+        names,
+        capacity: CAPACITY,
+        tasks,
+        client: index,
+        seed: derive(seed, index),
+        workload: {
+          ...scenario.workload,
+          ...pauses(scenario, quick),
+          sections: perClient,
+          livenessMs,
+          deadline,
+        },
+      };
+      return kv
+        ? startClientProcess(
+          new URL("./_deno_kv_semaphore_child.ts", import.meta.url),
+          config,
+          result,
+          [DENO, "run", "-A", "--unstable-kv"],
+        )
+        : startClientProcess(
+          new URL("./_semaphore_child.mjs", import.meta.url),
+          config,
+          result,
+        );
+    },
+  });
   // Checked from this Node process (through @deno/kv for a KV file).
   const stuck = await stuckAfter(
     names,
