@@ -155,7 +155,7 @@ async function run(message: Job): Promise<unknown> {
       const tests: [string, () => Promise<void>][] = [];
       const register = (name: string, fn: () => Promise<void>) =>
         void tests.push([name, fn]);
-      lockContract(register, { type: "thread", quietMs: 5, steal: false });
+      lockContract(register, { type: "thread", quietMs: 5 });
       lockContract(register, { type: "local", quietMs: 5 });
       const failed: string[] = [];
       for (const [name, fn] of tests) {
