@@ -126,7 +126,8 @@ export const LAYOUT: Readonly<
     | "INTENT_SLOT"
     | "FENCE"
     | "INTENT_FENCE"
-    | "INTENT_EXPIRY",
+    | "INTENT_EXPIRY"
+    | "REVOKED",
     number
   >
 > = {
@@ -140,6 +141,7 @@ export const LAYOUT: Readonly<
   FENCE: FENCE,
   INTENT_FENCE: INTENT_FENCE,
   INTENT_EXPIRY: INTENT_EXPIRY,
+  REVOKED: REVOKED,
 };
 
 // Node 20 has no navigator; assume the smallest machine that has a choice.
