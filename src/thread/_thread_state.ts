@@ -1028,7 +1028,10 @@ export class ThreadState {
     i32[b + READERS] = readers;
     f64[d + FENCE] = fence;
     Atomics.add(i32, b + REPAIRS, 1);
-    if (stealing) this.#announceSteal();
+    // A steal whose thread died after its revocation, announced or not,
+    // has not woken its victims' watches yet: a spurious wake-up is only a
+    // look (and repairs are rare).
+    this.#announceSteal();
     this.reap(true);
     this.dispatch();
     const head = i32[b + QUEUE_HEAD]!;

@@ -185,8 +185,9 @@ function checkHandle(handle: unknown): ThreadLockHandle {
  * and Bun `Worker`s, browser workers): the `thread` lock type. Its state
  * lives in a `SharedArrayBuffer`; waiting threads sleep with
  * `Atomics.waitAsync` and never block their event loop. FIFO across threads,
- * both modes, fences that strictly increase across all threads, and with
- * `leaseMs`, recovery from a holder thread that was terminated.
+ * both modes, fences that strictly increase across all threads, `steal` that
+ * takes the lock from holders in every thread, and with `leaseMs`, recovery
+ * from a holder thread that was terminated.
  *
  * @example Sharing a lock with a worker
  * ```ts
@@ -345,7 +346,8 @@ export class ThreadLock implements Lock {
    * await lease.release();
    * ```
    *
-   * @param options Timeout, signal, lease length and mode.
+   * @param options Timeout, signal, lease length, mode, priority, owner and
+   * `steal` (take the lock from its holders in every thread at once).
    * @returns The lease.
    */
   acquire(options?: AcquireOptions): Promise<Lease> {
