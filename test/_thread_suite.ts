@@ -9,6 +9,7 @@
 import {
   acquireAll,
   createLock,
+  createWebLocks,
   LockDeadlockError,
   LockLostError,
   LockManager,
@@ -395,6 +396,32 @@ export function threadSuite(test: RegisterTimedTest): void {
         await next.release();
       });
       assertEquals(await lock.isLocked(), false);
+    },
+    30_000,
+  );
+
+  test(
+    "WebLocks.request() with steal on thread takes the lock from a request held in another thread, which rejects with AbortError",
+    async () => {
+      const table = new ThreadLockTable();
+      const locks = createWebLocks("thread", { threads: table });
+      const name = randomName("web-steal");
+      await withWorkers(1, async ([worker]) => {
+        worker!.send({ job: "web lock", threads: table.handle, name });
+        assertEquals((await worker!.next()).held, true);
+        const mode = await locks.request(
+          name,
+          { steal: true },
+          (lock) => lock?.mode,
+        );
+        assertEquals(mode, "exclusive");
+        const settled = await within(worker!, 10_000);
+        assert(settled !== undefined, "the stolen request never settled");
+        assertEquals(settled.rejected, "AbortError");
+        assert(/stolen/.test(String(settled.message)), String(settled.message));
+      });
+      const { held, pending } = await locks.query();
+      assertEquals([held.length, pending.length], [0, 0]);
     },
     30_000,
   );

@@ -8,6 +8,7 @@
 import {
   type AcquireOptions,
   createLock,
+  createWebLocks,
   type Lease,
   LockManager,
   type ThreadLockHandle,
@@ -104,6 +105,12 @@ export type Job =
     block?: boolean;
     store: SharedArrayBuffer;
   }
+  /**
+   * Requests `name` through a Web Locks manager on the table and holds it
+   * (answers `{ held }`), until the request settles: `{ rejected, message }`
+   * when it was stolen.
+   */
+  | { job: "web lock"; threads: ThreadLockTableHandle; name: string }
   /** Steals the lock and keeps the lease: `{ fence }`. */
   | { job: "steal"; handle: ThreadLockHandle; leaseMs?: number }
   /** Moves this thread's clock (its performance.timeOrigin) by `byMs`. */
@@ -293,6 +300,25 @@ async function run(message: Job): Promise<unknown> {
         ms,
         accepted,
       };
+    }
+    case "web lock": {
+      const locks = createWebLocks("thread", { threads: message.threads });
+      let done!: () => void;
+      const callback = new Promise<void>((resolve) => (done = resolve));
+      try {
+        await locks.request(message.name, () => {
+          port.postMessage({ held: true });
+          return callback;
+        });
+        return { resolved: true };
+      } catch (error) {
+        return {
+          rejected: (error as Error).name,
+          message: (error as Error).message,
+        };
+      } finally {
+        done();
+      }
     }
     case "steal": {
       const lock = createLock("thread", { handle: message.handle });
