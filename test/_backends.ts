@@ -12,8 +12,7 @@ import {
 
 export const backends: ContractBackend[] = [
   { type: "local", quietMs: 5 },
-  // Thread locks cannot steal yet (src/thread is being rewritten).
-  { type: "thread", quietMs: 5, steal: false },
+  { type: "thread", quietMs: 5 },
 ];
 
 /**
@@ -106,7 +105,6 @@ export const webLocksBackends: WebLocksBackend[] = [
   {
     type: "thread",
     quietMs: 5,
-    steal: false,
     // One table, so that the suite's managers share names.
     options: (() => {
       let threads: ThreadLockTable | undefined;

@@ -9,9 +9,11 @@
 import {
   acquireAll,
   createLock,
+  createWebLocks,
   LockDeadlockError,
   LockLostError,
   LockManager,
+  LockReleasedError,
   LockTimeoutError,
   ThreadLock,
   type ThreadLockHandle,
@@ -281,6 +283,197 @@ export function threadSuite(test: RegisterTimedTest): void {
     30_000,
   );
 
+  test(
+    "ThreadLock.acquire() with steal takes the lock from a holder in another thread at once: its signal aborts, its stale write is fenced off, its release frees nothing, the queue waits",
+    async () => {
+      const lock = new ThreadLock({ name: randomName("steal") });
+      const store = new SharedArrayBuffer(8);
+      await withWorkers(1, async ([worker]) => {
+        // No leaseMs: no renewal would ever tell it; only the steal can.
+        worker!.send({ job: "hold until stolen", handle: lock.handle, store });
+        const { fence } = await worker!.next();
+        const waiter = track(lock.acquire({ timeoutMs: 30_000 }));
+        await delay(20);
+        const started = performance.now();
+        const thief = await lock.acquire({ steal: true });
+        assert(thief.fence > (fence as number), `fence ${thief.fence}`);
+        new Float64Array(store)[0] = thief.fence; // the thief's write lands
+        const heard = await within(worker!, 10_000);
+        assert(heard !== undefined, "the stolen holder never heard of it");
+        const ms = performance.now() - started;
+        assertEquals(heard.lost, "LockLostError");
+        assert(/stolen/.test(String(heard.reason)), String(heard.reason));
+        assert(ms < 5_000, `the holder heard after ${ms}ms`);
+        assertEquals(heard.accepted, false, "the stale write was accepted");
+        // Its release (done) freed nothing: the thief holds, the queue waits.
+        assertEquals(await lock.isLocked(), true);
+        assertEquals(await lock.tryAcquire(), undefined);
+        await delay(20);
+        assertEquals(waiter.settled, false, "a waiter passed the thief");
+        await thief.release();
+        const next = await waiter.promise;
+        assert(next.fence > thief.fence);
+        await next.release();
+      });
+      assertEquals(await lock.isLocked(), false);
+    },
+    30_000,
+  );
+
+  test(
+    "ThreadLock.acquire() with steal is seen by a shared holder whose thread is busy elsewhere as soon as it looks at its signal",
+    async () => {
+      const lock = new ThreadLock({ name: randomName("steal-busy") });
+      const store = new SharedArrayBuffer(8);
+      await withWorkers(1, async ([worker]) => {
+        worker!.send({
+          job: "hold until stolen",
+          handle: lock.handle,
+          options: { mode: "shared", leaseMs: 60_000 },
+          block: true,
+          store,
+        });
+        const { fence } = await worker!.next();
+        const mine = await lock.acquire({ mode: "shared" });
+        const started = performance.now();
+        const thief = await lock.tryAcquire({ steal: true });
+        assert(thief !== undefined && thief.fence > (fence as number));
+        assert(mine.signal.aborted, "this thread's shared holder kept it");
+        assert(/stolen/.test(String(mine.signal.reason)));
+        new Float64Array(store)[0] = thief.fence;
+        const heard = await within(worker!, 10_000);
+        assert(heard !== undefined, "the busy holder never saw the steal");
+        const ms = performance.now() - started;
+        assertEquals(heard.lost, "LockLostError");
+        assert(/stolen/.test(String(heard.reason)), String(heard.reason));
+        assert(ms < 5_000, `the busy holder saw it after ${ms}ms`);
+        assertEquals(heard.accepted, false, "the stale write was accepted");
+        await mine.release();
+        assertEquals(await lock.tryAcquire({ mode: "shared" }), undefined);
+        await thief.release();
+      });
+      assertEquals(await lock.isLocked(), false);
+    },
+    30_000,
+  );
+
+  test(
+    "ThreadLock.acquire() with steal from a worker aborts this thread's holder promptly, and its release leaves the thief's lease",
+    async () => {
+      const lock = new ThreadLock({ name: randomName("stolen-here") });
+      const lease = await lock.acquire();
+      const lost = new Promise<unknown>((resolve) =>
+        lease.signal.addEventListener(
+          "abort",
+          () => resolve(lease.signal.reason),
+        )
+      );
+      const waiter = track(lock.acquire({ timeoutMs: 30_000 }));
+      await delay(20);
+      await withWorkers(1, async ([worker]) => {
+        const started = performance.now();
+        worker!.send({ job: "steal", handle: lock.handle });
+        const { fence } = await worker!.next();
+        assert((fence as number) > lease.fence);
+        const reason = await Promise.race([lost, delay(10_000)]);
+        const ms = performance.now() - started;
+        assert(reason instanceof LockLostError, `signal: ${String(reason)}`);
+        assert(/stolen/.test(reason.message), reason.message);
+        assert(ms < 5_000, `heard after ${ms}ms`);
+        await lease.release();
+        assertEquals(
+          await lock.isLocked(),
+          true,
+          "the release freed the thief's lease",
+        );
+        await assertRejects(lease.extend(), LockReleasedError);
+        await delay(20);
+        assertEquals(waiter.settled, false, "a waiter passed the thief");
+        worker!.send({ job: "release held" });
+        await worker!.next();
+        const next = await waiter.promise;
+        assert(next.fence > (fence as number));
+        await next.release();
+      });
+      assertEquals(await lock.isLocked(), false);
+    },
+    30_000,
+  );
+
+  test(
+    "WebLocks.request() with steal on thread takes the lock from a request held in another thread, which rejects with AbortError",
+    async () => {
+      const table = new ThreadLockTable();
+      const locks = createWebLocks("thread", { threads: table });
+      const name = randomName("web-steal");
+      await withWorkers(1, async ([worker]) => {
+        worker!.send({ job: "web lock", threads: table.handle, name });
+        assertEquals((await worker!.next()).held, true);
+        const mode = await locks.request(
+          name,
+          { steal: true },
+          (lock) => lock?.mode,
+        );
+        assertEquals(mode, "exclusive");
+        const settled = await within(worker!, 10_000);
+        assert(settled !== undefined, "the stolen request never settled");
+        assertEquals(settled.rejected, "AbortError");
+        assert(/stolen/.test(String(settled.message)), String(settled.message));
+      });
+      const { held, pending } = await locks.query();
+      assertEquals([held.length, pending.length], [0, 0]);
+    },
+    30_000,
+  );
+
+  test("ThreadLock.acquire() with steal withdraws a grant not yet taken up, and its waiter is first in line behind the thief", async () => {
+    const lock = new ThreadLock({ name: randomName("steal-grant") });
+    const holder = await lock.acquire();
+    const first = track(lock.acquire({ timeoutMs: 10_000 }));
+    await delay(10);
+    const second = track(lock.acquire({ timeoutMs: 10_000 }));
+    await delay(10);
+    // The release grants the first waiter's slot; the steal comes before
+    // that waiter's thread (this one) has run to take it up.
+    await holder.release();
+    const thief = await lock.acquire({ steal: true });
+    await delay(30);
+    assertEquals([first.settled, second.settled], [false, false]);
+    assertEquals(await lock.isLocked(), true);
+    await thief.release();
+    const lease = await first.promise;
+    assert(lease.fence > thief.fence);
+    await delay(20);
+    assertEquals(second.settled, false, "the second passed the first");
+    await lease.release();
+    await (await second.promise).release();
+  });
+
+  test("ThreadLock completes the revocation of a steal whose thread died halfway through it", async () => {
+    const lock = new ThreadLock({ name: randomName("steal-intent") });
+    const holder = await lock.acquire();
+    // What a thread leaves that dies stealing, having announced the
+    // revocation, before any of its stores: its token in the guard word.
+    const i32 = new Int32Array(lock.handle.buffer);
+    const f64 = new Float64Array(lock.handle.buffer);
+    Atomics.store(i32, LAYOUT.GUARD, 0x4321 << 16);
+    f64[LAYOUT.REVOKED] = f64[LAYOUT.FENCE]!;
+    Atomics.store(i32, LAYOUT.INTENT, 2);
+    // The takeover repairs the region; the lock is free (the thief died).
+    const next = await new ThreadLock({ handle: lock.handle }).acquire({
+      timeoutMs: 10_000,
+    });
+    assert(next.fence > holder.fence);
+    assertEquals(new ThreadState(lock.handle.buffer, 0).repairs, 1);
+    assert(
+      holder.signal.aborted && /stolen/.test(String(holder.signal.reason)),
+    );
+    await holder.release();
+    assertEquals(await lock.isLocked(), true);
+    await next.release();
+    assertEquals(await lock.isLocked(), false);
+  });
+
   test("ThreadLease.signal aborts with LockLostError when the lease expires while the event loop is blocked", async () => {
     const lock = new ThreadLock({ name: randomName("blocked") });
     const lease = await lock.acquire({ leaseMs: 60 });
@@ -293,9 +486,11 @@ export function threadSuite(test: RegisterTimedTest): void {
     await delay(40);
     assert(lease.signal.aborted, "the lost lease's signal did not abort");
     assert(lease.signal.reason instanceof LockLostError);
+    await assertRejects(lease.extend(), LockLostError);
     await lease.release(); // must not release the new holder
     assertEquals(await lock.isLocked(), true);
-    await assertRejects(lease.extend(), LockLostError);
+    // Released is released, lost first or not (as on every lock type).
+    await assertRejects(lease.extend(), LockReleasedError);
     await next.release();
     assertEquals(await lock.isLocked(), false);
   });

@@ -136,8 +136,8 @@ export interface AcquireOptions {
    * code may still be running, and only the fence keeps its late writes
    * out. On the distributed lock types the server revokes the old leases
    * atomically; their clients learn it at their next renewal (within a
-   * third of their lease) or `extend()`. Not every lock type can steal
-   * (`thread` cannot yet): those reject it with a `TypeError`.
+   * third of their lease) or `extend()`. A lock type that cannot steal
+   * rejects it with a `TypeError`.
    *
    * @default {false}
    */

@@ -23,9 +23,10 @@ export { THREAD_ID };
  * - **Inside a guarded section**, the next thread to want the guard takes
  *   it over (see _guard.ts) and calls {@linkcode ThreadState.repair}. Each
  *   operation orders its stores so that a prefix of them is harmless (a
- *   record is written before the flag that publishes it), the one
- *   operation that cannot — a grant, a dozen stores over a slot and the
- *   header — first writes an intent that the repair rolls forward, and
+ *   record is written before the flag that publishes it), the two
+ *   operations that cannot — a grant, a dozen stores over a slot and the
+ *   header, and a steal's revocation of every holder — first write an
+ *   intent that the repair rolls forward, and
  *   everything else (the free list, the queue's links, the held list, the
  *   counts, the earliest expiry) is derived and rebuilt from the slots'
  *   states by the repair.
@@ -43,7 +44,7 @@ export { THREAD_ID };
  *
  * Region layout (byte offsets from the region's base, which is 8-aligned):
  *
- *   0  int32  MAGIC          identifies a unilock lock region, layout 2
+ *   0  int32  MAGIC          identifies a unilock lock region, layout 3
  *   4  int32  CAPACITY       number of slots
  *   8  int32  GUARD          0 free, else its holder's token (_guard.ts)
  *  12  int32  WRITER         1 while an exclusive lease holds the lock
@@ -57,10 +58,10 @@ export { THREAD_ID };
  *  44  int32  WRITER_SLOT    the slot of an exclusive grant not yet taken up
  *  48  int32  FRESH          slots ever used: the ones above are free
  *  52  int32  HELD_HEAD      first slot of a shared lease with a slot
- *  56  int32  INTENT         1 while a grant is being written
+ *  56  int32  INTENT         1 while a grant is being written, 2 a steal
  *  60  int32  INTENT_SLOT    the slot it grants
  *  64  int32  REPAIRS        times the state was repaired after a takeover
- *  68  int32  (reserved)
+ *  68  int32  STEALS         steals so far (a word to notify on a steal)
  *  72  f64    TICKETS        waiters queued so far (orders the queue, see queueKey)
  *  80  f64    FENCE          last fence granted
  *  88  f64    WRITER_FENCE   the exclusive holder's fence
@@ -69,7 +70,8 @@ export { THREAD_ID };
  * 112  f64    CLOCK          the clock's floor (see _clock.ts)
  * 120  f64    INTENT_FENCE   the fence of the grant being written
  * 128  f64    INTENT_EXPIRY  and its expiry
- * 136  slots, 48 bytes each:
+ * 136  f64    REVOKED        every lease with a fence up to this was stolen
+ * 144  slots, 48 bytes each:
  *        int32 STATE (FREE, WAIT, GRANTED, HELD), int32 MODE (bit 0; the
  *        other bits are the waiter's THREAD_ID), int32 PREV, int32 NEXT (the
  *        queue, the held list or the free list), int32 GEN (advances every
@@ -80,8 +82,8 @@ export { THREAD_ID };
  *        last sign of life, or when it was granted)
  */
 
-export const MAGIC = 0x554c_4b32; // "ULK2"
-export const HEADER_BYTES = 136;
+export const MAGIC = 0x554c_4b33; // "ULK3"
+export const HEADER_BYTES = 144;
 export const SLOT_BYTES = 48;
 
 /** A waiter shows it is alive at least this often. */
@@ -95,7 +97,7 @@ export const WAITER_STALE_MS = 1_500;
 const CAPACITY = 1, GUARD = 2, WRITER = 3, READERS = 4;
 const QUEUE_HEAD = 5, QUEUE_TAIL = 6, FREE_HEAD = 7, WAITING = 8, OWNER = 9;
 const ANON = 10, WRITER_SLOT = 11, FRESH = 12, HELD_HEAD = 13;
-const INTENT = 14, INTENT_SLOT = 15, REPAIRS = 16;
+const INTENT = 14, INTENT_SLOT = 15, REPAIRS = 16, STEALS = 17;
 const TICKETS = 9,
   FENCE = 10,
   WRITER_FENCE = 11,
@@ -103,7 +105,8 @@ const TICKETS = 9,
   MIN_EXPIRY = 13,
   CLOCK = 14,
   INTENT_FENCE = 15,
-  INTENT_EXPIRY = 16;
+  INTENT_EXPIRY = 16,
+  REVOKED = 17;
 // Within a slot: int32 offsets from its state word, f64 offsets from its key.
 const MODE_ = 1, PREV_ = 2, NEXT_ = 3, GEN_ = 4, GONE_ = 5;
 const LEASE_ = 1, STAMP_ = 2;
@@ -123,7 +126,8 @@ export const LAYOUT: Readonly<
     | "INTENT_SLOT"
     | "FENCE"
     | "INTENT_FENCE"
-    | "INTENT_EXPIRY",
+    | "INTENT_EXPIRY"
+    | "REVOKED",
     number
   >
 > = {
@@ -137,6 +141,7 @@ export const LAYOUT: Readonly<
   FENCE: FENCE,
   INTENT_FENCE: INTENT_FENCE,
   INTENT_EXPIRY: INTENT_EXPIRY,
+  REVOKED: REVOKED,
 };
 
 // Node 20 has no navigator; assume the smallest machine that has a choice.
@@ -296,7 +301,8 @@ export class ThreadState {
     gen: number,
     now: number,
   ): boolean | undefined {
-    if (slot === -1) return true;
+    // A shared lease without a slot ends only by its release or a steal.
+    if (slot === -1) return !this.stolen(fence);
     if (!this.#guard.take(0.05)) return undefined;
     try {
       const f64 = this.f64;
@@ -329,6 +335,21 @@ export class ThreadState {
     } finally {
       this.#guard.release();
     }
+  }
+
+  /**
+   * Whether the lease with `fence` was stolen (`steal`). Needs no guard, so
+   * that a holder can look from anywhere: the revoked fence only grows, and
+   * the steal count's atomic load orders the read after the steal's stores.
+   */
+  stolen(fence: number): boolean {
+    Atomics.load(this.i32, this.#b + STEALS);
+    return fence <= this.f64[this.#d + REVOKED]!;
+  }
+
+  /** Int32 index of the word a steal notifies (see _steal_watch.ts). */
+  get stealsIndex(): number {
+    return this.#b + STEALS;
   }
 
   // Everything below runs between lock() and unlock().
@@ -509,6 +530,70 @@ export class ThreadState {
   }
 
   /**
+   * Takes the lock from every current holder and grants it, exclusive, to
+   * this thread at once, ahead of the queue (`steal`). Every lease granted
+   * so far is revoked by fence: the exclusive holder's record and every
+   * shared slot are cleared (their holders find them gone, as after an
+   * expiry), slotless shared leases are disowned by the revoked fence, and a
+   * grant not yet taken up is withdrawn (its waiter queues again with its
+   * key: first in line behind the thief). Waiters keep their places.
+   */
+  steal(leaseMs: number): Grant {
+    const i32 = this.i32, f64 = this.f64, b = this.#b, d = this.#d;
+    // The revoked fence first, then the intent: a thread dying among the
+    // stores below leaves a revocation that the repair completes (the lock
+    // then ends free: the thief died with it).
+    f64[d + REVOKED] = f64[d + FENCE]!;
+    Atomics.store(i32, b + INTENT, 2);
+    this.#revoke();
+    Atomics.store(i32, b + INTENT, 0);
+    // The thief's grant, ordered as grantNow()'s: the flag last.
+    const fence = this.#nextFence();
+    const expiry = leaseMs > 0 ? this.now + leaseMs : 0;
+    f64[d + WRITER_FENCE] = fence;
+    f64[d + WRITER_EXPIRY] = expiry;
+    i32[b + WRITER_SLOT] = 0;
+    i32[b + OWNER] = THREAD_ID;
+    i32[b + WRITER] = 1;
+    if (expiry > 0) this.#noteExpiry(expiry);
+    this.#announceSteal();
+    return { fence, slot: 0, gen: 0 };
+  }
+
+  /** Clears every holder's record (the revoked fence is written). */
+  #revoke(): void {
+    const i32 = this.i32, b = this.#b;
+    if (i32[b + WRITER] === 1) {
+      const slot = i32[b + WRITER_SLOT]!;
+      i32[b + WRITER] = 0;
+      this.f64[this.#d + WRITER_EXPIRY] = 0;
+      if (slot >= 1 && slot <= this.capacity) {
+        i32[b + WRITER_SLOT] = 0;
+        this.#free(slot);
+      }
+    }
+    for (
+      let s = i32[b + HELD_HEAD]!, n = 0;
+      s !== 0 && n < this.capacity;
+      n++
+    ) {
+      const after = i32[this.stateIndex(s) + NEXT_]!;
+      this.#unlinkHeld(s);
+      this.#free(s);
+      s = after;
+    }
+    i32[b + HELD_HEAD] = 0;
+    i32[b + ANON] = 0;
+    i32[b + READERS] = 0;
+  }
+
+  /** Wakes every thread watching its leases for a steal (_steal_watch.ts). */
+  #announceSteal(): void {
+    Atomics.add(this.i32, this.#b + STEALS, 1);
+    Atomics.notify(this.i32, this.#b + STEALS);
+  }
+
+  /**
    * Queues a waiter in its place by key (a new ticket's, or `key` for a
    * waiter queueing again); returns its slot, or 0 when none is free.
    */
@@ -634,7 +719,8 @@ export class ThreadState {
       this.#unlinkHeld(slot);
       this.#free(slot);
     } else {
-      if (i32[b + ANON]! <= 0) return false;
+      // A stolen one was disowned by the steal, which zeroed the count.
+      if (i32[b + ANON]! <= 0 || this.stolen(fence)) return false;
       i32[b + ANON]!--;
     }
     i32[b + READERS]!--;
@@ -663,7 +749,8 @@ export class ThreadState {
       this.#noteExpiry(expiry);
       return true;
     }
-    if (slot === 0) return true; // a shared lease without expiry is never lost
+    // A shared lease without a slot has no expiry: lost only to a steal.
+    if (slot === 0) return !this.stolen(fence);
     if (!this.#holdsSlot(fence, slot, gen)) return false;
     this.f64[this.#slotF64(slot) + LEASE_] = expiry;
     this.#noteExpiry(expiry);
@@ -879,6 +966,17 @@ export class ThreadState {
       }
       Atomics.store(i32, b + INTENT, 0);
     }
+    const revoked = f64[d + REVOKED]!;
+    const stealing = Atomics.load(i32, b + INTENT) === 2;
+    if (stealing) {
+      // A steal was revoking: finish it (below, every record with a fence
+      // up to the revoked one is cleared); the thief died before its grant.
+      i32[b + ANON] = 0;
+      Atomics.store(i32, b + INTENT, 0);
+    }
+    if (i32[b + WRITER] === 1 && f64[d + WRITER_FENCE]! <= revoked) {
+      i32[b + WRITER] = 0;
+    }
     // The exclusive grant not yet taken up, if the header and its slot agree.
     let writerSlot = i32[b + WRITER_SLOT]!;
     if (
@@ -898,8 +996,9 @@ export class ThreadState {
     for (let s = fresh; s >= 1; s--) {
       const x = this.stateIndex(s), state = i32[x]!;
       const shared = (i32[x + MODE_]! & 1) === SHARED;
+      const held = state === GRANTED || state === HELD;
       if (state === WAIT) waiters.push(s);
-      else if ((state === GRANTED || state === HELD) && shared) {
+      else if (held && shared && f64[this.#slotF64(s)]! > revoked) {
         this.#linkHeld(s);
         readers++;
         if (f64[this.#slotF64(s)]! > fence) fence = f64[this.#slotF64(s)]!;
@@ -929,6 +1028,10 @@ export class ThreadState {
     i32[b + READERS] = readers;
     f64[d + FENCE] = fence;
     Atomics.add(i32, b + REPAIRS, 1);
+    // A steal whose thread died after its revocation, announced or not,
+    // has not woken its victims' watches yet: a spurious wake-up is only a
+    // look (and repairs are rare).
+    this.#announceSteal();
     this.reap(true);
     this.dispatch();
     const head = i32[b + QUEUE_HEAD]!;

@@ -41,6 +41,7 @@ import {
 } from "./_thread_state.ts";
 import { type Sleeper, waitOn } from "./_wait_on.ts";
 import { hooks, type LeaseBinding } from "./_hooks.ts";
+import { StealWatch, type Watched } from "./_steal_watch.ts";
 
 export { WAIT_STRATEGY } from "./_wait_on.ts";
 
@@ -99,11 +100,16 @@ const known = new WeakMap<
     mine: Map<number, ThreadLease>;
     waiters: Map<number, Attempt>;
     rec: Recorder;
+    watch: StealWatch;
   }>
 >();
 
+const STOLEN = "it was stolen (another acquisition took the lock with steal)";
+
 // Set by ThreadLock's static block: a lease tells its lock it ended.
 let leaseEnded: (lock: ThreadLock, lease: ThreadLease, lost: boolean) => void;
+// Likewise: the lock's watch for steals in this thread.
+let watchOf: (lock: ThreadLock) => StealWatch;
 /** A LockTimeoutError for a deadline that passed while the guard was held. */
 function guardTimeout(
   name: string,
@@ -179,8 +185,9 @@ function checkHandle(handle: unknown): ThreadLockHandle {
  * and Bun `Worker`s, browser workers): the `thread` lock type. Its state
  * lives in a `SharedArrayBuffer`; waiting threads sleep with
  * `Atomics.waitAsync` and never block their event loop. FIFO across threads,
- * both modes, fences that strictly increase across all threads, and with
- * `leaseMs`, recovery from a holder thread that was terminated.
+ * both modes, fences that strictly increase across all threads, `steal` that
+ * takes the lock from holders in every thread, and with `leaseMs`, recovery
+ * from a holder thread that was terminated.
  *
  * @example Sharing a lock with a worker
  * ```ts
@@ -211,6 +218,8 @@ export class ThreadLock implements Lock {
    */
   #mine: Map<number, ThreadLease>;
   #waiters: Map<number, Attempt>;
+  /** This thread's leases of the lock that watch for a steal. */
+  #watch: StealWatch;
 
   /**
    * Creates a lock in new shared memory, or rebuilds one from a handle.
@@ -264,6 +273,7 @@ export class ThreadLock implements Lock {
           mine: new Map(),
           waiters: new Map(),
           rec: new Recorder(this, this.name, false),
+          watch: new StealWatch(this.#state.i32, this.#state.stealsIndex),
         },
       );
     }
@@ -271,6 +281,7 @@ export class ThreadLock implements Lock {
     attachRecorder(this, local.rec);
     this.#mine = local.mine;
     this.#waiters = local.waiters;
+    this.#watch = local.watch;
   }
 
   /**
@@ -335,7 +346,8 @@ export class ThreadLock implements Lock {
    * await lease.release();
    * ```
    *
-   * @param options Timeout, signal, lease length and mode.
+   * @param options Timeout, signal, lease length, mode, priority, owner and
+   * `steal` (take the lock from its holders in every thread at once).
    * @returns The lease.
    */
   acquire(options?: AcquireOptions): Promise<Lease> {
@@ -347,6 +359,7 @@ export class ThreadLock implements Lock {
       (lock as ThreadLock).#acquire(options, track);
     hooks.leaseBinding = (lease) =>
       lease instanceof ThreadLease ? lease.binding : undefined;
+    watchOf = (lock) => lock.#watch;
   }
 
   #acquire(
@@ -380,17 +393,15 @@ export class ThreadLock implements Lock {
     }
     let mode: LockMode, signal: AbortSignal | undefined;
     let timeoutMs: number | undefined, leaseMs: number | undefined;
-    let owner: string | undefined, priority: number;
+    let owner: string | undefined, priority: number, steal: boolean;
     try {
-      ({ mode, signal, timeoutMs, leaseMs, owner, priority } =
-        checkAcquireOptions(
-          this.name,
-          options,
-        ));
+      ({ mode, signal, timeoutMs, leaseMs, owner, priority, steal } =
+        checkAcquireOptions(this.name, options, true));
     } catch (error) {
       return Promise.reject(error);
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
+    if (steal) return this.#steal(leaseMs ?? 0, owner, signal, timeoutMs);
     const shared = mode === "shared";
     if (state.lockSoon()) {
       let grant: Grant | undefined | null;
@@ -420,6 +431,48 @@ export class ThreadLock implements Lock {
       this.#rec.begin(mode, owner, false),
       timeoutMs,
       track,
+    );
+  }
+
+  /**
+   * Takes the lock from every holder at once, ahead of the queue (`steal`,
+   * see ThreadState.steal). It never waits for the lock; only for the
+   * guard, if a terminated thread left it taken (within `timeoutMs`).
+   */
+  #steal(
+    leaseMs: number,
+    owner: string | undefined,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+  ): Promise<Lease> {
+    const state = this.#state;
+    const steal = (): Grant => {
+      try {
+        return state.steal(leaseMs);
+      } finally {
+        state.unlock();
+      }
+    };
+    if (state.lockSoon()) {
+      try {
+        return Promise.resolve(
+          this.#granted(false, steal(), leaseMs, owner),
+        );
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const at = this.#rec.begin("exclusive", owner, false);
+    return state.lockAsync(
+      timeoutMs === undefined ? undefined : performance.now() + timeoutMs,
+      signal,
+      (detail) => guardTimeout(this.name, timeoutMs, detail),
+    ).then(
+      () => this.#taken(false, steal(), leaseMs, at),
+      (error) => {
+        this.#rec.rejected(error, signal, "exclusive", at);
+        throw error;
+      },
     );
   }
 
@@ -616,15 +669,19 @@ export class ThreadLock implements Lock {
   tryAcquire(options?: AcquireOptions): Promise<Lease | undefined> {
     let mode: LockMode, signal: AbortSignal | undefined;
     let leaseMs: number | undefined, owner: string | undefined;
+    let steal: boolean;
     try {
-      ({ mode, signal, leaseMs, owner } = checkAcquireOptions(
+      ({ mode, signal, leaseMs, owner, steal } = checkAcquireOptions(
         this.name,
         options,
+        true,
       ));
     } catch (error) {
       return Promise.reject(error);
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
+    // A steal is never busy.
+    if (steal) return this.#steal(leaseMs ?? 0, owner, signal, undefined);
     const shared = mode === "shared";
     // It does not wait for the lock; it may wait (on timers, for at most the
     // takeover bound) for a guard that a terminated thread left taken.
@@ -955,7 +1012,7 @@ function renewTick(lease: ThreadLease): void {
 }
 
 /** A lease on a {@linkcode ThreadLock}. */
-class ThreadLease implements Lease {
+class ThreadLease implements Lease, Watched {
   readonly name: string;
   readonly mode: LockMode;
   readonly fence: number;
@@ -966,6 +1023,10 @@ class ThreadLease implements Lease {
   #timer: ReturnType<typeof setTimeout> | undefined = undefined;
   #controller: AbortController | undefined = undefined;
   #lock: ThreadLock;
+  /** Its `signal` was asked for: this thread's watch looks out for a steal. */
+  #watched = false;
+  /** `release()` was called (a later `extend()` says so, lost or not). */
+  #released = false;
   /** Its owner and grant time, when it has either (else nothing: smaller). */
   meta: { owner: string | undefined; since: number } | undefined = undefined;
 
@@ -988,7 +1049,28 @@ class ThreadLease implements Lease {
   }
 
   get signal(): AbortSignal {
-    return (this.#controller ??= new AbortController()).signal;
+    const signal = (this.#controller ??= new AbortController()).signal;
+    // Every look reads shared memory, so that a thread whose event loop is
+    // busy elsewhere (and cannot hear the watch) still sees a steal at once.
+    if (this.#state !== undefined) {
+      if (this.#state.stolen(this.fence)) this.#lose(STOLEN);
+      else if (!this.#watched) {
+        this.#watched = true;
+        watchOf(this.#lock).add(this);
+      }
+    }
+    return signal;
+  }
+
+  /** @internal Called by the steal watch (see _steal_watch.ts). */
+  checkStolen(): void {
+    if (this.#state === undefined) watchOf(this.#lock).delete(this);
+    else if (this.#state.stolen(this.fence)) this.#lose(STOLEN);
+  }
+
+  /** Why a lease that its lock no longer records was lost. */
+  #lossDetail(state: ThreadState, otherwise: string): string {
+    return state.stolen(this.fence) ? STOLEN : otherwise;
   }
 
   get released(): boolean {
@@ -1019,6 +1101,7 @@ class ThreadLease implements Lease {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#state = undefined;
+    if (this.#watched) watchOf(this.#lock).delete(this);
     leaseEnded(this.#lock, this, true);
     (this.#controller ??= new AbortController()).abort(
       new LockLostError(this.name, detail),
@@ -1052,26 +1135,28 @@ class ThreadLease implements Lease {
       );
     }, (ok) => {
       if (!ok && this.#state !== undefined) {
-        this.#lose(
+        this.#lose(this.#lossDetail(
+          state,
           `the lease of ${this.#leaseMs}ms expired before it was renewed (was the thread's event loop blocked?)`,
-        );
+        ));
       }
       return ok && this.#state !== undefined;
     });
   }
 
   release(): Promise<void> {
+    this.#released = true;
     const state = this.#state;
     if (state === undefined) return RESOLVED;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     // Inline, not through guarded(): this is half of every acquisition.
     if (state.lockSoon()) {
-      this.#ended(this.#end(state));
+      this.#ended(state, this.#end(state));
       return RESOLVED;
     }
     return state.lockAsync(undefined, undefined, unreachable).then(() =>
-      this.#ended(this.#end(state))
+      this.#ended(state, this.#end(state))
     );
   }
 
@@ -1086,12 +1171,18 @@ class ThreadLease implements Lease {
     }
   }
 
-  #ended(ok: boolean): void {
+  #ended(state: ThreadState, ok: boolean): void {
     if (this.#state === undefined) return; // lost meanwhile
     if (ok) {
       this.#state = undefined;
+      if (this.#watched) watchOf(this.#lock).delete(this);
       leaseEnded(this.#lock, this, false);
-    } else this.#lose("the lease expired before it was released");
+    } else {
+      // A stolen lease's release frees nothing: the thief's stays.
+      this.#lose(
+        this.#lossDetail(state, "the lease expired before it was released"),
+      );
+    }
   }
 
   /**
@@ -1105,10 +1196,11 @@ class ThreadLease implements Lease {
     } catch (error) {
       return Promise.reject(error);
     }
+    if (this.#state?.stolen(this.fence)) this.#lose(STOLEN);
     if (this.#state === undefined) {
       const lost = this.#controller?.signal.reason;
       return Promise.reject(
-        lost instanceof LockLostError
+        lost instanceof LockLostError && !this.#released
           ? lost
           : new LockReleasedError(this.name, "extend"),
       );

@@ -568,8 +568,13 @@ export async function runClient(config) {
       }
       // A holder a steal took the lock from may not know yet: it holds on
       // (as a user's section would) for as long as its backend takes to say
-      // so, and only then counts as unlost.
-      if (settleLostMs > 0 && !shared) await aborted(held.signal, settleLostMs);
+      // so, and only then counts as unlost. It looks at its signal as its
+      // section ends, which on a thread lease reads shared memory: a steal
+      // from another thread is seen then, before the watch's wake-up.
+      const seen = held.signal.aborted;
+      if (!seen && settleLostMs > 0 && !shared) {
+        await aborted(held.signal, settleLostMs);
+      }
       const end = now();
       held.signal.removeEventListener("abort", onLost);
       return { held, start: result.start, end, write: result.write, lostAt };

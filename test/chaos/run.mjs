@@ -322,7 +322,8 @@ const SCENARIOS = {
     },
     {
       // Workers terminated at random moments, many times, wherever they
-      // are: mid-acquire, mid-release, inside query(), queued, holding.
+      // are: mid-acquire, mid-release, inside query(), queued, holding;
+      // now and then an acquisition steals the lock.
       // Labelled acquisitions through a manager's table, so the deadlock
       // graph sees them too. In a child process under a hard timeout.
       name: "terminations",
@@ -335,6 +336,9 @@ const SCENARIOS = {
         holdMs: [0, 2],
         leaseMs: 300,
         sharedRatio: 0.2,
+        // Steals from live holders in other threads (their stale writes
+        // must be fenced off) and from dead ones.
+        stealRatio: 0.03,
         timeoutRatio: 0.3,
         timeoutMs: [0, 50],
         abortRatio: 0.2,

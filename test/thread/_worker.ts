@@ -8,6 +8,7 @@
 import {
   type AcquireOptions,
   createLock,
+  createWebLocks,
   type Lease,
   LockManager,
   type ThreadLockHandle,
@@ -90,6 +91,28 @@ export type Job =
     releaseAfterMs?: number;
   }
   | { job: "table get"; table: ThreadLockTableHandle; name: string }
+  /**
+   * Acquires and answers `{ fence }`; then, once the lease's signal aborts
+   * (looked for by a busy loop that blocks the event loop when `block`),
+   * tries a write to the fenced `store` (its highest fence so far, in
+   * `store[0]`, once `store[0]` is set by the thief), releases, and answers
+   * `{ reason, ms, accepted }`.
+   */
+  | {
+    job: "hold until stolen";
+    handle: ThreadLockHandle;
+    options?: AcquireOptions;
+    block?: boolean;
+    store: SharedArrayBuffer;
+  }
+  /**
+   * Requests `name` through a Web Locks manager on the table and holds it
+   * (answers `{ held }`), until the request settles: `{ rejected, message }`
+   * when it was stolen.
+   */
+  | { job: "web lock"; threads: ThreadLockTableHandle; name: string }
+  /** Steals the lock and keeps the lease: `{ fence }`. */
+  | { job: "steal"; handle: ThreadLockHandle; leaseMs?: number }
   /** Moves this thread's clock (its performance.timeOrigin) by `byMs`. */
   | { job: "skew clock"; byMs: number };
 
@@ -155,7 +178,7 @@ async function run(message: Job): Promise<unknown> {
       const tests: [string, () => Promise<void>][] = [];
       const register = (name: string, fn: () => Promise<void>) =>
         void tests.push([name, fn]);
-      lockContract(register, { type: "thread", quietMs: 5, steal: false });
+      lockContract(register, { type: "thread", quietMs: 5 });
       lockContract(register, { type: "local", quietMs: 5 });
       const failed: string[] = [];
       for (const [name, fn] of tests) {
@@ -242,6 +265,69 @@ async function run(message: Job): Promise<unknown> {
         configurable: true,
       });
       return { skewed: message.byMs };
+    }
+    case "hold until stolen": {
+      const lock = createLock("thread", { handle: message.handle });
+      const lease = await lock.acquire(message.options);
+      held.push(lease);
+      port.postMessage({ fence: lease.fence });
+      const started = performance.now();
+      const until = Date.now() + 10_000;
+      if (message.block) {
+        // A thread busy elsewhere: no event loop turn until it sees it.
+        while (!lease.signal.aborted && Date.now() < until) spin(1_000);
+      } else {
+        while (!lease.signal.aborted && Date.now() < until) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, 10_000);
+            lease.signal.addEventListener("abort", () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          });
+        }
+      }
+      const ms = performance.now() - started;
+      // The stale holder writes anyway, after the thief: the store refuses.
+      const store = new Float64Array(message.store);
+      while (store[0] === 0 && Date.now() < until) spin(1_000);
+      const accepted = lease.fence >= store[0]!;
+      if (accepted) store[0] = lease.fence;
+      await lease.release();
+      return {
+        reason: String(lease.signal.reason),
+        lost: (lease.signal.reason as Error | undefined)?.name,
+        ms,
+        accepted,
+      };
+    }
+    case "web lock": {
+      const locks = createWebLocks("thread", { threads: message.threads });
+      let done!: () => void;
+      const callback = new Promise<void>((resolve) => (done = resolve));
+      try {
+        await locks.request(message.name, () => {
+          port.postMessage({ held: true });
+          return callback;
+        });
+        return { resolved: true };
+      } catch (error) {
+        return {
+          rejected: (error as Error).name,
+          message: (error as Error).message,
+        };
+      } finally {
+        done();
+      }
+    }
+    case "steal": {
+      const lock = createLock("thread", { handle: message.handle });
+      const lease = await lock.acquire({
+        steal: true,
+        ...(message.leaseMs === undefined ? {} : { leaseMs: message.leaseMs }),
+      });
+      held.push(lease);
+      return { fence: lease.fence };
     }
     case "release held": {
       for (const lease of held.splice(0)) await lease.release();
