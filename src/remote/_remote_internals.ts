@@ -20,6 +20,7 @@ export const remoteInternals: {
     driver: RemoteDriver,
     options: RemoteLockOptions,
     capacity: number,
+    refusal: (theirs: number) => Error,
   ) => RemoteLock;
   /** Acquires `checked.permits`, in line across all clients. */
   acquire: (
@@ -35,6 +36,4 @@ export const remoteInternals: {
   status: (lock: RemoteLock) => Promise<RemoteStatus>;
   /** The lock's recorder. */
   recorder: (lock: RemoteLock) => Recorder;
-  /** The error for a name held with another capacity (`0`: as a lock). */
-  mismatch: (lock: RemoteLock, capacity: number) => Error;
 } = {} as never;

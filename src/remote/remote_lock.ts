@@ -206,11 +206,14 @@ export class RemoteLock implements Lock {
    * carries; undefined for a lock.
    */
   #capacity: number | undefined;
+  /** A semaphore's error for a name held with another capacity. */
+  #refusal: ((theirs: number) => Error) | undefined;
 
   static {
-    remoteInternals.create = (driver, options, capacity) => {
+    remoteInternals.create = (driver, options, capacity, refusal) => {
       const lock = new RemoteLock(driver, options);
       lock.#capacity = capacity;
+      lock.#refusal = refusal;
       return lock;
     };
     remoteInternals.acquire = (lock, checked) => lock.#begin(checked);
@@ -221,7 +224,6 @@ export class RemoteLock implements Lock {
       return await lock.#call("status", (s) => driver.status(s), Infinity);
     };
     remoteInternals.recorder = (lock) => lock.#rec;
-    remoteInternals.mismatch = (lock, capacity) => lock.#mismatch(capacity);
   }
 
   /**
@@ -988,17 +990,10 @@ export class RemoteLock implements Lock {
    * and waiters have another capacity (`0`: they hold it as a lock).
    */
   #mismatch(theirs: number): Error {
-    const mine = this.#capacity;
-    const at = this.#driver.target;
-    if (mine === undefined || theirs === 0) {
-      return new TypeError(
-        mine === undefined
-          ? `Cannot acquire lock "${this.name}" as the name is in use at ${at} as a semaphore of ${theirs} permits: a lock and a semaphore cannot share a name`
-          : `Cannot acquire semaphore "${this.name}" as the name is in use at ${at} as a lock: a lock and a semaphore cannot share a name`,
-      );
-    }
-    return new RangeError(
-      `Cannot acquire semaphore "${this.name}" as 'permits' (its capacity) is ${mine} here but ${theirs} for the holders and waiters of the name at ${at}: every client of a semaphore must give the same permits, and a name's capacity changes only once nobody holds or waits for it`,
+    // A semaphore's own messages live with it (remote_semaphore.ts), out of
+    // a bundle that uses only locks.
+    return this.#refusal?.(theirs) ?? new TypeError(
+      `Cannot acquire lock "${this.name}" as the name is in use at ${this.#driver.target} as a semaphore of ${theirs} permits: a lock and a semaphore cannot share a name`,
     );
   }
 

@@ -34,6 +34,25 @@ export interface RemoteSemaphoreOptions extends RemoteLockOptions {
 }
 
 /**
+ * The error for a request the server refused because the name's holders and
+ * waiters have another capacity (`0`: they hold it as a lock).
+ */
+function refusal(
+  name: string,
+  mine: number,
+  theirs: number,
+  at: string,
+): Error {
+  return theirs === 0
+    ? new TypeError(
+      `Cannot acquire semaphore "${name}" as the name is in use at ${at} as a lock: a lock and a semaphore cannot share a name`,
+    )
+    : new RangeError(
+      `Cannot acquire semaphore "${name}" as 'permits' (its capacity) is ${mine} here but ${theirs} for the holders and waiters of the name at ${at}: every client of a semaphore must give the same permits, and a name's capacity changes only once nobody holds or waits for it`,
+    );
+}
+
+/**
  * A counting semaphore on a distributed backend: a `RemoteLock` (the one
  * client life cycle of every remote backend) whose requests each take some
  * permits of a capacity they carry. The server admits the head of its queue
@@ -87,6 +106,8 @@ export class RemoteSemaphore implements Semaphore {
   /** The capacity: the most permits out at once. */
   readonly permits: number;
   #lock: RemoteLock;
+  /** Where the backend is, for errors. */
+  #target: string;
 
   /**
    * Builds a semaphore on `driver`; checks the options now.
@@ -103,7 +124,13 @@ export class RemoteSemaphore implements Semaphore {
       );
     }
     const { permits: _, ...lockOptions } = options;
-    this.#lock = remoteInternals.create(driver, lockOptions, this.permits);
+    this.#lock = remoteInternals.create(
+      driver,
+      lockOptions,
+      this.permits,
+      (theirs) => refusal(this.name, this.permits, theirs, driver.target),
+    );
+    this.#target = driver.target;
     this.name = this.#lock.name;
     this.type = this.#lock.type;
     attachRecorder(this, remoteInternals.recorder(this.#lock));
@@ -187,7 +214,7 @@ export class RemoteSemaphore implements Semaphore {
       await remoteInternals.status(this.#lock);
     // Held or awaited without a capacity: as a lock.
     if (holders + waiters > 0 && capacity !== this.permits) {
-      throw remoteInternals.mismatch(this.#lock, capacity);
+      throw refusal(this.name, this.permits, capacity, this.#target);
     }
     if (!Number.isSafeInteger(permits) || permits < 0) {
       throw new LockBackendError(
