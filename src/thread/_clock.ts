@@ -27,7 +27,15 @@
  * - a thread that started behind is brought in line at its first guarded
  *   operation, before it writes an expiry that others would reap early.
  *
- * What it cannot do: a thread whose clock is *ahead* moves the floor, and so
+ * Nor can it tell how old the floor is: a thread that started behind is
+ * brought up to the latest time any thread read under the guard, so on a
+ * lock that nobody touched for a while its first lease is shorter, in the
+ * other threads' eyes, by that idle time — and may be reaped while its
+ * holder still believes in it. That takes a step of the wall clock between
+ * the two threads' starts (never on Node, whose workers share the process's
+ * origin) and an idle lock; the fence is what stops the stale holder.
+ *
+ * What it cannot do either: a thread whose clock is *ahead* moves the floor, and so
  * everybody, forward when it first takes the guard; a lease renewed before
  * then ends early by that much, once (its holder is told by `lease.signal`
  * at its next renewal). With no common monotonic clock between threads in
