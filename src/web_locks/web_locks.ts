@@ -103,6 +103,9 @@ export type WebLocksOptionsOf<T extends LockType> = T extends
 
 // ---------------------------------------------------------------- state
 
+/** How many given-up owner labels an entry remembers for `query()`. */
+const GONE_KEPT = 1_024;
+
 /** The requests of one name, in one space (see `Space`). */
 class Entry {
   readonly name: string;
@@ -120,11 +123,18 @@ class Entry {
    * answer what it does not know yet (see there).
    */
   readonly owners: Map<string, Request> | undefined;
+  /**
+   * Owner labels of requests this manager is done with that the backend may
+   * still list (a cancel or release its snapshot predates): left out of
+   * `query()` until a snapshot no longer lists them.
+   */
+  readonly gone: Set<string> | undefined;
 
   constructor(name: string, lock: Lock, placed: boolean) {
     this.name = name;
     this.lock = lock;
     this.owners = placed ? undefined : new Map();
+    this.gone = placed ? undefined : new Set();
   }
 
   get idle(): boolean {
@@ -289,7 +299,13 @@ class Request {
 
   /** The backend is done with it: `query()` need not correct for it. */
   forget(): void {
-    this.entry.owners?.delete(this.owner!);
+    const { owners, gone } = this.entry;
+    if (gone === undefined) return;
+    owners!.delete(this.owner!);
+    gone.add(this.owner!);
+    // Pruned by query(); without one, the oldest go (by then the backend
+    // has long heard of them).
+    if (gone.size > GONE_KEPT) gone.delete(gone.values().next().value!);
   }
 
   granted(lease: Lease | undefined): void {
@@ -878,6 +894,7 @@ export class WebLocks implements WebLockManager {
       const keep = (owner: string | undefined): boolean => {
         if (owner === undefined) return true;
         seen.add(owner);
+        if (entry.gone!.has(owner)) return false;
         const request = entry.owners!.get(owner);
         // Settled and never granted: aborted (or failed); released: gone.
         return request === undefined ||
@@ -895,6 +912,9 @@ export class WebLocks implements WebLockManager {
       }
       for (const request of entry.pending) {
         if (!seen.has(request.owner!)) pending.push(info(name, request));
+      }
+      for (const owner of entry.gone!) {
+        if (!seen.has(owner)) entry.gone!.delete(owner);
       }
       // Granted after the backend took its snapshot (its grant overtook the
       // snapshot's reply): held, though the backend's answer predates it. A

@@ -93,9 +93,9 @@ test(
      const lock = createLock("deno-kv", { name: ${JSON.stringify(name)}, kv: ${
         JSON.stringify(path)
       } });
-     console.log("busy", (await lock.tryAcquire()) === undefined);
+     console.log("busy " + String((await lock.tryAcquire()) === undefined));
      const lease = await lock.acquire({ timeoutMs: 30_000 });
-     console.log("granted", lease.fence);
+     console.log("granted " + String(lease.fence));
      await new Promise((resolve) => setTimeout(resolve, 300));
      await lease.release();
      console.log("released");`,
