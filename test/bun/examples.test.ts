@@ -9,11 +9,12 @@ test("examples/bun.ts skips a refresh that is already running", async () => {
   expect(await refresh()).toBe("refreshed");
 });
 
-test("README's await using block runs natively on Bun, as .ts and as .mjs", () => {
+test("The guide's await using block runs natively on Bun, as .ts and as .mjs", () => {
   const root = new URL("../../", import.meta.url).pathname;
-  const readme = readFileSync(`${root}README.md`, "utf8");
-  const at = readme.indexOf("runs this block on Node: await-using -->");
-  const block = /```ts\n([\s\S]*?)\n```/.exec(readme.slice(at))![1]!;
+  const guide = readFileSync(`${root}docs/getting-started.md`, "utf8");
+  const at = guide.indexOf("runs this block on Node: await-using -->");
+  expect(at).toBeGreaterThan(-1);
+  const block = /```ts\n([\s\S]*?)\n```/.exec(guide.slice(at))![1]!;
   const dir = `${root}.test-results/bun_await_using_${process.pid}`;
   mkdirSync(dir, { recursive: true });
   for (const ext of ["ts", "mjs"]) {
