@@ -342,7 +342,7 @@ if (wanted("chaos")) {
   ]);
   const ms = /^(\d+) passed, (\d+) failed$/m.exec(sem.output);
   settle(
-    "chaos --quick, semaphores (local, thread, upstash, durable-object)",
+    "chaos --quick, semaphores (every backend)",
     sem.code,
     ms ? Number(ms[1]) : undefined,
     ms ? Number(ms[2]) : undefined,

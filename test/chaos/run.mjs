@@ -137,6 +137,7 @@ function httpScenarios(restart) {
       name: "steal",
       sections: 3_000,
       names: 4,
+      quickMs: 6_000,
       workload: {
         holdMs: [0, 2],
         leaseMs: 900,
@@ -419,7 +420,7 @@ const SCENARIOS = {
       // renewal, and its stale writes are fenced off.
       name: "steal",
       sections: 3_000,
-      quickMs: 10_000,
+      quickMs: 6_000,
       workload: {
         holdMs: [0, 2],
         leaseMs: 900,
@@ -518,7 +519,7 @@ const SCENARIOS = {
       // renewal, and its stale writes are fenced off.
       name: "steal",
       sections: 3_000,
-      quickMs: 10_000,
+      quickMs: 6_000,
       workload: {
         holdMs: [0, 2],
         leaseMs: 900,

@@ -373,7 +373,7 @@ async function runHttp(backend, scenario, seed) {
     : await backends.durableObject();
   const names = semaphoreNames(
     scenario.names ?? 3,
-    file ? "file" : backend === "upstash" ? "up" : "do",
+    backend === "upstash" ? "up" : "do",
   );
   const http = {
     script: new URL("./_semaphore_child.mjs", import.meta.url),
