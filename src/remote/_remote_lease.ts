@@ -142,6 +142,14 @@ export class RemoteLease implements Lease {
       if (this.#lost) throw this.#controller!.signal.reason;
       const seq = ++this.#seq;
       const sent = performance.now();
+      // Once sent, it may be applied at any moment, its reply lost or hung:
+      // the lease may end `ms` after it arrives, no later than `ms` after
+      // now. A shorter one shrinks the belief at once, not once it fails.
+      const mayEnd = sent + ms - drift(ms);
+      if (mayEnd < this.#validUntil) {
+        this.#validUntil = mayEnd;
+        this.#watchDeadline();
+      }
       let reply: RemoteExtendReply;
       try {
         reply = await this.#ops.extend(ms, seq);

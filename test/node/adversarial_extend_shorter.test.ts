@@ -1,0 +1,67 @@
+// Copyright 2026 the unilock authors. MIT license.
+// Adversarial (found by the full chaos run, `whole-api-faults` on the
+// durable object): `lease.extend(shorter)` whose request runs on the server
+// and whose reply never comes. The server's lease now ends sooner; the
+// holder kept believing in the old, longer one while the call hung (its
+// belief shrank only once the call failed, a request timeout later), and
+// another client was granted the lock meanwhile: two holders, the first
+// told only when its old lease ran out.
+import { afterAll, beforeAll, test } from "vitest";
+import { assert, delay } from "../_assert.ts";
+import {
+  type Backend,
+  startDurableObject,
+  startUpstash,
+} from "./_adversarial_backends.ts";
+
+const backends: Record<string, Backend> = {};
+beforeAll(async () => {
+  backends.upstash = await startUpstash();
+  backends["durable-object"] = await startDurableObject();
+});
+afterAll(async () => {
+  for (const b of Object.values(backends)) await b.close();
+});
+
+/** Whether a request is an extend (Upstash: the script has 3 args, the seq last). */
+function isExtend(type: string, r: { path: string; body: string }): boolean {
+  if (type === "durable-object") return r.path.endsWith("/extend");
+  try {
+    return (JSON.parse(r.body) as string[]).length === 16;
+  } catch {
+    return false;
+  }
+}
+
+for (const type of ["upstash", "durable-object"] as const) {
+  test(
+    `RemoteLease.signal aborts by the shorter length when extend(shorter) ran on the server and its reply hangs (${type})`,
+    async () => {
+      const backend = backends[type]!;
+      const named = backend.fresh();
+      const holder = named.lock({ requestTimeoutMs: 3_000 });
+      const other = named.lock();
+      const lease = await holder.acquire({ leaseMs: 6_000 });
+      const hang = backend.proxy.add({
+        match: (r) => named.matches(r) && isExtend(type, r),
+        action: "hang-after",
+        count: 1,
+      });
+      const extended = lease.extend(400).then(() => "resolved", () => "failed");
+      // The server's lease ends about 400 ms from now; the other client is
+      // granted it then (on Upstash, once its waiter looks again), while the
+      // extend's reply still hangs.
+      const next = await other.acquire({ timeoutMs: 10_000, leaseMs: 2_000 });
+      const lostFirst = lease.signal.aborted;
+      backend.proxy.clear(hang);
+      await next.release();
+      await lease.release();
+      await Promise.race([extended, delay(4_000)]);
+      assert(
+        lostFirst,
+        "another client holds the lock while the holder's lease.signal is still quiet",
+      );
+    },
+    30_000,
+  );
+}
