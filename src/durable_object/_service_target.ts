@@ -28,7 +28,7 @@ function httpNamespace(
       // request would reach another route, or none.
       if (name === "." || name === "..") {
         throw new TypeError(
-          `Cannot ${action} as 'name' cannot be "${name}" through the lock service (a URL path segment of its own): use another name, or the namespace binding`,
+          `Cannot ${action} as 'name' "${name}" is no URL path segment: use the binding`,
         );
       }
       return name;
