@@ -876,7 +876,8 @@ function metricsContract(
       );
       await delay(quietMs);
       controller.abort(new Error("gone"));
-      await delay(quietMs);
+      // A distributed lock's rejection waits for its cancel (up to 250 ms).
+      for (let i = 0; i < 100 && !aborted.settled; i++) await delay(10);
       assertEquals((aborted.error as Error)?.message, "gone");
       await holder.release();
       await delay(10);
