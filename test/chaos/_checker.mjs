@@ -15,7 +15,8 @@
  *   `lease.signal` never aborted (must be 0);
  * - unexpected lost leases: in a scenario without faults or pauses, any lease
  *   lost at all, but to a stalled event loop or a request for its lock that
- *   took a third of the lease (must be 0);
+ *   took a third of the lease in force (shortened by `extend`: the new
+ *   length, from when it was sent) (must be 0);
  * - hung: an acquisition that waited past the liveness bound, or a call
  *   (release, extend, query, tryAcquire) that never settled (must be 0);
  * - late settles: an acquisition that settled more than `settleBoundMs`
@@ -202,9 +203,11 @@ export function check({
     if (r[R.unexpected] !== 1) continue;
     const name = names[r[R.name]];
     const leaseMs = r[R.leaseMs] || 30_000;
+    // A shortened lease renews a third of its new length apart.
+    const renewMs = (r[R.inForceMs] || leaseMs) / 3;
     const slow = slowRequests.some((q) =>
       q.lock.includes(name) && q.to >= r[R.start] - leaseMs &&
-      q.from <= r[R.lostAt] && q.to - q.from >= leaseMs / 3
+      q.from <= r[R.lostAt] && q.to - q.from >= renewMs
     );
     if (slow) lostToSlowBackend++;
     else unexpectedLost++;

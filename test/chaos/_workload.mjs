@@ -55,6 +55,13 @@ export const R = {
   stolen: 15,
   /** Its acquisition took the lock with `steal`. */
   steal: 16,
+  /**
+   * The shortest lease in force during the section: `leaseMs`, or the
+   * length an `extend(shorter)` asked for, from when it was sent (the
+   * holder's belief shrinks then). Its renewals come a third of it apart,
+   * so a stall or a slow request of that third explains a loss.
+   */
+  inForceMs: 17,
 };
 
 /** The kinds of `extend` a section may do, in record order (from 1). */
@@ -378,6 +385,7 @@ export async function runClient(config) {
     } else await sleep(between(rng, [0, Math.round(leaseMs / 4)]));
     counts.extends++;
     counts[`extend:${extend}`] = (counts[`extend:${extend}`] ?? 0) + 1;
+    if (ms < plan.inForceMs) plan.inForceMs = ms;
     const result = await bounded(lease.extend(ms), opBoundMs);
     if (!result.settled) {
       counts.hung++;
@@ -516,6 +524,7 @@ export async function runClient(config) {
       query: rng() < queryRatio,
       sectionAbort: method === "withLock" && rng() < sectionAbortRatio,
       leaseMs,
+      inForceMs: leaseMs ?? 30_000,
       grantedAt: 0,
     };
     counts.attempts++;
@@ -588,7 +597,7 @@ export async function runClient(config) {
       // runs no timer): the section counts as lost when the signal aborts
       // before the release, and the fence is what stopped its write.
       const stalled = leaseMs !== undefined &&
-        stalledNear(asked, end, leaseMs);
+        stalledNear(asked, end, plan.inForceMs);
       const pausedOut = leaseMs !== undefined &&
         pausedPast(start, end, leaseMs);
       if (write === WRITE.rejected || pausedOut) {
@@ -621,7 +630,7 @@ export async function runClient(config) {
         // grants twice. A loop that stalled for a renewal's period explains
         // a loss.
         if (strictLeases && !stalled) {
-          if (slack >= (leaseMs ?? 30_000) / 3) counts.lostToLag++;
+          if (slack >= plan.inForceMs / 3) counts.lostToLag++;
           else {
             // The checker decides: a backend that took a renewal's period
             // to answer (the proxy times every request) explains it too.
@@ -654,6 +663,7 @@ export async function runClient(config) {
         unexpected ? 1 : 0,
         lost && /stolen/.test(String(held.signal.reason?.message)) ? 1 : 0,
         options.steal === true ? 1 : 0,
+        plan.inForceMs,
       ]);
     };
 
