@@ -10,6 +10,12 @@
 import type { Lease, LockMode } from "../core/types.ts";
 import type { LocalLock } from "./local_lock.ts";
 
+/** Where a queued grant of {@linkcode localNow.enqueue} goes. */
+export interface LocalSink {
+  granted(lease: Lease): void;
+  failed(reason: unknown): void;
+}
+
 export const localNow: {
   /** The lease if `lock` can be granted now (as `tryAcquire`), else undefined. */
   grant: (lock: LocalLock, mode: LockMode) => Lease | undefined;
@@ -17,14 +23,14 @@ export const localNow: {
   steal: (lock: LocalLock) => Lease;
   /**
    * Queues for `lock` (as `acquire({ mode, signal })`); the grant or the
-   * abort comes back through the functions, synchronously, with no promise.
+   * abort comes back through `sink`, synchronously, with no promise (and no
+   * closure per waiter).
    */
   enqueue: (
     lock: LocalLock,
     mode: LockMode,
     signal: AbortSignal | undefined,
-    granted: (lease: Lease) => void,
-    failed: (reason: unknown) => void,
+    sink: LocalSink,
   ) => void;
 } = {
   grant: () => undefined,

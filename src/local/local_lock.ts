@@ -20,7 +20,7 @@ import type {
   LockSnapshot,
 } from "../core/types.ts";
 import { type Attempt, Recorder } from "../core/_recorder.ts";
-import { localNow } from "./_local_now.ts";
+import { type LocalSink, localNow } from "./_local_now.ts";
 import {
   checkAcquireOptions,
   type CheckedSemaphoreOptions,
@@ -189,12 +189,9 @@ export class LocalLock implements Lock {
     stolenFrom = (lock, lease) => lease.fence <= lock.#revoked;
     localNow.grant = (lock, mode) => lock.#grantNow(mode, undefined, 1);
     localNow.steal = (lock) => lock.#steal(undefined);
-    localNow.enqueue = (lock, mode, signal, granted, failed) => {
-      if (signal?.aborted) return failed(signal.reason);
-      lock.#enqueue(mode, signal, undefined, undefined, 0, 1, [
-        granted,
-        failed,
-      ]);
+    localNow.enqueue = (lock, mode, signal, sink) => {
+      if (signal?.aborted) return sink.failed(signal.reason);
+      lock.#enqueue(mode, signal, undefined, undefined, 0, 1, sink);
     };
   }
 
@@ -666,7 +663,7 @@ export class LocalLock implements Lock {
     owner: string | undefined,
     priority: number,
     permits: number,
-    sink?: [(lease: Lease) => void, (reason: unknown) => void],
+    sink?: LocalSink,
   ): Promise<Lease> {
     const waiter = new Waiter(
       this,
@@ -681,7 +678,11 @@ export class LocalLock implements Lock {
       promise = new Promise<Lease>(capture);
       waiter.resolve = captured.resolve;
       waiter.reject = captured.reject;
-    } else [waiter.resolve, waiter.reject] = sink;
+    } else {
+      waiter.sink = sink;
+      waiter.resolve = toSink;
+      waiter.reject = failToSink;
+    }
     const tail = this.#tail;
     if (tail === undefined) this.#head = this.#tail = waiter;
     else if (tail.key < waiter.key) {
@@ -825,6 +826,16 @@ function timeOut(waiter: Waiter, timeoutMs: number): void {
   }
 }
 
+/** A waiter's `resolve` when its grant goes to a sink (`localNow.enqueue`). */
+function toSink(this: Waiter, lease: Lease): void {
+  this.sink!.granted(lease);
+}
+
+/** A waiter's `reject` when its grant goes to a sink. */
+function failToSink(this: Waiter, reason: unknown): void {
+  this.sink!.failed(reason);
+}
+
 /** A queued acquisition; its own abort listener, so no closure per waiter. */
 class Waiter {
   readonly lock: LocalLock;
@@ -841,8 +852,11 @@ class Waiter {
   start = 0;
   signal: AbortSignal | undefined = undefined;
   timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  // Always called as methods (`waiter.resolve(lease)`): a promise's
+  // functions ignore `this`, the sink's (below) read it.
   resolve!: (lease: Lease) => void;
   reject!: (reason: unknown) => void;
+  sink: LocalSink | undefined = undefined;
 
   constructor(
     lock: LocalLock,

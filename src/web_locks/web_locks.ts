@@ -326,7 +326,8 @@ class Request {
       this.release();
       return;
     }
-    this.grantedAt = performance.now();
+    // (Only query() on a shared backend reads it.)
+    if (!this.space.placed) this.grantedAt = performance.now();
     if (lease.fence < entry.stolenBelow) {
       // A steal of this manager's took the lock after this grant was made
       // (its reply came later): the request rejects, and its callback never
@@ -810,13 +811,7 @@ export class WebLocks implements WebLockManager {
       }
       entry.pending.add(request);
       // Its grant comes straight from the lock's handoff: no promise.
-      localNow.enqueue(
-        lock as LocalLock,
-        mode,
-        signal,
-        (lease) => request.granted(lease),
-        (error) => request.failed(error),
-      );
+      localNow.enqueue(lock as LocalLock, mode, signal, request);
       return promise;
     } else {
       entry.pending.add(request);
