@@ -596,6 +596,13 @@ export async function runClient(config) {
       // cannot know of its loss the moment it happens (a paused event loop
       // runs no timer): the section counts as lost when the signal aborts
       // before the release, and the fence is what stopped its write.
+      if (lostAt > 0 || write === WRITE.rejected) {
+        // A stalled process's late timers all run in the turn it resumes,
+        // the lease's own timer perhaps first: the watchers' must have
+        // noted the stall before it is looked for (a SIGSTOPped file
+        // holder whose loss fired first went unexcused: 7 false overlaps).
+        await sleep(1);
+      }
       const stalled = leaseMs !== undefined &&
         stalledNear(asked, end, plan.inForceMs);
       const pausedOut = leaseMs !== undefined &&
