@@ -221,7 +221,7 @@ export class RemoteLock implements Lock {
     remoteInternals.status = async (lock) => {
       await lock.#settled(); // what it reports counts given-up waiters gone
       const driver = lock.#driver;
-      return await lock.#call("status", (s) => driver.status(s), Infinity);
+      return await lock.#bounded("status", (s) => driver.status(s));
     };
     remoteInternals.recorder = (lock) => lock.#rec;
   }
@@ -756,10 +756,11 @@ export class RemoteLock implements Lock {
               attempt === 0 ? start + FIRST_CALL_MS : 0,
             )
             // An acquire past its deadline (or with timeoutMs 0) still asks
-            // once if the lock is free, briefly; tryAcquire has no deadline.
+            // once if the lock is free, briefly; tryAcquire has no deadline
+            // but a request timeout for the call and its retries together.
             : Number.isFinite(deadline)
             ? Math.max(deadline, performance.now()) + FREE_CHECK_MS
-            : Infinity,
+            : performance.now() + this.#requestTimeoutMs,
           signal,
           waitMs,
         );
@@ -913,8 +914,14 @@ export class RemoteLock implements Lock {
         this.#rec.refused(mode, at);
         return undefined;
       }
-      this.#rec.rejected(error, signal, mode, at);
-      throw error;
+      const thrown = error instanceof Deadline
+        ? this.#fault(
+          "acquire",
+          new Error(`no answer within ${this.#requestTimeoutMs} ms`),
+        )
+        : error;
+      this.#rec.rejected(thrown, signal, mode, at);
+      throw thrown;
     }
   }
 
@@ -944,10 +951,9 @@ export class RemoteLock implements Lock {
   async isLocked(): Promise<boolean> {
     await this.#settled();
     const driver = this.#driver;
-    const { holders } = await this.#call(
+    const { holders } = await this.#bounded(
       "status",
       (s) => driver.status(s),
-      Infinity,
     );
     return holders > 0;
   }
@@ -972,7 +978,7 @@ export class RemoteLock implements Lock {
   async query(): Promise<LockSnapshot> {
     await this.#settled();
     const driver = this.#driver;
-    return await this.#call("query", (s) => driver.query(s), Infinity);
+    return await this.#bounded("query", (s) => driver.query(s));
   }
 
   /**
