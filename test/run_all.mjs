@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Copyright 2026 the unilock authors. MIT license.
 // `npm test`: the whole suite on every runtime, then the package checks.
-// Prints each runner's output, then one closing line "N passed, N failed".
+// Builds dist/ once, then runs the steps in two lanes at once (one per core:
+// most steps wait on timers, sockets and child processes more than they
+// compute), each step's output printed whole when it ends; then one closing
+// line "N passed, N failed". `UNILOCK_TEST_LANES=1` runs them one by one.
 // Usage: node test/run_all.mjs [--only node,workerd,node-matrix,deno,bun,checks,consumer,chaos]
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
@@ -20,18 +23,32 @@ const only = onlyArg === -1
   ? undefined
   : new Set(process.argv[onlyArg + 1]?.split(","));
 const wanted = (group) => only === undefined || only.has(group);
+const LANES = Number(process.env.UNILOCK_TEST_LANES ?? 2);
+if (LANES !== 1 && LANES !== 2) {
+  throw new RangeError(
+    `UNILOCK_TEST_LANES must be 1 or 2: current value is ${process.env.UNILOCK_TEST_LANES}`,
+  );
+}
 
 const env = {
   ...process.env,
   NO_COLOR: "1",
   FORCE_COLOR: "0",
   WRANGLER_SEND_METRICS: "false",
+  // dist/ is built once, before the lanes: a step that rebuilt it (tsdown
+  // empties it first) would pull it from under the other lane's processes.
+  UNILOCK_DIST_BUILT: "1",
 };
 
-/** Runs a command, echoing its output; resolves { code, output }. */
+/**
+ * Runs a command; resolves { code, output }. Its output is printed whole
+ * when it ends (the other lane's would interleave with it), or as it comes
+ * with one lane.
+ */
 function run(command, args, extraEnv = {}) {
   return new Promise((resolve) => {
-    console.log(`\n$ ${[command.replace(root + "/", ""), ...args].join(" ")}`);
+    const title = `\n$ ${[command.replace(root + "/", ""), ...args].join(" ")}`;
+    if (LANES === 1) console.log(title);
     const child = spawn(command, args, {
       cwd: root,
       env: { ...env, ...extraEnv },
@@ -40,53 +57,74 @@ function run(command, args, extraEnv = {}) {
     let output = "";
     const echo = (stream) => (chunk) => {
       output += chunk;
-      stream.write(chunk);
+      if (LANES === 1) stream.write(chunk);
     };
     child.stdout.on("data", echo(process.stdout));
     child.stderr.on("data", echo(process.stderr));
-    child.on("error", (error) => resolve({ code: 127, output: String(error) }));
-    child.on(
-      "close",
-      (code, signal) =>
-        resolve({
-          code: code ?? (signal ? 128 : 1),
-          // Some runners colour their output even under NO_COLOR.
-          // deno-lint-ignore no-control-regex
-          output: output.replace(/\x1b\[[0-9;]*m/g, ""),
-        }),
-    );
+    const done = (code) => {
+      if (LANES !== 1) process.stdout.write(`${title}\n${output}`);
+      resolve({
+        code,
+        // Some runners colour their output even under NO_COLOR.
+        // deno-lint-ignore no-control-regex
+        output: output.replace(/\x1b\[[0-9;]*m/g, ""),
+      });
+    };
+    child.on("error", (error) => {
+      output += String(error);
+      done(127);
+    });
+    child.on("close", (code, signal) => done(code ?? (signal ? 128 : 1)));
   });
 }
 
 const tally = [];
 const began = Date.now();
-let lastRecord = began;
-/** A step's result, and how long it took (since the step before it ended). */
-function record(step, passed, failed, note = "") {
-  const now = Date.now();
-  tally.push({ step, passed, failed, note, seconds: (now - lastRecord) / 1e3 });
-  lastRecord = now;
+/** A step's result, and how long it took since `since`. */
+function record(step, since, passed, failed, note = "") {
+  tally.push({
+    step,
+    passed,
+    failed,
+    note,
+    seconds: (Date.now() - since) / 1e3,
+  });
 }
 
 /** A runner that exits non-zero without reporting a failed test still counts as one failure. */
-function settle(step, code, passed, failed) {
+function settle(step, since, code, passed, failed) {
   if (passed === undefined || failed === undefined) {
     record(
       step,
+      since,
       passed ?? 0,
       (failed ?? 0) + 1,
       `no test counts found (exit ${code})`,
     );
   } else if (code !== 0 && failed === 0) {
-    record(step, passed, 1, `exit ${code} with no failed test`);
+    record(step, since, passed, 1, `exit ${code} with no failed test`);
   } else if (passed + failed === 0) {
-    record(step, 0, 1, "ran no test");
+    record(step, since, 0, 1, "ran no test");
   } else {
-    record(step, passed, failed);
+    record(step, since, passed, failed);
   }
 }
 
-if (wanted("node") || wanted("workerd")) {
+/** A vitest run's counts from its JSON report (undefined if it has none). */
+function vitestCounts(json) {
+  try {
+    const report = JSON.parse(readFileSync(json, "utf8"));
+    return [
+      report.numPassedTests,
+      report.numFailedTests + (report.numTotalTestSuites > 0 ? 0 : 1),
+    ];
+  } catch {
+    return [undefined, undefined]; // counted as a failure by settle()
+  }
+}
+
+async function vitestMain() {
+  const since = Date.now();
   const projects = ["node", "workerd"].filter(wanted).flatMap((
     p,
   ) => ["--project", p]);
@@ -98,16 +136,9 @@ if (wanted("node") || wanted("workerd")) {
     "--reporter=json",
     `--outputFile.json=${json}`,
   ]);
-  let passed, failed;
-  try {
-    const report = JSON.parse(readFileSync(json, "utf8"));
-    passed = report.numPassedTests;
-    failed = report.numFailedTests + (report.numTotalTestSuites > 0 ? 0 : 1);
-  } catch { /* counted as a failure by settle() */ }
-  settle("vitest (Node + workerd)", code, passed, failed);
+  settle("vitest (Node + workerd)", since, code, ...vitestCounts(json));
 }
 
-/** Runs vitest's Node project (`--project node`) with `node`; counts its tests. */
 /**
  * What the other Node lines run: the suites run by the factory on every
  * backend (locks, semaphores, Web Locks), the examples, the upstash and lock
@@ -125,8 +156,21 @@ const MATRIX_FILES = [
   "test/upstash/",
 ];
 
-async function vitestNode(step, node, extraEnv) {
-  const json = join(results, `vitest-${step.replace(/\W+/g, "-")}.json`);
+/** Runs vitest's Node project (`--project node`) on one Node of the matrix. */
+async function vitestNode(major) {
+  const since = Date.now();
+  const step = `vitest (Node ${
+    NODE_MATRIX[major]
+  }, the contract suites and examples)`;
+  let node;
+  try {
+    node = nodeBinary(major);
+  } catch (error) {
+    console.log(`\n${step}: ${error.message}`);
+    record(step, since, 0, 1, error.message);
+    return;
+  }
+  const json = join(results, `vitest-node-${major}.json`);
   const { code } = await run(node, [
     join(root, "node_modules", "vitest", "vitest.mjs"),
     "run",
@@ -136,45 +180,14 @@ async function vitestNode(step, node, extraEnv) {
     "--reporter=default",
     "--reporter=json",
     `--outputFile.json=${json}`,
-  ], extraEnv);
-  let passed, failed;
-  try {
-    const report = JSON.parse(readFileSync(json, "utf8"));
-    passed = report.numPassedTests;
-    failed = report.numFailedTests + (report.numTotalTestSuites > 0 ? 0 : 1);
-  } catch { /* counted as a failure by settle() */ }
-  settle(step, code, passed, failed);
+  ], { PATH: `${dirname(node)}:${process.env.PATH ?? ""}` });
+  settle(step, since, code, ...vitestCounts(json));
 }
 
-if (wanted("node-matrix")) {
-  // The Node suites (contract, API, examples, upstash, the lock service's
-  // HTTP client) on the other maintained Node lines, where WebSocket is a
-  // global: the durable-object client's socket path is the default there.
-  // Their `node` comes first on the PATH, so what the tests start (wrangler
-  // dev, worker processes) runs on it too.
-  for (const major of Object.keys(NODE_MATRIX)) {
-    const step = `vitest (Node ${
-      NODE_MATRIX[major]
-    }, the contract suites and examples)`;
-    let node;
-    try {
-      node = nodeBinary(major);
-    } catch (error) {
-      console.log(`\n${step}: ${error.message}`);
-      record(step, 0, 1, error.message);
-      continue;
-    }
-    await vitestNode(step, node, {
-      PATH: `${dirname(node)}:${process.env.PATH ?? ""}`,
-    });
-  }
-}
-
-if (wanted("deno")) {
+async function denoTest() {
+  const since = Date.now();
   const { code, output } = await run(bin("deno"), [
     "test",
-    // All permissions: the thread tests load worker scripts, the upstash
-    // tests run redis-server and a local HTTP bridge.
     "-A",
     "--doc",
     "test/deno/",
@@ -186,25 +199,41 @@ if (wanted("deno")) {
     .exec(output);
   settle(
     "deno test (with --doc)",
+    since,
     code,
     m ? Number(m[1]) : undefined,
     m ? Number(m[2]) : undefined,
   );
 }
 
-if (wanted("bun")) {
+async function bunTest() {
+  const since = Date.now();
   const { code, output } = await run(bin("bun"), ["test", "test/bun"]);
   const p = /^\s*(\d+) pass$/m.exec(output);
   const f = /^\s*(\d+) fail$/m.exec(output);
   settle(
     "bun test",
+    since,
     code,
     p ? Number(p[1]) : undefined,
     f ? Number(f[1]) : undefined,
   );
 }
 
-if (wanted("checks")) {
+/** A command that passes when it exits 0. */
+async function check(step, command, args) {
+  const since = Date.now();
+  const { code } = await run(command, args);
+  record(
+    step,
+    since,
+    code === 0 ? 1 : 0,
+    code === 0 ? 0 : 1,
+    code === 0 ? "" : `exit ${code}`,
+  );
+}
+
+async function packageChecks() {
   const checks = [
     ["deno check (with the type tests)", bin("deno"), [
       "check",
@@ -227,7 +256,6 @@ if (wanted("checks")) {
       bin("tsc"),
       ["-p", "test/types"],
     ],
-    ["npm build (tsdown)", bin("tsdown"), []],
     ["publint (the npm package's exports and files)", bin("publint"), []],
     ["the demo (npm start) runs and proves no overlap", process.execPath, [
       "examples/demo.mjs",
@@ -292,62 +320,93 @@ if (wanted("checks")) {
       "test/check_docs.mjs",
     ]],
   ];
-  for (const [step, command, args] of checks) {
-    const { code } = await run(command, args);
-    record(
-      step,
-      code === 0 ? 1 : 0,
-      code === 0 ? 0 : 1,
-      code === 0 ? "" : `exit ${code}`,
-    );
-  }
+  for (const [step, command, args] of checks) await check(step, command, args);
 }
 
-if (wanted("consumer")) {
-  // The packed tarball installed into scratch projects and used as users do:
-  // tsc under bundler and nodenext, the examples on every runtime, the lock
-  // service template on wrangler dev.
+async function consumerCheck() {
+  const since = Date.now();
   const { code, output } = await run(process.execPath, [
     "test/check_consumer.mjs",
   ]);
   const m = /^(\d+) passed, (\d+) failed$/m.exec(output);
   settle(
     "consumer check (the packed tarball from the outside)",
+    since,
     code,
     m ? Number(m[1]) : undefined,
     m ? Number(m[2]) : undefined,
   );
 }
 
-if (wanted("chaos")) {
-  // The mutual-exclusion checker, briefly, on every backend under faults
-  // (`npm run chaos` is the full run). Runs the built package, so the build
-  // comes first.
-  await run(bin("tsdown"), ["--logLevel", "warn"]);
+/** A quick chaos run (`script` with `args`), counted by its closing line. */
+async function chaos(step, script, args) {
+  const since = Date.now();
   const { code, output } = await run(process.execPath, [
-    "test/chaos/run.mjs",
+    `test/chaos/${script}`,
     "--quick",
+    ...args,
   ]);
   const m = /^(\d+) passed, (\d+) failed$/m.exec(output);
   settle(
-    "chaos --quick (every backend, every fault scenario)",
+    step,
+    since,
     code,
     m ? Number(m[1]) : undefined,
     m ? Number(m[2]) : undefined,
   );
-  // The same fault scenarios with semaphores: over-admission is the violation.
-  const sem = await run(process.execPath, [
-    "test/chaos/semaphores.mjs",
-    "--quick",
-  ]);
-  const ms = /^(\d+) passed, (\d+) failed$/m.exec(sem.output);
-  settle(
-    "chaos --quick, semaphores (every backend)",
-    sem.code,
-    ms ? Number(ms[1]) : undefined,
-    ms ? Number(ms[2]) : undefined,
-  );
 }
+
+// Each lane's steps, in order; the lanes are about as long (figures in
+// RELIABILITY.md). The chaos run is split by backend between them: the
+// HTTP backends' scenarios wait on their servers, the others on the CPU.
+const lanes = [
+  [
+    wanted("node") || wanted("workerd") ? vitestMain : undefined,
+    wanted("checks") ? packageChecks : undefined,
+    wanted("consumer") ? consumerCheck : undefined,
+    wanted("chaos")
+      ? () =>
+        chaos(
+          "chaos --quick (upstash, durable-object: every fault scenario)",
+          "run.mjs",
+          ["--backend", "upstash,durable-object"],
+        )
+      : undefined,
+  ],
+  [
+    ...Object.keys(NODE_MATRIX).map((major) =>
+      wanted("node-matrix") ? () => vitestNode(major) : undefined
+    ),
+    wanted("deno") ? denoTest : undefined,
+    wanted("bun") ? bunTest : undefined,
+    wanted("chaos")
+      ? () =>
+        chaos(
+          "chaos --quick (local, thread, file, deno-kv: every fault scenario)",
+          "run.mjs",
+          ["--backend", "local,thread,file,deno-kv"],
+        )
+      : undefined,
+    // The same fault scenarios with semaphores: over-admission is the violation.
+    wanted("chaos")
+      ? () =>
+        chaos("chaos --quick, semaphores (every backend)", "semaphores.mjs", [])
+      : undefined,
+  ],
+].map((lane) => lane.filter((step) => step !== undefined));
+
+// The build first, on its own: every later step that runs the package
+// (the demo, the examples, the consumer check, chaos) reads dist/.
+if (
+  wanted("checks") || wanted("consumer") || wanted("chaos") || wanted("node")
+) {
+  await check("npm build (tsdown)", bin("tsdown"), []);
+}
+const runLane = async (steps) => {
+  for (const step of steps) await step();
+};
+if (LANES === 1) await runLane(lanes.flat());
+else await Promise.all(lanes.map(runLane));
 
 console.log("\nSummary");
 for (const { step, passed, failed, note, seconds } of tally) {

@@ -20,7 +20,7 @@ import type {
   LockSnapshot,
 } from "../core/types.ts";
 import { type Attempt, Recorder } from "../core/_recorder.ts";
-import { type LocalSink, localNow } from "./_local_now.ts";
+import { localNow, type LocalSink } from "./_local_now.ts";
 import {
   checkAcquireOptions,
   type CheckedSemaphoreOptions,
