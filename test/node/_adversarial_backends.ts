@@ -5,7 +5,7 @@
  * the Upstash bridge in front (started here, so its faults are ours alone),
  * and the lock service on `wrangler dev` that the global setup started.
  */
-import { inject } from "vitest";
+import { afterAll, beforeAll, inject } from "vitest";
 import { createLock, type Lock } from "../../mod.ts";
 import {
   startUpstashBridge,
@@ -98,6 +98,24 @@ export async function startDurableObject(): Promise<Backend> {
     },
     close: () => proxy.close(),
   };
+}
+
+/**
+ * Both backends for a test file: started before its tests, stopped after
+ * them (`settleMs` later, for what its last test left running). Read
+ * `backends[type]` inside a test.
+ */
+export function useBackends(settleMs = 0): Record<BackendName, Backend> {
+  const backends = {} as Record<BackendName, Backend>;
+  beforeAll(async () => {
+    backends.upstash = await startUpstash();
+    backends["durable-object"] = await startDurableObject();
+  });
+  afterAll(async () => {
+    if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
+    for (const b of Object.values(backends)) await b.close();
+  });
+  return backends;
 }
 
 /** Settles `promise` to its value or error, or "pending" after `ms`. */

@@ -10,25 +10,12 @@
 // contract says) left the release to the client, which never sends it. The
 // lease, which nobody renews or releases, stays on the server for all its
 // `leaseMs` (here a minute; up to 24 days), long after the client gave up.
-import { afterAll, beforeAll, test } from "vitest";
+import { test } from "vitest";
 import { LockTimeoutError } from "../../mod.ts";
 import { assert } from "../_assert.ts";
-import {
-  type Backend,
-  describe,
-  startDurableObject,
-  startUpstash,
-  within,
-} from "./_adversarial_backends.ts";
+import { describe, useBackends, within } from "./_adversarial_backends.ts";
 
-const backends: Record<string, Backend> = {};
-beforeAll(async () => {
-  backends.upstash = await startUpstash();
-  backends["durable-object"] = await startDurableObject();
-});
-afterAll(async () => {
-  for (const b of Object.values(backends)) await b.close();
-});
+const backends = useBackends();
 
 /** Upstash: a script's call by its number of arguments (after 10 keys). */
 function args(r: { body: string }): number {

@@ -7,22 +7,11 @@
 // SQLite row written on the Durable Object, which also keeps an idle
 // object's storage from being deleted) and adds a round trip (up to 200 ms)
 // to the caller's wait. A poller doing tryAcquire pays double.
-import { afterAll, beforeAll, test } from "vitest";
+import { test } from "vitest";
 import { assert, assertEquals } from "../_assert.ts";
-import {
-  type Backend,
-  startDurableObject,
-  startUpstash,
-} from "./_adversarial_backends.ts";
+import { useBackends } from "./_adversarial_backends.ts";
 
-const backends: Record<string, Backend> = {};
-beforeAll(async () => {
-  backends.upstash = await startUpstash();
-  backends["durable-object"] = await startDurableObject();
-});
-afterAll(async () => {
-  for (const b of Object.values(backends)) await b.close();
-});
+const backends = useBackends();
 
 for (const type of ["upstash", "durable-object"] as const) {
   for (const how of ["tryAcquire()", "acquire({ timeoutMs: 0 })"] as const) {

@@ -8,24 +8,12 @@
 // .reason`: a TypeError ("Cannot read properties of undefined") when nobody
 // read `lease.signal`, or `undefined` itself when somebody did. Neither
 // names the lock or what was tried; it should be LockReleasedError.
-import { afterAll, beforeAll, test } from "vitest";
+import { test } from "vitest";
 import { LockReleasedError } from "../../mod.ts";
 import { assert, delay } from "../_assert.ts";
-import {
-  type Backend,
-  describe,
-  startDurableObject,
-  startUpstash,
-} from "./_adversarial_backends.ts";
+import { describe, useBackends } from "./_adversarial_backends.ts";
 
-const backends: Record<string, Backend> = {};
-beforeAll(async () => {
-  backends.upstash = await startUpstash();
-  backends["durable-object"] = await startDurableObject();
-});
-afterAll(async () => {
-  for (const b of Object.values(backends)) await b.close();
-});
+const backends = useBackends();
 
 /** Whether a request is an extend (Upstash: the script has 3 args, the seq last). */
 function isExtend(type: string, r: { path: string; body: string }): boolean {

@@ -6,22 +6,11 @@
 // belief shrank only once the call failed, a request timeout later), and
 // another client was granted the lock meanwhile: two holders, the first
 // told only when its old lease ran out.
-import { afterAll, beforeAll, test } from "vitest";
+import { test } from "vitest";
 import { assert, delay } from "../_assert.ts";
-import {
-  type Backend,
-  startDurableObject,
-  startUpstash,
-} from "./_adversarial_backends.ts";
+import { useBackends } from "./_adversarial_backends.ts";
 
-const backends: Record<string, Backend> = {};
-beforeAll(async () => {
-  backends.upstash = await startUpstash();
-  backends["durable-object"] = await startDurableObject();
-});
-afterAll(async () => {
-  for (const b of Object.values(backends)) await b.close();
-});
+const backends = useBackends();
 
 /** Whether a request is an extend (Upstash: the script has 3 args, the seq last). */
 function isExtend(type: string, r: { path: string; body: string }): boolean {

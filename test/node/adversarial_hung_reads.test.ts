@@ -6,25 +6,12 @@
 // and their backoffs (over 40 s with the default of 10 s) before it heard
 // of the fault. One request timeout now bounds the call and its retries
 // together, as it bounds `release()` and `extend()`.
-import { afterAll, beforeAll, test } from "vitest";
+import { test } from "vitest";
 import { LockBackendError } from "../../mod.ts";
 import { assert } from "../_assert.ts";
-import {
-  type Backend,
-  describe,
-  startDurableObject,
-  startUpstash,
-  within,
-} from "./_adversarial_backends.ts";
+import { describe, useBackends, within } from "./_adversarial_backends.ts";
 
-const backends: Record<string, Backend> = {};
-beforeAll(async () => {
-  backends.upstash = await startUpstash();
-  backends["durable-object"] = await startDurableObject();
-});
-afterAll(async () => {
-  for (const b of Object.values(backends)) await b.close();
-});
+const backends = useBackends();
 
 const REQUEST_TIMEOUT_MS = 1_000;
 /** Generous for a loaded machine; the retries alone took over 4 s. */

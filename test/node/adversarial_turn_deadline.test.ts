@@ -9,26 +9,12 @@
 // LockBackendError instead of LockTimeoutError. Whether the deadline has
 // passed when the turn-wait's timer fires is a coin toss (the timer may fire
 // a hair early); an event-loop pause makes it certain.
-import { afterAll, beforeAll, test } from "vitest";
+import { test } from "vitest";
 import { LockTimeoutError } from "../../mod.ts";
 import { assert, delay } from "../_assert.ts";
-import {
-  type Backend,
-  describe,
-  startDurableObject,
-  startUpstash,
-  within,
-} from "./_adversarial_backends.ts";
+import { describe, useBackends, within } from "./_adversarial_backends.ts";
 
-const backends: Record<string, Backend> = {};
-beforeAll(async () => {
-  backends.upstash = await startUpstash();
-  backends["durable-object"] = await startDurableObject();
-});
-afterAll(async () => {
-  await delay(500);
-  for (const b of Object.values(backends)) await b.close();
-});
+const backends = useBackends(500);
 
 for (const type of ["upstash", "durable-object"] as const) {
   test(
