@@ -132,8 +132,12 @@ export class StateStore {
   #lastSweep = -Infinity;
   /** The highest state file this process knows exists. */
   #latest = 0;
-  /** The state of one state file, parsed (they never change). */
-  #cached: { version: number; state: State } | undefined;
+  /**
+   * The state of one state file, parsed (they never change), and which file
+   * it was: a lock directory removed and made again numbers its files from
+   * v1 anew, so a number alone does not name the same state.
+   */
+  #cached: { version: number; state: State; file: string } | undefined;
 
   constructor(sys: System, parent: string, name: string) {
     this.#sys = sys;
@@ -221,6 +225,32 @@ export class StateStore {
     this.#prepare();
   }
 
+  /**
+   * Which file `path` is now (inode, size, modification time), or undefined
+   * when it is gone. A state file never changes, so the same answer means
+   * the same content; another means it was removed and another made.
+   */
+  #fileId(path: string): string | undefined {
+    try {
+      const s = this.#sys.fs.lstatSync(path);
+      return `${s.ino}/${s.size}/${s.mtimeMs}`;
+    } catch (error) {
+      if (codeOf(error) === "ENOENT") return undefined;
+      throw fault(`cannot inspect ${path}`, error);
+    }
+  }
+
+  /** The cached state, if it is of `version` and still that file's. */
+  #fromCache(version: number): State | undefined {
+    const cached = this.#cached;
+    if (cached?.version !== version) return undefined;
+    if (this.#fileId(`${this.path}/v${version}`) !== cached.file) {
+      this.#cached = undefined;
+      return undefined;
+    }
+    return copyState(cached.state);
+  }
+
   #list(): Listing {
     let names: string[];
     try {
@@ -253,11 +283,15 @@ export class StateStore {
   #load(listing: Listing): State | undefined {
     const versions = [...listing.versions].sort((a, b) => b - a);
     for (const v of versions) {
-      if (this.#cached?.version === v) {
-        const state = copyState(this.#cached.state);
-        state.fence += listing.max - v;
-        return state;
+      const cached = this.#fromCache(v);
+      if (cached !== undefined) {
+        cached.fence += listing.max - v;
+        return cached;
       }
+      // Which file this is, taken before it is read: if another replaces it
+      // in between, the next look finds another file and reads it again.
+      const file = this.#fileId(`${this.path}/v${v}`);
+      if (file === undefined) return undefined;
       let text: string;
       try {
         text = this.#sys.fs.readFileSync(`${this.path}/v${v}`, "utf8");
@@ -271,7 +305,7 @@ export class StateStore {
       const state = parseState(text);
       if (state === undefined) continue;
       if (v === listing.max) {
-        this.#cached = { version: v, state: copyState(state) };
+        this.#cached = { version: v, state: copyState(state), file };
       }
       // Each unreadable newer file may have granted one fence more.
       state.fence += listing.max - v;
@@ -304,9 +338,10 @@ export class StateStore {
    * written is kept parsed.
    */
   #exact(version: number): State | undefined {
-    if (this.#cached?.version === version) {
-      return copyState(this.#cached.state);
-    }
+    const cached = this.#fromCache(version);
+    if (cached !== undefined) return cached;
+    const file = this.#fileId(`${this.path}/v${version}`);
+    if (file === undefined) return undefined;
     let text: string;
     try {
       text = this.#sys.fs.readFileSync(`${this.path}/v${version}`, "utf8");
@@ -316,7 +351,7 @@ export class StateStore {
     }
     const state = parseState(text);
     if (state === undefined) return undefined;
-    this.#cached = { version, state: copyState(state) };
+    this.#cached = { version, state: copyState(state), file };
     return state;
   }
 
@@ -399,7 +434,11 @@ export class StateStore {
         throw fault(`cannot write ${temp}`, error);
       }
       let second: Listing;
+      let file: string | undefined;
       try {
+        // The file it becomes, by its pending name (its own; the state
+        // file's name may be another's by the time it is looked at).
+        file = this.#fileId(temp);
         second = this.#list();
       } catch (error) {
         remove(fs, temp);
@@ -427,7 +466,9 @@ export class StateStore {
       // Committed: nothing after this may throw (the change stands).
       remove(fs, temp);
       this.#saw(base + 1);
-      this.#cached = { version: base + 1, state: copyState(state) };
+      this.#cached = file === undefined
+        ? undefined
+        : { version: base + 1, state: copyState(state), file };
       this.#collect(second, base);
       return { result, state, version: base + 1 };
     }

@@ -1,0 +1,57 @@
+// Copyright 2026 the unilock authors. MIT license.
+/**
+ * @internal A process that holds file locks on command, for the adversarial
+ * file-lock tests (test/node/adversarial_file.test.ts). It reads one JSON
+ * command a line on stdin and answers one JSON line on stdout per command,
+ * with the command's `id`:
+ * `{ op: "acquire", options }` (answers the fence), `{ op: "extend", ms }`,
+ * `{ op: "release" }`, `{ op: "lost" }` (whether the lease's signal
+ * aborted). Usage: node _file_agent.mjs '<json { module, lock }>'
+ */
+const config = JSON.parse(process.argv[2]);
+const { createLock, createSemaphore } = await import(config.module);
+const lock = config.semaphore
+  ? createSemaphore("file", config.lock)
+  : createLock("file", config.lock);
+let lease;
+const say = (line) =>
+  new Promise((resolve) =>
+    process.stdout.write(`${JSON.stringify(line)}\n`, resolve)
+  );
+const run = async (cmd) => {
+  switch (cmd.op) {
+    case "acquire":
+      lease = await lock.acquire(cmd.options ?? {});
+      return { fence: lease.fence };
+    case "extend":
+      await lease.extend(cmd.ms);
+      return { ok: true };
+    case "release":
+      await lease.release();
+      return { ok: true };
+    case "lost":
+      return { lost: lease.signal.aborted };
+    case "exit":
+      process.exit(0);
+  }
+  throw new Error(`unknown op ${cmd.op}`);
+};
+let buffer = "";
+process.stdin.on("data", (chunk) => {
+  buffer += chunk;
+  let nl;
+  while ((nl = buffer.indexOf("\n")) !== -1) {
+    const cmd = JSON.parse(buffer.slice(0, nl));
+    buffer = buffer.slice(nl + 1);
+    run(cmd).then(
+      (result) => say({ id: cmd.id, ...result }),
+      (error) =>
+        say({
+          id: cmd.id,
+          error: error?.name ?? String(error),
+          message: String(error?.message),
+        }),
+    );
+  }
+});
+await say({ ready: true });

@@ -1,0 +1,146 @@
+// Copyright 2026 the unilock authors. MIT license.
+// Adversarial: the file lock against a hostile user, with real processes
+// (test/_file_agent.mjs, loading a bundle of the sources) and real files.
+import { buildSync } from "esbuild";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, afterEach, test } from "vitest";
+import { createLock } from "../../mod.ts";
+import { lockDirName } from "../../src/file/_names.ts";
+import { assert, assertEquals } from "../_assert.ts";
+
+const out = mkdtempSync(join(tmpdir(), "unilock-adv-file-"));
+const bundle = join(out, "unilock.mjs");
+buildSync({
+  entryPoints: [new URL("../../mod.ts", import.meta.url).pathname],
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  outfile: bundle,
+  logLevel: "error",
+});
+const AGENT = new URL("../_file_agent.mjs", import.meta.url).pathname;
+
+interface Agent {
+  readonly pid: number;
+  call(cmd: object, ms?: number): Promise<Record<string, unknown>>;
+  kill(signal?: NodeJS.Signals): void;
+}
+const agents: Agent[] = [];
+const dirs: string[] = [];
+afterEach(() => {
+  for (const a of agents.splice(0)) a.kill("SIGKILL");
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "unilock-adv-"));
+  dirs.push(dir);
+  return dir;
+}
+
+async function agent(lock: object, semaphore = false): Promise<Agent> {
+  const child = spawn(process.execPath, [
+    AGENT,
+    JSON.stringify({ module: pathToFileURL(bundle).href, lock, semaphore }),
+  ], { stdio: ["pipe", "pipe", "inherit"] });
+  const replies = new Map<number, (r: Record<string, unknown>) => void>();
+  let ready!: () => void;
+  const started = new Promise<void>((r) => (ready = r));
+  let buffer = "";
+  child.stdout!.on("data", (chunk) => {
+    buffer += chunk;
+    let nl;
+    while ((nl = buffer.indexOf("\n")) !== -1) {
+      const line = JSON.parse(buffer.slice(0, nl));
+      buffer = buffer.slice(nl + 1);
+      if (line.ready) ready();
+      else replies.get(line.id)?.(line);
+    }
+  });
+  let next = 0;
+  const a: Agent = {
+    pid: child.pid!,
+    call(cmd, ms = 20_000) {
+      const id = ++next;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`agent: no answer to ${JSON.stringify(cmd)}`)),
+          ms,
+        );
+        replies.set(id, (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        });
+        child.stdin!.write(`${JSON.stringify({ ...cmd, id })}\n`);
+      });
+    },
+    kill(signal = "SIGKILL") {
+      try {
+        process.kill(child.pid!, signal);
+      } catch { /* exited */ }
+    },
+  };
+  agents.push(a);
+  await started;
+  return a;
+}
+
+const randomName = () => `adv-${Math.random().toString(36).slice(2)}`;
+const versions = (path: string) =>
+  readdirSync(path).filter((f) => /^v[0-9]+$/.test(f)).map((f) =>
+    Number(f.slice(1))
+  );
+
+test(
+  "FileLock.acquire() grants no second holder when the lock's directory was removed and made again up to the holder's state number",
+  async () => {
+    // A holder's process keeps the newest state file it wrote parsed, by its
+    // number. Removing the lock's directory (a tmp cleaner, a hand) while
+    // it holds frees the lock: another process takes it in the new
+    // directory, whose numbers start again at v1. Once they reach the
+    // holder's number, the holder's next change (a renewal, an extend)
+    // builds on its remembered state instead of the file now under that
+    // number: it commits itself back as the holder and drops the new one.
+    const dir = tempDir();
+    const name = randomName();
+    const path = join(dir, lockDirName(name));
+    const options = { name, dir, leaseMs: 60_000 };
+    const a = await agent(options);
+    const held = await a.call({ op: "acquire" });
+    assert(typeof held.fence === "number", JSON.stringify(held));
+    assertEquals((await a.call({ op: "extend", ms: 60_000 })).ok, true);
+    const top = Math.max(...versions(path));
+    rmSync(path, { recursive: true });
+
+    const lock = createLock("file", options);
+    const b = await lock.acquire({ timeoutMs: 5_000 });
+    try {
+      assert(b.fence > (held.fence as number), "the new fence is higher");
+      while (Math.max(...versions(path)) < top) await b.extend(60_000);
+      assertEquals(Math.max(...versions(path)), top);
+
+      const extended = await a.call({ op: "extend", ms: 60_000 });
+      const snapshot = await lock.query();
+      assertEquals(
+        snapshot.held.map((h) => h.fence),
+        [b.fence],
+        "the new holder still holds, alone",
+      );
+      assert(!b.signal.aborted, "the new holder's lease stands");
+      assert(
+        extended.error !== undefined,
+        `the old holder's extend fails (it answered ${
+          JSON.stringify(extended)
+        })`,
+      );
+    } finally {
+      await b.release().catch(() => {});
+    }
+  },
+  60_000,
+);
