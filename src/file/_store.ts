@@ -107,6 +107,8 @@ export interface Change<R> {
 }
 
 const VERSION = /^v([1-9][0-9]{0,14})$/;
+/** The highest state number that `VERSION` reads. */
+const MAX_VERSION = 999_999_999_999_999;
 /** Old state files are removed once this many have gathered. */
 const COLLECT_AT = 4;
 const TEMP =
@@ -410,6 +412,14 @@ export class StateStore {
         if (guessed && this.#list().max !== base) continue;
         this.#saw(base);
         return { result, state, version: base };
+      }
+      if (base >= MAX_VERSION) {
+        // Its successor would be a name no listing reads: a change nobody
+        // sees, so every later one would grant again.
+        throw new FileFault(
+          `${this.path} has reached the highest state number, v${base} (a file put there by hand?): remove the lock's directory`,
+          false,
+        );
       }
       const text = formatState(state);
       const temp = `${this.#pending}/t${base}.${this.#tag}.${random()}`;

@@ -3,7 +3,7 @@
 // (test/_file_agent.mjs, loading a bundle of the sources) and real files.
 import { buildSync } from "esbuild";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -140,6 +140,43 @@ test(
       );
     } finally {
       await b.release().catch(() => {});
+    }
+  },
+  60_000,
+);
+
+test(
+  "FileLock.tryAcquire() grants no lease that isLocked() cannot see when the highest state file's number has 15 digits",
+  async () => {
+    // State files are read by a pattern of up to 15 digits. A file planted
+    // as v999999999999999 (by hand, or a copy of another lock's directory
+    // gone wrong) makes the next change v1000000000000000, which no
+    // listing reads: the grant is committed where nobody sees it
+    // (isLocked() and query() say free), and other processes fail every
+    // change for ever with "heavy contention" (their link finds the name
+    // taken). It should fail closed, at once, saying why.
+    const dir = tempDir();
+    const name = randomName();
+    const path = join(dir, lockDirName(name));
+    const lock = createLock("file", { name, dir });
+    await (await lock.acquire()).release();
+    const top = Math.max(...versions(path));
+    copyFileSync(join(path, `v${top}`), join(path, "v999999999999999"));
+
+    const mine = await lock.tryAcquire().catch((e: Error) => e);
+    try {
+      if (mine !== null && !(mine instanceof Error)) {
+        assertEquals(await lock.isLocked(), true, "isLocked() while held");
+      } else {
+        assert(
+          String(mine?.message).includes("highest state number"),
+          `the refusal says why: ${mine?.message}`,
+        );
+      }
+    } finally {
+      if (mine !== null && !(mine instanceof Error)) {
+        await mine.release().catch(() => {});
+      }
     }
   },
   60_000,
