@@ -589,7 +589,14 @@ export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
         });
         const mine = liveHolders(r).find((h) => h.t === token);
         if (mine !== undefined) {
-          // Granted already (a handoff, or a reply that was lost).
+          // Granted already (a handoff, or a reply that was lost). A lease
+          // handed over runs only to its waiter's heartbeat deadline: the
+          // waiter's own call, from which the core reckons it, gives it its
+          // length (unless an extend has set it since).
+          if (mine.q === 0 && mine.u < now + leaseMs) {
+            mine.u = now + leaseMs;
+            r.dirty = true;
+          }
           if (!(await commit(kv, r))) return AGAIN;
           places.delete(token);
           return granted(mine);

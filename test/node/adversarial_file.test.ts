@@ -1,93 +1,26 @@
 // Copyright 2026 the unilock authors. MIT license.
 // Adversarial: the file lock against a hostile user, with real processes
-// (test/_file_agent.mjs, loading a bundle of the sources) and real files.
-import { buildSync } from "esbuild";
-import { spawn } from "node:child_process";
+// (test/_lock_agent.mjs, loading a bundle of the sources) and real files.
 import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { afterAll, afterEach, test } from "vitest";
+import { afterEach, test } from "vitest";
 import { createLock } from "../../mod.ts";
 import { lockDirName } from "../../src/file/_names.ts";
 import { assert, assertEquals } from "../_assert.ts";
+import { lockAgents } from "../_lock_agents.ts";
 
-const out = mkdtempSync(join(tmpdir(), "unilock-adv-file-"));
-const bundle = join(out, "unilock.mjs");
-buildSync({
-  entryPoints: [new URL("../../mod.ts", import.meta.url).pathname],
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  outfile: bundle,
-  logLevel: "error",
-});
-const AGENT = new URL("../_file_agent.mjs", import.meta.url).pathname;
-
-interface Agent {
-  readonly pid: number;
-  call(cmd: object, ms?: number): Promise<Record<string, unknown>>;
-  kill(signal?: NodeJS.Signals): void;
-}
-const agents: Agent[] = [];
+const { agent, stopAll } = lockAgents("file");
 const dirs: string[] = [];
 afterEach(() => {
-  for (const a of agents.splice(0)) a.kill("SIGKILL");
+  stopAll();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "unilock-adv-"));
   dirs.push(dir);
   return dir;
-}
-
-async function agent(lock: object, semaphore = false): Promise<Agent> {
-  const child = spawn(process.execPath, [
-    AGENT,
-    JSON.stringify({ module: pathToFileURL(bundle).href, lock, semaphore }),
-  ], { stdio: ["pipe", "pipe", "inherit"] });
-  const replies = new Map<number, (r: Record<string, unknown>) => void>();
-  let ready!: () => void;
-  const started = new Promise<void>((r) => (ready = r));
-  let buffer = "";
-  child.stdout!.on("data", (chunk) => {
-    buffer += chunk;
-    let nl;
-    while ((nl = buffer.indexOf("\n")) !== -1) {
-      const line = JSON.parse(buffer.slice(0, nl));
-      buffer = buffer.slice(nl + 1);
-      if (line.ready) ready();
-      else replies.get(line.id)?.(line);
-    }
-  });
-  let next = 0;
-  const a: Agent = {
-    pid: child.pid!,
-    call(cmd, ms = 20_000) {
-      const id = ++next;
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`agent: no answer to ${JSON.stringify(cmd)}`)),
-          ms,
-        );
-        replies.set(id, (r) => {
-          clearTimeout(timer);
-          resolve(r);
-        });
-        child.stdin!.write(`${JSON.stringify({ ...cmd, id })}\n`);
-      });
-    },
-    kill(signal = "SIGKILL") {
-      try {
-        process.kill(child.pid!, signal);
-      } catch { /* exited */ }
-    },
-  };
-  agents.push(a);
-  await started;
-  return a;
 }
 
 const randomName = () => `adv-${Math.random().toString(36).slice(2)}`;

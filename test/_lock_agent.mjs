@@ -1,18 +1,20 @@
 // Copyright 2026 the unilock authors. MIT license.
 /**
- * @internal A process that holds file locks on command, for the adversarial
- * file-lock tests (test/node/adversarial_file.test.ts). It reads one JSON
+ * @internal A process that holds a lock of the serverless backends (`file`,
+ * `deno-kv`) on command, for their adversarial tests
+ * (test/node/adversarial_file.test.ts, adversarial_deno_kv.test.ts). It reads one JSON
  * command a line on stdin and answers one JSON line on stdout per command,
  * with the command's `id`:
  * `{ op: "acquire", options }` (answers the fence), `{ op: "extend", ms }`,
  * `{ op: "release" }`, `{ op: "lost" }` (whether the lease's signal
- * aborted). Usage: node _file_agent.mjs '<json { module, lock }>'
+ * aborted). Usage: node _lock_agent.mjs '<json { module, type, lock }>'
  */
 const config = JSON.parse(process.argv[2]);
 const { createLock, createSemaphore } = await import(config.module);
+const type = config.type ?? "file";
 const lock = config.semaphore
-  ? createSemaphore("file", config.lock)
-  : createLock("file", config.lock);
+  ? createSemaphore(type, config.lock)
+  : createLock(type, config.lock);
 let lease;
 const say = (line) =>
   new Promise((resolve) =>
