@@ -1,11 +1,17 @@
 // Copyright 2026 the unilock authors. MIT license.
 // Adversarial: the file lock against a hostile user, with real processes
 // (test/_lock_agent.mjs, loading a bundle of the sources) and real files.
-import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, test } from "vitest";
-import { createLock } from "../../mod.ts";
+import { createLock, createSemaphore } from "../../mod.ts";
 import { lockDirName } from "../../src/file/_names.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { lockAgents } from "../_lock_agents.ts";
@@ -21,6 +27,14 @@ function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "unilock-adv-"));
   dirs.push(dir);
   return dir;
+}
+
+async function until(what: string, fn: () => Promise<boolean>, ms = 20_000) {
+  const end = performance.now() + ms;
+  while (!(await fn())) {
+    if (performance.now() > end) throw new Error(`never: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 const randomName = () => `adv-${Math.random().toString(36).slice(2)}`;
@@ -110,6 +124,45 @@ test(
       if (mine !== null && !(mine instanceof Error)) {
         await mine.release().catch(() => {});
       }
+    }
+  },
+  60_000,
+);
+
+test(
+  "FileSemaphore.tryAcquire() takes the permits of a killed holder when more than 8 holders were granted before it",
+  async () => {
+    // docs/file.md: "an acquire or tryAcquire that finds the lock held
+    // looks at its holders and the first waiters before it queues". It
+    // judged only the first 8 of everything in its way, holders included:
+    // a dead holder granted after 8 live ones kept its permits from every
+    // tryAcquire (refused, with the permits free) until a waiting process's
+    // poll or an available() call judged every holder.
+    const dir = tempDir();
+    const name = randomName();
+    const options = { name, dir, permits: 10 };
+    const sem = createSemaphore("file", options);
+    const mine = [];
+    try {
+      for (let i = 0; i < 8; i++) mine.push(await sem.acquire());
+      const other = await agent(options, true);
+      const held = await other.call({
+        op: "acquire",
+        options: { permits: 2 },
+      });
+      assert(typeof held.fence === "number", JSON.stringify(held));
+      other.signal("SIGKILL");
+      await until(
+        "the killed process is gone",
+        () => Promise.resolve(!existsSync(`/proc/${other.pid}`)),
+      );
+      // Past the 20 ms a live process's answer is believed.
+      await new Promise((r) => setTimeout(r, 100));
+      const lease = await sem.tryAcquire({ permits: 1 });
+      assert(lease !== undefined, "the dead holder's permits were free");
+      mine.push(lease);
+    } finally {
+      for (const l of mine) await l.release().catch(() => {});
     }
   },
   60_000,
