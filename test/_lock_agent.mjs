@@ -21,6 +21,15 @@ const say = (line) =>
     process.stdout.write(`${JSON.stringify(line)}\n`, resolve)
   );
 const run = async (cmd) => {
+  const started = performance.now();
+  const ms = () => Math.round(performance.now() - started);
+  try {
+    return { ...(await ops(cmd)), ms: ms() };
+  } catch (error) {
+    throw Object.assign(error, { ms: ms() });
+  }
+};
+const ops = async (cmd) => {
   switch (cmd.op) {
     case "acquire":
       lease = await lock.acquire(cmd.options ?? {});
@@ -52,8 +61,9 @@ process.stdin.on("data", (chunk) => {
           id: cmd.id,
           error: error?.name ?? String(error),
           message: String(error?.message),
+          ms: error?.ms,
         }),
     );
   }
 });
-await say({ ready: true });
+await say({ ready: true, pid: process.pid });

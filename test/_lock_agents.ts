@@ -16,6 +16,7 @@ const AGENT = join(root, "test", "_lock_agent.mjs");
 
 /** One child process holding a lock on command. */
 export interface Agent {
+  /** The spawned process (the wrapper, if any). */
   readonly pid: number;
   /** Sends a command; resolves with its answer (an `error` field if it threw). */
   call(cmd: object, ms?: number): Promise<Record<string, unknown>>;
@@ -26,7 +27,12 @@ export interface Agent {
 
 /** Starts agents of lock type `type`; `stopAll` kills every one by its pid. */
 export function lockAgents(type: "file" | "deno-kv"): {
-  agent(lock: object, semaphore?: boolean): Promise<Agent>;
+  /** `wrap`: a command the agent runs under, such as strace. */
+  agent(
+    lock: object,
+    semaphore?: boolean,
+    wrap?: readonly string[],
+  ): Promise<Agent>;
   stopAll(): void;
 } {
   const scratch = join(
@@ -48,8 +54,14 @@ export function lockAgents(type: "file" | "deno-kv"): {
   const started: Agent[] = [];
   process.once("exit", () => rmSync(scratch, { recursive: true, force: true }));
 
-  async function agent(lock: object, semaphore = false): Promise<Agent> {
-    const child = spawn(process.execPath, [
+  async function agent(
+    lock: object,
+    semaphore = false,
+    wrap: readonly string[] = [],
+  ): Promise<Agent> {
+    const command = [
+      ...wrap,
+      process.execPath,
       AGENT,
       JSON.stringify({
         module: pathToFileURL(bundle).href,
@@ -57,7 +69,13 @@ export function lockAgents(type: "file" | "deno-kv"): {
         lock,
         semaphore,
       }),
-    ], { stdio: ["pipe", "pipe", "inherit"], cwd: scratch });
+    ];
+    const child = spawn(command[0]!, command.slice(1), {
+      stdio: ["pipe", "pipe", "inherit"],
+      cwd: scratch,
+    });
+    // The agent itself (under `wrap`, a child of the wrapper), by its pid.
+    let own: number | undefined;
     const replies = new Map<number, (r: Record<string, unknown>) => void>();
     let ready!: () => void;
     const up = new Promise<void>((r) => (ready = r));
@@ -68,8 +86,10 @@ export function lockAgents(type: "file" | "deno-kv"): {
       while ((nl = buffer.indexOf("\n")) !== -1) {
         const line = JSON.parse(buffer.slice(0, nl));
         buffer = buffer.slice(nl + 1);
-        if (line.ready) ready();
-        else replies.get(line.id)?.(line);
+        if (line.ready) {
+          own = line.pid;
+          ready();
+        } else replies.get(line.id)?.(line);
       }
     });
     child.stdin!.on("error", () => {}); // written to after it was killed
@@ -95,9 +115,11 @@ export function lockAgents(type: "file" | "deno-kv"): {
       },
       send: (cmd) => send(cmd),
       signal(name) {
-        try {
-          process.kill(child.pid!, name);
-        } catch { /* exited */ }
+        for (const pid of new Set([own ?? child.pid!, child.pid!])) {
+          try {
+            process.kill(pid, name);
+          } catch { /* exited */ }
+        }
       },
     };
     started.push(a);

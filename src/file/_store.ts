@@ -85,6 +85,15 @@ const TRANSIENT = new Set([
 
 /** Changes based on one state that may race before one gives up for now. */
 const MAX_ATTEMPTS = 64;
+/**
+ * How long the attempts of one change or read may run before it gives the
+ * event loop back (with a retryable fault the core repeats after a pause,
+ * within the caller's deadline): the attempts run synchronously, so on a
+ * file system that stalls (a saturated disk's journal) 64 of them would
+ * keep every timer of the process — `timeoutMs`, `signal`, renewals of
+ * other leases — waiting for them all.
+ */
+const ATTEMPTS_MS = 100;
 /** How often at most the temporary files of dead processes are looked for. */
 const SWEEP_MS = 1_000;
 
@@ -371,7 +380,9 @@ export class StateStore {
         return { version: announced, state };
       }
     }
+    const started = performance.now();
     for (let i = 0; i < MAX_ATTEMPTS; i++) {
+      if (i > 0 && performance.now() - started > ATTEMPTS_MS) break;
       const listing = this.#list();
       const state = this.#load(listing);
       if (state !== undefined) {
@@ -379,7 +390,7 @@ export class StateStore {
         return { version: listing.max, state };
       }
     }
-    throw busy(this.path);
+    throw busy(this.path, started);
   }
 
   /**
@@ -392,7 +403,9 @@ export class StateStore {
   ): { result: R; state: State; version: number } {
     this.#prepare();
     const fs = this.#sys.fs;
+    const started = performance.now();
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      if (attempt > 0 && performance.now() - started > ATTEMPTS_MS) break;
       // The first try starts from the newest state file this process knows
       // (no listing): the listing of step 3 proves it is still the highest
       // before anything is committed on it.
@@ -482,7 +495,7 @@ export class StateStore {
       this.#collect(second, base);
       return { result, state, version: base + 1 };
     }
-    throw busy(this.path);
+    throw busy(this.path, started);
   }
 
   /**
@@ -567,9 +580,12 @@ function fault(what: string, error: unknown): FileFault {
   );
 }
 
-function busy(path: string): FileFault {
+function busy(path: string, started: number): FileFault {
+  const ms = Math.round(performance.now() - started);
   return new FileFault(
-    `${path} changed under every one of ${MAX_ATTEMPTS} attempts (heavy contention)`,
+    ms > ATTEMPTS_MS
+      ? `${path} changed under every attempt for ${ms} ms (heavy contention, or a slow file system)`
+      : `${path} changed under every one of ${MAX_ATTEMPTS} attempts (heavy contention)`,
     true,
   );
 }

@@ -8,6 +8,7 @@ import {
   readdirSync,
   rmSync,
 } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, test } from "vitest";
@@ -166,4 +167,59 @@ test(
     }
   },
   60_000,
+);
+
+const strace = spawnSync("strace", ["-f", "-qq", "-o", "/dev/null", "true"])
+  .status === 0;
+
+test.skipIf(!strace)(
+  "FileLock.acquire() keeps to timeoutMs, give or take one slow link(), when every link() takes 400 ms and another process keeps changing the lock",
+  async () => {
+    // A change's attempts run synchronously: each one that loses the
+    // race for its state number (link() finds the name taken) tries again
+    // at once, up to 64 times. With link() slow (a stalled disk; here
+    // strace delays it) and another process committing meanwhile, every
+    // attempt loses, and the event loop stays blocked for all 64: timeoutMs
+    // (and signal, and the process's other leases' renewals) wait up to
+    // 64 × 400 ms.
+    const dir = tempDir();
+    const name = randomName();
+    const options = { name, dir };
+    const lock = createLock("file", options);
+    const slow = await agent(options, false, [
+      "strace",
+      "-f",
+      "-qq",
+      "-o",
+      "/dev/null",
+      "-e",
+      "trace=link,linkat",
+      "-e",
+      "inject=link,linkat:delay_enter=400000",
+    ]);
+    let churning = true;
+    const churn = (async () => {
+      while (churning) {
+        const lease = await lock.tryAcquire();
+        await lease?.release();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    try {
+      const reply = await slow.call({
+        op: "acquire",
+        options: { timeoutMs: 300 },
+      }, 60_000);
+      assert(
+        (reply.ms as number) < 3_000,
+        `acquire({ timeoutMs: 300 }) settled after ${reply.ms} ms: ${
+          JSON.stringify(reply)
+        }`,
+      );
+    } finally {
+      churning = false;
+      await churn;
+    }
+  },
+  90_000,
 );
