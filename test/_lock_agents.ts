@@ -34,6 +34,8 @@ export function lockAgents(type: "file" | "deno-kv"): {
     wrap?: readonly string[],
   ): Promise<Agent>;
   stopAll(): void;
+  /** Kills every agent and removes the bundle (call it in `afterAll`). */
+  dispose(): void;
 } {
   const scratch = join(
     root,
@@ -52,7 +54,6 @@ export function lockAgents(type: "file" | "deno-kv"): {
     logLevel: "error",
   });
   const started: Agent[] = [];
-  process.once("exit", () => rmSync(scratch, { recursive: true, force: true }));
 
   async function agent(
     lock: object,
@@ -127,10 +128,16 @@ export function lockAgents(type: "file" | "deno-kv"): {
     return a;
   }
 
+  function stopAll(): void {
+    for (const a of started.splice(0)) a.signal("SIGKILL");
+  }
+
   return {
     agent,
-    stopAll() {
-      for (const a of started.splice(0)) a.signal("SIGKILL");
+    stopAll,
+    dispose() {
+      stopAll();
+      rmSync(scratch, { recursive: true, force: true });
     },
   };
 }

@@ -5,13 +5,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, test } from "vitest";
+import { afterAll, afterEach, test } from "vitest";
 import { createLock } from "../../mod.ts";
 import { assert } from "../_assert.ts";
 import { lockAgents } from "../_lock_agents.ts";
 
-const { agent, stopAll } = lockAgents("deno-kv");
+const { agent, stopAll, dispose } = lockAgents("deno-kv");
 const dirs: string[] = [];
+afterAll(dispose);
 afterEach(() => {
   stopAll();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });

@@ -11,14 +11,15 @@ import {
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, test } from "vitest";
+import { afterAll, afterEach, test } from "vitest";
 import { createLock, createSemaphore } from "../../mod.ts";
 import { lockDirName } from "../../src/file/_names.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { lockAgents } from "../_lock_agents.ts";
 
-const { agent, stopAll } = lockAgents("file");
+const { agent, stopAll, dispose } = lockAgents("file");
 const dirs: string[] = [];
+afterAll(dispose);
 afterEach(() => {
   stopAll();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
