@@ -2,9 +2,9 @@
 // Adversarial: the deno-kv lock against a hostile user, on Node through the
 // real @deno/kv (its native SQLite) on a real file, with real processes
 // (test/_lock_agent.mjs).
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, afterEach, test } from "vitest";
 import { createLock } from "../../mod.ts";
 import { assert } from "../_assert.ts";
@@ -69,6 +69,44 @@ test(
       } ms: ${(next as Error).name}: ${(next as Error).message}`,
     );
     await next.release();
+  },
+  60_000,
+);
+
+test(
+  "DenoKvLock.acquire() leaves no two holders when the KV file was deleted under its holder and another process opened the path anew",
+  async () => {
+    // The lock opens a KV path once per process and keeps the handle. When
+    // the file is deleted (a cleanup script, a hand), the holder's handle
+    // still reads and writes the deleted file, while every process that
+    // opens the path now gets a new, empty database: it is granted the
+    // lock, and the first holder renews in the deleted file for ever,
+    // never told. (The file lock, whose directory can be removed the same
+    // way, makes its holder lose the lease at its next renewal.)
+    const kv = tempKv();
+    const name = randomName();
+    const options = { name, kv, leaseMs: 3_000 };
+    const lock = createLock("deno-kv", options);
+    const first = await lock.acquire({ timeoutMs: 10_000 });
+    try {
+      const dir = dirname(kv);
+      for (const f of readdirSync(dir)) rmSync(join(dir, f));
+      const other = await agent(options);
+      const granted = await other.call({
+        op: "acquire",
+        options: { timeoutMs: 10_000 },
+      });
+      assert(typeof granted.fence === "number", JSON.stringify(granted));
+      // The first holder renews every second: it has had a lease's length
+      // (and more) to find out.
+      await until(
+        "the first holder learns its lease is gone",
+        () => Promise.resolve(first.signal.aborted),
+        8_000,
+      );
+    } finally {
+      await first.release().catch(() => {});
+    }
   },
   60_000,
 );
