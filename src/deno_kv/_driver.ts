@@ -259,12 +259,14 @@ export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
   const { name, prefix, waiterTtlMs, pollMs, semaphore = false } = options;
   const keys: Keys = keysFor(prefix, name);
   const turnId = JSON.stringify([prefix, name]);
-  let handle: DenoKvLike | undefined = typeof options.kv === "string"
+  const handle: DenoKvLike | undefined = typeof options.kv === "string"
     ? undefined
     : options.kv;
   const path = typeof options.kv === "string" ? options.kv : undefined;
+  // A path is looked up on every operation: its file may have been
+  // deleted and made anew, and then this lock must use the new one.
   const connect = async (): Promise<DenoKvLike> =>
-    handle ??= await openKvAt(path!);
+    handle ?? await openKvAt(path!);
   /** Where this process queued its tokens (saves a read per poll). */
   const places = new Map<string, number>();
   /** Watched tokens: when their latest acquire call started (wall clock). */
@@ -589,7 +591,14 @@ export function denoKvDriver(options: DenoKvDriverOptions): RemoteDriver {
         });
         const mine = liveHolders(r).find((h) => h.t === token);
         if (mine !== undefined) {
-          // Granted already (a handoff, or a reply that was lost).
+          // Granted already (a handoff, or a reply that was lost). A lease
+          // handed over runs only to its waiter's heartbeat deadline: the
+          // waiter's own call, from which the core reckons it, gives it its
+          // length (unless an extend has set it since).
+          if (mine.q === 0 && mine.u < now + leaseMs) {
+            mine.u = now + leaseMs;
+            r.dirty = true;
+          }
           if (!(await commit(kv, r))) return AGAIN;
           places.delete(token);
           return granted(mine);

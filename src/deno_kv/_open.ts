@@ -27,22 +27,84 @@ export function denoGlobal(): DenoGlobal | undefined {
   return typeof deno?.version?.deno === "string" ? deno : undefined;
 }
 
-const opened = new Map<string, Promise<DenoKvLike>>();
+interface Opened {
+  handle: Promise<DenoKvLike>;
+  /** The file it opened (device and inode), when the path is a local file. */
+  file: string | undefined;
+  /** The path, resolved when it was opened. */
+  resolved: string | undefined;
+}
+
+const opened = new Map<string, Opened>();
+
+interface NodeFs {
+  statSync(path: string): { dev: number; ino: number };
+}
+interface NodePath {
+  resolve(path: string): string;
+}
+
+/** `node:fs` and `node:path` (Node, Deno 2, Bun), without importing them. */
+function nodeModules(): { fs: NodeFs; path: NodePath } | undefined {
+  const p = (globalThis as {
+    process?: { getBuiltinModule?: (id: string) => unknown };
+  }).process;
+  if (typeof p?.getBuiltinModule !== "function") return undefined;
+  const fs = p.getBuiltinModule("node:fs") as NodeFs | undefined;
+  const path = p.getBuiltinModule("node:path") as NodePath | undefined;
+  return fs === undefined || path === undefined ? undefined : { fs, path };
+}
+
+/** Whether `path` names a local file (not `:memory:`, not a KV Connect URL). */
+function isLocalFile(path: string): boolean {
+  return path !== "" && path !== ":memory:" && !/^[a-z][a-z0-9+.-]*:\/\//i
+    .test(path);
+}
+
+/** Which file `resolved` is now, or undefined when it is gone or unknown. */
+function fileOf(resolved: string | undefined): string | undefined {
+  if (resolved === undefined) return undefined;
+  try {
+    const s = nodeModules()!.fs.statSync(resolved);
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The process's handle of the KV database at `path`, opened at the first
- * call (a failed open is tried again by the next call).
+ * call (a failed open is tried again by the next call). A local file that
+ * was deleted or replaced since (a cleanup script, a hand) is opened anew:
+ * the old handle still reads and writes the deleted file, which every
+ * other process that opens the path no longer sees, so a holder renewing
+ * there would hold for ever beside the holders of the new file.
  */
 export function openKvAt(path: string): Promise<DenoKvLike> {
-  let handle = opened.get(path);
-  if (handle === undefined) {
-    handle = open(path);
-    opened.set(path, handle);
-    handle.catch(() => {
-      if (opened.get(path) === handle) opened.delete(path);
-    });
+  let entry = opened.get(path);
+  if (entry !== undefined && entry.file !== undefined) {
+    if (fileOf(entry.resolved) !== entry.file) entry = undefined;
   }
-  return handle;
+  if (entry === undefined) {
+    const modules = isLocalFile(path) ? nodeModules() : undefined;
+    const resolved = modules?.path.resolve(path);
+    const made: Opened = {
+      handle: open(resolved ?? path),
+      file: undefined,
+      resolved,
+    };
+    entry = made;
+    opened.set(path, made);
+    made.handle.then(
+      () => {
+        made.file = fileOf(resolved);
+      },
+      () => {
+        if (opened.get(path) === made) opened.delete(path);
+      },
+    );
+  }
+  return entry.handle;
 }
 
 function refuseV8(): never {

@@ -325,7 +325,11 @@ export function settle(
       t: w.t,
       m: w.m,
       f: nextFence(state, now),
-      u: now + w.l,
+      // Handed to a waiter that is not calling: it holds until it would
+      // have had to beat again, and takes its whole lease when it comes for
+      // it. So a waiter killed in line keeps the lock no longer than its
+      // heartbeat would have kept its place, not for its whole lease.
+      u: w.t === alive ? now + w.l : Math.min(now + w.l, w.h),
       q: 0,
       w: entry.versionstamp === undefined ? 0 : 1,
       a: now,

@@ -28,11 +28,13 @@ import {
   dropWaiter,
   enqueue,
   grant,
+  type Holder,
   holderOf,
   type Mode,
   permitsHeld,
   type State,
   STOLEN_KEPT,
+  type Waiter,
   waiterOf,
 } from "./_state.ts";
 import { FileFault, StateStore } from "./_store.ts";
@@ -115,6 +117,20 @@ export function fileDriver(options: FileDriverOptions): RemoteDriver {
     };
   };
 
+  /**
+   * Whom an acquisition judges by their process: every holder in its way
+   * (one liveness check per process, however many leases it holds: a dead
+   * holder granted after many live ones must not keep its permits), and
+   * the first waiters before it.
+   */
+  const suspects = (blocking: readonly (Holder | Waiter)[]) => {
+    const holders = blocking.filter((e): e is Holder => "f" in e);
+    return [
+      ...holders,
+      ...blocking.filter((e) => !("f" in e)).slice(0, JUDGE_LIMIT),
+    ];
+  };
+
   /** A lease's grant reply, as its own earlier call left it. */
   const regrant = (
     token: string,
@@ -174,10 +190,7 @@ export function fileDriver(options: FileDriverOptions): RemoteDriver {
         const queued = waiterOf(s, token);
         const key = queued?.k ?? queueKey(s.ticket + 1, priority);
         let blocking = blockers(s, mode, key, join, token, permits);
-        if (
-          blocking.length > 0 &&
-          room.reapDead(s, blocking.slice(0, JUDGE_LIMIT))
-        ) {
+        if (blocking.length > 0 && room.reapDead(s, suspects(blocking))) {
           changed = true;
           blocking = blockers(s, mode, key, join, token, permits);
         }

@@ -85,6 +85,15 @@ const TRANSIENT = new Set([
 
 /** Changes based on one state that may race before one gives up for now. */
 const MAX_ATTEMPTS = 64;
+/**
+ * How long the attempts of one change or read may run before it gives the
+ * event loop back (with a retryable fault the core repeats after a pause,
+ * within the caller's deadline): the attempts run synchronously, so on a
+ * file system that stalls (a saturated disk's journal) 64 of them would
+ * keep every timer of the process — `timeoutMs`, `signal`, renewals of
+ * other leases — waiting for them all.
+ */
+const ATTEMPTS_MS = 100;
 /** How often at most the temporary files of dead processes are looked for. */
 const SWEEP_MS = 1_000;
 
@@ -107,6 +116,8 @@ export interface Change<R> {
 }
 
 const VERSION = /^v([1-9][0-9]{0,14})$/;
+/** The highest state number that `VERSION` reads. */
+const MAX_VERSION = 999_999_999_999_999;
 /** Old state files are removed once this many have gathered. */
 const COLLECT_AT = 4;
 const TEMP =
@@ -132,8 +143,12 @@ export class StateStore {
   #lastSweep = -Infinity;
   /** The highest state file this process knows exists. */
   #latest = 0;
-  /** The state of one state file, parsed (they never change). */
-  #cached: { version: number; state: State } | undefined;
+  /**
+   * The state of one state file, parsed (they never change), and which file
+   * it was: a lock directory removed and made again numbers its files from
+   * v1 anew, so a number alone does not name the same state.
+   */
+  #cached: { version: number; state: State; file: string } | undefined;
 
   constructor(sys: System, parent: string, name: string) {
     this.#sys = sys;
@@ -221,6 +236,32 @@ export class StateStore {
     this.#prepare();
   }
 
+  /**
+   * Which file `path` is now (inode, size, modification time), or undefined
+   * when it is gone. A state file never changes, so the same answer means
+   * the same content; another means it was removed and another made.
+   */
+  #fileId(path: string): string | undefined {
+    try {
+      const s = this.#sys.fs.lstatSync(path);
+      return `${s.ino}/${s.size}/${s.mtimeMs}`;
+    } catch (error) {
+      if (codeOf(error) === "ENOENT") return undefined;
+      throw fault(`cannot inspect ${path}`, error);
+    }
+  }
+
+  /** The cached state, if it is of `version` and still that file's. */
+  #fromCache(version: number): State | undefined {
+    const cached = this.#cached;
+    if (cached?.version !== version) return undefined;
+    if (this.#fileId(`${this.path}/v${version}`) !== cached.file) {
+      this.#cached = undefined;
+      return undefined;
+    }
+    return copyState(cached.state);
+  }
+
   #list(): Listing {
     let names: string[];
     try {
@@ -253,11 +294,15 @@ export class StateStore {
   #load(listing: Listing): State | undefined {
     const versions = [...listing.versions].sort((a, b) => b - a);
     for (const v of versions) {
-      if (this.#cached?.version === v) {
-        const state = copyState(this.#cached.state);
-        state.fence += listing.max - v;
-        return state;
+      const cached = this.#fromCache(v);
+      if (cached !== undefined) {
+        cached.fence += listing.max - v;
+        return cached;
       }
+      // Which file this is, taken before it is read: if another replaces it
+      // in between, the next look finds another file and reads it again.
+      const file = this.#fileId(`${this.path}/v${v}`);
+      if (file === undefined) return undefined;
       let text: string;
       try {
         text = this.#sys.fs.readFileSync(`${this.path}/v${v}`, "utf8");
@@ -271,7 +316,7 @@ export class StateStore {
       const state = parseState(text);
       if (state === undefined) continue;
       if (v === listing.max) {
-        this.#cached = { version: v, state: copyState(state) };
+        this.#cached = { version: v, state: copyState(state), file };
       }
       // Each unreadable newer file may have granted one fence more.
       state.fence += listing.max - v;
@@ -304,9 +349,10 @@ export class StateStore {
    * written is kept parsed.
    */
   #exact(version: number): State | undefined {
-    if (this.#cached?.version === version) {
-      return copyState(this.#cached.state);
-    }
+    const cached = this.#fromCache(version);
+    if (cached !== undefined) return cached;
+    const file = this.#fileId(`${this.path}/v${version}`);
+    if (file === undefined) return undefined;
     let text: string;
     try {
       text = this.#sys.fs.readFileSync(`${this.path}/v${version}`, "utf8");
@@ -316,7 +362,7 @@ export class StateStore {
     }
     const state = parseState(text);
     if (state === undefined) return undefined;
-    this.#cached = { version, state: copyState(state) };
+    this.#cached = { version, state: copyState(state), file };
     return state;
   }
 
@@ -334,7 +380,9 @@ export class StateStore {
         return { version: announced, state };
       }
     }
+    const started = performance.now();
     for (let i = 0; i < MAX_ATTEMPTS; i++) {
+      if (i > 0 && performance.now() - started > ATTEMPTS_MS) break;
       const listing = this.#list();
       const state = this.#load(listing);
       if (state !== undefined) {
@@ -342,7 +390,7 @@ export class StateStore {
         return { version: listing.max, state };
       }
     }
-    throw busy(this.path);
+    throw busy(this.path, started);
   }
 
   /**
@@ -355,7 +403,9 @@ export class StateStore {
   ): { result: R; state: State; version: number } {
     this.#prepare();
     const fs = this.#sys.fs;
+    const started = performance.now();
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      if (attempt > 0 && performance.now() - started > ATTEMPTS_MS) break;
       // The first try starts from the newest state file this process knows
       // (no listing): the listing of step 3 proves it is still the highest
       // before anything is committed on it.
@@ -375,6 +425,14 @@ export class StateStore {
         if (guessed && this.#list().max !== base) continue;
         this.#saw(base);
         return { result, state, version: base };
+      }
+      if (base >= MAX_VERSION) {
+        // Its successor would be a name no listing reads: a change nobody
+        // sees, so every later one would grant again.
+        throw new FileFault(
+          `${this.path} has reached the highest state number, v${base} (a file put there by hand?): remove the lock's directory`,
+          false,
+        );
       }
       const text = formatState(state);
       const temp = `${this.#pending}/t${base}.${this.#tag}.${random()}`;
@@ -399,7 +457,11 @@ export class StateStore {
         throw fault(`cannot write ${temp}`, error);
       }
       let second: Listing;
+      let file: string | undefined;
       try {
+        // The file it becomes, by its pending name (its own; the state
+        // file's name may be another's by the time it is looked at).
+        file = this.#fileId(temp);
         second = this.#list();
       } catch (error) {
         remove(fs, temp);
@@ -427,11 +489,13 @@ export class StateStore {
       // Committed: nothing after this may throw (the change stands).
       remove(fs, temp);
       this.#saw(base + 1);
-      this.#cached = { version: base + 1, state: copyState(state) };
+      this.#cached = file === undefined
+        ? undefined
+        : { version: base + 1, state: copyState(state), file };
       this.#collect(second, base);
       return { result, state, version: base + 1 };
     }
-    throw busy(this.path);
+    throw busy(this.path, started);
   }
 
   /**
@@ -516,9 +580,12 @@ function fault(what: string, error: unknown): FileFault {
   );
 }
 
-function busy(path: string): FileFault {
+function busy(path: string, started: number): FileFault {
+  const ms = Math.round(performance.now() - started);
   return new FileFault(
-    `${path} changed under every one of ${MAX_ATTEMPTS} attempts (heavy contention)`,
+    ms > ATTEMPTS_MS
+      ? `${path} changed under every attempt for ${ms} ms (heavy contention, or a slow file system)`
+      : `${path} changed under every one of ${MAX_ATTEMPTS} attempts (heavy contention)`,
     true,
   );
 }

@@ -47,6 +47,9 @@ export interface FsStats {
   isSymbolicLink(): boolean;
   mode: number;
   uid: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
 }
 
 /** The parts of `fs.FSWatcher` the lock uses. */
