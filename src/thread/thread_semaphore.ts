@@ -1130,9 +1130,13 @@ class ThreadPermitLease implements SemaphoreLease {
       this.#ended(state, this.#end(state));
       return RESOLVED;
     }
-    return state.lockAsync(undefined, undefined, unreachable).then(() =>
-      this.#ended(state, this.#end(state))
-    );
+    return state.lockAsync(undefined, undefined, unreachable).then(() => {
+      // Ended while this call waited for the guard (by an earlier release,
+      // or lost): returning a slotless lease's permits again would return
+      // another holder's.
+      if (this.#state === undefined) return state.unlock();
+      this.#ended(state, this.#end(state));
+    });
   }
 
   /** Returns the permits under the guard (taken), then lets it go. */
