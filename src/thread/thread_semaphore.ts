@@ -109,7 +109,9 @@ export interface ThreadSemaphoreHandle {
 const GATE_LEASE_MS = 2_000;
 /** Holder slots of a semaphore in its own memory, at most. */
 const MAX_SLOTS = 65_536;
-// Table entries of a semaphore: a name no lock can clash with by accident.
+// Table entries of a semaphore: names that ThreadLockTable.get() refuses
+// (they start with its reserved "\u0000unilock-"), so that no lock can be
+// made over a semaphore's memory.
 const GATE_PREFIX = "\u0000unilock-semaphore-queue\u0000";
 const PERMITS_PREFIX = "\u0000unilock-semaphore-permits\u0000";
 

@@ -8,6 +8,7 @@ import { afterEach, test } from "vitest";
 import {
   createLock,
   createSemaphore,
+  createWebLocks,
   type Lease,
   type SemaphoreLease,
   ThreadLockTable,
@@ -181,7 +182,10 @@ test(
     assert(c[4] === 0, `${c[4]} acquisitions overran their timeoutMs by 3 s`);
     assert(c[3]! > 20, `only ${c[3]} sections ran`);
     const free = await sem.available();
-    assert(free === permits, `available() is ${free} of ${permits} once every worker is done`);
+    assert(
+      free === permits,
+      `available() is ${free} of ${permits} once every worker is done`,
+    );
     const lease = await sem.acquire({ permits, timeoutMs: 5_000 });
     await lease.release();
   },
@@ -301,14 +305,83 @@ test(
     const seen = new Float64Array(fences, 0, n).slice().sort();
     let dupes = 0;
     for (let i = 1; i < n; i++) if (seen[i] === seen[i - 1]) dupes++;
-    assert(overlaps === 0, `query() showed an exclusive holder beside another ${overlaps} times`);
+    assert(
+      overlaps === 0,
+      `query() showed an exclusive holder beside another ${overlaps} times`,
+    );
     assert(dupes === 0, `${dupes} fences were granted twice among ${n}`);
     assert(c[1] === 0, `${c[1]} acquisitions overran their timeoutMs by 3 s`);
     assert(n > 20, `only ${n} grants`);
     const last = await lock.acquire({ timeoutMs: 5_000 });
-    assert(last.fence > seen[n - 1]!, "the last fence is not above every earlier one");
+    assert(
+      last.fence > seen[n - 1]!,
+      "the last fence is not above every earlier one",
+    );
     await last.release();
     assert(!(await lock.isLocked()), "isLocked() after every lease ended");
   },
   60_000,
+);
+
+test(
+  "WebLocks.request() with type thread leaves a semaphore of the table alone when the name is the semaphore's own entry",
+  async () => {
+    // Any string is a Web Locks name; this one is the table entry that
+    // holds the permits of the semaphore "jobs".
+    const name = "\u0000unilock-semaphore-permits\u0000jobs";
+    const table = new ThreadLockTable();
+    const locks = createWebLocks("thread", { threads: table });
+    await locks.request(name, () => {});
+    const sem = createSemaphore("thread", { table, name: "jobs", permits: 2 });
+    const one = await sem.acquire();
+    let leave!: () => void;
+    const inside = new Promise<void>((resolve) => (leave = resolve));
+    let granted!: () => void;
+    const entered = new Promise<void>((resolve) => (granted = resolve));
+    const held = locks.request(name, { mode: "shared" }, () => {
+      granted();
+      return inside;
+    });
+    await entered;
+    try {
+      const free = await sem.available();
+      assert(free === 1, `available() is ${free} with 1 of 2 permits held`);
+      const two = await sem.tryAcquire();
+      assert(
+        two !== undefined,
+        "tryAcquire() found no permit free of 2 with 1 held",
+      );
+      await two.release();
+    } finally {
+      leave();
+      await held;
+      await one.release();
+    }
+    assert((await sem.available()) === 2, "the permits did not all come back");
+  },
+  20_000,
+);
+
+test(
+  "ThreadLockTable.get() refuses the entry names a semaphore of the table keeps its state in",
+  async () => {
+    const table = new ThreadLockTable();
+    createSemaphore("thread", { table, name: "jobs", permits: 2 });
+    for (const kind of ["queue", "permits"]) {
+      const name = `\u0000unilock-semaphore-${kind}\u0000jobs`;
+      let error: unknown;
+      try {
+        table.get(name);
+      } catch (e) {
+        error = e;
+      }
+      assert(
+        error instanceof TypeError && /reserved/.test(error.message),
+        `table.get() of the semaphore's ${kind} entry gave ${
+          error ?? "a lock"
+        }`,
+      );
+    }
+  },
+  20_000,
 );
