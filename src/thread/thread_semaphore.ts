@@ -712,15 +712,20 @@ export class ThreadSemaphore implements Semaphore {
       signal?.removeEventListener("abort", onAbort);
       if (known.head === at) known.head = undefined;
       if (fence !== 0) {
-        // The next in line becomes the head. Without holding up the event
-        // loop if the guard's holder died (it is taken over within a second).
-        if (!gate.lockSoon()) {
-          await gate.lockAsync(undefined, undefined, unreachable);
-        }
-        try {
-          gate.releaseWriter(fence);
-        } finally {
-          gate.unlock();
+        // The next in line becomes the head.
+        const head = fence;
+        const leave = (): void => {
+          try {
+            gate.releaseWriter(head);
+          } finally {
+            gate.unlock();
+          }
+        };
+        if (gate.lockSoon()) leave();
+        else {
+          // A thread died holding the queue's guard (it is taken over within
+          // a second): the grant, or the timeout, is not held up for it.
+          gate.lockAsync(undefined, undefined, unreachable).then(leave, noop);
         }
       }
     }

@@ -42,8 +42,9 @@ async function dieHoldingGuard(
   kind: "ThreadState" | "SemaphoreState",
   buffer: SharedArrayBuffer,
   byteOffset: number,
+  spawned?: TestWorker,
 ): Promise<void> {
-  const w = await worker();
+  const w = spawned ?? await worker();
   await run(
     w,
     `new internals.${kind}(data.buffer, data.byteOffset).lock(); return true;`,
@@ -381,6 +382,39 @@ test(
           error ?? "a lock"
         }`,
       );
+    }
+  },
+  20_000,
+);
+
+test(
+  "ThreadSemaphore.acquire() rejects at its timeoutMs when it waits at the head of the line and a thread died holding the queue's guard",
+  async () => {
+    const sem = createSemaphore("thread", { permits: 1 });
+    const held = await sem.acquire();
+    const w = await worker();
+    const started = performance.now();
+    const waiting = sem.acquire({ timeoutMs: 100 }).then(
+      (lease) => lease,
+      (error: Error) => error,
+    );
+    // At the head by now, sleeping until a permit comes back.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const { buffer, gateOffset } = sem.handle;
+    await dieHoldingGuard("ThreadState", buffer, gateOffset, w);
+    const outcome = await waiting;
+    const ms = performance.now() - started;
+    try {
+      assert(
+        outcome instanceof Error && outcome.name === "TimeoutError",
+        `acquire({ timeoutMs: 100 }) gave ${outcome}`,
+      );
+      assert(
+        ms < 700,
+        `acquire({ timeoutMs: 100 }) rejected after ${ms.toFixed(0)} ms`,
+      );
+    } finally {
+      await held.release();
     }
   },
   20_000,
