@@ -60,6 +60,8 @@ async function dieHoldingGuard(
 // aborts at random moments, leases, tryAcquire, double releases, throws.
 const HOSTILE = `
   const sem = lib.createSemaphore("thread", { handle: data.handle, permits: data.permits });
+  // One worker watched from the start (metrics keep more), one not.
+  if (data.index === 1) sem.subscribe(() => {});
   const c = new Int32Array(data.counter);
   // c: [in use, most, over, done, stuck, in use by worker 0, 1, 2]
   let seed = data.seed;
@@ -104,12 +106,14 @@ const HOSTILE = `
     else await lease.release();
     Atomics.add(c, 3, 1);
   }
-  return true;
+  const m = sem.metrics();
+  return { holders: m.holders, waiters: m.waiters };
 `;
 
 // Exclusive and shared requests with steals, aborts, timeouts and leases.
 const STEALER = `
   const lock = lib.createLock("thread", { handle: data.handle });
+  if (data.index === 1) lock.subscribe(() => {});
   const c = new Int32Array(data.counter); // [next fence index, stuck, done]
   const fences = new Float64Array(data.fences);
   let seed = data.seed;
@@ -150,7 +154,8 @@ const STEALER = `
     else await lease.release();
     Atomics.add(c, 2, 1);
   }
-  return true;
+  const m = lock.metrics();
+  return { holders: m.holders, waiters: m.waiters };
 `;
 
 /** Registers the adversarial thread suite with `test`. */
@@ -242,7 +247,14 @@ export function adversarialThreadSuite(register: RegisterTimedTest): void {
           ms: 4_000,
         })
       );
-      await Promise.all(runs);
+      const ended = await Promise.all(runs);
+      for (const result of ended) {
+        const { holders, waiters } = result as Record<string, number>;
+        assert(
+          holders === 0 && waiters === 0,
+          `a worker's metrics() show ${holders} holders and ${waiters} waiters once it is done`,
+        );
+      }
       assert(c[2] === 0, `more than ${permits} permits were out ${c[2]} times`);
       assert(c[4] === 0, `${c[4]} acquisitions overran their timeoutMs by 3 s`);
       assert(c[3]! > 20, `only ${c[3]} sections ran`);
@@ -285,7 +297,14 @@ export function adversarialThreadSuite(register: RegisterTimedTest): void {
         Atomics.sub(c, 0, Atomics.load(c, 5));
         return true;
       });
-      await Promise.all(runs);
+      const ended = (await Promise.all(runs)).slice(1);
+      for (const result of ended) {
+        const { holders, waiters } = result as Record<string, number>;
+        assert(
+          holders === 0 && waiters === 0,
+          `a worker's metrics() show ${holders} holders and ${waiters} waiters once it is done`,
+        );
+      }
       const sections = c[3]!;
       assert(c[2] === 0, `more than ${permits} permits were out ${c[2]} times`);
       assert(c[4] === 0, `${c[4]} acquisitions overran their timeoutMs by 3 s`);
@@ -313,6 +332,7 @@ export function adversarialThreadSuite(register: RegisterTimedTest): void {
           counter,
           fences,
           seed: 3 + i * 65537,
+          index: i,
           ms: 4_000,
         })
       ));
@@ -324,7 +344,14 @@ export function adversarialThreadSuite(register: RegisterTimedTest): void {
         if (writers > 1 || (writers === 1 && held.length > 1)) overlaps++;
         await new Promise((r) => setTimeout(r, 5));
       }
-      await runs;
+      const ended = await runs;
+      for (const result of ended) {
+        const { holders, waiters } = result as Record<string, number>;
+        assert(
+          holders === 0 && waiters === 0,
+          `a worker's metrics() show ${holders} holders and ${waiters} waiters once it is done`,
+        );
+      }
       const n = c[0]!;
       const seen = new Float64Array(fences, 0, n).slice().sort();
       let dupes = 0;
