@@ -477,4 +477,66 @@ export function adversarialThreadSuite(register: RegisterTimedTest): void {
     },
     20_000,
   );
+
+  test(
+    "ThreadSemaphore.acquire() does not hold up the event loop when the head steps back for a higher priority while a thread died holding the permits' guard",
+    async () => {
+      const sem = new ThreadSemaphore({ permits: 1 });
+      const held = await sem.acquire();
+      const w = await worker();
+      const low = sem.acquire({ timeoutMs: 10_000 }).then(
+        (lease) => lease,
+        (error: Error) => error,
+      );
+      // The low-priority request is at the head by now.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const { buffer, byteOffset } = sem.handle;
+      await dieHoldingGuard("SemaphoreState", buffer, byteOffset, w);
+      let last = performance.now(), gap = 0;
+      const ticker = setInterval(() => {
+        const now = performance.now();
+        gap = Math.max(gap, now - last);
+        last = now;
+      }, 5);
+      const high = sem.acquire({ priority: 5, timeoutMs: 10_000 }).then(
+        (lease) => lease,
+        (error: Error) => error,
+      );
+      // The head wakes (within 300 ms), sees the higher priority, and
+      // steps back into line.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      clearInterval(ticker);
+      await held.release();
+      for (const outcome of [high, low]) {
+        const lease = await outcome;
+        if (!(lease instanceof Error)) await lease.release();
+      }
+      assert(
+        gap < 400,
+        `the event loop was held up for ${gap.toFixed(0)} ms at once`,
+      );
+    },
+    20_000,
+  );
+
+  test(
+    "ThreadSemaphore() does not hold up its thread when a thread died holding the permits' guard",
+    async () => {
+      const sem = new ThreadSemaphore({ permits: 2 });
+      const { buffer, byteOffset } = sem.handle;
+      await dieHoldingGuard("SemaphoreState", buffer, byteOffset);
+      const started = performance.now();
+      const again = new ThreadSemaphore({ handle: sem.handle, permits: 2 });
+      const ms = performance.now() - started;
+      assert(ms < 400, `the constructor blocked for ${ms.toFixed(0)} ms`);
+      const lease = await again.acquire({ permits: 2, timeoutMs: 5_000 });
+      assert(
+        (await sem.tryAcquire()) === undefined,
+        "a permit was free beside 2 of 2 held",
+      );
+      await lease.release();
+      assert((await sem.available()) === 2, "the permits did not come back");
+    },
+    20_000,
+  );
 }

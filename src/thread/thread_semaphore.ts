@@ -346,11 +346,14 @@ export class ThreadSemaphore implements Semaphore {
     this.#gateState = new ThreadState(buffer, gateOffset);
     this.#state = new SemaphoreState(buffer, byteOffset);
     const state = this.#state;
-    state.lock();
-    try {
-      state.agree(this.permits);
-    } finally {
-      state.unlock();
+    // Not worth blocking the thread for when a thread died holding the
+    // guard: an idle semaphore takes its next request's capacity anyway.
+    if (state.lockSoon()) {
+      try {
+        state.agree(this.permits);
+      } finally {
+        state.unlock();
+      }
     }
     let regions = known.get(buffer);
     if (regions === undefined) known.set(buffer, regions = new Map());
@@ -695,8 +698,17 @@ export class ThreadSemaphore implements Semaphore {
           gate.unlock();
         }
         if (fence === 0) {
+          // No longer at the head: it no longer waits at the front. Without
+          // holding up the event loop when a thread died holding the guard.
           known.head = undefined;
-          this.#clearHead();
+          if (!state.lockSoon()) {
+            await state.lockAsync(deadline, signal, timedOut);
+          }
+          try {
+            state.headNeeds = 0;
+          } finally {
+            state.unlock();
+          }
         }
       }
     } catch (error) {
@@ -728,17 +740,6 @@ export class ThreadSemaphore implements Semaphore {
           gate.lockAsync(undefined, undefined, unreachable).then(leave, noop);
         }
       }
-    }
-  }
-
-  /** The head stepped back: it no longer waits at the front. */
-  #clearHead(): void {
-    const state = this.#state;
-    state.lock();
-    try {
-      state.headNeeds = 0;
-    } finally {
-      state.unlock();
     }
   }
 
