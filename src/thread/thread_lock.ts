@@ -1155,9 +1155,13 @@ class ThreadLease implements Lease, Watched {
       this.#ended(state, this.#end(state));
       return RESOLVED;
     }
-    return state.lockAsync(undefined, undefined, unreachable).then(() =>
-      this.#ended(state, this.#end(state))
-    );
+    return state.lockAsync(undefined, undefined, unreachable).then(() => {
+      // Ended while this call waited for the guard (by an earlier release,
+      // or lost): giving up again would take a slotless shared lease's
+      // count from another holder.
+      if (this.#state === undefined) return state.unlock();
+      this.#ended(state, this.#end(state));
+    });
   }
 
   /** Gives the lock up under the guard (taken); whether it was still held. */

@@ -76,6 +76,8 @@ function hash(bytes: Uint8Array): number {
 }
 
 const encoder = new TextEncoder();
+/** What the names of a semaphore's entries start with (thread_semaphore.ts). */
+const RESERVED_PREFIX = "\u0000unilock-";
 
 function checkInteger(
   option: string,
@@ -226,6 +228,17 @@ export class ThreadLockTable {
     const cached = this.#cache.get(name);
     if (cached !== undefined) return cached;
     checkName("get thread lock", name);
+    if (name.startsWith(RESERVED_PREFIX)) {
+      // A semaphore's entries hold its queue and its counts: a lock there
+      // would read (or steal) the semaphore's memory as a lock's.
+      throw new TypeError(
+        `Cannot get thread lock as names starting with ${
+          JSON.stringify(RESERVED_PREFIX)
+        } are reserved for the table's semaphores: current value is ${
+          show(name)
+        }`,
+      );
+    }
     const lock = ThreadLock.fromRegion(
       name,
       this.#handle.buffer,

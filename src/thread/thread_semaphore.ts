@@ -109,7 +109,9 @@ export interface ThreadSemaphoreHandle {
 const GATE_LEASE_MS = 2_000;
 /** Holder slots of a semaphore in its own memory, at most. */
 const MAX_SLOTS = 65_536;
-// Table entries of a semaphore: a name no lock can clash with by accident.
+// Table entries of a semaphore: names that ThreadLockTable.get() refuses
+// (they start with its reserved "\u0000unilock-"), so that no lock can be
+// made over a semaphore's memory.
 const GATE_PREFIX = "\u0000unilock-semaphore-queue\u0000";
 const PERMITS_PREFIX = "\u0000unilock-semaphore-permits\u0000";
 
@@ -344,11 +346,14 @@ export class ThreadSemaphore implements Semaphore {
     this.#gateState = new ThreadState(buffer, gateOffset);
     this.#state = new SemaphoreState(buffer, byteOffset);
     const state = this.#state;
-    state.lock();
-    try {
-      state.agree(this.permits);
-    } finally {
-      state.unlock();
+    // Not worth blocking the thread for when a thread died holding the
+    // guard: an idle semaphore takes its next request's capacity anyway.
+    if (state.lockSoon()) {
+      try {
+        state.agree(this.permits);
+      } finally {
+        state.unlock();
+      }
     }
     let regions = known.get(buffer);
     if (regions === undefined) known.set(buffer, regions = new Map());
@@ -693,8 +698,17 @@ export class ThreadSemaphore implements Semaphore {
           gate.unlock();
         }
         if (fence === 0) {
+          // No longer at the head: it no longer waits at the front. Without
+          // holding up the event loop when a thread died holding the guard.
           known.head = undefined;
-          this.#clearHead();
+          if (!state.lockSoon()) {
+            await state.lockAsync(deadline, signal, timedOut);
+          }
+          try {
+            state.headNeeds = 0;
+          } finally {
+            state.unlock();
+          }
         }
       }
     } catch (error) {
@@ -710,28 +724,22 @@ export class ThreadSemaphore implements Semaphore {
       signal?.removeEventListener("abort", onAbort);
       if (known.head === at) known.head = undefined;
       if (fence !== 0) {
-        // The next in line becomes the head. Without holding up the event
-        // loop if the guard's holder died (it is taken over within a second).
-        if (!gate.lockSoon()) {
-          await gate.lockAsync(undefined, undefined, unreachable);
-        }
-        try {
-          gate.releaseWriter(fence);
-        } finally {
-          gate.unlock();
+        // The next in line becomes the head.
+        const head = fence;
+        const leave = (): void => {
+          try {
+            gate.releaseWriter(head);
+          } finally {
+            gate.unlock();
+          }
+        };
+        if (gate.lockSoon()) leave();
+        else {
+          // A thread died holding the queue's guard (it is taken over within
+          // a second): the grant, or the timeout, is not held up for it.
+          gate.lockAsync(undefined, undefined, unreachable).then(leave, noop);
         }
       }
-    }
-  }
-
-  /** The head stepped back: it no longer waits at the front. */
-  #clearHead(): void {
-    const state = this.#state;
-    state.lock();
-    try {
-      state.headNeeds = 0;
-    } finally {
-      state.unlock();
     }
   }
 
@@ -1130,9 +1138,13 @@ class ThreadPermitLease implements SemaphoreLease {
       this.#ended(state, this.#end(state));
       return RESOLVED;
     }
-    return state.lockAsync(undefined, undefined, unreachable).then(() =>
-      this.#ended(state, this.#end(state))
-    );
+    return state.lockAsync(undefined, undefined, unreachable).then(() => {
+      // Ended while this call waited for the guard (by an earlier release,
+      // or lost): returning a slotless lease's permits again would return
+      // another holder's.
+      if (this.#state === undefined) return state.unlock();
+      this.#ended(state, this.#end(state));
+    });
   }
 
   /** Returns the permits under the guard (taken), then lets it go. */

@@ -7,19 +7,27 @@
  * never request, those starting with `-`, carry the rest: `""` is `"-"`, and
  * a name too long or not well-formed (a lone surrogate has no UTF-8 form, so
  * two such names could share Redis keys or a URL) is `"-sha256:"` and the
- * SHA-256 of its UTF-16 code units. Every other name is itself, so that a
- * Web Locks request and `createLock(type, { name })` share the lock.
+ * SHA-256 of its UTF-16 code units, as is one starting with
+ * `"\u0000unilock-"` (a thread lock table keeps its semaphores' state under
+ * such names, and refuses them as lock names). Every other name is itself,
+ * so that a Web Locks request and `createLock(type, { name })` share the
+ * lock.
  */
 
 import { MAX_NAME_LENGTH } from "../core/_validate.ts";
 
+/** Names the library keeps for itself (see ThreadLockTable.get()). */
+const RESERVED = "\u0000unilock-";
 const LONE_SURROGATE =
   /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** The lock name of the resource name `name` (see the module doc). */
 export function lockNameOf(name: string): string {
   if (name.length === 0) return "-";
-  if (name.length <= MAX_NAME_LENGTH && !LONE_SURROGATE.test(name)) {
+  if (
+    name.length <= MAX_NAME_LENGTH && !LONE_SURROGATE.test(name) &&
+    !name.startsWith(RESERVED)
+  ) {
     return name;
   }
   const bytes = new Uint8Array(name.length * 2);
