@@ -539,4 +539,58 @@ export function adversarialThreadSuite(register: RegisterTimedTest): void {
     },
     20_000,
   );
+  test(
+    "WebLocks.request() with type thread and leaseMs is granted once a worker that held the lock was terminated",
+    async () => {
+      const table = new ThreadLockTable();
+      const w = await worker();
+      // The worker holds "x" for ever (its callback never settles).
+      await run(
+        w,
+        `const locks = lib.createWebLocks("thread", { threads: data.handle, leaseMs: 300 });
+        let held;
+        const granted = new Promise((r) => (held = r));
+        locks.request("x", () => { held(); return new Promise(() => {}); });
+        await granted;
+        return true;`,
+        { handle: table.handle },
+      );
+      const locks = createWebLocks("thread", { threads: table, leaseMs: 300 });
+      const busy = await locks.request("x", { ifAvailable: true }, (l) => l);
+      assert(busy === null, "the worker's lock was free while it lived");
+      await w.terminate();
+      started.splice(started.indexOf(w), 1);
+      const start = performance.now();
+      const got = await locks.request(
+        "x",
+        { signal: AbortSignal.timeout(10_000) },
+        (lock) => lock?.name,
+      );
+      const ms = performance.now() - start;
+      assert(got === "x", `the request gave ${String(got)}`);
+      // 300 ms of lease, plus the renewal it missed: far under 10 s.
+      assert(ms < 5_000, `granted ${ms.toFixed(0)} ms after the termination`);
+    },
+    30_000,
+  );
+
+  test(
+    "createWebLocks() with type thread rejects a leaseMs that is not a positive number",
+    () => {
+      for (const leaseMs of [0, -1, Number.NaN, "300"]) {
+        let error: unknown;
+        try {
+          createWebLocks("thread", { leaseMs: leaseMs as number });
+        } catch (e) {
+          error = e;
+        }
+        assert(
+          (error instanceof RangeError || error instanceof TypeError) &&
+            error.message.includes("'leaseMs'"),
+          `leaseMs ${String(leaseMs)} gave ${String(error)}`,
+        );
+      }
+    },
+    5_000,
+  );
 }

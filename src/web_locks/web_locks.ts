@@ -26,7 +26,12 @@ import type {
   WebLockManagerSnapshot,
   WebLockOptions,
 } from "../core/types.ts";
-import { checkOptionKeys, checkOptions, show } from "../core/_validate.ts";
+import {
+  checkLeaseMs,
+  checkOptionKeys,
+  checkOptions,
+  show,
+} from "../core/_validate.ts";
 import { LocalLock } from "../local/local_lock.ts";
 import { localNow } from "../local/_local_now.ts";
 import {
@@ -87,6 +92,16 @@ export interface WebLocksTypes {
      * @default {new ThreadLockTable()} see `WebLocks.threads`
      */
     threads?: ThreadLockTable | ThreadLockTableHandle;
+    /**
+     * Each granted request's lease, renewed while its callback runs: a
+     * worker terminated while it holds a lock lets it go after this long
+     * (as a browser frees a closed tab's locks), where without it the lock
+     * stays held until a request with `steal` takes it. A thread whose event
+     * loop is blocked past it loses the lock too (`lock.signal` aborts).
+     *
+     * @default {undefined} no lease: held until released
+     */
+    leaseMs?: number;
   };
   /** Locks in Upstash Redis, shared by every client of the same Redis and prefix. */
   upstash: WebLocksOptions & Omit<UpstashLockOptions, "name">;
@@ -582,6 +597,8 @@ export class WebLocks implements WebLockManager {
    */
   readonly threads: ThreadLockTable | undefined;
   #space: Space;
+  /** The `thread` type's lease for each grant (`leaseMs`). */
+  #leaseMs: number | undefined = undefined;
   #requests = 0;
   #later: (request: Request, fn: (request: Request) => void) => void;
 
@@ -629,7 +646,9 @@ export class WebLocks implements WebLockManager {
         "clientId",
         "callbackIn",
         "threads",
+        "leaseMs",
       ]);
+      this.#leaseMs = checkLeaseMs(action, rest.leaseMs);
       const threads = rest.threads;
       const table = threads instanceof ThreadLockTable
         ? threads
@@ -817,6 +836,7 @@ export class WebLocks implements WebLockManager {
       entry.pending.add(request);
       entry.owners!.set(owner, request);
       const options: AcquireOptions = { mode, owner };
+      if (this.#leaseMs !== undefined) options.leaseMs = this.#leaseMs;
       if (steal) options.steal = true;
       if (signal !== undefined) options.signal = signal;
       granted = ifAvailable ? lock.tryAcquire(options) : lock.acquire(options);
