@@ -576,7 +576,8 @@ export function adversarialThreadSuite(register: RegisterTimedTest): void {
 
   test(
     "createWebLocks() with type thread rejects a leaseMs that is not a positive number",
-    () => {
+    // deno-lint-ignore require-await
+    async () => {
       for (const leaseMs of [0, -1, Number.NaN, "300"]) {
         let error: unknown;
         try {
