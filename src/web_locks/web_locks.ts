@@ -537,8 +537,6 @@ class GrantedLock implements WebLock {
 
 // ---------------------------------------------------------------- manager
 
-const brand = new WeakSet<object>();
-
 function checkClientId(value: unknown): string {
   if (value === undefined) return crypto.randomUUID();
   if (typeof value !== "string" || value.length < 1 || value.length > 200) {
@@ -601,6 +599,11 @@ export class WebLocks implements WebLockManager {
   #leaseMs: number | undefined = undefined;
   #requests = 0;
   #later: (request: Request, fn: (request: Request) => void) => void;
+
+  /** Whether `value` is a manager (a method called on something else is not). */
+  static #is(value: unknown): value is WebLocks {
+    return typeof value === "object" && value !== null && #space in value;
+  }
 
   /**
    * Builds a manager; {@linkcode createWebLocks} is the same.
@@ -675,7 +678,6 @@ export class WebLocks implements WebLockManager {
         createLock(type as LockType, { ...rest, name } as never)
       );
     }
-    brand.add(this);
   }
 
   /**
@@ -717,7 +719,7 @@ export class WebLocks implements WebLockManager {
     callback: (lock: WebLock | null) => T | PromiseLike<T>,
   ): Promise<T>;
   request(_name: unknown, _options: unknown): Promise<unknown> {
-    if (!brand.has(this)) {
+    if (!WebLocks.#is(this)) {
       return Promise.reject(
         new TypeError("request() must be called on a WebLocks manager"),
       );
@@ -876,7 +878,7 @@ export class WebLocks implements WebLockManager {
    * @returns The snapshot.
    */
   async query(): Promise<WebLockManagerSnapshot> {
-    if (!brand.has(this)) {
+    if (!WebLocks.#is(this)) {
       throw new TypeError("query() must be called on a WebLocks manager");
     }
     const space = this.#space;
