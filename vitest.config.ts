@@ -23,6 +23,11 @@ const alias = Object.fromEntries(
     .concat([["unilock", new URL("./mod.ts", import.meta.url).pathname]]),
 );
 
+// A test's own bound, where it names none: generous, so that a loaded
+// machine (npm test runs two lanes at once on 2 cores) cannot fail a test
+// that would pass, while a hang still fails it.
+const TEST_TIMEOUT_MS = 20_000;
+
 export default defineConfig({
   resolve: { alias },
   test: {
@@ -34,6 +39,7 @@ export default defineConfig({
           name: "node",
           include: ["test/node/**/*.test.ts", "test/upstash/**/*.test.ts"],
           environment: "node",
+          testTimeout: TEST_TIMEOUT_MS,
         },
       },
       {
@@ -53,6 +59,7 @@ export default defineConfig({
         test: {
           name: "workerd",
           include: ["test/workerd/**/*.test.ts"],
+          testTimeout: TEST_TIMEOUT_MS,
         },
       },
     ],

@@ -133,6 +133,24 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * Whether a tracked promise settles within `ms`: for an outcome that must
+ * come, on a loaded machine later than a fixed pause would allow (an
+ * aborted distributed acquisition's rejection waits for its cancel).
+ */
+export async function settlesWithin(
+  tracked: { readonly promise: Promise<unknown> },
+  ms: number,
+): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const settled = await Promise.race([
+    tracked.promise.then(() => true, () => true),
+    new Promise<false>((r) => (timer = setTimeout(() => r(false), ms))),
+  ]);
+  clearTimeout(timer);
+  return settled;
+}
+
 /** Tracks whether a promise has settled, without awaiting it. */
 export function track<T>(promise: Promise<T>): {
   readonly settled: boolean;

@@ -208,7 +208,13 @@ async function denoTest() {
 
 async function bunTest() {
   const since = Date.now();
-  const { code, output } = await run(bin("bun"), ["test", "test/bun"]);
+  const { code, output } = await run(bin("bun"), [
+    "test",
+    // vitest's default bound (see vitest.config.ts), not bun's 5 s.
+    "--timeout",
+    "20000",
+    "test/bun",
+  ]);
   const p = /^\s*(\d+) pass$/m.exec(output);
   const f = /^\s*(\d+) fail$/m.exec(output);
   settle(

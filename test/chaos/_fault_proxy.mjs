@@ -257,10 +257,22 @@ export async function startFaultProxy(targetUrl, faults) {
    * slow backend is not the client's fault.
    */
   const slow = [];
-  const timed = (lock, from) => {
+  /**
+   * Requests on their way, each `{ lock, from }`: one that has taken long
+   * already counts as slow before its answer (a lease is given up as lost
+   * while its renewal is still out).
+   */
+  const open = new Set();
+  const opened = (lock) => {
+    const call = { lock, from: now() };
+    open.add(call);
+    return call;
+  };
+  const timed = (call) => {
+    if (!open.delete(call)) return;
     const to = now();
-    if (to - from < 50) return;
-    slow.push({ lock, from, to });
+    if (to - call.from < 50) return;
+    slow.push({ lock: call.lock, from: call.from, to });
     if (slow.length > 20_000) slow.shift();
   };
   /** Whether a call may wait on purpose (a long-poll for a grant): not timed. */
@@ -334,6 +346,11 @@ export async function startFaultProxy(targetUrl, faults) {
     const arrived = now();
     const body = await readAll(req);
     const info = classify(req.method, req.url, body, shas);
+    const call = waits(info.op, parseBody(body))
+      ? undefined
+      : { lock: info.lock, from: arrived };
+    if (call !== undefined) open.add(call);
+    res.on("close", () => open.delete(call));
     const streaming =
       (req.headers.accept ?? "").includes("text/event-stream") ||
       req.url.startsWith("/subscribe");
@@ -358,7 +375,7 @@ export async function startFaultProxy(targetUrl, faults) {
         if (!streaming) {
           reply.once("end", () => {
             overtaken(info.lock, waiting);
-            if (!waits(info.op, parseBody(body))) timed(info.lock, arrived);
+            timed(call);
           });
         }
         return;
@@ -374,7 +391,7 @@ export async function startFaultProxy(targetUrl, faults) {
       const reply = await forward(target, req, body);
       const replyBody = await readAll(reply);
       overtaken(info.lock, waiting);
-      if (!waits(info.op, parseBody(body))) timed(info.lock, arrived);
+      timed(call);
       if (kind === "drop-response") return void req.socket.destroy();
       if (kind === "hang-after-run") return;
       if (kind === "error-after-run") {
@@ -420,7 +437,7 @@ export async function startFaultProxy(targetUrl, faults) {
         new URL(req.url, "http://x").searchParams.get("call"),
       );
       if (call?.id !== undefined && !waits(call.op, call)) {
-        sent.set(call.id, now());
+        sent.set(call.id, opened(info.lock));
       }
     } catch { /* no first call */ }
     const upstream = connect(Number(target.port), target.hostname, () => {
@@ -445,7 +462,7 @@ export async function startFaultProxy(targetUrl, faults) {
         count(kind, { op: String(call.op), lock: info.lock });
       }
       if (call?.id !== undefined && !waits(String(call.op), call)) {
-        sent.set(call.id, now());
+        sent.set(call.id, opened(info.lock));
       }
       if (kind === "drop-request") return close();
       if (kind === "hang") return;
@@ -467,7 +484,7 @@ export async function startFaultProxy(targetUrl, faults) {
           id = JSON.parse(text).id;
         } catch { /* forwarded */ }
         if (sent.has(id)) {
-          timed(info.lock, sent.get(id));
+          timed(sent.get(id));
           sent.delete(id);
         }
         if (swallow.has(id)) return void swallow.delete(id);
@@ -487,6 +504,9 @@ export async function startFaultProxy(targetUrl, faults) {
     const close = () => {
       upstream.destroy();
       socket.destroy();
+      // Calls it never answered are on their way no longer.
+      for (const c of sent.values()) open.delete(c);
+      sent.clear();
     };
     upstream.on("error", close);
     socket.on("error", close);
@@ -503,7 +523,12 @@ export async function startFaultProxy(targetUrl, faults) {
     /** Requests seen, faults injected by kind, requests by operation. */
     stats: () => ({ requests, injected: { ...injected }, ops: { ...ops } }),
     /** Requests that took 50 ms or more: `{ lock, from, to }` by the shared clock. */
-    slow: () => [...slow],
+    slow: () => {
+      const at = now();
+      const late = [...open].filter((c) => at - c.from >= 50)
+        .map((c) => ({ lock: c.lock, from: c.from, to: at }));
+      return [...slow, ...late];
+    },
     /** Stops injecting random faults (the end-of-run checks go through cleanly). */
     calm: () => {
       enabled = false;

@@ -30,10 +30,12 @@ test("DurableObjectLock never hands out a grant that ran out before the reply wa
   })).json() as { ok: boolean };
   assert(held.ok, "the holder did not get the lock");
   const lock = createLock("durable-object", { name, ...service });
-  const waiting = lock.acquire({ leaseMs: 200 });
+  // (600 ms: a fresh lease that short survives a loaded machine's late
+  // renewal timer; the stall below still outlasts it.)
+  const waiting = lock.acquire({ leaseMs: 600 });
   await delay(300); // parked in the object
   // Another process releases while this one is stalled: the object hands
-  // the lock over at once, and the 200 ms grant runs out before this
+  // the lock over at once, and the 600 ms grant runs out before this
   // process reads the reply. It must give it back and queue again.
   const releaser = spawn(process.execPath, [
     "-e",
