@@ -10,12 +10,13 @@
  */
 import { createLock, type Lock } from "../../mod.ts";
 import { derive } from "./_rng.mjs";
+import { openKvRetrying } from "../_open_kv.ts";
 import { remoteStore } from "./_store.mjs";
 import { mergeCounts, runClient } from "./_workload.mjs";
 
 const config = JSON.parse(Deno.args[0]!);
 const store = remoteStore(config.storeUrl);
-const kv = await Deno.openKv(config.path);
+const kv = await openKvRetrying(config.path);
 
 function lockFactory(): (name: string) => Lock {
   const locks = new Map<string, Lock>();

@@ -10,10 +10,11 @@
  */
 import { createSemaphore, type Semaphore } from "../../mod.ts";
 import { derive } from "./_rng.mjs";
+import { openKvRetrying } from "../_open_kv.ts";
 import { runSemaphoreClient } from "./_semaphore_workload.mjs";
 
 const config = JSON.parse(Deno.args[0]!);
-const kv = await Deno.openKv(config.path);
+const kv = await openKvRetrying(config.path);
 
 function semaphores(): (name: string) => Semaphore {
   const made = new Map<string, Semaphore>();

@@ -19,7 +19,7 @@ import { assert } from "../_assert.ts";
 import {
   describe,
   type Named,
-  startUpstash,
+  type startUpstash,
   useBackends,
   within,
 } from "./_adversarial_backends.ts";

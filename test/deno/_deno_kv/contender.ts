@@ -6,9 +6,10 @@
 //
 // Usage: deno run -A contender.ts <path> <name> <sections> <tasks> [pollMs]
 import { createLock } from "../../../mod.ts";
+import { openKvRetrying } from "../../_open_kv.ts";
 
 const [path, name, sections, tasks, pollMs] = Deno.args;
-const kv = await Deno.openKv(path!);
+const kv = await openKvRetrying(path!);
 const counter = ["counter", name!];
 const clock = () => performance.timeOrigin + performance.now();
 const records: [number, number, number][] = [];
