@@ -71,6 +71,8 @@ export function describe(r) {
     lostAfterMs: r[R.lostAt] > 0 ? Math.round(r[R.lostAt] - start) : undefined,
     write: WRITE_NAMES[r[R.write]],
     slackMs: r[R.slack],
+    steal: r[R.steal] === 1,
+    toldStolen: r[R.stolen] === 1,
   };
 }
 
@@ -166,6 +168,11 @@ export function check({
             overlapMs: Math.round(
               (shared ? hardExclusive : hardAny) - r[R.start],
             ),
+            // For a diagnosis: the steals granted between the two.
+            thievesBetween: thieves.filter((t) =>
+              t[R.fence] > (other?.[R.fence] ?? Infinity) &&
+              t[R.fence] < r[R.fence]
+            ).slice(0, 3).map(describe),
           });
         }
       }
