@@ -10,23 +10,7 @@
 import * as lib from "../../mod.ts";
 import { ThreadState } from "../../src/thread/_thread_state.ts";
 import { SemaphoreState } from "../../src/thread/_semaphore_state.ts";
-
-interface Port {
-  addEventListener(type: "message", fn: (event: MessageEvent) => void): void;
-  postMessage(data: unknown): void;
-}
-
-async function parentPort(): Promise<Port> {
-  const g = globalThis as { process?: { versions?: { node?: string } } };
-  if (
-    typeof g.process?.versions?.node === "string" && !("Deno" in globalThis) &&
-    !("Bun" in globalThis)
-  ) {
-    const { parentPort } = await import("node:worker_threads");
-    return parentPort as unknown as Port;
-  }
-  return globalThis as unknown as Port;
-}
+import { parentPort } from "./_port.ts";
 
 const port = await parentPort();
 const scratch: Record<string, unknown> = {};

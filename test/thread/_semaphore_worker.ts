@@ -12,23 +12,7 @@ import {
   type ThreadSemaphoreHandle,
 } from "../../mod.ts";
 import { SemaphoreState } from "../../src/thread/_semaphore_state.ts";
-
-interface Port {
-  addEventListener(type: "message", fn: (event: MessageEvent) => void): void;
-  postMessage(data: unknown): void;
-}
-
-async function parentPort(): Promise<Port> {
-  const g = globalThis as { process?: { versions?: { node?: string } } };
-  if (
-    typeof g.process?.versions?.node === "string" && !("Deno" in globalThis) &&
-    !("Bun" in globalThis)
-  ) {
-    const { parentPort } = await import("node:worker_threads");
-    return parentPort as unknown as Port;
-  }
-  return globalThis as unknown as Port;
-}
+import { parentPort } from "./_port.ts";
 
 /** Where the semaphore is: its handle, or a table and a name. */
 type Where =

@@ -17,23 +17,7 @@ import {
 } from "../../mod.ts";
 import { ThreadState } from "../../src/thread/_thread_state.ts";
 import { lockContract } from "../_contract.ts";
-
-interface Port {
-  addEventListener(type: "message", fn: (event: MessageEvent) => void): void;
-  postMessage(data: unknown): void;
-}
-
-async function parentPort(): Promise<Port> {
-  const g = globalThis as { process?: { versions?: { node?: string } } };
-  if (
-    typeof g.process?.versions?.node === "string" && !("Deno" in globalThis) &&
-    !("Bun" in globalThis)
-  ) {
-    const { parentPort } = await import("node:worker_threads");
-    return parentPort as unknown as Port;
-  }
-  return globalThis as unknown as Port;
-}
+import { parentPort } from "./_port.ts";
 
 /** Burns a little CPU between the read and the write, widening the race. */
 function spin(n: number): number {
