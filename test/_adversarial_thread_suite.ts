@@ -56,6 +56,54 @@ async function dieHoldingGuard(
   started.splice(started.indexOf(w), 1);
 }
 
+/**
+ * Starts three workers on HOSTILE against `sem`; `runs` settle to each
+ * worker's metrics() once its loop is done. `c` is the shared counter.
+ */
+async function hostileWorkers(
+  sem: ThreadSemaphore,
+  permits: number,
+  options: { seed: (i: number) => number; ms: number; lease?: boolean },
+): Promise<{
+  workers: TestWorker[];
+  runs: Promise<unknown>[];
+  c: Int32Array;
+}> {
+  const counter = new SharedArrayBuffer(8 * 4);
+  const c = new Int32Array(counter);
+  const workers = await Promise.all([1, 2, 3].map(() => worker()));
+  const runs = workers.map((w, i) =>
+    run(w, HOSTILE, {
+      handle: sem.handle,
+      permits,
+      counter,
+      seed: options.seed(i),
+      index: i,
+      ms: options.ms,
+      lease: options.lease === true,
+    })
+  );
+  return { workers, runs, c };
+}
+
+/** What every hostile run must show once its workers are done. */
+function checkHostile(
+  ended: unknown[],
+  c: Int32Array,
+  permits: number,
+): void {
+  for (const result of ended) {
+    const { holders, waiters } = result as Record<string, number>;
+    assert(
+      holders === 0 && waiters === 0,
+      `a worker's metrics() show ${holders} holders and ${waiters} waiters once it is done`,
+    );
+  }
+  assert(c[2] === 0, `more than ${permits} permits were out ${c[2]} times`);
+  assert(c[4] === 0, `${c[4]} acquisitions overran their timeoutMs by 3 s`);
+  assert(c[3]! > 20, `only ${c[3]} sections ran`);
+}
+
 // A worker's loop of hostile requests: weights, priorities, timeouts,
 // aborts at random moments, leases, tryAcquire, double releases, throws.
 const HOSTILE = `
@@ -234,30 +282,11 @@ export function adversarialThreadSuite(register: RegisterTimedTest): void {
     async () => {
       const permits = 4;
       const sem = new ThreadSemaphore({ permits, capacity: 64 });
-      const counter = new SharedArrayBuffer(8 * 4);
-      const c = new Int32Array(counter);
-      const workers = await Promise.all([1, 2, 3].map(() => worker()));
-      const runs = workers.map((w, i) =>
-        run(w, HOSTILE, {
-          handle: sem.handle,
-          permits,
-          counter,
-          seed: 17 + i * 7919,
-          index: i,
-          ms: 4_000,
-        })
-      );
-      const ended = await Promise.all(runs);
-      for (const result of ended) {
-        const { holders, waiters } = result as Record<string, number>;
-        assert(
-          holders === 0 && waiters === 0,
-          `a worker's metrics() show ${holders} holders and ${waiters} waiters once it is done`,
-        );
-      }
-      assert(c[2] === 0, `more than ${permits} permits were out ${c[2]} times`);
-      assert(c[4] === 0, `${c[4]} acquisitions overran their timeoutMs by 3 s`);
-      assert(c[3]! > 20, `only ${c[3]} sections ran`);
+      const { runs, c } = await hostileWorkers(sem, permits, {
+        seed: (i) => 17 + i * 7919,
+        ms: 4_000,
+      });
+      checkHostile(await Promise.all(runs), c, permits);
       const free = await sem.available();
       assert(
         free === permits,
@@ -274,20 +303,11 @@ export function adversarialThreadSuite(register: RegisterTimedTest): void {
     async () => {
       const permits = 3;
       const sem = new ThreadSemaphore({ permits, capacity: 64 });
-      const counter = new SharedArrayBuffer(8 * 4);
-      const c = new Int32Array(counter);
-      const workers = await Promise.all([1, 2, 3].map(() => worker()));
-      const runs = workers.map((w, i) =>
-        run(w, HOSTILE, {
-          handle: sem.handle,
-          permits,
-          counter,
-          seed: 5 + i * 104729,
-          index: i,
-          ms: 5_000,
-          lease: true,
-        })
-      );
+      const { workers, runs, c } = await hostileWorkers(sem, permits, {
+        seed: (i) => 5 + i * 104729,
+        ms: 5_000,
+        lease: true,
+      });
       // Terminated mid-run: it holds or waits (or is at the head) by now.
       await new Promise((r) => setTimeout(r, 1_500));
       const killed = workers[0]!;
@@ -297,18 +317,7 @@ export function adversarialThreadSuite(register: RegisterTimedTest): void {
         Atomics.sub(c, 0, Atomics.load(c, 5));
         return true;
       });
-      const ended = (await Promise.all(runs)).slice(1);
-      for (const result of ended) {
-        const { holders, waiters } = result as Record<string, number>;
-        assert(
-          holders === 0 && waiters === 0,
-          `a worker's metrics() show ${holders} holders and ${waiters} waiters once it is done`,
-        );
-      }
-      const sections = c[3]!;
-      assert(c[2] === 0, `more than ${permits} permits were out ${c[2]} times`);
-      assert(c[4] === 0, `${c[4]} acquisitions overran their timeoutMs by 3 s`);
-      assert(sections > 20, `only ${sections} sections ran`);
+      checkHostile((await Promise.all(runs)).slice(1), c, permits);
       // Its leases (at most 400 ms) and its place in line (2 s) lapse.
       const lease = await sem.acquire({ permits, timeoutMs: 8_000 });
       await lease.release();
