@@ -107,6 +107,11 @@ export function check({
   const counts = {};
   const errors = [];
   const records = [];
+  // The proxy's timings, and those a client took of its own backend calls.
+  slowRequests = [
+    ...slowRequests,
+    ...results.flatMap((result) => result.slow ?? []),
+  ];
   for (const result of results) {
     mergeCounts(counts, result.counts);
     errors.push(...result.errors);

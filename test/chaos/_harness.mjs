@@ -166,6 +166,8 @@ export function startClientProcess(
         const done = JSON.parse(line.slice(2));
         result.counts = done.counts;
         result.errors = done.errors;
+        // A backend's calls that took long, timed by the client (deno-kv).
+        if (Array.isArray(done.slow)) result.slow = done.slow;
       }
     }
   });
