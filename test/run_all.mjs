@@ -110,6 +110,11 @@ function settle(step, since, code, passed, failed) {
   }
 }
 
+/** The number a runner's summary line gave (group `i`), if it gave one. */
+function count(match, i) {
+  return match ? Number(match[i]) : undefined;
+}
+
 /** A vitest run's counts from its JSON report (undefined if it has none). */
 function vitestCounts(json) {
   try {
@@ -197,13 +202,7 @@ async function denoTest() {
   ]);
   const m = /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/
     .exec(output);
-  settle(
-    "deno test (with --doc)",
-    since,
-    code,
-    m ? Number(m[1]) : undefined,
-    m ? Number(m[2]) : undefined,
-  );
+  settle("deno test (with --doc)", since, code, count(m, 1), count(m, 2));
 }
 
 async function bunTest() {
@@ -217,13 +216,7 @@ async function bunTest() {
   ]);
   const p = /^\s*(\d+) pass$/m.exec(output);
   const f = /^\s*(\d+) fail$/m.exec(output);
-  settle(
-    "bun test",
-    since,
-    code,
-    p ? Number(p[1]) : undefined,
-    f ? Number(f[1]) : undefined,
-  );
+  settle("bun test", since, code, count(p, 1), count(f, 1));
 }
 
 /** A command that passes when it exits 0. */
@@ -329,38 +322,25 @@ async function packageChecks() {
   for (const [step, command, args] of checks) await check(step, command, args);
 }
 
-async function consumerCheck() {
+/**
+ * A Node script that ends with one line "N passed, N failed" (the consumer
+ * check, the chaos runners), counted by that line.
+ */
+async function closingLine(step, args) {
   const since = Date.now();
-  const { code, output } = await run(process.execPath, [
-    "test/check_consumer.mjs",
-  ]);
+  const { code, output } = await run(process.execPath, args);
   const m = /^(\d+) passed, (\d+) failed$/m.exec(output);
-  settle(
-    "consumer check (the packed tarball from the outside)",
-    since,
-    code,
-    m ? Number(m[1]) : undefined,
-    m ? Number(m[2]) : undefined,
-  );
+  settle(step, since, code, count(m, 1), count(m, 2));
 }
 
-/** A quick chaos run (`script` with `args`), counted by its closing line. */
-async function chaos(step, script, args) {
-  const since = Date.now();
-  const { code, output } = await run(process.execPath, [
-    `test/chaos/${script}`,
-    "--quick",
-    ...args,
+const consumerCheck = () =>
+  closingLine("consumer check (the packed tarball from the outside)", [
+    "test/check_consumer.mjs",
   ]);
-  const m = /^(\d+) passed, (\d+) failed$/m.exec(output);
-  settle(
-    step,
-    since,
-    code,
-    m ? Number(m[1]) : undefined,
-    m ? Number(m[2]) : undefined,
-  );
-}
+
+/** A quick chaos run (`script` with `args`). */
+const chaos = (step, script, args) =>
+  closingLine(step, [`test/chaos/${script}`, "--quick", ...args]);
 
 // Each lane's steps, in order; the lanes are about as long (figures in
 // RELIABILITY.md). The chaos run is split by backend between them: the
