@@ -12,6 +12,13 @@ import { MAX_PERMITS } from "./types.ts";
 /** The longest lock name, in UTF-16 code units. */
 export const MAX_NAME_LENGTH = 512;
 
+/**
+ * What the names the library keeps for itself start with: a thread lock
+ * table's semaphores keep their state under such names, which the table
+ * refuses as lock names and the Web Locks facade hashes.
+ */
+export const RESERVED_NAME_PREFIX = "\u0000unilock-";
+
 /** The longest delay `setTimeout` honours on every runtime (2^31 - 1 ms). */
 export const MAX_DELAY_MS = 2_147_483_647;
 

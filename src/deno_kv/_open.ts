@@ -44,15 +44,27 @@ interface NodePath {
   resolve(path: string): string;
 }
 
-/** `node:fs` and `node:path` (Node, Deno 2, Bun), without importing them. */
+/** What nodeModules() found (null: nothing), once it looked. */
+let found: { fs: NodeFs; path: NodePath } | null | undefined;
+
+/**
+ * `node:fs` and `node:path` (Node, Deno 2, Bun), without importing them;
+ * looked up once, as every operation of a lock given a path stats its file.
+ */
 function nodeModules(): { fs: NodeFs; path: NodePath } | undefined {
-  const p = (globalThis as {
-    process?: { getBuiltinModule?: (id: string) => unknown };
-  }).process;
-  if (typeof p?.getBuiltinModule !== "function") return undefined;
-  const fs = p.getBuiltinModule("node:fs") as NodeFs | undefined;
-  const path = p.getBuiltinModule("node:path") as NodePath | undefined;
-  return fs === undefined || path === undefined ? undefined : { fs, path };
+  if (found === undefined) {
+    const p = (globalThis as {
+      process?: { getBuiltinModule?: (id: string) => unknown };
+    }).process;
+    const fs = typeof p?.getBuiltinModule === "function"
+      ? p.getBuiltinModule("node:fs") as NodeFs | undefined
+      : undefined;
+    const path = fs === undefined
+      ? undefined
+      : p!.getBuiltinModule!("node:path") as NodePath | undefined;
+    found = fs === undefined || path === undefined ? null : { fs, path };
+  }
+  return found ?? undefined;
 }
 
 /** Whether `path` names a local file (not `:memory:`, not a KV Connect URL). */

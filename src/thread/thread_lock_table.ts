@@ -3,7 +3,12 @@
 
 import { LockError } from "../core/errors.ts";
 import { ThreadLock } from "./thread_lock.ts";
-import { checkName, checkOptions, show } from "../core/_validate.ts";
+import {
+  checkName,
+  checkOptions,
+  RESERVED_NAME_PREFIX,
+  show,
+} from "../core/_validate.ts";
 import { createGraphBuffer } from "./_shared_wait_for.ts";
 import { Guard } from "./_guard.ts";
 import {
@@ -76,8 +81,6 @@ function hash(bytes: Uint8Array): number {
 }
 
 const encoder = new TextEncoder();
-/** What the names of a semaphore's entries start with (thread_semaphore.ts). */
-const RESERVED_PREFIX = "\u0000unilock-";
 
 function checkInteger(
   option: string,
@@ -228,12 +231,12 @@ export class ThreadLockTable {
     const cached = this.#cache.get(name);
     if (cached !== undefined) return cached;
     checkName("get thread lock", name);
-    if (name.startsWith(RESERVED_PREFIX)) {
+    if (name.startsWith(RESERVED_NAME_PREFIX)) {
       // A semaphore's entries hold its queue and its counts: a lock there
       // would read (or steal) the semaphore's memory as a lock's.
       throw new TypeError(
         `Cannot get thread lock as names starting with ${
-          JSON.stringify(RESERVED_PREFIX)
+          JSON.stringify(RESERVED_NAME_PREFIX)
         } are reserved for the table's semaphores: current value is ${
           show(name)
         }`,

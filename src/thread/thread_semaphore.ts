@@ -25,6 +25,7 @@ import {
   checkName,
   checkOptions,
   checkSemaphoreOptions,
+  RESERVED_NAME_PREFIX,
   show,
 } from "../core/_validate.ts";
 import {
@@ -110,10 +111,10 @@ const GATE_LEASE_MS = 2_000;
 /** Holder slots of a semaphore in its own memory, at most. */
 const MAX_SLOTS = 65_536;
 // Table entries of a semaphore: names that ThreadLockTable.get() refuses
-// (they start with its reserved "\u0000unilock-"), so that no lock can be
-// made over a semaphore's memory.
-const GATE_PREFIX = "\u0000unilock-semaphore-queue\u0000";
-const PERMITS_PREFIX = "\u0000unilock-semaphore-permits\u0000";
+// (they start with RESERVED_NAME_PREFIX), so that no lock can be made over
+// a semaphore's memory.
+const GATE_PREFIX = `${RESERVED_NAME_PREFIX}semaphore-queue\u0000`;
+const PERMITS_PREFIX = `${RESERVED_NAME_PREFIX}semaphore-permits\u0000`;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 let unnamed = 0;

@@ -14,10 +14,7 @@
  * lock.
  */
 
-import { MAX_NAME_LENGTH } from "../core/_validate.ts";
-
-/** Names the library keeps for itself (see ThreadLockTable.get()). */
-const RESERVED = "\u0000unilock-";
+import { MAX_NAME_LENGTH, RESERVED_NAME_PREFIX } from "../core/_validate.ts";
 const LONE_SURROGATE =
   /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -26,7 +23,7 @@ export function lockNameOf(name: string): string {
   if (name.length === 0) return "-";
   if (
     name.length <= MAX_NAME_LENGTH && !LONE_SURROGATE.test(name) &&
-    !name.startsWith(RESERVED)
+    !name.startsWith(RESERVED_NAME_PREFIX)
   ) {
     return name;
   }
