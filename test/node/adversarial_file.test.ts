@@ -114,7 +114,7 @@ test(
 
     const mine = await lock.tryAcquire().catch((e: Error) => e);
     try {
-      if (mine !== null && !(mine instanceof Error)) {
+      if (mine !== undefined && !(mine instanceof Error)) {
         assertEquals(await lock.isLocked(), true, "isLocked() while held");
       } else {
         assert(
@@ -123,7 +123,7 @@ test(
         );
       }
     } finally {
-      if (mine !== null && !(mine instanceof Error)) {
+      if (mine !== undefined && !(mine instanceof Error)) {
         await mine.release().catch(() => {});
       }
     }
