@@ -78,8 +78,27 @@ for (const page of pages) {
   }
 }
 
+// An example checked by `deno test --doc` must be able to fail: console.assert
+// only prints, so an example asserting with it passes whatever it finds.
+const sources = (dir) =>
+  readdirSync(join(root, dir), { recursive: true })
+    .filter((f) => /\.(ts|mts|mjs|js)$/.test(f))
+    .map((f) => join(dir, f));
+for (
+  const file of [...pages, "mod.ts", ...sources("src"), ...sources("workers")]
+) {
+  const text = readFileSync(join(root, file), "utf8");
+  if (text.includes("console.assert(")) {
+    problems.push(
+      `${file}: an example uses console.assert, which cannot fail (use node:assert)`,
+    );
+  }
+}
+
 if (problems.length > 0) {
-  console.error(`Broken links:\n  ${problems.join("\n  ")}`);
+  console.error(
+    `Broken links or examples that cannot fail:\n  ${problems.join("\n  ")}`,
+  );
   process.exitCode = 1;
 } else {
   console.log(`${links} relative links in ${pages.length} pages resolve`);

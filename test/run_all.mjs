@@ -8,7 +8,7 @@
 // Usage: node test/run_all.mjs [--only node,workerd,node-matrix,deno,bun,checks,consumer,chaos]
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NODE_MATRIX, nodeBinary } from "./_node_matrix.mjs";
 
@@ -92,7 +92,22 @@ function record(step, since, passed, failed, note = "") {
 }
 
 /** A runner that exits non-zero without reporting a failed test still counts as one failure. */
-function settle(step, since, code, passed, failed) {
+function settle(step, since, code, passed, failed, named = []) {
+  const failures = [...new Set(named)];
+  if (failures.length > 0 && failed > 0) {
+    // CI shows the run's tail: the summary names what failed.
+    const named = failures.slice(0, 4).join("; ").slice(0, 400);
+    record(
+      step,
+      since,
+      passed,
+      failed,
+      `${named}${
+        failures.length > 4 ? `; and ${failures.length - 4} more` : ""
+      }`,
+    );
+    return;
+  }
   if (passed === undefined || failed === undefined) {
     record(
       step,
@@ -122,6 +137,15 @@ function vitestCounts(json) {
     return [
       report.numPassedTests,
       report.numFailedTests + (report.numTotalTestSuites > 0 ? 0 : 1),
+      report.testResults.flatMap((file) =>
+        file.assertionResults.filter((t) => t.status === "failed").map((t) =>
+          t.fullName
+        ).concat(
+          file.status === "failed" && file.assertionResults.length === 0
+            ? [`${relative(root, file.name)}: ${file.message ?? "failed"}`]
+            : [],
+        )
+      ),
     ];
   } catch {
     return [undefined, undefined]; // counted as a failure by settle()
@@ -202,7 +226,15 @@ async function denoTest() {
   ]);
   const m = /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/
     .exec(output);
-  settle("deno test (with --doc)", since, code, count(m, 1), count(m, 2));
+  settle(
+    "deno test (with --doc)",
+    since,
+    code,
+    count(m, 1),
+    count(m, 2),
+    // Deno lists the failed tests as "name => file:line:column".
+    [...output.matchAll(/^(.+?) => \S+:\d+:\d+$/gm)].map((f) => f[1]),
+  );
 }
 
 async function bunTest() {
@@ -216,7 +248,16 @@ async function bunTest() {
   ]);
   const p = /^\s*(\d+) pass$/m.exec(output);
   const f = /^\s*(\d+) fail$/m.exec(output);
-  settle("bun test", since, code, count(p, 1), count(f, 1));
+  settle(
+    "bun test",
+    since,
+    code,
+    count(p, 1),
+    count(f, 1),
+    [...output.matchAll(/^\(fail\) (.+?)(?: \[[\d.]+m?s\])?$/gm)].map((f) =>
+      f[1]
+    ),
+  );
 }
 
 /** A command that passes when it exits 0. */
@@ -330,7 +371,21 @@ async function closingLine(step, args) {
   const since = Date.now();
   const { code, output } = await run(process.execPath, args);
   const m = /^(\d+) passed, (\d+) failed$/m.exec(output);
-  settle(step, since, code, count(m, 1), count(m, 2));
+  settle(
+    step,
+    since,
+    code,
+    count(m, 1),
+    count(m, 2),
+    failedLines(output),
+  );
+}
+
+/** The chaos runners' "failed: …" lines, else the consumer check's FAIL lines. */
+function failedLines(output) {
+  const lines = (re) => [...output.matchAll(re)].map((f) => f[1].slice(0, 200));
+  const chaos = lines(/^failed: (.+)$/gm);
+  return chaos.length > 0 ? chaos : lines(/^FAIL (.+)$/gm);
 }
 
 const consumerCheck = () =>

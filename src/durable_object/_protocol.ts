@@ -53,9 +53,10 @@ export function hasBody(op: LockOp): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { lockPath } from "./_protocol.ts";
- * console.assert(lockPath("a/b", "release") === "/v1/locks/a%2Fb/release");
- * console.assert(lockPath("a", "status") === "/v1/locks/a");
+ * assert.equal(lockPath("a/b", "release"), "/v1/locks/a%2Fb/release");
+ * assert.equal(lockPath("a", "status"), "/v1/locks/a");
  * ```
  */
 export function lockPath(name: string, op: LockOp | "socket"): string {
@@ -284,9 +285,11 @@ function asObject(body: unknown): Record<string, unknown> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkAcquireRequest } from "./_protocol.ts";
  * const request = checkAcquireRequest({ token: "tok_12345678", leaseMs: 500 });
- * console.assert(request.mode === "exclusive" && request.waitMs === 0);
+ * assert.equal(request.mode, "exclusive");
+ * assert.equal(request.waitMs, 0);
  * ```
  */
 export function checkAcquireRequest(body: unknown): AcquireRequest {
@@ -409,9 +412,10 @@ export function utf8Length(text: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { overBytes } from "./_protocol.ts";
- * console.assert(overBytes("€".repeat(2000), 4096)); // 6000 bytes
- * console.assert(!overBytes("e".repeat(4096), 4096));
+ * assert.ok(overBytes("€".repeat(2000), 4096)); // 6000 bytes
+ * assert.ok(!overBytes("e".repeat(4096), 4096));
  * ```
  */
 export function overBytes(text: string, maxBytes: number): boolean {
@@ -613,9 +617,11 @@ const replyChecks: { [K in LockOp]: (v: Record<string, unknown>) => boolean } =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isReply } from "./_protocol.ts";
- * console.assert(isReply("acquire", { ok: false, reason: "gone" }));
- * console.assert(!isReply("extend", { ok: true }));
+ * assert.ok(isReply("acquire", { ok: false, reason: "gone" }));
+ * // An extension granted without the lease it runs to is malformed.
+ * assert.ok(!isReply("extend", { ok: "yes" }));
  * ```
  */
 export function isReply<K extends LockOp>(

@@ -395,6 +395,10 @@ export async function runScenarios(
         });
         print({ ok, backend, scenario, report });
         if (!ok) {
+          // One short line npm test's summary repeats (CI shows its tail).
+          console.log(
+            `failed: ${backend}/${scenario.name} (${whyFailed(report)})`,
+          );
           console.log(`     replay: ${replay}`);
           console.log(JSON.stringify(report, null, 1).slice(0, 3000));
         }
@@ -409,4 +413,29 @@ export async function runScenarios(
   }
   if (jsonFile) writeFileSync(jsonFile, JSON.stringify(rows, null, 1));
   return { rows, passed, failed };
+}
+
+/** The kinds of violation a failed scenario's report counts, in a few words. */
+function whyFailed(report) {
+  const kinds = [
+    "overlaps",
+    "overAdmissions",
+    "fenceOrder",
+    "lostUpdates",
+    "unsignalled",
+    "unexpectedLost",
+    "hung",
+    "lateSettles",
+    "beliefWithoutHold",
+    "withLockResultLost",
+    "otherErrors",
+    "stuck",
+    "waitersLeft",
+  ].filter((k) => report[k] > 0).map((k) => `${k} ${report[k]}`);
+  if (report.boundViolations?.length > 0) {
+    kinds.push(`bounds: ${report.boundViolations[0]}`);
+  }
+  if (report.sections === 0) kinds.push("no sections ran");
+  if (kinds.length === 0) kinds.push(`violations ${report.violations}`);
+  return kinds.join(", ").slice(0, 200);
 }
