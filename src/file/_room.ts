@@ -33,6 +33,7 @@ import {
 } from "./_state.ts";
 import { liveness, type System } from "./_system.ts";
 import type { StateStore } from "./_store.ts";
+import { unref } from "../core/_unref.ts";
 
 /** How long a tombstone refuses its token (the contract's minimum). */
 const TOMBSTONE_MS = 60_000;
@@ -325,10 +326,6 @@ export class Room {
     if (this.#watched.size === 0) return;
     for (const token of grantable(state)) this.#watched.get(token)?.onWake();
   }
-}
-
-function unref(timer: unknown): void {
-  (timer as { unref?: () => void }).unref?.();
 }
 
 const rooms = new Map<string, Room>();

@@ -19,6 +19,7 @@ import type { Lease, LockMode } from "../core/types.ts";
 import { checkLeaseMs } from "../core/_validate.ts";
 import type { Attempt, Recorder } from "../core/_recorder.ts";
 import type { RemoteExtendReply } from "./driver.ts";
+import { unref } from "../core/_unref.ts";
 
 /**
  * The margin for clock drift between client and server, as Redlock reckons
@@ -61,6 +62,8 @@ export class RemoteLease implements Lease {
   #seq = 0;
   /** The exchange (renewal or extend) in flight; the next one waits for it. */
   #turn: Promise<unknown> = Promise.resolve();
+  /** Exchanges finished (each planned the next renewal). */
+  #exchanged = 0;
 
   constructor(
     name: string,
@@ -136,10 +139,16 @@ export class RemoteLease implements Lease {
    * confirmed it (the belief and the timers follow), rejects with the
    * backend's error (the belief can only have shrunk) or the loss.
    */
-  #exchange(ms: number): Promise<void> {
+  #exchange(asked: number | undefined, due?: number): Promise<void> {
     const run = async (): Promise<void> => {
       if (this.#released) throw new LockReleasedError(this.name, "extend");
       if (this.#lost) throw this.#controller!.signal.reason;
+      // A renewal that waited for an extend is not due any more: that
+      // exchange renewed the lease and planned the next renewal.
+      if (due !== undefined && due !== this.#exchanged) return;
+      // A renewal asks for the length in force when it is sent, not when it
+      // was due: one queued behind extend(longer) must not cut it back.
+      const ms = asked ?? this.#leaseMs;
       const seq = ++this.#seq;
       const sent = performance.now();
       // Once sent, it may be applied at any moment, its reply lost or hung:
@@ -158,6 +167,7 @@ export class RemoteLease implements Lease {
         // It may still arrive and set the lease to end `ms` after it does,
         // which is no sooner than `ms` after it was sent: believe no more.
         this.#validUntil = Math.min(this.#validUntil, sent + ms - drift(ms));
+        this.#exchanged++;
         this.#plan();
         throw error;
       }
@@ -175,6 +185,7 @@ export class RemoteLease implements Lease {
       }
       this.#leaseMs = ms;
       this.#validUntil = sent + reply.leaseMs - drift(reply.leaseMs);
+      this.#exchanged++;
       this.#plan();
     };
     const done = this.#turn.then(run, run);
@@ -185,7 +196,7 @@ export class RemoteLease implements Lease {
   #renew(): void {
     this.#timer = undefined;
     if (this.#released || this.#lost) return;
-    this.#exchange(this.#leaseMs).catch((error) => {
+    this.#exchange(undefined, this.#exchanged).catch((error) => {
       if (this.#released || this.#lost) return;
       // A failed renewal is tried again while the lease can still be valid.
       if (performance.now() < this.#validUntil) {
@@ -272,10 +283,6 @@ class RemotePermitLease extends RemoteLease {
     super(...args);
     this.permits = permits;
   }
-}
-
-function unref(timer: unknown): void {
-  (timer as { unref?: () => void }).unref?.();
 }
 
 /** A grant that reached its client, with what its lease needs. */

@@ -24,6 +24,7 @@ import {
   MAX_DELAY_MS,
   show,
 } from "../core/_validate.ts";
+import { unref } from "../core/_unref.ts";
 import { remoteInternals } from "./_remote_internals.ts";
 import { drift, leaseFor } from "./_remote_lease.ts";
 import type {
@@ -76,6 +77,14 @@ const CLEANUP_WAIT_MS = 250;
 const PERSIST_PAUSE_MS = 50;
 /** How long isLocked() and query() wait for this instance's cleanups. */
 const CLEANUP_MS = 2_000;
+/**
+ * How long a given-up token's place may outlast its last call on a server:
+ * a waiter's call waits up to 25 s, and its place is kept 10 s after (the
+ * Durable Object's REJOIN_MS; Upstash's waiterTtlMs is shorter).
+ */
+const PLACE_OUTLASTS_MS = 35_000;
+/** The first pause, doubled per try up to the last, of a late cleanup. */
+const LATE_CLEANUP_MS = [1_000, 5_000] as const;
 /**
  * How long an acquire whose deadline has passed (or `timeoutMs: 0`) may take
  * to ask once whether the lock is free.
@@ -382,12 +391,9 @@ export class RemoteLock implements Lock {
    * on in the background, within one request timeout, if the caller
    * stops waiting for it.
    */
-  #abandon(token: string): Promise<void> {
-    // Within one request timeout in all, so that a backend that hangs keeps
-    // the process alive no longer than that after its caller gave up.
-    const deadline = performance.now() + this.#requestTimeoutMs;
+  #abandon(token: string, leaseMs: number): Promise<void> {
     const driver = this.#driver;
-    const done = (async () => {
+    const giveUp = async (deadline: number) => {
       const outcome = await this.#persist(
         "cancel",
         (s) => driver.cancel(token, s),
@@ -400,8 +406,39 @@ export class RemoteLock implements Lock {
           deadline,
         );
       }
-    })().catch(() => {/* the server's lease or waiter TTL ends it */});
-    return done;
+    };
+    // Within one request timeout in all, so that a backend that hangs keeps
+    // the process alive no longer than that after its caller gave up.
+    return giveUp(performance.now() + this.#requestTimeoutMs).catch(() => {
+      // Still unknown (an overloaded or unreachable backend): the server may
+      // hold a lease for this token that nobody will use, and keep everyone
+      // waiting for all of it (30 s by default). Tried again now and then,
+      // in the background, for as long as it could be held.
+      void this.#lateCleanup(
+        giveUp,
+        performance.now() + PLACE_OUTLASTS_MS + leaseMs,
+      );
+    });
+  }
+
+  /**
+   * Tries `giveUp` one request at a time, pausing longer after each failure,
+   * until it succeeds or `until`. The pauses are unreferenced timers: a
+   * process with nothing else to do exits rather than wait for them.
+   */
+  async #lateCleanup(
+    giveUp: (deadline: number) => Promise<void>,
+    until: number,
+  ): Promise<void> {
+    const slice = this.#requestTimeoutMs / 4;
+    for (let pause: number = LATE_CLEANUP_MS[0];; pause *= 2) {
+      pause = Math.min(pause, LATE_CLEANUP_MS[1]);
+      if (performance.now() + pause >= until) return;
+      await new Promise((resolve) => unref(setTimeout(resolve, pause)));
+      try {
+        return await giveUp(performance.now() + slice);
+      } catch { /* still unreachable: again, later */ }
+    }
   }
 
   /**
@@ -644,7 +681,7 @@ export class RemoteLock implements Lock {
         if (lease === undefined && sent) {
           // Given up by token, as an acquisition is: its rejection waits
           // CLEANUP_WAIT_MS at most, isLocked() and query() for the rest.
-          const done = this.#abandon(token);
+          const done = this.#abandon(token, leaseMs);
           this.#cleanup(done);
           await within(done, CLEANUP_WAIT_MS, undefined);
         }
@@ -855,7 +892,7 @@ export class RemoteLock implements Lock {
         // delays it no more; this instance's isLocked() and query() wait
         // for the rest.
         if (sent) {
-          const done = this.#abandon(token);
+          const done = this.#abandon(token, leaseMs);
           this.#cleanup(done);
           await within(done, CLEANUP_WAIT_MS, undefined);
         }

@@ -12,6 +12,8 @@
  * every {@linkcode POLL_MS} instead.
  */
 
+import { unref } from "../core/_unref.ts";
+
 interface WaitAsyncResult {
   async: boolean;
   value: Promise<unknown> | string;
@@ -85,14 +87,5 @@ export class StealWatch {
 
   #check(): void {
     for (const lease of [...this.#leases]) lease.checkStolen();
-  }
-}
-
-function unref(timer: unknown): void {
-  if (typeof timer === "object" && timer !== null && "unref" in timer) {
-    (timer as { unref(): void }).unref();
-  } else if (typeof timer === "number") {
-    (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno
-      ?.unrefTimer?.(timer);
   }
 }

@@ -42,6 +42,7 @@ import {
 import { type Sleeper, waitOn } from "./_wait_on.ts";
 import { hooks, type LeaseBinding } from "./_hooks.ts";
 import { StealWatch, type Watched } from "./_steal_watch.ts";
+import { unref } from "../core/_unref.ts";
 
 export { WAIT_STRATEGY } from "./_wait_on.ts";
 
@@ -994,15 +995,6 @@ function spinFor(array: Int32Array, index: number, value: number): boolean {
     }
   } while (performance.now() < until);
   return false;
-}
-
-function unref(timer: unknown): void {
-  if (typeof timer === "object" && timer !== null && "unref" in timer) {
-    (timer as { unref(): void }).unref();
-  } else if (typeof timer === "number") {
-    (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno
-      ?.unrefTimer?.(timer);
-  }
 }
 
 function noop(): void {}

@@ -50,6 +50,7 @@ import {
   ThreadLockTable,
   type ThreadLockTableHandle,
 } from "./thread_lock_table.ts";
+import { unref } from "../core/_unref.ts";
 
 /** Options for {@linkcode ThreadSemaphore}. */
 export interface ThreadSemaphoreOptions extends SemaphoreOptions {
@@ -1012,15 +1013,6 @@ export class ThreadSemaphore implements Semaphore {
 
 function unreachable(): Error {
   return new Error("unreachable: no deadline");
-}
-
-function unref(timer: unknown): void {
-  if (typeof timer === "object" && timer !== null && "unref" in timer) {
-    (timer as { unref(): void }).unref();
-  } else if (typeof timer === "number") {
-    (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno
-      ?.unrefTimer?.(timer);
-  }
 }
 
 function noop(): void {}

@@ -19,6 +19,7 @@
 
 import type { UpstashTransport } from "./_rest.ts";
 import type { EventStream } from "./_sse.ts";
+import { unref } from "../core/_unref.ts";
 
 /** How long a stream may take to confirm its subscription. */
 const HANDSHAKE_MS = 3_000;
@@ -47,10 +48,6 @@ interface Entry {
   listener: WakeListener;
   needed: boolean;
   settle: ((live: boolean) => void) | undefined;
-}
-
-function unref(timer: ReturnType<typeof setTimeout>): void {
-  (timer as { unref?: () => void }).unref?.();
 }
 
 /** The subscription of one transport. */
