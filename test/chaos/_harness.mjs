@@ -76,7 +76,18 @@ export async function stuckAfter(
       } catch { /* the backend is settling: try again */ }
       if (!free) await sleep(100);
     }
-    if (!free) stuck++;
+    if (!free) {
+      stuck++;
+      // For a diagnosis: who the backend says holds it, and who waits.
+      try {
+        const q = await lock.query();
+        console.log(
+          `     stuck: ${name} held by ${JSON.stringify(q.held)}, ${q.pending.length} waiting`,
+        );
+      } catch (error) {
+        console.log(`     stuck: ${name} (query failed: ${error?.message})`);
+      }
+    }
   }
   return stuck;
 }

@@ -87,3 +87,67 @@ for (const type of ["upstash", "durable-object"] as const) {
     30_000,
   );
 }
+
+// Found by the quick chaos run (`durable-object/mass-cancel`, 400 waiters
+// opening their sockets at once on a loaded machine): the first grant went
+// to a waiter that had just been aborted, and its cancel and release found
+// no answer within the one request timeout #abandon gives them. The lease,
+// 30 s by default, then kept every other waiter out for all of it (0
+// sections in the scenario, 126 acquisitions past the liveness bound).
+for (const type of ["upstash", "durable-object"] as const) {
+  test(
+    `RemoteLock.acquire() frees a grant it gave up on once the backend answers again, not a lease later (${type})`,
+    async () => {
+      const backend = backends[type]!;
+      const named = backend.fresh();
+      const lock = named.lock({ requestTimeoutMs: 1_000 });
+      const observer = named.lock();
+      const warm = await observer.acquire();
+      await warm.release();
+      const isAcquire = (r: { path: string; body: string }) =>
+        type === "upstash" ? args(r) === 9 : r.path.endsWith("/acquire");
+      // The grant is made and its reply held back; the caller gives up.
+      backend.proxy.add({
+        match: (r) => named.matches(r) && isAcquire(r),
+        action: "delay-response",
+        ms: 1_000,
+        count: 1,
+      });
+      // Then nothing of this name is answered for 3 s: longer than the
+      // request timeout the cleanup had.
+      const down = backend.proxy.add({
+        match: (r) => named.matches(r) && !isAcquire(r),
+        action: "502",
+      });
+      const outcome = await within(
+        lock.acquire({ leaseMs: 60_000, signal: AbortSignal.timeout(300) }),
+        5_000,
+      );
+      const gaveUp = performance.now();
+      try {
+        assert(
+          (outcome as Error)?.name === "TimeoutError",
+          `acquire() gave ${describe(outcome)}`,
+        );
+        await new Promise((r) => setTimeout(r, 3_000));
+        backend.proxy.clear(down);
+        // The late cleanup tries again at most 5 s apart.
+        let locked = true;
+        while (performance.now() - gaveUp < 12_000) {
+          locked = await observer.isLocked();
+          if (!locked) break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        assert(
+          !locked,
+          `the lock is still held ${
+            Math.round(performance.now() - gaveUp)
+          } ms after acquire() gave up, the backend answering again since 3 s (its lease runs 60 s)`,
+        );
+      } finally {
+        backend.proxy.clear();
+      }
+    },
+    40_000,
+  );
+}
