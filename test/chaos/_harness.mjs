@@ -82,7 +82,9 @@ export async function stuckAfter(
       try {
         const q = await lock.query();
         console.log(
-          `     stuck: ${name} held by ${JSON.stringify(q.held)}, ${q.pending.length} waiting`,
+          `     stuck: ${name} held by ${
+            JSON.stringify(q.held)
+          }, ${q.pending.length} waiting`,
         );
       } catch (error) {
         console.log(`     stuck: ${name} (query failed: ${error?.message})`);

@@ -36,7 +36,9 @@ function extendMs(
 }
 
 for (const type of ["upstash", "durable-object"] as const) {
-  for (const [kind, asked] of [["longer", 9_000], ["shorter", 1_200]] as const) {
+  for (
+    const [kind, asked] of [["longer", 9_000], ["shorter", 1_200]] as const
+  ) {
     test(
       `RemoteLease.extend() keeps the ${kind} length when the renewal timer fires while it is on its way (${type})`,
       async () => {
