@@ -137,10 +137,18 @@ export function check({
       let end = lostAt > 0 ? Math.min(r[R.end], lostAt) : r[R.end];
       const thief = thieves.find((t) => t[R.fence] > r[R.fence]);
       let stolen = false;
-      if (thief !== undefined && thief[R.start] < end) {
+      // The steal may have taken the lock as soon as it was asked for: a
+      // grant that outran its lease on the way was given back and stolen
+      // again, the lock free between the two (the full run's one
+      // upstash/steal overlap: a holder not yet told, and a section granted
+      // in that gap, at load 65).
+      const stoleAt = thief === undefined
+        ? Infinity
+        : Math.min(thief[R.start], thief[R.asked] ?? Infinity);
+      if (thief !== undefined && stoleAt < end) {
         const heard = r[R.stolen] === 1 ? lostAt : r[R.end];
-        stolen = heard - thief[R.start] <= stealTellMs(r) + (r[R.slack] ?? 0);
-        if (stolen) end = thief[R.start];
+        stolen = heard - stoleAt <= stealTellMs(r) + (r[R.slack] ?? 0);
+        if (stolen) end = stoleAt;
       }
       if (end < r[R.start]) continue;
       // A loss may be said late by the tolerance and the loop's stall.

@@ -62,6 +62,12 @@ export const R = {
    * so a stall or a slow request of that third explains a loss.
    */
   inForceMs: 17,
+  /**
+   * When the acquisition was asked for. A steal may take the lock more than
+   * once in one acquisition: a grant whose reply came after its lease ran
+   * out is given back and stolen again, and only the last has a section.
+   */
+  asked: 18,
 };
 
 /** The kinds of `extend` a section may do, in record order (from 1). */
@@ -671,6 +677,7 @@ export async function runClient(config) {
         lost && /stolen/.test(String(held.signal.reason?.message)) ? 1 : 0,
         options.steal === true ? 1 : 0,
         plan.inForceMs,
+        asked,
       ]);
     };
 

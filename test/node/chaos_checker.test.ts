@@ -1,0 +1,88 @@
+// Copyright 2026 the unilock authors. MIT license.
+/**
+ * The chaos checker's steal rule, on records shaped as the full run's one
+ * `upstash/steal` overlap: holder H (not yet told of a steal), a section B
+ * granted while H still believed, no steal recorded between them, and the
+ * thief's one recorded section starting just after B's. A steal whose grant
+ * came back after its lease ran out is given back and stolen again within
+ * the same acquisition: the lock was taken from H when the thief asked, and
+ * free between the two steals. The checker must excuse H's belief from the
+ * moment the steal was asked for, and still count an overlap no steal
+ * explains.
+ */
+import { test } from "vitest";
+import { assert } from "../_assert.ts";
+// @ts-expect-error: plain JavaScript without declarations
+import { check } from "../chaos/_checker.mjs";
+// @ts-expect-error: plain JavaScript without declarations
+import { R, WRITE } from "../chaos/_workload.mjs";
+
+interface Section {
+  fence: number;
+  client: number;
+  start: number;
+  end: number;
+  steal?: boolean;
+  asked?: number;
+}
+
+/** One exclusive, unlost 900 ms lease's record, as a client sends it. */
+function record(s: Section): number[] {
+  const r: number[] = [];
+  r[R.name] = 0;
+  r[R.fence] = s.fence;
+  r[R.client] = s.client;
+  r[R.shared] = 0;
+  r[R.start] = s.start;
+  r[R.end] = s.end;
+  r[R.lost] = 0;
+  r[R.write] = WRITE.accepted;
+  r[R.lostAt] = 0;
+  r[R.method] = 0;
+  r[R.slack] = 0;
+  r[R.stalled] = 0;
+  r[R.extend] = 0;
+  r[R.leaseMs] = 900;
+  r[R.unexpected] = 0;
+  r[R.stolen] = 0;
+  r[R.steal] = s.steal ? 1 : 0;
+  r[R.inForceMs] = 900;
+  r[R.asked] = s.asked ?? s.start;
+  return r;
+}
+
+function overlaps(sections: Section[]): number {
+  const report = check({
+    names: ["name"],
+    results: [{ counts: {}, errors: [], records: sections.map(record) }],
+    store: { name: { value: 3, accepted: 3, rejected: 0 } },
+  });
+  return report.overlaps;
+}
+
+const holder = { fence: 10, client: 3, start: 1_000, end: 1_753 };
+const next = { fence: 20, client: 100, start: 1_738, end: 1_760 };
+
+test("check() excuses a holder's belief from when a steal was asked for, its grant given back and stolen again", () => {
+  const thief = {
+    fence: 30,
+    client: 101,
+    start: 1_738.3,
+    end: 1_790,
+    steal: true,
+    asked: 1_100,
+  };
+  assert(
+    overlaps([holder, next, thief]) === 0,
+    "a holder whose lock a steal took (asked for 638 ms before the next grant) was counted as overlapping it",
+  );
+});
+
+test("check() counts an overlap when the only steal came after both sections began", () => {
+  const thief = { fence: 30, client: 101, start: 1_738.3, end: 1_790 };
+  assert(
+    overlaps([holder, next, { ...thief, steal: true }]) === 1,
+    "two holders, no steal between them, went uncounted",
+  );
+  assert(overlaps([holder, next]) === 1, "two holders went uncounted");
+});
