@@ -226,3 +226,44 @@ test(
   },
   120_000,
 );
+
+// What the full run's one `upstash/steal` overlap points to: a steal whose
+// grant came back after its lease ran out is given back and stolen again,
+// in the same acquisition. The first steal already took the lock from its
+// holder (who hears at its next renewal); between the two, the lock was
+// free, and another waiter could be granted it. The chaos checker counts a
+// steal from when it was asked for (test/node/chaos_checker.test.ts).
+test(
+  "RemoteLock.acquire() with steal takes the lock again when its first grant ran out on the way (durable-object)",
+  async () => {
+    const backend = backends["durable-object"]!;
+    const named = backend.fresh();
+    const holder = await named.lock().acquire({ leaseMs: 5_000 });
+    const isSteal = (r: { path: string }) => r.path.endsWith("/steal");
+    backend.proxy.add({
+      match: (r) => named.matches(r) && isSteal(r),
+      action: "delay-response",
+      ms: 600,
+      count: 1,
+    });
+    const from = backend.proxy.log.length;
+    const outcome = await within(
+      named.lock().acquire({ steal: true, leaseMs: 300 }),
+      10_000,
+    );
+    try {
+      const steals = backend.proxy.log.slice(from)
+        .filter((r) => named.matches(r) && isSteal(r)).length;
+      assert(
+        typeof outcome === "object" && outcome !== null && "fence" in outcome,
+        `the steal gave ${describe(outcome)}`,
+      );
+      assert(steals === 2, `expected two steal calls, the proxy saw ${steals}`);
+      await (outcome as { release(): Promise<void> }).release();
+    } finally {
+      backend.proxy.clear();
+      await holder.release().catch(() => {});
+    }
+  },
+  20_000,
+);
