@@ -91,7 +91,7 @@ for (const worker of workers) {
   console.log(
     `${over ? "FAIL" : "ok  "} ${worker.name}: ${
       (code.length / KiB).toFixed(1)
-    } KiB minified, ${(gzip / KiB).toFixed(1)} KiB gzip${
+    } KiB minified, ${(gzip / KiB).toFixed(1)} KiB gzip (${gzip} bytes)${
       Number.isFinite(worker.budget)
         ? ` (budget ${worker.budget / KiB} KiB gzip)`
         : ""

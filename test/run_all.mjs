@@ -263,13 +263,18 @@ async function bunTest() {
 /** A command that passes when it exits 0. */
 async function check(step, command, args) {
   const since = Date.now();
-  const { code } = await run(command, args);
+  const { code, output } = await run(command, args);
+  const failures = code === 0 ? [] : failedLines(output);
   record(
     step,
     since,
     code === 0 ? 1 : 0,
     code === 0 ? 0 : 1,
-    code === 0 ? "" : `exit ${code}`,
+    code === 0
+      ? ""
+      : failures.length > 0
+      ? `exit ${code}: ${failures.slice(0, 3).join("; ").slice(0, 400)}`
+      : `exit ${code}`,
   );
 }
 

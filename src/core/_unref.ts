@@ -1,10 +1,9 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 /**
- * @internal Lets a timer run without keeping the process alive: Node and Bun
- * timers have `unref()`; Deno's are numbers, unref'd by `Deno.unrefTimer`
- * (a bare `timer.unref?.()` does nothing there, so a Deno process holding a
- * lease stayed alive on its renewal timer).
+ * @internal Lets a timer run without keeping the process alive (Node, Bun
+ * and Deno 2 timers have `unref()`; a browser's are numbers, and there is
+ * no process to keep).
  *
  * @example
  * ```ts
@@ -15,10 +14,5 @@
  * ```
  */
 export function unref(timer: unknown): void {
-  if (typeof timer === "object" && timer !== null && "unref" in timer) {
-    (timer as { unref(): void }).unref();
-  } else if (typeof timer === "number") {
-    (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno
-      ?.unrefTimer?.(timer);
-  }
+  (timer as { unref?(): void } | undefined)?.unref?.();
 }

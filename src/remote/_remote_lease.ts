@@ -16,7 +16,7 @@
 
 import { LockLostError, LockReleasedError } from "../core/errors.ts";
 import type { Lease, LockMode } from "../core/types.ts";
-import { checkLeaseMs } from "../core/_validate.ts";
+import { checkLeaseMs, show } from "../core/_validate.ts";
 import type { Attempt, Recorder } from "../core/_recorder.ts";
 import type { RemoteExtendReply } from "./driver.ts";
 import { unref } from "../core/_unref.ts";
@@ -252,15 +252,17 @@ export class RemoteLease implements Lease {
   extend(leaseMs?: number): Promise<void> {
     let ms: number;
     try {
-      ms = checkLeaseMs(`extend lock "${this.name}"`, leaseMs) ??
-        this.#leaseMs;
+      const action = `extend lock "${this.name}"`;
+      ms = checkRange(
+        action,
+        "leaseMs",
+        checkLeaseMs(action, leaseMs),
+        this.#minLeaseMs,
+        this.#maxLeaseMs,
+        this.#leaseMs,
+      );
       if (this.#released) throw new LockReleasedError(this.name, "extend");
       if (this.#lost) throw this.#controller!.signal.reason;
-      if (ms < this.#minLeaseMs || ms > this.#maxLeaseMs) {
-        throw new RangeError(
-          `Cannot extend lock "${this.name}" as 'leaseMs' must be from ${this.#minLeaseMs} to ${this.#maxLeaseMs}: current value is ${ms}`,
-        );
-      }
     } catch (error) {
       return Promise.reject(error);
     }
@@ -331,4 +333,24 @@ export function leaseFor(
     : new RemotePermitLease(permits, ...args);
   grantedAt = rec.granted(mode, at, fence);
   return lease;
+}
+
+/** `value` if it is a number from `min` to `max`, `fallback` if undefined; else a RangeError naming `option`. */
+export function checkRange(
+  action: string,
+  option: string,
+  value: unknown,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value >= min && value <= max)) {
+    throw new RangeError(
+      `Cannot ${action} as '${option}' must be a number from ${min} to ${max}: current value is ${
+        show(value)
+      }`,
+    );
+  }
+  return value;
 }

@@ -26,7 +26,7 @@ import {
 } from "../core/_validate.ts";
 import { unref } from "../core/_unref.ts";
 import { remoteInternals } from "./_remote_internals.ts";
-import { drift, leaseFor } from "./_remote_lease.ts";
+import { checkRange, drift, leaseFor } from "./_remote_lease.ts";
 import type {
   RemoteAcquireReply,
   RemoteDriver,
@@ -44,7 +44,8 @@ export interface RemoteLockOptions {
   name: string;
   /**
    * The lease length when `acquire` is not given `leaseMs`. 100 ms to 24
-   * days, and at least the driver's `minLeaseMs`.
+   * days, and at least the driver's `minLeaseMs` (the default too, for a
+   * driver whose minimum is longer).
    *
    * @default {30000}
    */
@@ -83,8 +84,6 @@ const CLEANUP_MS = 2_000;
  * Durable Object's REJOIN_MS; Upstash's waiterTtlMs is shorter).
  */
 const PLACE_OUTLASTS_MS = 35_000;
-/** The first pause, doubled per try up to the last, of a late cleanup. */
-const LATE_CLEANUP_MS = [1_000, 5_000] as const;
 /**
  * How long an acquire whose deadline has passed (or `timeoutMs: 0`) may take
  * to ask once whether the lock is free.
@@ -254,7 +253,7 @@ export class RemoteLock implements Lock {
       options.leaseMs,
       min,
       MAX_LEASE_MS,
-      30_000,
+      Math.max(min, 30_000),
     );
     // At most half the minute a server remembers a given-up token, so that
     // no call of ours can arrive after its tombstone is gone.
@@ -266,11 +265,6 @@ export class RemoteLock implements Lock {
       30_000,
       10_000,
     );
-    if (this.#leaseMs < min) {
-      throw new RangeError(
-        `Cannot ${action} as 'leaseMs' must be at least ${min} for this backend: current value is ${this.#leaseMs}`,
-      );
-    }
     // A request costs a round trip: the clock costs nothing beside it.
     this.#rec = new Recorder(this, this.name, true);
   }
@@ -303,10 +297,9 @@ export class RemoteLock implements Lock {
     let onAbort: (() => void) | undefined;
     const stop = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const why = budget === left ? new Deadline() : this.#fault(
-          what,
-          new Error(`no answer within ${Math.round(budget)} ms`),
-        );
+        const why = budget === left
+          ? new Deadline()
+          : this.#silent(what, Math.round(budget));
         controller.abort(why);
         reject(why);
       }, budget);
@@ -330,6 +323,11 @@ export class RemoteLock implements Lock {
       clearTimeout(timer);
       if (onAbort !== undefined) signal!.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** The error for a call that got no answer within `ms`. */
+  #silent(what: string, ms: number): LockBackendError {
+    return this.#fault(what, new Error(`no answer within ${ms} ms`));
   }
 
   #fault(what: string, error: unknown): LockBackendError {
@@ -380,7 +378,7 @@ export class RemoteLock implements Lock {
       return await this.#call(what, fn, performance.now() + ms);
     } catch (error) {
       if (!(error instanceof Deadline)) throw error;
-      throw this.#fault(what, new Error(`no answer within ${ms} ms`));
+      throw this.#silent(what, ms);
     }
   }
 
@@ -412,33 +410,20 @@ export class RemoteLock implements Lock {
     return giveUp(performance.now() + this.#requestTimeoutMs).catch(() => {
       // Still unknown (an overloaded or unreachable backend): the server may
       // hold a lease for this token that nobody will use, and keep everyone
-      // waiting for all of it (30 s by default). Tried again now and then,
-      // in the background, for as long as it could be held.
-      void this.#lateCleanup(
-        giveUp,
-        performance.now() + PLACE_OUTLASTS_MS + leaseMs,
-      );
+      // waiting for all of it (30 s by default). Tried again in the
+      // background, one request at a time, for as long as it could be held;
+      // the pauses are unreferenced, so an idle process exits meanwhile.
+      const until = performance.now() + PLACE_OUTLASTS_MS + leaseMs;
+      void (async () => {
+        for (let pause = 1_000;; pause = Math.min(pause * 2, 5_000)) {
+          if (performance.now() + pause >= until) return;
+          await new Promise((resolve) => unref(setTimeout(resolve, pause)));
+          try {
+            return await giveUp(performance.now() + this.#requestTimeoutMs / 4);
+          } catch { /* still unreachable: again, later */ }
+        }
+      })();
     });
-  }
-
-  /**
-   * Tries `giveUp` one request at a time, pausing longer after each failure,
-   * until it succeeds or `until`. The pauses are unreferenced timers: a
-   * process with nothing else to do exits rather than wait for them.
-   */
-  async #lateCleanup(
-    giveUp: (deadline: number) => Promise<void>,
-    until: number,
-  ): Promise<void> {
-    const slice = this.#requestTimeoutMs / 4;
-    for (let pause: number = LATE_CLEANUP_MS[0];; pause *= 2) {
-      pause = Math.min(pause, LATE_CLEANUP_MS[1]);
-      if (performance.now() + pause >= until) return;
-      await new Promise((resolve) => unref(setTimeout(resolve, pause)));
-      try {
-        return await giveUp(performance.now() + slice);
-      } catch { /* still unreachable: again, later */ }
-    }
   }
 
   /**
@@ -655,11 +640,8 @@ export class RemoteLock implements Lock {
         if (reply.state !== "granted") {
           throw this.#fault(
             "steal",
-            new Error(
-              reply.state === "gone"
-                ? "the server no longer knows this token (cancelled)"
-                : `the server answered "${reply.state}" to a steal`,
-            ),
+            // "gone": the server no longer knows this token (cancelled).
+            new Error(`the server answered "${reply.state}" to a steal`),
           );
         }
         lease = this.#lease(
@@ -952,10 +934,7 @@ export class RemoteLock implements Lock {
         return undefined;
       }
       const thrown = error instanceof Deadline
-        ? this.#fault(
-          "acquire",
-          new Error(`no answer within ${this.#requestTimeoutMs} ms`),
-        )
+        ? this.#silent("acquire", this.#requestTimeoutMs)
         : error;
       this.#rec.rejected(thrown, signal, mode, at);
       throw thrown;
@@ -1093,23 +1072,4 @@ export function requireName(
     );
   }
   return checkName(action, name);
-}
-
-function checkRange(
-  action: string,
-  option: string,
-  value: unknown,
-  min: number,
-  max: number,
-  fallback: number,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !(value >= min && value <= max)) {
-    throw new RangeError(
-      `Cannot ${action} as '${option}' must be a number from ${min} to ${max}: current value is ${
-        show(value)
-      }`,
-    );
-  }
-  return value;
 }
