@@ -39,7 +39,8 @@ export function chaosArgs(defaultSeed) {
     baseSeed: Number(arg("--seed") ?? defaultSeed),
     jsonFile: arg("--json"),
     size: (n) => Math.max(100, Math.round(n * scale)),
-    deadlineMs: quick ? 20_000 : 300_000,
+    /** Each scenario's time bound (--seconds sets another for a full run). */
+    deadlineMs: quick ? 20_000 : Number(arg("--seconds") ?? 300) * 1_000,
     /** The longest an acquisition may wait before the checker calls it hung. */
     livenessMs: quick ? 30_000 : 60_000,
   };
