@@ -447,3 +447,23 @@ export function checkSemaphoreOptions(
   );
   return checked;
 }
+
+/** `value` if it is a number from `min` to `max`, `fallback` if undefined; else a RangeError naming `option`. */
+export function checkRange(
+  action: string,
+  option: string,
+  value: unknown,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value >= min && value <= max)) {
+    throw new RangeError(
+      `Cannot ${action} as '${option}' must be a number from ${min} to ${max}: current value is ${
+        show(value)
+      }`,
+    );
+  }
+  return value;
+}

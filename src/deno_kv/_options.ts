@@ -5,7 +5,7 @@
  * both: what the driver gets, and what the remote core gets.
  */
 
-import { checkOptions, show } from "../core/_validate.ts";
+import { checkOptions, checkRange, show } from "../core/_validate.ts";
 import { requireName } from "../remote/remote_lock.ts";
 import type { DenoKvDriverOptions } from "./_driver.ts";
 import type { DenoKvLike } from "./_kv.ts";
@@ -44,17 +44,7 @@ export function checkDenoKvOptions(
     min: number,
     max: number,
     fallback: number,
-  ): number => {
-    if (value === undefined) return fallback;
-    if (typeof value !== "number" || !(value >= min && value <= max)) {
-      throw new RangeError(
-        `Cannot ${action} as '${option}' must be a number from ${min} to ${max}: current value is ${
-          show(value)
-        }`,
-      );
-    }
-    return value;
-  };
+  ): number => checkRange(action, option, value, min, max, fallback);
   checkOptions(action, options);
   const { name, kv, prefix = "unilock", leaseMs, requestTimeoutMs } = options ??
     {};

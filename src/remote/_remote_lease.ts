@@ -16,7 +16,7 @@
 
 import { LockLostError, LockReleasedError } from "../core/errors.ts";
 import type { Lease, LockMode } from "../core/types.ts";
-import { checkLeaseMs, show } from "../core/_validate.ts";
+import { checkLeaseMs, checkRange } from "../core/_validate.ts";
 import type { Attempt, Recorder } from "../core/_recorder.ts";
 import type { RemoteExtendReply } from "./driver.ts";
 import { unref } from "../core/_unref.ts";
@@ -333,24 +333,4 @@ export function leaseFor(
     : new RemotePermitLease(permits, ...args);
   grantedAt = rec.granted(mode, at, fence);
   return lease;
-}
-
-/** `value` if it is a number from `min` to `max`, `fallback` if undefined; else a RangeError naming `option`. */
-export function checkRange(
-  action: string,
-  option: string,
-  value: unknown,
-  min: number,
-  max: number,
-  fallback: number,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !(value >= min && value <= max)) {
-    throw new RangeError(
-      `Cannot ${action} as '${option}' must be a number from ${min} to ${max}: current value is ${
-        show(value)
-      }`,
-    );
-  }
-  return value;
 }

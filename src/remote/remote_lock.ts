@@ -21,12 +21,12 @@ import {
   checkAcquireOptions,
   type CheckedAcquireOptions,
   checkName,
+  checkRange,
   MAX_DELAY_MS,
-  show,
 } from "../core/_validate.ts";
 import { unref } from "../core/_unref.ts";
 import { remoteInternals } from "./_remote_internals.ts";
-import { checkRange, drift, leaseFor } from "./_remote_lease.ts";
+import { drift, leaseFor } from "./_remote_lease.ts";
 import type {
   RemoteAcquireReply,
   RemoteDriver,

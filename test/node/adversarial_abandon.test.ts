@@ -28,6 +28,18 @@ function args(r: { body: string }): number {
 
 const REQUEST_TIMEOUT_MS = 2_000;
 
+/** Whether `lock` is seen free (polled every 200 ms) by `until`. */
+async function freeBy(
+  lock: { isLocked(): Promise<boolean> },
+  until: number,
+): Promise<boolean> {
+  do {
+    if (!(await lock.isLocked())) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  } while (performance.now() < until);
+  return false;
+}
+
 for (const type of ["upstash", "durable-object"] as const) {
   test(
     `RemoteLock.acquire() leaves no lease on the server when it gave up after a lost grant and a lost cancel reply (${type})`,
@@ -68,14 +80,8 @@ for (const type of ["upstash", "durable-object"] as const) {
           `acquire() gave ${describe(outcome)}`,
         );
         // Generous: two request timeouts and a second after the client gave up.
-        let locked = true;
-        while (performance.now() - gaveUp < 2 * REQUEST_TIMEOUT_MS + 1_000) {
-          locked = await observer.isLocked();
-          if (!locked) break;
-          await new Promise((r) => setTimeout(r, 200));
-        }
         assert(
-          !locked,
+          await freeBy(observer, gaveUp + 2 * REQUEST_TIMEOUT_MS + 1_000),
           `the lock is still held ${
             Math.round(performance.now() - gaveUp)
           } ms after acquire() gave up (its lease runs 60 s, and nobody can release it)`,
@@ -132,14 +138,8 @@ for (const type of ["upstash", "durable-object"] as const) {
         await new Promise((r) => setTimeout(r, 3_000));
         backend.proxy.clear(down);
         // The late cleanup tries again at most 5 s apart.
-        let locked = true;
-        while (performance.now() - gaveUp < 12_000) {
-          locked = await observer.isLocked();
-          if (!locked) break;
-          await new Promise((r) => setTimeout(r, 200));
-        }
         assert(
-          !locked,
+          await freeBy(observer, gaveUp + 12_000),
           `the lock is still held ${
             Math.round(performance.now() - gaveUp)
           } ms after acquire() gave up, the backend answering again since 3 s (its lease runs 60 s)`,
