@@ -7,8 +7,8 @@
  *
  * A driver is a lock's atomic server operations and their transport, and
  * nothing else. The core owns the life cycle once for every backend: request
- * deadlines and aborts, outcomes left uncertain by a lost reply (cancel and
- * release by token), waiting and wake-ups, lease reckoning from the send
+ * deadlines and aborts, outcomes left uncertain by a lost reply (released
+ * by token), waiting and wake-ups, lease reckoning from the send
  * time with a margin for clock drift, renewal and `extend` taking turns,
  * release retries, metrics and events.
  *
@@ -220,7 +220,13 @@ export interface RemoteDriver {
     request: RemoteAcquireRequest,
     signal: AbortSignal,
   ): Promise<RemoteAcquireReply>;
-  /** Ends the lease or waiter `token` and leaves a tombstone; true if it ended a lease. */
+  /**
+   * Ends the lease or waiter `token` and leaves a tombstone, also for a token
+   * the server has not seen (the release may overtake its acquire); true if
+   * it ended a lease. The core gives up an acquisition whose outcome it does
+   * not know with this call alone: it takes effect once it arrives, whether
+   * or not its reply comes back.
+   */
   release(token: string, signal: AbortSignal): Promise<boolean>;
   /**
    * Sets the lease `token` to end `leaseMs` after this call arrives, unless a
@@ -234,11 +240,12 @@ export interface RemoteDriver {
     signal: AbortSignal,
   ): Promise<RemoteExtendReply>;
   /**
-   * Takes the waiter `token` out of the queue and leaves a tombstone (also
-   * for a token the server has not seen: the cancel may overtake its
-   * acquire). `"held"` when it had been granted already: the core releases.
+   * Optional, and not called by the core (which gives tokens up by
+   * `release`): takes the waiter `token` out of the queue and leaves a
+   * tombstone (also for a token the server has not seen), leaving a lease it
+   * holds alone: `"held"` then.
    */
-  cancel(token: string, signal: AbortSignal): Promise<"cancelled" | "held">;
+  cancel?(token: string, signal: AbortSignal): Promise<"cancelled" | "held">;
   /**
    * Holders and waiters now, by the server's clock; a driver that admits by
    * permits adds, while a semaphore's requests hold or wait for the name,

@@ -148,7 +148,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /**
  * A lock on a distributed backend: the remote-lock core. It owns the client
  * life cycle once for every remote backend — request deadlines and aborts,
- * outcomes a lost reply left uncertain (cancelled and released by token),
+ * outcomes a lost reply left uncertain (released by token, and again later
+ * while the backend does not answer),
  * waiting with pushed or polled wake-ups, leases reckoned from the send time
  * with a margin for clock drift, renewal and `extend` taking turns, release
  * retries, metrics and events — and asks its {@linkcode RemoteDriver} only
@@ -372,8 +373,9 @@ export class RemoteLock implements Lock {
   async #bounded<T>(
     what: string,
     fn: (signal: AbortSignal) => Promise<T>,
+    withinMs = Infinity,
   ): Promise<T> {
-    const ms = this.#requestTimeoutMs;
+    const ms = Math.max(1, Math.min(this.#requestTimeoutMs, withinMs));
     try {
       return await this.#call(what, fn, performance.now() + ms);
     } catch (error) {
@@ -390,40 +392,42 @@ export class RemoteLock implements Lock {
    * stops waiting for it.
    */
   #abandon(token: string, leaseMs: number): Promise<void> {
-    const driver = this.#driver;
-    const giveUp = async (deadline: number) => {
-      const outcome = await this.#persist(
-        "cancel",
-        (s) => driver.cancel(token, s),
-        deadline,
-      );
-      if (outcome === "held") {
-        await this.#persist(
-          "release",
-          (s) => driver.release(token, s),
-          deadline,
-        );
-      }
-    };
+    // A release ends a grant or a place alike and buries the token, and it
+    // takes effect once it arrives, whether or not its reply comes back (a
+    // cancel that found the token held and was cut off before its answer
+    // left the release unsent: a backend answering in more than a quarter
+    // of the request timeout kept every given-up grant for its lease).
     // Within one request timeout in all, so that a backend that hangs keeps
     // the process alive no longer than that after its caller gave up.
-    return giveUp(performance.now() + this.#requestTimeoutMs).catch(() => {
-      // Still unknown (an overloaded or unreachable backend): the server may
-      // hold a lease for this token that nobody will use, and keep everyone
-      // waiting for all of it (30 s by default). Tried again in the
-      // background, one request at a time, for as long as it could be held;
-      // the pauses are unreferenced, so an idle process exits meanwhile.
-      const until = performance.now() + PLACE_OUTLASTS_MS + leaseMs;
-      void (async () => {
-        for (let pause = 1_000;; pause = Math.min(pause * 2, 5_000)) {
-          if (performance.now() + pause >= until) return;
-          await new Promise((resolve) => unref(setTimeout(resolve, pause)));
-          try {
-            return await giveUp(performance.now() + this.#requestTimeoutMs / 4);
-          } catch { /* still unreachable: again, later */ }
-        }
-      })();
-    });
+    return this.#persist(
+      "release",
+      (s) => this.#driver.release(token, s),
+      performance.now() + this.#requestTimeoutMs,
+    ).then(() => {}, () => this.#releaseLater(token, leaseMs));
+  }
+
+  /**
+   * A release whose outcome is still unknown (an overloaded or unreachable
+   * backend): the server may hold a lease for this token that nobody will
+   * use, and keep everyone waiting for all of it (30 s by default). Tried
+   * again in the background, one request at a time, for as long as the
+   * token could be held (a waiter's place outlasts its call); the pauses
+   * are unreferenced, so an idle process exits meanwhile.
+   */
+  #releaseLater(token: string, leaseMs: number): void {
+    const until = performance.now() + PLACE_OUTLASTS_MS + leaseMs;
+    void (async () => {
+      for (let pause = 1_000;; pause = Math.min(pause * 2, 5_000)) {
+        if (performance.now() + pause >= until) return;
+        await new Promise((resolve) => unref(setTimeout(resolve, pause)));
+        try {
+          return void await this.#bounded(
+            "release",
+            (s) => this.#driver.release(token, s),
+          );
+        } catch { /* still unreachable: again, later */ }
+      }
+    })();
   }
 
   /**
@@ -1046,11 +1050,16 @@ export class RemoteLock implements Lock {
           await this.#bounded("release", (s) => driver.release(token, s));
         } catch (error) {
           this.#rec.releaseFailed(mode, at.owner, fence);
+          this.#releaseLater(token, leaseMs);
           throw error;
         }
       },
-      extend: (ms, seq) =>
-        this.#bounded("extend", (s) => driver.extend(token, ms, seq, s)),
+      extend: (ms, seq, withinMs) =>
+        this.#bounded(
+          "extend",
+          (s) => driver.extend(token, ms, seq, s),
+          withinMs,
+        ),
     });
   }
 }

@@ -137,3 +137,15 @@ export function describe(value: unknown): string {
     ? `a lease (fence ${(value as { fence?: number }).fence})`
     : String(value);
 }
+
+/** Whether `lock` is seen free (polled every 200 ms) by `until`. */
+export async function freeBy(
+  lock: { isLocked(): Promise<boolean> },
+  until: number,
+): Promise<boolean> {
+  do {
+    if (!(await lock.isLocked())) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  } while (performance.now() < until);
+  return false;
+}

@@ -1,19 +1,26 @@
 // Copyright 2026 the unilock authors. MIT license.
 // Adversarial: an acquisition that gives up after the server granted it
-// (the reply was lost), whose first cancel's reply is lost too.
+// (the reply was lost), whose first cleanup call's reply is lost too.
 //
-// RemoteLock#abandon (src/remote/remote_lock.ts) gives its cancel and
-// release one deadline, one request timeout from now, and #once gives a
-// call the whole of what is left: so the first cancel that gets no answer
-// uses all of it, ends as a Deadline (not a LockBackendError), and is never
-// repeated. The cancel ran: it found the token held and (as the driver
-// contract says) left the release to the client, which never sends it. The
-// lease, which nobody renews or releases, stays on the server for all its
-// `leaseMs` (here a minute; up to 24 days), long after the client gave up.
+// RemoteLock#abandon (src/remote/remote_lock.ts) once gave its cancel and
+// release one deadline, one request timeout from now, and #once gave a
+// call the whole of what was left: so the first cancel that got no answer
+// used all of it, ended as a Deadline (not a LockBackendError), and was
+// never repeated. The cancel ran: it found the token held and (as the
+// driver contract says) left the release to the client, which never sent
+// it. The lease, which nobody renews or releases, stayed on the server for
+// all its `leaseMs` (here a minute; up to 24 days), long after the client
+// gave up. The cleanup is now one release by token, tried in slices of the
+// request timeout, and again later while the backend does not answer.
 import { test } from "vitest";
 import { LockTimeoutError } from "../../mod.ts";
 import { assert } from "../_assert.ts";
-import { describe, useBackends, within } from "./_adversarial_backends.ts";
+import {
+  describe,
+  freeBy,
+  useBackends,
+  within,
+} from "./_adversarial_backends.ts";
 
 const backends = useBackends();
 
@@ -28,21 +35,9 @@ function args(r: { body: string }): number {
 
 const REQUEST_TIMEOUT_MS = 2_000;
 
-/** Whether `lock` is seen free (polled every 200 ms) by `until`. */
-async function freeBy(
-  lock: { isLocked(): Promise<boolean> },
-  until: number,
-): Promise<boolean> {
-  do {
-    if (!(await lock.isLocked())) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  } while (performance.now() < until);
-  return false;
-}
-
 for (const type of ["upstash", "durable-object"] as const) {
   test(
-    `RemoteLock.acquire() leaves no lease on the server when it gave up after a lost grant and a lost cancel reply (${type})`,
+    `RemoteLock.acquire() leaves no lease on the server when it gave up after a lost grant and a lost cleanup reply (${type})`,
     async () => {
       const backend = backends[type]!;
       const named = backend.fresh();
@@ -54,18 +49,17 @@ for (const type of ["upstash", "durable-object"] as const) {
       await warm.release();
       const isAcquire = (r: { path: string; body: string }) =>
         type === "upstash" ? args(r) === 9 : r.path.endsWith("/acquire");
-      const isCancel = (r: { path: string; body: string }) =>
-        type === "upstash"
-          ? args(r) === 1 &&
-            backend.proxy.log.some((e) => e.action === "hang-after")
-          : r.path.endsWith("/cancel");
+      // The cleanup's call: a release (one argument on Upstash).
+      const isCleanup = (r: { path: string; body: string }) =>
+        backend.proxy.log.some((e) => e.action === "hang-after") &&
+        (type === "upstash" ? args(r) === 1 : r.path.endsWith("/release"));
       backend.proxy.add({
         match: (r) => named.matches(r) && isAcquire(r),
         action: "hang-after",
         count: 1,
       });
       backend.proxy.add({
-        match: (r) => named.matches(r) && isCancel(r),
+        match: (r) => named.matches(r) && isCleanup(r),
         action: "hang-after",
         count: 1,
       });
