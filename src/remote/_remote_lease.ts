@@ -35,13 +35,7 @@ export interface LeaseOps {
   /** Ends the lease (repeated by the caller's core on transient faults). */
   release(): Promise<void>;
   /** Sets the lease to end `ms` after the call arrives, unless a later `seq` was applied. */
-  /**
-   * Sets the lease to end `ms` after the call arrives, unless a later `seq`
-   * was applied; the call gets `withinMs` at most (less than the request
-   * timeout while the lease has little left, so that a call lost on the way
-   * leaves time to try again).
-   */
-  extend(ms: number, seq: number, withinMs: number): Promise<RemoteExtendReply>;
+  extend(ms: number, seq: number): Promise<RemoteExtendReply>;
   /** Told once when the lease ends, released or lost (for metrics and events). */
   ended(lost: boolean): void;
 }
@@ -167,13 +161,7 @@ export class RemoteLease implements Lease {
       }
       let reply: RemoteExtendReply;
       try {
-        // Two thirds of what is left, so that one request lost on its way
-        // (hung, never answered) leaves a third for a renewal to try again.
-        reply = await this.#ops.extend(
-          ms,
-          seq,
-          (this.#validUntil - sent) * 2 / 3,
-        );
+        reply = await this.#ops.extend(ms, seq);
       } catch (error) {
         if (this.#released) throw new LockReleasedError(this.name, "extend");
         // It may still arrive and set the lease to end `ms` after it does,

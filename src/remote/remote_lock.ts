@@ -373,9 +373,8 @@ export class RemoteLock implements Lock {
   async #bounded<T>(
     what: string,
     fn: (signal: AbortSignal) => Promise<T>,
-    withinMs = Infinity,
   ): Promise<T> {
-    const ms = Math.max(1, Math.min(this.#requestTimeoutMs, withinMs));
+    const ms = this.#requestTimeoutMs;
     try {
       return await this.#call(what, fn, performance.now() + ms);
     } catch (error) {
@@ -1054,12 +1053,8 @@ export class RemoteLock implements Lock {
           throw error;
         }
       },
-      extend: (ms, seq, withinMs) =>
-        this.#bounded(
-          "extend",
-          (s) => driver.extend(token, ms, seq, s),
-          withinMs,
-        ),
+      extend: (ms, seq) =>
+        this.#bounded("extend", (s) => driver.extend(token, ms, seq, s)),
     });
   }
 }

