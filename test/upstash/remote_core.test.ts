@@ -248,8 +248,7 @@ test(
     // Every renewal (the first about 1 s in) runs in Redis — the server's
     // lease is pushed out each time — but its reply comes 4 s late: the
     // client gives the lease up at about 3 s, and must free it then, not a
-    // lease after its last renewal ran. (With one late reply, a renewal tried
-    // again before the lease ends keeps it: adversarial_late_cleanup.)
+    // lease after its last renewal ran.
     bridge.inject({
       kind: "delay",
       delayMs: 4_000,
