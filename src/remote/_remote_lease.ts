@@ -62,8 +62,8 @@ export class RemoteLease implements Lease {
   #seq = 0;
   /** The exchange (renewal or extend) in flight; the next one waits for it. */
   #turn: Promise<unknown> = Promise.resolve();
-  /** Exchanges finished (each planned the next renewal). */
-  #exchanged = 0;
+  /** Plans made: a renewal planned before the latest is not due. */
+  #plans = 0;
 
   constructor(
     name: string,
@@ -106,6 +106,7 @@ export class RemoteLease implements Lease {
    * always follow the lease as it now stands.
    */
   #plan(): void {
+    this.#plans++;
     this.#stopTimers();
     if (this.#released || this.#lost) return;
     const left = this.#validUntil - performance.now();
@@ -145,7 +146,7 @@ export class RemoteLease implements Lease {
       if (this.#lost) throw this.#controller!.signal.reason;
       // A renewal that waited for an extend is not due any more: that
       // exchange renewed the lease and planned the next renewal.
-      if (due !== undefined && due !== this.#exchanged) return;
+      if (due !== undefined && due !== this.#plans) return;
       // A renewal asks for the length in force when it is sent, not when it
       // was due: one queued behind extend(longer) must not cut it back.
       const ms = asked ?? this.#leaseMs;
@@ -167,7 +168,6 @@ export class RemoteLease implements Lease {
         // It may still arrive and set the lease to end `ms` after it does,
         // which is no sooner than `ms` after it was sent: believe no more.
         this.#validUntil = Math.min(this.#validUntil, sent + ms - drift(ms));
-        this.#exchanged++;
         this.#plan();
         throw error;
       }
@@ -185,7 +185,6 @@ export class RemoteLease implements Lease {
       }
       this.#leaseMs = ms;
       this.#validUntil = sent + reply.leaseMs - drift(reply.leaseMs);
-      this.#exchanged++;
       this.#plan();
     };
     const done = this.#turn.then(run, run);
@@ -196,7 +195,7 @@ export class RemoteLease implements Lease {
   #renew(): void {
     this.#timer = undefined;
     if (this.#released || this.#lost) return;
-    this.#exchange(undefined, this.#exchanged).catch((error) => {
+    this.#exchange(undefined, this.#plans).catch((error) => {
       if (this.#released || this.#lost) return;
       // A failed renewal is tried again while the lease can still be valid.
       if (performance.now() < this.#validUntil) {

@@ -23,7 +23,6 @@
  *       : { state: "busy" },
  *   release: async (token) => holder === token && !(holder = undefined),
  *   extend: async (token, leaseMs) => ({ held: holder === token, leaseMs }),
- *   cancel: async (token) => holder === token ? "held" : "cancelled",
  *   status: async () => ({ holders: holder ? 1 : 0, waiters: 0 }),
  *   query: async () => ({ held: [], pending: [] }),
  * };

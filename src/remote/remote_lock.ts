@@ -183,7 +183,6 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  *     return true;
  *   },
  *   extend: async (token, leaseMs) => ({ held: holder === token, leaseMs }),
- *   cancel: async (token) => (gone.add(token), holder === token ? "held" : "cancelled"),
  *   status: async () => ({ holders: holder === undefined ? 0 : 1, waiters: 0 }),
  *   query: async () => ({ held: [], pending: [] }),
  * };
@@ -384,20 +383,16 @@ export class RemoteLock implements Lock {
   }
 
   /**
-   * Gives up an acquisition whose outcome may be unknown: takes its token
-   * out of the queue and releases it if it was granted meanwhile (both
-   * idempotent, and the server's tombstone refuses its late calls). It goes
-   * on in the background, within one request timeout, if the caller
-   * stops waiting for it.
+   * Gives up an acquisition whose outcome may be unknown by releasing its
+   * token, which ends a grant or a place alike, leaves a tombstone that
+   * refuses its late calls, and takes effect once it arrives, answered or
+   * not (a cancel first, which found the token held and was cut off before
+   * its answer, left the release unsent on a slow backend). It is tried
+   * within one request timeout in all, so that a backend that hangs keeps
+   * the process alive no longer than that after its caller gave up; then
+   * {@linkcode #releaseLater}.
    */
   #abandon(token: string, leaseMs: number): Promise<void> {
-    // A release ends a grant or a place alike and buries the token, and it
-    // takes effect once it arrives, whether or not its reply comes back (a
-    // cancel that found the token held and was cut off before its answer
-    // left the release unsent: a backend answering in more than a quarter
-    // of the request timeout kept every given-up grant for its lease).
-    // Within one request timeout in all, so that a backend that hangs keeps
-    // the process alive no longer than that after its caller gave up.
     return this.#persist(
       "release",
       (s) => this.#driver.release(token, s),
@@ -431,9 +426,9 @@ export class RemoteLock implements Lock {
 
   /**
    * A cleanup call (idempotent by token) tried until `deadline`, each try
-   * within a quarter of the request timeout: a cancel whose reply was lost
-   * after it ran must not use the whole budget, or a grant it found would
-   * stay held for its lease with nobody to release it.
+   * within a quarter of the request timeout: a release whose reply was lost
+   * after it ran must not use the whole budget, so that the next try can
+   * still be answered within it.
    */
   async #persist<T>(
     what: string,
