@@ -611,6 +611,32 @@ export function webLocksConformance(
     },
   );
 
+  it(
+    "WebLocks.request() grants the shared requests queued behind an exclusive one when it is aborted",
+    async (locks, name) => {
+      // spec: "signal to abort the request" removes it from the queue and
+      // processes the queue again: the shared requests behind it join the
+      // shared holder at once, not when the holder releases.
+      const a = await hold(locks, name, { mode: "shared" });
+      const controller = new AbortController();
+      const writer = track(
+        locks.request(name, { signal: controller.signal }, () => "writer"),
+      );
+      await delay(quietMs);
+      const reader = track(
+        locks.request(name, { mode: "shared" }, () => "reader"),
+      );
+      await delay(quietMs);
+      assertEquals([writer.settled, reader.settled], [false, false]);
+      const reason = new Error("gone");
+      controller.abort(reason);
+      assertEquals(await rejection(writer.promise), reason);
+      assertEquals(await keepingAlive(reader.promise), "reader");
+      a.release();
+      await a.done;
+    },
+  );
+
   // ------------------------------------------------------ ifAvailable
 
   it(

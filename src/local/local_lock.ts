@@ -20,7 +20,6 @@ import type {
   LockSnapshot,
 } from "../core/types.ts";
 import { type Attempt, Recorder } from "../core/_recorder.ts";
-import { localNow, type LocalSink } from "./_local_now.ts";
 import {
   checkAcquireOptions,
   type CheckedSemaphoreOptions,
@@ -187,12 +186,6 @@ export class LocalLock implements Lock {
       else if (lease.mode === "exclusive") lock.#watched = lease;
     };
     stolenFrom = (lock, lease) => lease.fence <= lock.#revoked;
-    localNow.grant = (lock, mode) => lock.#grantNow(mode, undefined, 1);
-    localNow.steal = (lock) => lock.#steal(undefined);
-    localNow.enqueue = (lock, mode, signal, sink) => {
-      if (signal?.aborted) return sink.failed(signal.reason);
-      lock.#enqueue(mode, signal, undefined, undefined, 0, 1, sink);
-    };
   }
 
   /**
@@ -663,7 +656,6 @@ export class LocalLock implements Lock {
     owner: string | undefined,
     priority: number,
     permits: number,
-    sink?: LocalSink,
   ): Promise<Lease> {
     const waiter = new Waiter(
       this,
@@ -673,16 +665,9 @@ export class LocalLock implements Lock {
       permits,
     );
     if (this.#timed) waiter.start = performance.now();
-    let promise = RESOLVED as unknown as Promise<Lease>;
-    if (sink === undefined) {
-      promise = new Promise<Lease>(capture);
-      waiter.resolve = captured.resolve;
-      waiter.reject = captured.reject;
-    } else {
-      waiter.sink = sink;
-      waiter.resolve = toSink;
-      waiter.reject = failToSink;
-    }
+    const promise = new Promise<Lease>(capture);
+    waiter.resolve = captured.resolve;
+    waiter.reject = captured.reject;
     const tail = this.#tail;
     if (tail === undefined) this.#head = this.#tail = waiter;
     else if (tail.key < waiter.key) {
@@ -826,16 +811,6 @@ function timeOut(waiter: Waiter, timeoutMs: number): void {
   }
 }
 
-/** A waiter's `resolve` when its grant goes to a sink (`localNow.enqueue`). */
-function toSink(this: Waiter, lease: Lease): void {
-  this.sink!.granted(lease);
-}
-
-/** A waiter's `reject` when its grant goes to a sink. */
-function failToSink(this: Waiter, reason: unknown): void {
-  this.sink!.failed(reason);
-}
-
 /** A queued acquisition; its own abort listener, so no closure per waiter. */
 class Waiter {
   readonly lock: LocalLock;
@@ -852,11 +827,8 @@ class Waiter {
   start = 0;
   signal: AbortSignal | undefined = undefined;
   timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  // Always called as methods (`waiter.resolve(lease)`): a promise's
-  // functions ignore `this`, the sink's (below) read it.
   resolve!: (lease: Lease) => void;
   reject!: (reason: unknown) => void;
-  sink: LocalSink | undefined = undefined;
 
   constructor(
     lock: LocalLock,
