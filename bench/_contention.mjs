@@ -5,6 +5,33 @@
 
 export const HOLD_MS = 10;
 
+/** The label of the Web Locks facade's peer, in every distributed benchmark. */
+export const WEB_LOCKS = "unilock through createWebLocks";
+
+/**
+ * A peer through the Web Locks facade: each contender its own manager
+ * (`makeLocks()`), each acquisition one `request()` whose callback holds
+ * the lock until the contender's release.
+ */
+export function webLocksPeer(makeLocks) {
+  return (name) => {
+    const locks = makeLocks();
+    return () =>
+      new Promise((acquired, failed) => {
+        let letGo;
+        const held = new Promise((r) => (letGo = r));
+        const done = locks.request(name, () => {
+          acquired(() => {
+            letGo();
+            return done;
+          });
+          return held;
+        });
+        done.catch(failed);
+      });
+  };
+}
+
 export function percentile(sorted, p) {
   return sorted.length
     ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]

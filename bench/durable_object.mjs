@@ -8,8 +8,14 @@
 // fetch, every WebSocket upgrade and every message sent on a socket. Node 20
 // needs --experimental-websocket for its WebSocket (npm run sets it);
 // without one the client long-polls over HTTP.
-import { createLock } from "unilock";
-import { HOLD_MS, printTargets, runScenarios } from "./_contention.mjs";
+import { createLock, createWebLocks } from "unilock";
+import {
+  HOLD_MS,
+  printTargets,
+  runScenarios,
+  WEB_LOCKS,
+  webLocksPeer,
+} from "./_contention.mjs";
 import { startLockService } from "../test/_services.mjs";
 
 const quick = process.argv.includes("--quick");
@@ -69,6 +75,12 @@ const peers = {
       return () => lease.release();
     };
   },
+  [WEB_LOCKS]: webLocksPeer(() =>
+    createWebLocks("durable-object", {
+      url: service.url,
+      token: service.token,
+    })
+  ),
   "client polling (50 ms retry)": pollingLock,
 };
 
@@ -86,6 +98,14 @@ try {
   const { unc, ten } = await runScenarios(peers, requests, { quick });
   const u = ten.unilock;
   printTargets("issue #5", [
+    [
+      "Web Locks facade: no more requests per acquisition than the core API (uncontended; 10 contenders)",
+      `${unc[WEB_LOCKS].toFixed(2)} against ${unc.unilock.toFixed(2)}; ${
+        ten[WEB_LOCKS].perAcquisition.toFixed(2)
+      } against ${u.perAcquisition.toFixed(2)}`,
+      unc[WEB_LOCKS] <= unc.unilock &&
+      ten[WEB_LOCKS].perAcquisition <= u.perAcquisition + 0.05,
+    ],
     [
       "uncontended: one request per acquire and one per release",
       `${unc.unilock.toFixed(2)} per pair`,

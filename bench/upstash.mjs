@@ -6,8 +6,14 @@
 // stops. Every contender is its own client, as serverless functions are.
 import { Redis } from "@upstash/redis";
 import { Lock as UpstashLock } from "@upstash/lock";
-import { createLock } from "unilock";
-import { HOLD_MS, printTargets, runScenarios } from "./_contention.mjs";
+import { createLock, createWebLocks } from "unilock";
+import {
+  HOLD_MS,
+  printTargets,
+  runScenarios,
+  WEB_LOCKS,
+  webLocksPeer,
+} from "./_contention.mjs";
 import { startBridgeProcess, startRedis } from "../test/_services.mjs";
 
 const quick = process.argv.includes("--quick");
@@ -45,6 +51,9 @@ const peers = {
       return () => lease.release();
     };
   },
+  [WEB_LOCKS]: webLocksPeer(() =>
+    createWebLocks("upstash", { redis: client() })
+  ),
   "@upstash/lock (100 ms delay)": upstashLockPeer(100),
   "@upstash/lock (10 ms delay)": upstashLockPeer(10),
 };
@@ -65,6 +74,14 @@ const { unc, ten } = await runScenarios(peers, requests, {
 });
 const u = ten.unilock;
 printTargets("issue #4", [
+  [
+    "Web Locks facade: no more requests per acquisition than the core API (uncontended; 10 contenders)",
+    `${unc[WEB_LOCKS].toFixed(2)} against ${unc.unilock.toFixed(2)}; ${
+      ten[WEB_LOCKS].perAcquisition.toFixed(2)
+    } against ${u.perAcquisition.toFixed(2)}`,
+    unc[WEB_LOCKS] <= unc.unilock &&
+    ten[WEB_LOCKS].perAcquisition <= u.perAcquisition + 0.05,
+  ],
   [
     "uncontended: exactly 2 requests",
     unc.unilock.toFixed(2),
