@@ -220,7 +220,12 @@ const isolate: Space = (() => {
     },
     entries: () => entries.values(),
     settled(entry) {
-      if (entries.size > KEEP_IDLE && entry.idle) entries.delete(entry.name);
+      // (Only the name's current entry: a request of an entry dropped
+      // earlier settles late, and must not drop its successor, held.)
+      if (
+        entries.size > KEEP_IDLE && entry.idle &&
+        entries.get(entry.name) === entry
+      ) entries.delete(entry.name);
     },
     fence: () => ++fence,
   };
@@ -358,9 +363,13 @@ class Request implements Listed<Request> {
    */
   stealHere(): void {
     const entry = this.entry;
-    const message = stolenMessage(entry);
-    for (const other of entry.held) other.lost(message);
+    const stolen = [...entry.held];
+    for (const other of stolen) entry.held.delete(other);
+    // The thief holds before anyone hears of the steal: a listener of a
+    // stolen lock's signal that requests the name must find it taken.
     this.grantedHere();
+    const message = stolenMessage(entry);
+    for (const other of stolen) other.lost(message);
   }
 
   /** The granted lock's `signal`: it aborts when the lock is lost. */
