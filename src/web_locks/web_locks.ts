@@ -296,6 +296,8 @@ class Request implements Listed<Request> {
   #onLost: (() => void) | undefined = undefined;
   /** The `local` space's lock signal, made when first asked for. */
   #controller: AbortController | undefined = undefined;
+  /** A steal took its lock (its signal aborts, now or when made). */
+  #stolen = false;
 
   constructor(
     space: Space,
@@ -378,7 +380,7 @@ class Request implements Listed<Request> {
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
       // (Asked for after a steal took it: aborted already.)
-      if (this.list !== this.entry.held) this.#abortLocal();
+      if (this.#stolen) this.#abortLocal();
     }
     return this.#controller.signal;
   }
@@ -491,7 +493,10 @@ class Request implements Listed<Request> {
   /** spec: a held lock that a steal took: its promise rejects with an AbortError. */
   lost(message: string): void {
     this.entry.held.delete(this);
-    if (this.lease === undefined) this.#abortLocal();
+    if (this.lease === undefined) {
+      this.#stolen = true;
+      this.#abortLocal();
+    }
     this.end(false, abortError(message));
   }
 

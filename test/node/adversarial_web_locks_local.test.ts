@@ -4,7 +4,7 @@
 // ran random programs against Node 24's and Deno's native navigator.locks
 // and ours side by side; each test gave two exclusive holders before its fix.
 import { test } from "vitest";
-import { createWebLocks } from "../../mod.ts";
+import { createWebLocks, type WebLock } from "../../mod.ts";
 import { assertEquals } from "../_assert.ts";
 import { randomName } from "../_contract.ts";
 
@@ -101,4 +101,15 @@ test("WebLocks.request() with steal holds the lock before the stolen lock's sign
     1,
     "the listener's request was granted beside the thief",
   );
+});
+
+test("WebLock.signal read first after a release is not aborted as if stolen", async () => {
+  // The signal is made when first read; it took "not held" for "stolen",
+  // so a lock released normally reported a steal.
+  const locks = createWebLocks("local");
+  let kept: WebLock | undefined;
+  await locks.request(randomName("wll"), (lock) => {
+    kept = lock;
+  });
+  assertEquals(kept!.signal.aborted, false);
 });
