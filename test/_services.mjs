@@ -8,12 +8,36 @@
  * well as the TypeScript tests.
  */
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawn as spawnChild, spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+
+/**
+ * Every service process still running, stopped when this process exits: a
+ * test file's own last step stops them, but a filtered run (`deno test
+ * --filter`) skips that step, and its services outlived it (two
+ * `wrangler dev` trees found left running, parent 1).
+ */
+const running = new Set();
+let stopOnExit = false;
+function spawn(...args) {
+  const child = spawnChild(...args);
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  if (!stopOnExit) {
+    stopOnExit = true;
+    const stopAll = () => {
+      for (const c of running) c.kill("SIGTERM");
+    };
+    process.once("exit", stopAll);
+    // (Deno's test runner fires no "exit" on `process`, but "unload".)
+    globalThis.addEventListener?.("unload", stopAll);
+  }
+  return child;
+}
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
