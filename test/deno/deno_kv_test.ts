@@ -98,9 +98,8 @@ Deno.test("DenoKvLock excludes across 4 Deno processes on one KV file, in fence 
   let overlaps = 0;
   for (let i = 1; i < records.length; i++) {
     assert(records[i]![0] > records[i - 1]![0], "a fence was handed out twice");
-    // A later fence starts after the earlier section ended (clocks of
-    // processes on one host, read through performance.timeOrigin: 1 ms of
-    // slack for their origins).
+    // A later fence starts after the earlier section ended (one monotonic
+    // clock for every process: see _deno_kv/contender.ts; 1 ms of slack).
     if (records[i]![1] < records[i - 1]![2] - 1) overlaps++;
   }
   assertEquals(overlaps, 0, "sections overlapped in time");

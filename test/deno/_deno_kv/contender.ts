@@ -7,11 +7,16 @@
 // Usage: deno run -A contender.ts <path> <name> <sections> <tasks> [pollMs]
 import { createLock } from "../../../mod.ts";
 import { openKvRetrying } from "../../_open_kv.ts";
+import { now } from "../../chaos/_rng.mjs";
 
 const [path, name, sections, tasks, pollMs] = Deno.args;
 const kv = await openKvRetrying(path!);
 const counter = ["counter", name!];
-const clock = () => performance.timeOrigin + performance.now();
+// One timeline for the four processes (CLOCK_MONOTONIC): each process's
+// performance.timeOrigin is its own pairing of wall and monotonic clock, made
+// at its start, and a start slowed by a loaded machine put them milliseconds
+// apart (8 false overlaps in one CI run, with no lost update).
+const clock = now;
 const records: [number, number, number][] = [];
 const work = async () => {
   // Each task has its own lock object, as separate clients would.
