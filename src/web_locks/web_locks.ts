@@ -188,9 +188,11 @@ interface Space {
   entries(): Iterable<Entry>;
   /** Called when `entry` may have become idle. */
   settled(entry: Entry): void;
-  /** The fence a grant of `lease` (in the `local` space: a grant) shows. */
-  fence(lease?: Lease): number;
 }
+
+// The `local` space's fences: one counter for every name, since a name's
+// entry may be dropped while idle and made again, and its fences must rise.
+let localFence = 0;
 
 /** How many idle names the isolate's table keeps before it drops them. */
 const KEEP_IDLE = 1024;
@@ -205,9 +207,6 @@ const KEEP_IDLE = 1024;
  */
 const isolate: Space = (() => {
   const entries = new Map<string, Entry>();
-  // One counter for every name: a name's entry may be dropped while idle
-  // and made again, and its fences must still rise.
-  let fence = 0;
   return {
     placed: true,
     entry(name) {
@@ -227,7 +226,6 @@ const isolate: Space = (() => {
         entries.get(entry.name) === entry
       ) entries.delete(entry.name);
     },
-    fence: () => ++fence,
   };
 })();
 
@@ -246,7 +244,6 @@ function ownSpace(make: (lockName: string) => Lock): Space {
     },
     entries: () => entries.values(),
     settled() {},
-    fence: (lease) => lease!.fence,
   };
 }
 
@@ -355,7 +352,7 @@ class Request implements Listed<Request> {
    */
   grantedHere(): void {
     this.entry.held.add(this);
-    this.fence = this.space.fence();
+    this.fence = ++localFence;
     this.later(this, runGranted);
   }
 
@@ -415,16 +412,16 @@ class Request implements Listed<Request> {
       this.later(this, runWithNull);
       return;
     }
+    // (With a lease: a thread table's or a distributed backend's grant.)
     this.lease = lease;
-    this.fence = this.space.fence(lease);
+    this.fence = lease.fence;
     if (this.settled) {
       // Aborted between the grant and here: its callback task would only
       // release the lock (spec: process the lock request queue).
       this.release();
       return;
     }
-    // (Only query() on a shared backend reads it.)
-    if (!this.space.placed) this.grantedAt = performance.now();
+    this.grantedAt = performance.now();
     if (lease.fence < entry.stolenBelow) {
       // A steal of this manager's took the lock after this grant was made
       // (its reply came later): the request rejects, and its callback never
@@ -438,14 +435,12 @@ class Request implements Listed<Request> {
       return;
     }
     entry.held.add(this);
-    if (!this.space.placed) {
-      // A lease of a shared backend can be lost (stolen by another client,
-      // or not renewed in time): the request then rejects as if stolen.
-      if (lease.signal.aborted) this.lostTo(lease.signal.reason);
-      else {
-        this.#onLost = () => this.lostTo(lease.signal.reason);
-        lease.signal.addEventListener("abort", this.#onLost);
-      }
+    // A lease of a shared backend can be lost (stolen by another client,
+    // or not renewed in time): the request then rejects as if stolen.
+    if (lease.signal.aborted) this.lostTo(lease.signal.reason);
+    else {
+      this.#onLost = () => this.lostTo(lease.signal.reason);
+      lease.signal.addEventListener("abort", this.#onLost);
     }
     if (this.steal) {
       // spec: a steal rejects every held lock of the name with an
