@@ -32,6 +32,23 @@ export function webLocksPeer(makeLocks) {
   };
 }
 
+/**
+ * The target row of the Web Locks facade (issue 14): no more requests per
+ * acquisition than the core API's peer `unilock`, alone and with 10
+ * contenders (`unc` and `ten` as `runScenarios` returns them).
+ */
+export function webLocksTarget(unc, ten) {
+  const core = ten.unilock.perAcquisition;
+  const facade = ten[WEB_LOCKS].perAcquisition;
+  return [
+    "Web Locks facade: no more requests per acquisition than the core API (uncontended; 10 contenders)",
+    `${unc[WEB_LOCKS].toFixed(2)} against ${unc.unilock.toFixed(2)}; ${
+      facade.toFixed(2)
+    } against ${core.toFixed(2)}`,
+    unc[WEB_LOCKS] <= unc.unilock && facade <= core + 0.05,
+  ];
+}
+
 export function percentile(sorted, p) {
   return sorted.length
     ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]

@@ -15,6 +15,7 @@ import {
   runScenarios,
   WEB_LOCKS,
   webLocksPeer,
+  webLocksTarget,
 } from "./_contention.mjs";
 import { startLockService } from "../test/_services.mjs";
 
@@ -98,14 +99,7 @@ try {
   const { unc, ten } = await runScenarios(peers, requests, { quick });
   const u = ten.unilock;
   printTargets("issue #5", [
-    [
-      "Web Locks facade: no more requests per acquisition than the core API (uncontended; 10 contenders)",
-      `${unc[WEB_LOCKS].toFixed(2)} against ${unc.unilock.toFixed(2)}; ${
-        ten[WEB_LOCKS].perAcquisition.toFixed(2)
-      } against ${u.perAcquisition.toFixed(2)}`,
-      unc[WEB_LOCKS] <= unc.unilock &&
-      ten[WEB_LOCKS].perAcquisition <= u.perAcquisition + 0.05,
-    ],
+    webLocksTarget(unc, ten),
     [
       "uncontended: one request per acquire and one per release",
       `${unc.unilock.toFixed(2)} per pair`,

@@ -13,6 +13,7 @@ import {
   runScenarios,
   WEB_LOCKS,
   webLocksPeer,
+  webLocksTarget,
 } from "./_contention.mjs";
 import { startBridgeProcess, startRedis } from "../test/_services.mjs";
 
@@ -74,14 +75,7 @@ const { unc, ten } = await runScenarios(peers, requests, {
 });
 const u = ten.unilock;
 printTargets("issue #4", [
-  [
-    "Web Locks facade: no more requests per acquisition than the core API (uncontended; 10 contenders)",
-    `${unc[WEB_LOCKS].toFixed(2)} against ${unc.unilock.toFixed(2)}; ${
-      ten[WEB_LOCKS].perAcquisition.toFixed(2)
-    } against ${u.perAcquisition.toFixed(2)}`,
-    unc[WEB_LOCKS] <= unc.unilock &&
-    ten[WEB_LOCKS].perAcquisition <= u.perAcquisition + 0.05,
-  ],
+  webLocksTarget(unc, ten),
   [
     "uncontended: exactly 2 requests",
     unc.unilock.toFixed(2),
