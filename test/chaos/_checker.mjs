@@ -39,9 +39,10 @@
  * was lost counts, in the overlap check, until the moment its signal aborted
  * (less `lossToleranceMs` and the longest stall of its event loop meanwhile,
  * as a timer cannot fire on time in a stalled loop). A section whose process
- * stalled past its lease (a pause) is left out of the overlap check, as is
- * every lost section from the fence-order check: its holder could not know,
- * and the fenced store is what must stop its writes.
+ * stalled past its lease (a pause) is left out of the overlap and the
+ * fence-order checks, as is every lost section from the fence-order check:
+ * its holder could not know, and the fenced store is what must stop its
+ * writes.
  */
 import {
   EXTENDS,
@@ -124,6 +125,7 @@ export function check({
   /** How far a lost section's belief reached into the next holder's, at most. */
   let beliefOverlapMaxMs = 0;
   const examples = [];
+  const fenceExamples = [];
   for (const list of byName) {
     // Each section's belief: from its grant to its end, or to the moment
     // its signal aborted; a pause past the lease is left out.
@@ -200,13 +202,30 @@ export function check({
       softAny = Math.max(softAny, b.end);
       if (!shared) softExclusive = Math.max(softExclusive, b.end);
     }
-    // Fences rise in the order of unlost exclusive sections.
-    const valid = list.filter((r) => r[R.lost] === 0 && r[R.shared] === 0);
+    // Fences rise in the order of unlost exclusive sections. A section whose
+    // process stalled past its lease is left out, as from the overlap check:
+    // a grant that arrived just before another task's pause is read after
+    // it, by which time the lease was reaped and granted again, so its
+    // section begins after its successor's with the lower fence (the fenced
+    // store turns its write away; the lost-update count checks that).
+    const valid = list.filter((r) =>
+      r[R.lost] === 0 && r[R.shared] === 0 && r[R.stalled] !== 1
+    );
     valid.sort((a, b) => a[R.start] - b[R.start]);
-    let lastFence = -Infinity;
+    let lastFence = -Infinity, last;
     for (const r of valid) {
-      if (r[R.fence] <= lastFence) fenceOrder++;
+      if (r[R.fence] <= lastFence) {
+        fenceOrder++;
+        if (fenceExamples.length < 3) {
+          fenceExamples.push({
+            section: describe(r),
+            after: describe(last),
+            stalled: r[R.stalled] === 1,
+          });
+        }
+      }
       lastFence = r[R.fence];
+      last = r;
     }
     // Every exclusive grant has its own fence, lost leases included.
     const fences = new Set();
@@ -295,6 +314,7 @@ export function check({
     report.otherErrors +
     report.stuck + report.waitersLeft;
   if (examples.length > 0) report.examples = examples;
+  if (fenceExamples.length > 0) report.fenceExamples = fenceExamples;
   // What went wrong first, then what was merely slow.
   if (errors.length > 0) {
     const slow = errors.filter((e) => e.startsWith("slow: "));

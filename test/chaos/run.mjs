@@ -1117,6 +1117,12 @@ const { rows, passed, failed } = await runScenarios({
           }`,
       );
     }
+    // What a failure looked like, for its diagnosis.
+    for (const key of ok ? [] : ["examples", "fenceExamples"]) {
+      for (const example of report[key] ?? []) {
+        console.log(`     ${key}: ${JSON.stringify(example)}`);
+      }
+    }
     if (report.bounds !== undefined) {
       console.log(`     bounds ${JSON.stringify(report.bounds)}`);
       for (const v of report.boundViolations.slice(0, 30)) {
