@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLock, createSemaphore, describeLockTarget } from "../mod.ts";
 import { StateStore } from "../src/file/_store.ts";
+import { Room } from "../src/file/_room.ts";
 import { emptyState, formatState, parseState } from "../src/file/_state.ts";
 import { getSystem, type System } from "../src/file/_system.ts";
 import { assert, assertEquals } from "./_assert.ts";
@@ -163,6 +164,63 @@ export function fileSuite(test: RegisterTest): void {
         describeLockTarget({ name: "a", env: { TMPDIR: dir } }).type,
         "local",
       );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // deno-lint-ignore require-await
+  test("Room.expire() ends an entry its length after this process first saw it as written, and a rewrite starts it anew", async () => {
+    const sys = getSystem("test");
+    const dir = mkdtempSync(join(tmpdir(), "unilock-room-"));
+    try {
+      const room = new Room(sys, new StateStore(sys, dir, "room"));
+      const state = emptyState();
+      const holder = (q: number) => ({
+        t: "lk_h",
+        m: "x" as const,
+        f: 1,
+        q,
+        l: 1_000,
+        w: 0 as const,
+        a: 1,
+        i: sys.self,
+      });
+      const waiter = (r: number) => ({
+        t: "lk_w",
+        m: "x" as const,
+        k: 1,
+        l: 1_000,
+        r,
+        e: 2_000,
+        a: 1,
+        i: sys.self,
+      });
+      const at = (q: number, r: number, now: number) => {
+        state.holders = [holder(q)];
+        state.waiters = [waiter(r)];
+        room.observe(state, now);
+        const probe = {
+          ...state,
+          holders: [...state.holders],
+          waiters: [...state.waiters],
+        };
+        room.expire(probe, now);
+        return [probe.holders.length, probe.waiters.length];
+      };
+      assertEquals(at(0, 0, 100), [1, 1]);
+      assertEquals(at(0, 0, 1_099), [1, 1], "ended before its length");
+      assertEquals(at(0, 0, 1_100), [0, 1], "the holder outlived its length");
+      // An extend (q) and a heartbeat (r) are new writes: timed anew.
+      assertEquals(at(1, 1, 1_100), [1, 1]);
+      assertEquals(at(1, 1, 2_099), [1, 1]);
+      assertEquals(at(1, 1, 3_100), [0, 0], "neither ran out once rewritten");
+      // Gone from the state, then back: seen anew (no stale first sight).
+      state.holders = [];
+      state.waiters = [];
+      room.observe(state, 3_200);
+      assertEquals(at(1, 1, 3_300), [1, 1], "a token that left was remembered");
+      assertEquals(at(1, 1, 4_300), [0, 1]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

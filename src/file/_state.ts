@@ -104,13 +104,19 @@ function identityKey(i: Identity): string {
 export function formatState(state: State): string {
   const procs: Identity[] = [];
   const index = new Map<string, number>();
+  // The entries of one process share one identity object (as parsed, or
+  // this process's own): its key is made once per object, not per entry.
+  const known = new Map<Identity, number>();
   const ref = (i: Identity): number => {
+    let n = known.get(i);
+    if (n !== undefined) return n;
     const key = identityKey(i);
-    let n = index.get(key);
+    n = index.get(key);
     if (n === undefined) {
       index.set(key, n = procs.length);
       procs.push(i);
     }
+    known.set(i, n);
     return n;
   };
   const holders = state.holders.map((h) => ({ ...h, i: ref(h.i) }));

@@ -161,6 +161,7 @@ export function startClientProcess(
   const [program, ...flags] = command;
   const child = spawn(program, [
     ...flags,
+    ...(process.env.CHAOS_CHILD_FLAGS?.split(" ").filter(Boolean) ?? []),
     // Node 20's WebSocket, for the lock service's socket transport.
     ...(config.websocket ? ["--experimental-websocket"] : []),
     new URL(script).pathname,

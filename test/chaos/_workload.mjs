@@ -185,12 +185,6 @@ function unwatchLag() {
   if (--monitors === 0) clearInterval(monitor);
 }
 
-/** This process's CPU time (user and system), in ms, where the runtime tells. */
-function cpuMs() {
-  const usage = globalThis.process?.cpuUsage?.();
-  return usage === undefined ? 0 : (usage.user + usage.system) / 1000;
-}
-
 /** The longest stall (asked or not) that overlapped [from, to]. */
 function lagWithin(from, to) {
   let longest = 0;
@@ -503,7 +497,6 @@ export async function runClient(config) {
     let abortTimer;
     let abortNow;
     let abortedAt;
-    let abortedCpu;
     let abortWhere;
     if (rng() < abortRatio) {
       const controller = new AbortController();
@@ -514,7 +507,6 @@ export async function runClient(config) {
       abortWhere = abortAt[Math.floor(rng() * abortAt.length)];
       const abort = () => {
         abortedAt ??= now();
-        abortedCpu ??= cpuMs();
         controller.abort(reason);
       };
       if (abortWhere === "timer") {
@@ -769,13 +761,7 @@ export async function runClient(config) {
             : `settled ${Math.round(settled - due())} ms past its deadline`
         } (the longest stall of this process's event loop meanwhile: ${
           lagWithin(due(), timedOut ? now() : settled)
-        } ms${
-          abortedCpu === undefined
-            ? ""
-            : `; its CPU time since the abort: ${
-              Math.round(cpuMs() - abortedCpu)
-            } ms`
-        })`,
+        } ms)`,
       );
       if (timedOut) {
         // Whatever it brings later is given back.
