@@ -161,6 +161,8 @@ export function startClientProcess(
   const [program, ...flags] = command;
   const child = spawn(program, [
     ...flags,
+    // A diagnosis's flags for every client (CHAOS_CHILD_FLAGS="--cpu-prof
+    // --cpu-prof-dir=/tmp/prof": where a loaded contender's time goes).
     ...(process.env.CHAOS_CHILD_FLAGS?.split(" ").filter(Boolean) ?? []),
     // Node 20's WebSocket, for the lock service's socket transport.
     ...(config.websocket ? ["--experimental-websocket"] : []),
