@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLock, createSemaphore, describeLockTarget } from "../mod.ts";
 import { StateStore } from "../src/file/_store.ts";
+import { lockDirName } from "../src/file/_names.ts";
 import { Room } from "../src/file/_room.ts";
 import { emptyState, formatState, parseState } from "../src/file/_state.ts";
 import { getSystem, type System } from "../src/file/_system.ts";
@@ -221,6 +222,45 @@ export function fileSuite(test: RegisterTest): void {
       room.observe(state, 3_200);
       assertEquals(at(1, 1, 3_300), [1, 1], "a token that left was remembered");
       assertEquals(at(1, 1, 4_300), [0, 1]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // A state file no rule of ours writes (a token listed twice, with two
+  // extend numbers), from a process nobody can judge (another pid
+  // namespace): only expiry by observation can free it. An adversarial
+  // review found the two entries timing each other anew for ever.
+  test("FileLock frees a holder its state file lists twice, by expiry, when nobody can judge its process", async () => {
+    const sys = getSystem("test");
+    const dir = mkdtempSync(join(tmpdir(), "unilock-dup-"));
+    try {
+      const name = `dup-${crypto.randomUUID().slice(0, 8)}`;
+      const path = join(dir, lockDirName(name, sys.sha256));
+      mkdirSync(path, { mode: 0o700 });
+      mkdirSync(join(path, "pending"), { mode: 0o700 });
+      const me = sys.self;
+      const h = { t: "lk_other", m: "s", f: 1, l: 200, w: 0, a: 1, i: 0 };
+      writeFileSync(
+        join(path, "v1"),
+        JSON.stringify({
+          format: "unilock-file/1",
+          fence: 1,
+          ticket: 0,
+          procs: [[me.host, me.boot, "pid:[1]", 1, 1]],
+          holders: [{ ...h, q: 0 }, { ...h, q: 1 }],
+          waiters: [],
+        }),
+      );
+      const lock = createLock("file", { name, dir, leaseMs: 1_000 });
+      const started = performance.now();
+      let lease;
+      while (lease === undefined && performance.now() - started < 5_000) {
+        lease = await lock.tryAcquire();
+        if (lease === undefined) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert(lease !== undefined, "the twice-listed holder was never freed");
+      await lease.release();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

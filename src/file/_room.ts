@@ -360,7 +360,7 @@ function sight(
 ): void {
   const known = seen.get(token);
   if (known === undefined) seen.set(token, { seq, at: now, epoch });
-  else {
+  else if (known.epoch !== epoch) {
     // A new write of the entry (an extend, a heartbeat) is a new sighting.
     if (known.seq !== seq) {
       known.seq = seq;
@@ -368,6 +368,9 @@ function sight(
     }
     known.epoch = epoch;
   }
+  // A token listed twice in one state (never written so, but a file may say
+  // so) keeps its first entry's sighting: that entry runs out, then the
+  // other is timed, rather than each timing the other anew for ever.
 }
 
 function sighted(
