@@ -227,6 +227,41 @@ export function fileSuite(test: RegisterTest): void {
     }
   });
 
+  // A waiter dropped while its process was stopped queues again under the
+  // same token, its heartbeat count back at 0, at a new place: a process
+  // that saw the first place and changed nothing meanwhile must time the
+  // new one from when it sees it (an adversarial review; older than the
+  // sightings by token).
+  // deno-lint-ignore require-await
+  test("Room.expire() times a waiter's place taken again anew, though its heartbeat count is 0 again", async () => {
+    const sys = getSystem("test");
+    const dir = mkdtempSync(join(tmpdir(), "unilock-room-"));
+    try {
+      const room = new Room(sys, new StateStore(sys, dir, "room"));
+      const place = (k: number) => ({
+        ...emptyState(),
+        waiters: [{
+          t: "lk_p",
+          m: "x" as const,
+          k,
+          l: 1_000,
+          r: 0,
+          e: 1_000,
+          a: 0,
+          i: sys.self,
+        }],
+      });
+      room.observe(place(1), 0);
+      // Dropped at about 1,000 by another process; queued again at 1,400.
+      const again = place(2);
+      room.observe(again, 1_450);
+      assert(!room.expire(again, 1_450), "a place written 50 ms ago ran out");
+      assert(room.expire(again, 2_450), "the new place never ran out");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   // A state file no rule of ours writes (a token listed twice, with two
   // extend numbers), from a process nobody can judge (another pid
   // namespace): only expiry by observation can free it. An adversarial

@@ -54,12 +54,15 @@ function isHolder(e: Entry): e is Holder {
 
 /**
  * When this process first saw one token's entry as it now reads: a holder's
- * extend sequence number or a waiter's heartbeat count (`seq`), and the
+ * extend sequence number or a waiter's heartbeat count (`seq`), a waiter's
+ * place in the queue (`place`: a place taken again, after the first was
+ * dropped, is a new write whose heartbeat count starts at 0 again), and the
  * observation that last found it (`epoch`), so that one pass forgets the
  * tokens gone from the state.
  */
 interface Sighting {
   seq: number;
+  place: number;
   at: number;
   epoch: number;
 }
@@ -108,8 +111,8 @@ export class Room {
   observe(state: State, now: number): void {
     const epoch = ++this.#observed;
     const holders = this.#seenHolders, waiters = this.#seenWaiters;
-    for (const h of state.holders) sight(holders, h.t, h.q, now, epoch);
-    for (const w of state.waiters) sight(waiters, w.t, w.r, now, epoch);
+    for (const h of state.holders) sight(holders, h.t, h.q, 0, now, epoch);
+    for (const w of state.waiters) sight(waiters, w.t, w.r, w.k, now, epoch);
     forget(holders, epoch);
     forget(waiters, epoch);
   }
@@ -117,8 +120,8 @@ export class Room {
   /** When this process first saw `e` as it is now, if it did. */
   #first(e: Entry): number | undefined {
     const seen = isHolder(e)
-      ? sighted(this.#seenHolders, e.t, e.q)
-      : sighted(this.#seenWaiters, e.t, e.r);
+      ? sighted(this.#seenHolders, e.t, e.q, 0)
+      : sighted(this.#seenWaiters, e.t, e.r, e.k);
     return seen?.at;
   }
 
@@ -355,15 +358,18 @@ function sight(
   seen: Map<string, Sighting>,
   token: string,
   seq: number,
+  place: number,
   now: number,
   epoch: number,
 ): void {
   const known = seen.get(token);
-  if (known === undefined) seen.set(token, { seq, at: now, epoch });
+  if (known === undefined) seen.set(token, { seq, place, at: now, epoch });
   else if (known.epoch !== epoch) {
-    // A new write of the entry (an extend, a heartbeat) is a new sighting.
-    if (known.seq !== seq) {
+    // A new write of the entry (an extend, a heartbeat, a place taken
+    // again) is a new sighting.
+    if (known.seq !== seq || known.place !== place) {
       known.seq = seq;
+      known.place = place;
       known.at = now;
     }
     known.epoch = epoch;
@@ -377,9 +383,10 @@ function sighted(
   seen: Map<string, Sighting>,
   token: string,
   seq: number,
+  place: number,
 ): Sighting | undefined {
   const known = seen.get(token);
-  return known?.seq === seq ? known : undefined;
+  return known?.seq === seq && known.place === place ? known : undefined;
 }
 
 /** Drops the tokens that the observation `epoch` did not find. */
