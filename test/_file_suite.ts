@@ -47,6 +47,17 @@ const bump = (s: { ticket: number }) => {
   return { result: s.ticket, changed: true };
 };
 
+/** Runs `fn` with a `Room` on a fresh directory, removed after. */
+function withRoom(fn: (room: Room, sys: System) => void): void {
+  const sys = getSystem("test");
+  const dir = mkdtempSync(join(tmpdir(), "unilock-room-"));
+  try {
+    fn(new Room(sys, new StateStore(sys, dir, "room")), sys);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export function fileSuite(test: RegisterTest): void {
   test("StateStore.update() retries a change that another process committed first, and loses neither", () => {
     const dir = mkdtempSync(join(tmpdir(), "unilock-store-"));
@@ -172,10 +183,7 @@ export function fileSuite(test: RegisterTest): void {
 
   // deno-lint-ignore require-await
   test("Room.expire() ends an entry its length after this process first saw it as written, and a rewrite starts it anew", async () => {
-    const sys = getSystem("test");
-    const dir = mkdtempSync(join(tmpdir(), "unilock-room-"));
-    try {
-      const room = new Room(sys, new StateStore(sys, dir, "room"));
+    withRoom((room, sys) => {
       const state = emptyState();
       const holder = (q: number) => ({
         t: "lk_h",
@@ -222,9 +230,7 @@ export function fileSuite(test: RegisterTest): void {
       room.observe(state, 3_200);
       assertEquals(at(1, 1, 3_300), [1, 1], "a token that left was remembered");
       assertEquals(at(1, 1, 4_300), [0, 1]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   // A waiter dropped while its process was stopped queues again under the
@@ -234,10 +240,7 @@ export function fileSuite(test: RegisterTest): void {
   // sightings by token).
   // deno-lint-ignore require-await
   test("Room.expire() times a waiter's place taken again anew, though its heartbeat count is 0 again", async () => {
-    const sys = getSystem("test");
-    const dir = mkdtempSync(join(tmpdir(), "unilock-room-"));
-    try {
-      const room = new Room(sys, new StateStore(sys, dir, "room"));
+    withRoom((room, sys) => {
       const place = (k: number) => ({
         ...emptyState(),
         waiters: [{
@@ -257,9 +260,7 @@ export function fileSuite(test: RegisterTest): void {
       room.observe(again, 1_450);
       assert(!room.expire(again, 1_450), "a place written 50 ms ago ran out");
       assert(room.expire(again, 2_450), "the new place never ran out");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   // A state file no rule of ours writes (a token listed twice, with two
