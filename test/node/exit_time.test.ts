@@ -96,14 +96,25 @@ for (const runtime of Object.keys(runtimes)) {
       `createLock("${type}") lets a ${runtime} process exit at once after its last release, though it waited`,
       async () => {
         const target = type === "upstash" ? upstash : service;
-        const ms = await exitAfterRelease(runtime, type, target);
+        const first = await exitAfterRelease(runtime, type, target);
+        // A lingering subscription or timer keeps every run alive (1.3-2.1 s
+        // before its fix); a loaded machine slows one now and then (a CI
+        // run: one Deno exit 1,060 ms late, 11-17 ms in five reruns). So a
+        // slow exit is measured again, and the faster of the two counts.
+        const ms = first < 700
+          ? first
+          : Math.min(first, await exitAfterRelease(runtime, type, target));
         // Generous: catches a lingering subscription or timer (seconds).
         assert(
           ms < 700,
-          `${runtime} exited ${Math.round(ms)} ms after release`,
+          `${runtime} exited ${Math.round(ms)} ms after release (first run: ${
+            Math.round(first)
+          } ms)`,
         );
         console.log(
-          `${runtime} ${type}: exit ${Math.round(ms)} ms after release`,
+          `${runtime} ${type}: exit ${Math.round(ms)} ms after release${
+            ms === first ? "" : ` (first run: ${Math.round(first)} ms)`
+          }`,
         );
       },
       60_000,
