@@ -217,11 +217,7 @@ export function check({
       if (r[R.fence] <= lastFence) {
         fenceOrder++;
         if (fenceExamples.length < 3) {
-          fenceExamples.push({
-            section: describe(r),
-            after: describe(last),
-            stalled: r[R.stalled] === 1,
-          });
+          fenceExamples.push({ section: describe(r), after: describe(last) });
         }
       }
       lastFence = r[R.fence];

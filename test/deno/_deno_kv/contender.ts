@@ -12,11 +12,11 @@ import { now } from "../../chaos/_rng.mjs";
 const [path, name, sections, tasks, pollMs] = Deno.args;
 const kv = await openKvRetrying(path!);
 const counter = ["counter", name!];
-// One timeline for the four processes (CLOCK_MONOTONIC): each process's
-// performance.timeOrigin is its own pairing of wall and monotonic clock, made
-// at its start, and a start slowed by a loaded machine put them milliseconds
-// apart (8 false overlaps in one CI run, with no lost update).
-const clock = now;
+// Sections are timed by now(), one timeline for the four processes
+// (CLOCK_MONOTONIC): each process's performance.timeOrigin is its own
+// pairing of wall and monotonic clock, made at its start, and a start slowed
+// by a loaded machine put them milliseconds apart (8 false overlaps in one
+// CI run, with no lost update).
 const records: [number, number, number][] = [];
 const work = async () => {
   // Each task has its own lock object, as separate clients would.
@@ -27,11 +27,11 @@ const work = async () => {
   });
   for (let i = 0; i < Number(sections); i++) {
     await lock.withLock(async (lease) => {
-      const start = clock();
+      const start = now();
       const value = (await kv.get<number>(counter)).value ?? 0;
       await new Promise((resolve) => setTimeout(resolve, 1));
       await kv.set(counter, value + 1);
-      records.push([lease.fence, start, clock()]);
+      records.push([lease.fence, start, now()]);
     }, { timeoutMs: 60_000 });
   }
 };
