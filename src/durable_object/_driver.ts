@@ -16,6 +16,7 @@ type AcquireWith = (
   request: Parameters<LockDurableObjectStub["acquire"]>[0],
   signal?: AbortSignal,
   ordered?: (queued: boolean) => void,
+  sent?: (at: number) => void,
 ) => ReturnType<LockDurableObjectStub["acquire"]>;
 
 /**
@@ -25,6 +26,12 @@ type AcquireWith = (
  * 17 s, at the cost of one request per waiter per 15 s.
  */
 const MAX_WAIT_MS = 15_000;
+
+type StealWith = (
+  request: Parameters<LockDurableObjectStub["steal"]>[0],
+  signal?: AbortSignal,
+  sent?: (at: number) => void,
+) => ReturnType<LockDurableObjectStub["steal"]>;
 
 /** The part of a `DurableObjectNamespace` binding the client uses. */
 export interface LockDurableObjectNamespace {
@@ -93,6 +100,9 @@ export function durableObjectDriver(
       const { token, mode, leaseMs, join, priority, owner, capacity } = request;
       // Only a token's first call needs to find its place in order.
       const first = !queued.has(token);
+      /** When the call that answered went out (the lease runs from then). */
+      let sentAt: number | undefined;
+      const sent = (at: number) => void (sentAt = at);
       const ask = (waitMs: number, inOrder?: (queued: boolean) => void) =>
         call(signal, (s) => {
           const body = {
@@ -106,9 +116,11 @@ export function durableObjectDriver(
               ? {}
               : { permits: request.permits ?? 1, capacity }),
           };
-          return http
-            ? (s.acquire as AcquireWith)(body, signal, inOrder)
-            : (s.acquire as AcquireWith)(body);
+          if (http) {
+            return (s.acquire as AcquireWith)(body, signal, inOrder, sent);
+          }
+          sentAt = performance.now();
+          return (s.acquire as AcquireWith)(body);
         });
       // The object queues a call that may wait; one that may not is
       // answered "busy" without queueing.
@@ -134,6 +146,7 @@ export function durableObjectDriver(
           fence: reply.fence,
           leaseMs: reply.leaseMs,
           waited: reply.waited === true,
+          ...(sentAt === undefined ? {} : { sentAt }),
         };
       }
       switch (reply.reason as string) {
@@ -164,15 +177,20 @@ export function durableObjectDriver(
         priority,
         ...(owner === undefined ? {} : { owner }),
       };
-      const reply = await call(
-        signal,
-        (s) => s.steal(body, ...local(signal)),
-      );
+      let sentAt: number | undefined;
+      const reply = await call(signal, (s) => {
+        if (http) {
+          return (s.steal as StealWith)(body, signal, (at) => sentAt = at);
+        }
+        sentAt = performance.now();
+        return s.steal(body);
+      });
       if (reply?.ok === true && typeof reply.fence === "number") {
         return {
           state: "granted",
           fence: reply.fence,
           leaseMs: reply.leaseMs,
+          ...(sentAt === undefined ? {} : { sentAt }),
         };
       }
       if (reply?.ok === false && reply.reason === "gone") {

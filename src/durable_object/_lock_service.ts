@@ -129,12 +129,14 @@ export class LockService implements LockDurableObjectStub {
    * calls: at once on the socket (its messages arrive in order); over HTTP,
    * where requests may overtake each other, a first call that may wait is
    * sent with a 1 ms wait, whose "wait" answer says it is queued, and then
-   * again to wait.
+   * again to wait. `sent` is told (`performance.now()`) as each call goes
+   * out, the last time for the call that answers.
    */
   async acquire(
     request: Acquire,
     signal?: AbortSignal,
     ordered?: (queued: boolean) => void,
+    sent?: (at: number) => void,
   ): Promise<AcquireReply> {
     if (this.#opening !== undefined) await this.#opening;
     signal?.throwIfAborted();
@@ -145,30 +147,41 @@ export class LockService implements LockDurableObjectStub {
         { op: "acquire", ...request },
         signal,
         ordered,
+        sent,
       );
       if (reply !== undefined) return readReply("acquire", reply);
     }
     if (this.#socket !== undefined) {
-      const reply = this.#call("acquire", request, signal);
+      const reply = this.#call("acquire", request, signal, sent);
       ordered?.(false);
       return readReply("acquire", await reply);
     }
     if (ordered !== undefined && request.waitMs > 1) {
       const reply = readReply(
         "acquire",
-        await this.#call("acquire", { ...request, waitMs: 1 }, signal),
+        await this.#call("acquire", { ...request, waitMs: 1 }, signal, sent),
       );
       if (reply.ok || reply.reason !== "wait") return reply;
       ordered(true);
     }
-    return readReply("acquire", await this.#call("acquire", request, signal));
+    return readReply(
+      "acquire",
+      await this.#call("acquire", request, signal, sent),
+    );
   }
 
   /** A steal is one call (it never waits), over the socket if one is open. */
-  async steal(request: Acquire, signal?: AbortSignal): Promise<AcquireReply> {
+  async steal(
+    request: Acquire,
+    signal?: AbortSignal,
+    sent?: (at: number) => void,
+  ): Promise<AcquireReply> {
     if (this.#opening !== undefined) await this.#opening;
     signal?.throwIfAborted();
-    return readReply("steal", await this.#call("steal", request, signal));
+    return readReply(
+      "steal",
+      await this.#call("steal", request, signal, sent),
+    );
   }
 
   async release(token: string, signal?: AbortSignal): Promise<ReleaseReply> {
@@ -223,11 +236,20 @@ export class LockService implements LockDurableObjectStub {
       upgradeAllowed(this.#service);
   }
 
-  #call(op: string, body?: Reply, signal?: AbortSignal): Promise<Reply> {
+  #call(
+    op: string,
+    body?: Reply,
+    signal?: AbortSignal,
+    sent?: (at: number) => void,
+  ): Promise<Reply> {
     const socket = this.#socket;
-    if (socket === undefined) return this.#http(op, body, signal);
+    if (socket === undefined) {
+      sent?.(performance.now());
+      return this.#http(op, body, signal);
+    }
     return new Promise<Reply>((resolve, reject) => {
       const id = this.#expect(socket, op, body, resolve, reject, signal);
+      sent?.(performance.now());
       socket.send(JSON.stringify({ id, op, ...body }));
     });
   }
@@ -308,6 +330,7 @@ export class LockService implements LockDurableObjectStub {
     first: Reply,
     signal?: AbortSignal,
     ordered?: (queued: boolean) => void,
+    sent?: (at: number) => void,
   ): Promise<Reply | undefined> {
     let state: "opening" | "open" | "failed" = "opening";
     let settled = () => {};
@@ -323,6 +346,7 @@ export class LockService implements LockDurableObjectStub {
         signal,
       );
       const call = encodeURIComponent(JSON.stringify({ id, ...first }));
+      sent?.(performance.now());
       const socket = new WebSocket(
         `${this.#url.replace(/^http/, "ws")}/socket?call=${call}`,
         [

@@ -76,6 +76,16 @@ export type RemoteAcquireReply =
     readonly leaseMs: number;
     /** Whether it waited in the server's queue first (for metrics). */
     readonly waited?: boolean;
+    /**
+     * When the call the server answered left this process
+     * (`performance.now()`), if the driver knows it to be later than when
+     * the core made the call: one held back behind an opening connection,
+     * or sent as a second call after a first that found its place. The
+     * lease is then reckoned from it, so that time spent here before
+     * sending is not taken from the lease. Never later than the send: a
+     * lease reckoned from after it could outlast the server's.
+     */
+    readonly sentAt?: number;
   }
   | {
     readonly state: "queued";

@@ -119,6 +119,16 @@ interface Want {
 /** Why a request stopped: the caller's deadline (not a backend fault). */
 class Deadline extends Error {}
 
+/**
+ * When a grant's lease is reckoned from: the send time of the call the
+ * server answered, as the driver saw it, when that is later than the core's
+ * call (and not in the future: a driver's wrong clock would lengthen it).
+ */
+function sentFrom(start: number, reply: { readonly sentAt?: number }): number {
+  const at = reply.sentAt;
+  return at !== undefined && at > start && at <= performance.now() ? at : start;
+}
+
 /** Waits for `promise`, at most `ms`, and no longer than `signal` lasts. */
 function within(
   promise: Promise<void>,
@@ -648,7 +658,7 @@ export class RemoteLock implements Lock {
           undefined,
           reply.fence,
           leaseMs,
-          start + reply.leaseMs - drift(reply.leaseMs),
+          sentFrom(start, reply) + reply.leaseMs - drift(reply.leaseMs),
           at,
         );
         // A grant that ran out on its way here was given back: again.
@@ -783,7 +793,7 @@ export class RemoteLock implements Lock {
         );
         answered(false);
         polling = false;
-        contact = start;
+        contact = reply.state === "granted" ? sentFrom(start, reply) : start;
         if (reply.state === "granted") {
           if (reply.waited === true) this.#rec.waiting(mode, at);
           return lease = this.#lease(
@@ -792,7 +802,7 @@ export class RemoteLock implements Lock {
             permits,
             reply.fence,
             leaseMs,
-            start + reply.leaseMs - drift(reply.leaseMs),
+            contact + reply.leaseMs - drift(reply.leaseMs),
             at,
           );
         }
