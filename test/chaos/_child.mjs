@@ -16,12 +16,17 @@ import { createLock, LockManager } from "unilock";
 import { derive } from "./_rng.mjs";
 import { remoteStore } from "./_store.mjs";
 import { reportTasks } from "./_client_kit.mjs";
+import { timeBackendCalls } from "./_client_timing.mjs";
 import { runClient, watchStalls } from "./_workload.mjs";
 
 const config = JSON.parse(process.argv[2]);
 const store = remoteStore(config.storeUrl);
 // Stopped from outside (SIGSTOP): the sections that spanned it count as paused.
 if (config.watchStalls) watchStalls(config.watchStalls);
+// The HTTP backends' calls, timed here too (the proxy cannot see its hops).
+const slow = config.backend === "file"
+  ? undefined
+  : timeBackendCalls(config.names, config.client);
 
 function lockOptions() {
   if (config.backend === "file") {
@@ -64,4 +69,4 @@ await reportTasks(config.tasks, (t, flush) =>
     client: config.client * 100 + t,
     seed: derive(config.seed, config.client * 100 + t),
     flush,
-  }));
+  }), slow);

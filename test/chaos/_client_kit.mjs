@@ -71,9 +71,10 @@ export function perName(make) {
  * Runs a client process's `tasks` clients (`run(t, flush)` each) and
  * reports to its runner on stdout: records as they come ("R <json>", so a
  * process killed mid-run still leaves what it finished), then "D <json>"
- * with the summed counts and the errors; then exits.
+ * with the summed counts, the errors and the backend calls `slow()` says
+ * took long; then exits.
  */
-export async function reportTasks(tasks, run) {
+export async function reportTasks(tasks, run, slow = () => undefined) {
   const write = (line) =>
     new Promise((resolve) => process.stdout.write(line + "\n", resolve));
   let pending = Promise.resolve();
@@ -88,7 +89,13 @@ export async function reportTasks(tasks, run) {
   const counts = {};
   for (const r of results) mergeCounts(counts, r.counts);
   await write(
-    `D ${JSON.stringify({ counts, errors: results.flatMap((r) => r.errors) })}`,
+    `D ${
+      JSON.stringify({
+        counts,
+        errors: results.flatMap((r) => r.errors),
+        slow: slow(),
+      })
+    }`,
   );
   process.exit(0);
 }

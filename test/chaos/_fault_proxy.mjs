@@ -71,6 +71,17 @@ const MESSAGE_KINDS = new Set([
   "reorder",
 ]);
 
+/**
+ * A request this slow is kept as slow. The checker excuses a lost lease by
+ * a request of a sixth of the lease in force (half a renewal's period), and
+ * a lease may be shortened to 100 ms: a 17 ms request can explain a loss
+ * there, so the bar sits below that.
+ */
+const SLOW_MS = 10;
+
+/** How many slow requests are kept (the oldest go first). */
+const SLOW_KEPT = 200_000;
+
 function forward(target, req, body) {
   return new Promise((resolve, reject) => {
     const out = request({
@@ -252,9 +263,9 @@ export async function startFaultProxy(targetUrl, faults) {
   /** Requests held by `reorder`, released when a later one is answered. */
   const parked = new Set();
   /**
-   * Requests (and socket calls) that took 50 ms or more from the client's
-   * request to the backend's answer, by the shared clock: a lease lost to a
-   * slow backend is not the client's fault.
+   * Requests (and socket calls) that took {@linkcode SLOW_MS} or more from
+   * the client's request to the backend's answer, by the shared clock: a
+   * lease lost to a slow backend is not the client's fault.
    */
   const slow = [];
   /**
@@ -271,9 +282,33 @@ export async function startFaultProxy(targetUrl, faults) {
   const timed = (call) => {
     if (!open.delete(call)) return;
     const to = now();
-    if (to - call.from < 50) return;
+    if (to - call.from < SLOW_MS) return;
     slow.push({ lock: call.lock, from: call.from, to });
-    if (slow.length > 20_000) slow.shift();
+    if (slow.length > SLOW_KEPT) slow.shift();
+  };
+  /**
+   * A long-poll that ended in a grant is timed too, less its wait: the
+   * object's answer gives the lease's length from the call's arrival (the
+   * length asked for plus the time the call waited in the queue), so what
+   * the call took besides waiting is its way there and the grant's way
+   * back. A grant that took long to reach its waiter leaves it a short lease,
+   * as a slow renewal does.
+   */
+  const grantTimed = (lock, from, askedMs, text) => {
+    let reply;
+    try {
+      reply = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (reply?.ok !== true || typeof reply.leaseMs !== "number") return;
+    const to = now();
+    // A grant found held on arrival (re-asked) answers at once: all of it
+    // counts. One from the queue says how long it waited.
+    const waited = Math.max(0, reply.leaseMs - askedMs);
+    if (to - from - waited < SLOW_MS) return;
+    slow.push({ lock, from: from + waited, to });
+    if (slow.length > SLOW_KEPT) slow.shift();
   };
   /** Whether a call may wait on purpose (a long-poll for a grant): not timed. */
   const waits = (op, call) => op === "acquire" && Number(call?.waitMs) > 0;
@@ -346,9 +381,9 @@ export async function startFaultProxy(targetUrl, faults) {
     const arrived = now();
     const body = await readAll(req);
     const info = classify(req.method, req.url, body, shas);
-    const call = waits(info.op, parseBody(body))
-      ? undefined
-      : { lock: info.lock, from: arrived };
+    const asked = parseBody(body);
+    const waiting = waits(info.op, asked);
+    const call = waiting ? undefined : { lock: info.lock, from: arrived };
     if (call !== undefined) open.add(call);
     res.on("close", () => open.delete(call));
     const streaming =
@@ -360,7 +395,7 @@ export async function startFaultProxy(targetUrl, faults) {
     );
     const kind = fault?.kind;
     if (kind !== undefined) count(kind, info);
-    const waiting = new Set(parked);
+    const overtakes = new Set(parked);
     try {
       if (kind === "drop-request") return void req.socket.destroy();
       // Never answered: the client must give up by itself.
@@ -373,9 +408,19 @@ export async function startFaultProxy(targetUrl, faults) {
         // A client that hangs up (an unsubscribe) hangs up upstream too.
         res.on("close", () => reply.destroy());
         if (!streaming) {
+          const chunks = [];
+          if (waiting) reply.on("data", (c) => chunks.push(c));
           reply.once("end", () => {
-            overtaken(info.lock, waiting);
+            overtaken(info.lock, overtakes);
             timed(call);
+            if (waiting) {
+              grantTimed(
+                info.lock,
+                arrived,
+                Number(asked.leaseMs),
+                String(Buffer.concat(chunks)),
+              );
+            }
           });
         }
         return;
@@ -390,7 +435,7 @@ export async function startFaultProxy(targetUrl, faults) {
       if (kind === "duplicate") await readAll(await forward(target, req, body));
       const reply = await forward(target, req, body);
       const replyBody = await readAll(reply);
-      overtaken(info.lock, waiting);
+      overtaken(info.lock, overtakes);
       timed(call);
       if (kind === "drop-response") return void req.socket.destroy();
       if (kind === "hang-after-run") return;
@@ -432,16 +477,26 @@ export async function startFaultProxy(targetUrl, faults) {
     const swallow = new Set();
     /** When each call on the socket arrived, by id (the first: the upgrade). */
     const sent = new Map();
+    /** Long-polls on the socket, by id: when each arrived, and its lease. */
+    const polls = new Map();
+    /** Times a call from the client, by its kind. */
+    const opening = (call) => {
+      if (call?.id === undefined) return;
+      if (!waits(String(call.op), call)) sent.set(call.id, opened(info.lock));
+      else polls.set(call.id, { from: now(), leaseMs: Number(call.leaseMs) });
+    };
     try {
-      const call = JSON.parse(
+      opening(JSON.parse(
         new URL(req.url, "http://x").searchParams.get("call"),
-      );
-      if (call?.id !== undefined && !waits(call.op, call)) {
-        sent.set(call.id, opened(info.lock));
-      }
+      ));
     } catch { /* no first call */ }
     const upstream = connect(Number(target.port), target.hostname, () => {
-      const headers = Object.entries({ ...req.headers, host: target.host })
+      // Without the offer of compression, so that no extension is agreed and
+      // every frame's text can be read (a deflated answer hid its id: the
+      // socket's calls went untimed, and answers meant to be swallowed
+      // reached their callers).
+      const { "sec-websocket-extensions": _, ...offered } = req.headers;
+      const headers = Object.entries({ ...offered, host: target.host })
         .map(([k, v]) => `${k}: ${v}`).join("\r\n");
       upstream.write(`${req.method} ${req.url} HTTP/1.1\r\n${headers}\r\n\r\n`);
       if (head.length > 0) fromClient(head);
@@ -461,9 +516,7 @@ export async function startFaultProxy(targetUrl, faults) {
       if (kind !== undefined) {
         count(kind, { op: String(call.op), lock: info.lock });
       }
-      if (call?.id !== undefined && !waits(String(call.op), call)) {
-        sent.set(call.id, opened(info.lock));
-      }
+      opening(call);
       if (kind === "drop-request") return close();
       if (kind === "hang") return;
       if (kind === "hang-after-run") swallow.add(call.id);
@@ -486,6 +539,11 @@ export async function startFaultProxy(targetUrl, faults) {
         if (sent.has(id)) {
           timed(sent.get(id));
           sent.delete(id);
+        }
+        const poll = polls.get(id);
+        if (poll !== undefined) {
+          polls.delete(id);
+          grantTimed(info.lock, poll.from, poll.leaseMs, text);
         }
         if (swallow.has(id)) return void swallow.delete(id);
       }
@@ -522,10 +580,10 @@ export async function startFaultProxy(targetUrl, faults) {
     url: `http://127.0.0.1:${port}`,
     /** Requests seen, faults injected by kind, requests by operation. */
     stats: () => ({ requests, injected: { ...injected }, ops: { ...ops } }),
-    /** Requests that took 50 ms or more: `{ lock, from, to }` by the shared clock. */
+    /** Requests that took `SLOW_MS` or more: `{ lock, from, to }` by the shared clock. */
     slow: () => {
       const at = now();
-      const late = [...open].filter((c) => at - c.from >= 50)
+      const late = [...open].filter((c) => at - c.from >= SLOW_MS)
         .map((c) => ({ lock: c.lock, from: c.from, to: at }));
       return [...slow, ...late];
     },

@@ -183,7 +183,7 @@ export function startClientProcess(
         const done = JSON.parse(line.slice(2));
         result.counts = done.counts;
         result.errors = done.errors;
-        // A backend's calls that took long, timed by the client (deno-kv).
+        // A backend's calls that took long, timed by the client itself.
         if (Array.isArray(done.slow)) result.slow = done.slow;
       }
     }

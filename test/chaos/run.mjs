@@ -1118,7 +1118,7 @@ const { rows, passed, failed } = await runScenarios({
       );
     }
     // What a failure looked like, for its diagnosis.
-    for (const key of ok ? [] : ["examples", "fenceExamples"]) {
+    for (const key of ok ? [] : ["examples", "fenceExamples", "lostExamples"]) {
       for (const example of report[key] ?? []) {
         console.log(`     ${key}: ${JSON.stringify(example)}`);
       }

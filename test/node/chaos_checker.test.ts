@@ -11,7 +11,7 @@
  * explains.
  */
 import { test } from "vitest";
-import { assert } from "../_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
 // @ts-expect-error: plain JavaScript without declarations
 import { check } from "../chaos/_checker.mjs";
 // @ts-expect-error: plain JavaScript without declarations
@@ -123,4 +123,45 @@ test("check() leaves a section granted across a stall past its lease out of the 
 test("check() counts a section that began after its successor when no stall explains it", () => {
   const { fenceOrder } = report([successor, { ...reaped, stalled: false }]);
   assert(fenceOrder === 1, `fence order ${fenceOrder}, not 1`);
+});
+
+/** A 900 ms lease lost 100 ms in while its holder was healthy, as strict leases record it. */
+function lostRecord(client: number): number[] {
+  const r = record({ fence: 10, client, start: 1_000, end: 1_400 });
+  r[R.lost] = 1;
+  r[R.lostAt] = 1_100;
+  r[R.unexpected] = 1;
+  return r;
+}
+
+function lostCounts(
+  client: number,
+  slow: { lock: string; from: number; to: number; process?: number }[],
+): { unexpectedLost: number; lostToSlowBackend: number } {
+  return check({
+    names: ["name"],
+    results: [{
+      counts: {},
+      errors: [],
+      records: [lostRecord(client)],
+      slow,
+    }],
+    store: { name: { value: 1, accepted: 1, rejected: 0 } },
+  });
+}
+
+test("check() excuses a lost lease by a slow call its own client process timed, and not by another process's", () => {
+  // A grant that took 400 ms to reach process 2, whose task 3 held it.
+  const call = { lock: "name", from: 550, to: 950 };
+  const own = lostCounts(203, [{ ...call, process: 2 }]);
+  assertEquals(own.unexpectedLost, 0);
+  assertEquals(own.lostToSlowBackend, 1);
+  const other = lostCounts(203, [{ ...call, process: 1 }]);
+  assertEquals(other.unexpectedLost, 1);
+  assertEquals(other.lostToSlowBackend, 0);
+  // What the proxy timed (no process) may explain any client's loss.
+  assertEquals(lostCounts(203, [call]).lostToSlowBackend, 1);
+  // A call shorter than half a renewal's period (900 / 6 ms) explains nothing.
+  const quick = lostCounts(203, [{ lock: "name", from: 900, to: 1_000 }]);
+  assertEquals(quick.unexpectedLost, 1);
 });

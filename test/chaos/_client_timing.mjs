@@ -1,0 +1,114 @@
+// Copyright 2026 the unilock authors. MIT license.
+/**
+ * @internal A chaos client process's backend calls, timed where its leases
+ * are reckoned: from the send in this process to the answer's arrival here.
+ * The fault proxy times each call between itself and the backend; on a
+ * loaded machine the hops between the client and the proxy (whose process
+ * waits for a core too) can take as long, and a grant that spent half its
+ * lease on its way here leaves its holder half a lease. A lease lost so is
+ * lost to a slow backend, as the checker counts it, not to the client.
+ *
+ * Every `fetch` and every WebSocket call of the process is timed. A
+ * long-poll's wait in the server's queue is left out: a grant's answer says
+ * how long its lease runs from the call's arrival (the length asked for plus
+ * the wait), so the wait is that less the length asked for.
+ */
+import { now } from "./_rng.mjs";
+
+/**
+ * A call this slow is kept: the checker excuses a loss by a call of a sixth
+ * of the lease in force, and a lease may be shortened to 100 ms.
+ */
+const SLOW_MS = 10;
+
+/** How many are kept, the first ones (the report must stay small). */
+const KEPT = 20_000;
+
+/**
+ * Starts timing this process's calls to the backend; returns the slow ones
+ * so far as `{ lock, from, to, process }` by the shared clock. `names` are
+ * the scenario's lock names: a call is put to those its URL or body names,
+ * or to all of them. `process` is the client process's index: only its own
+ * leases are reckoned from its calls, so only theirs can they explain.
+ */
+export function timeBackendCalls(names, process) {
+  const slow = [];
+  const every = names.join(" ");
+  const locksOf = (text) => {
+    const named = names.filter((n) => text.includes(n));
+    return named.length === 0 ? every : named.join(" ");
+  };
+  /** Keeps a call that took long, less what the server said it waited. */
+  const keep = (lock, from, asked, answer) => {
+    const to = now();
+    let waited = 0;
+    if (asked !== undefined && Number(asked.waitMs) > 0) {
+      // A long-poll: only a grant says how long it waited; any other answer
+      // (still waiting, cancelled) may have waited all along.
+      if (answer?.ok !== true || typeof answer.leaseMs !== "number") return;
+      waited = Math.max(0, answer.leaseMs - Number(asked.leaseMs));
+    }
+    if (to - from - waited < SLOW_MS || slow.length >= KEPT) return;
+    slow.push({ lock, from: from + waited, to, process });
+  };
+  const parse = (text) => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+  };
+
+  const fetch = globalThis.fetch;
+  globalThis.fetch = async (input, init) => {
+    const from = now();
+    const url = String(input instanceof Request ? input.url : input);
+    const body = typeof init?.body === "string" ? init.body : "";
+    // A stream (a subscription) is not a call: it lasts as long as it is used.
+    if (/subscribe|text\/event-stream/.test(url + JSON.stringify(init ?? {}))) {
+      return fetch(input, init);
+    }
+    const response = await fetch(input, init);
+    const lock = locksOf(decodeURIComponent(url) + body);
+    void response.clone().text().then(
+      (text) => keep(lock, from, parse(body), parse(text)),
+      () => {},
+    );
+    return response;
+  };
+
+  const Socket = globalThis.WebSocket;
+  if (typeof Socket === "function") {
+    globalThis.WebSocket = class extends Socket {
+      /** Calls on their way, by id: when each was sent, and what it asked. */
+      #calls = new Map();
+      #lock;
+      constructor(url, protocols) {
+        super(url, protocols);
+        const href = decodeURIComponent(String(url));
+        this.#lock = locksOf(href);
+        // The upgrade carries a first call.
+        const first = parse(new URL(String(url)).searchParams.get("call"));
+        if (first?.id !== undefined) {
+          this.#calls.set(first.id, { from: now(), asked: first });
+        }
+        // Before the client's own handler, which is set after construction.
+        this.addEventListener("message", (event) => {
+          const answer = parse(String(event.data));
+          const call = this.#calls.get(answer?.id);
+          if (call === undefined) return;
+          this.#calls.delete(answer.id);
+          keep(this.#lock, call.from, call.asked, answer);
+        });
+      }
+      send(data) {
+        const asked = parse(String(data));
+        if (asked?.id !== undefined) {
+          this.#calls.set(asked.id, { from: now(), asked });
+        }
+        super.send(data);
+      }
+    };
+  }
+  return () => slow;
+}
