@@ -73,7 +73,9 @@ test("RemoteLock.acquire() reckons a lease from when its driver sent the call th
   // From the core's call it would last LEASE_MS - HELD_BACK_MS (300 ms).
   assert(
     lasted >= LEASE_MS - 100,
-    `the lease lasted ${Math.round(lasted)} ms after its grant, as if reckoned from before the driver sent it`,
+    `the lease lasted ${
+      Math.round(lasted)
+    } ms after its grant, as if reckoned from before the driver sent it`,
   );
   assert(lasted <= LEASE_MS + 200, `lasted ${Math.round(lasted)} ms`);
 });
@@ -83,7 +85,9 @@ test("RemoteLock.acquire() reckons a lease from its own call when its driver say
     const lasted = await lastsAfterGrant(sentAt);
     assert(
       lasted <= LEASE_MS - HELD_BACK_MS + 100,
-      `the lease lasted ${Math.round(lasted)} ms after its grant: longer than reckoned from the core's call`,
+      `the lease lasted ${
+        Math.round(lasted)
+      } ms after its grant: longer than reckoned from the core's call`,
     );
   }
 });
