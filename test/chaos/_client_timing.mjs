@@ -11,7 +11,10 @@
  * Every `fetch` and every WebSocket call of the process is timed. A
  * long-poll's wait in the server's queue is left out: a grant's answer says
  * how long its lease runs from the call's arrival (the length asked for plus
- * the wait), so the wait is that less the length asked for.
+ * the wait), so the wait is that less the length asked for. An Upstash grant
+ * pushed on a wake-up stream is timed the same way, from the send of the
+ * acquire call it names: the push says how long the lease runs from that
+ * call's arrival.
  */
 import { now } from "./_rng.mjs";
 
@@ -59,17 +62,73 @@ export function timeBackendCalls(names, process) {
     }
   };
 
+  /**
+   * Upstash acquire calls by "token call": when each was sent, its lease,
+   * its lock (a grant pushed later names its call).
+   */
+  const acquires = new Map();
+  const noteAcquire = (command, from, lock) => {
+    // ["EVALSHA" | "EVAL", script, numkeys, ...keys, token, mode, lease, …, call]
+    if (!Array.isArray(command) || !/^EVAL/i.test(String(command[0]))) return;
+    const args = command.slice(3 + Number(command[2]));
+    const call = Number(args[8]);
+    if (!Number.isInteger(call) || call <= 0) return;
+    acquires.set(`${args[0]} ${call}`, {
+      from,
+      leaseMs: Number(args[2]),
+      lock,
+    });
+    if (acquires.size > KEPT) acquires.delete(acquires.keys().next().value);
+  };
+  /** Reads a wake-up stream's pushes: "message,<channel>,token fence runMs call". */
+  const readPushes = async (stream) => {
+    const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        buffer += value;
+        let nl;
+        while ((nl = buffer.indexOf("\n")) !== -1) {
+          const line = buffer.slice(0, nl).trim();
+          buffer = buffer.slice(nl + 1);
+          const parts = line.split(" ");
+          const call = parts.pop();
+          const runMs = Number(parts.pop());
+          parts.pop(); // the fence
+          const token = parts.join(" ").split(",").pop();
+          const asked = acquires.get(`${token} ${call}`);
+          if (!line.startsWith("data: message,") || asked === undefined) {
+            continue;
+          }
+          acquires.delete(`${token} ${call}`);
+          keep(asked.lock, asked.from, { waitMs: 1, leaseMs: asked.leaseMs }, {
+            ok: true,
+            leaseMs: runMs,
+          });
+        }
+      }
+    } catch { /* the stream was closed */ }
+  };
+
   const fetch = globalThis.fetch;
   globalThis.fetch = async (input, init) => {
     const from = now();
     const url = String(input instanceof Request ? input.url : input);
     const body = typeof init?.body === "string" ? init.body : "";
-    // A stream (a subscription) is not a call: it lasts as long as it is used.
+    // A stream (a subscription) is not a call: it lasts as long as it is
+    // used; the grants pushed on it are timed.
     if (/subscribe|text\/event-stream/.test(url + JSON.stringify(init ?? {}))) {
-      return fetch(input, init);
+      const response = await fetch(input, init);
+      if (response.body === null) return response;
+      const [mine, theirs] = response.body.tee();
+      void readPushes(theirs);
+      return new Response(mine, response);
     }
-    const response = await fetch(input, init);
     const lock = locksOf(decodeURIComponent(url) + body);
+    noteAcquire(parse(body), from, lock);
+    const response = await fetch(input, init);
     void response.clone().text().then(
       (text) => keep(lock, from, parse(body), parse(text)),
       () => {},
