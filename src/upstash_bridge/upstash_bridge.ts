@@ -444,8 +444,13 @@ export async function startUpstashBridge(
       else res.end();
     });
   });
-  // Idle keep-alive sockets must not keep close() waiting.
-  server.keepAliveTimeout = 1_000;
+  // Long enough that clients keep their connections: the server advertises
+  // `Keep-Alive: timeout=<s>`, and undici (Node's fetch) closes a socket
+  // after its reply once that is within its own 1 s threshold, so at 1 s
+  // every request paid a new TCP connection (connect and close were a
+  // fifth of a client's CPU in the semaphore benchmark). close() ends idle
+  // sockets itself (closeAllConnections), so they cannot keep it waiting.
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve());
