@@ -142,7 +142,16 @@ function within(
   ]).finally(() => stop.abort());
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Waits `ms`, or until `signal` aborts; `cut`, when given, receives a
+ * function that ends the wait early (cheaper than an AbortController of
+ * its own: a waiter's wake-up is on the path of every handoff).
+ */
+function sleep(
+  ms: number,
+  signal?: AbortSignal,
+  cut?: (end: () => void) => void,
+): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
@@ -152,6 +161,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     // A timer longer than a runtime keeps fires at once: clamp it.
     const timer = setTimeout(done, Math.min(ms, MAX_DELAY_MS));
     signal?.addEventListener("abort", done);
+    cut?.(done);
   });
 }
 
@@ -566,7 +576,9 @@ export class RemoteLock implements Lock {
     let inLine = false;
     try {
       const waited = !before.open;
-      await within(previous, deadline - performance.now(), signal);
+      // (An open turn needs no bounded wait: its timer and controller cost
+      // every acquisition.)
+      if (waited) await within(previous, deadline - performance.now(), signal);
       // (The wait ends early when the caller gives up, but that is no turn.)
       if (signal?.aborted) throw signal.reason;
       // A deadline that passed while waiting in line is a timeout; one too
@@ -703,7 +715,8 @@ export class RemoteLock implements Lock {
     const token = `lk_${crypto.randomUUID()}`;
     const join = timeoutMs !== 0;
     let pushed: RemotePushedGrant | undefined;
-    let wake: AbortController | undefined;
+    /** Ends the current sleep (a push or a hint came). */
+    let wake: (() => void) | undefined;
     /** A hint to ask again that came while no sleep was there to cut. */
     let nudged = false;
     // Registered before its first call, so that no handoff slips past.
@@ -713,7 +726,7 @@ export class RemoteLock implements Lock {
         ? driver.watch?.(token, (grant) => {
           if (grant !== undefined) pushed ??= grant;
           if (wake === undefined) nudged = true;
-          else wake.abort();
+          else wake();
         })
         : undefined;
     } catch {
@@ -846,11 +859,7 @@ export class RemoteLock implements Lock {
           );
           if (nudged) nudged = false;
           else if (ms > 0) {
-            wake = new AbortController();
-            const stop = signal === undefined
-              ? wake.signal
-              : AbortSignal.any([wake.signal, signal]);
-            await sleep(ms, stop);
+            await sleep(ms, signal, (end) => (wake = end));
             wake = undefined;
           }
         }
