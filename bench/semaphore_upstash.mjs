@@ -48,6 +48,22 @@ const peers = {
       return () => lease.release();
     };
   },
+  // Not the README's configuration: our own fetch-based REST client
+  // instead of @upstash/redis. One per URL and token in a process, so the
+  // 10 share one transport and one wake-up stream (as an app's would).
+  "unilock, redis: { url, token } (own REST client, one shared stream)": (
+    name,
+  ) => {
+    const sem = createSemaphore("upstash", {
+      name,
+      permits: CAPACITY,
+      redis: { url: bridge.url, token: bridge.token },
+    });
+    return async () => {
+      const lease = await sem.acquire();
+      return () => lease.release();
+    };
+  },
 };
 
 // redis-semaphore, from bench/peers when it is installed there.
