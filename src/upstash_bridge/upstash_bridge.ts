@@ -455,7 +455,8 @@ export async function startUpstashBridge(
   });
   // Long enough that clients keep their connections: the server advertises
   // `Keep-Alive: timeout=<s>`, and undici (Node's fetch) closes a socket
-  // after its reply once that is within its own 1 s threshold, so at 1 s
+  // after its reply when that is within its own threshold (2 s in Node
+  // 20's undici: keepAliveTimeoutThreshold), so at 1 s
   // every request paid a new TCP connection (connect and close were a
   // fifth of a client's CPU in the semaphore benchmark). close() ends idle
   // sockets itself (closeAllConnections), so they cannot keep it waiting.
