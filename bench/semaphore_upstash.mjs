@@ -37,27 +37,28 @@ const requests = {
 };
 
 const peers = {
+  // The README's configuration: the URL and token (there from the
+  // environment), so our own fetch-based REST client. One per URL and token
+  // in a process: the 10 share one transport and one wake-up stream, as an
+  // app's locks would.
   unilock: (name) => {
     const sem = createSemaphore("upstash", {
       name,
       permits: CAPACITY,
-      redis: client(),
+      redis: { url: bridge.url, token: bridge.token },
     });
     return async () => {
       const lease = await sem.acquire();
       return () => lease.release();
     };
   },
-  // Not the README's configuration: our own fetch-based REST client
-  // instead of @upstash/redis. One per URL and token in a process, so the
-  // 10 share one transport and one wake-up stream (as an app's would).
-  "unilock, redis: { url, token } (own REST client, one shared stream)": (
-    name,
-  ) => {
+  // An @upstash/redis client of each contender's own (as separate
+  // functions passing one would have): its own connection and stream.
+  "unilock, an @upstash/redis client each": (name) => {
     const sem = createSemaphore("upstash", {
       name,
       permits: CAPACITY,
-      redis: { url: bridge.url, token: bridge.token },
+      redis: client(),
     });
     return async () => {
       const lease = await sem.acquire();
