@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { afterAll, beforeAll, inject, test } from "vitest";
-import { createLock } from "../../mod.ts";
+import { createLock, createWebLocks } from "../../mod.ts";
 import { assert, delay } from "../_assert.ts";
 import { randomName } from "../_contract.ts";
 
@@ -61,6 +61,26 @@ for (const later of [false, true]) test(`an acquire aborted ${later ? "while its
     `${open} socket(s) still open 3 s after the aborted acquire settled (${sent} opened, ${inside} inside acquire())`,
   );
   assert(!(await lock.isLocked()), "the lock is held");
+}, 20_000);
+
+test("navigator.locks-style request() aborted in the same task leaves no socket open (durable-object Web Locks)", async () => {
+  const locks = createWebLocks("durable-object", { ...service });
+  const controller = new AbortController();
+  const before = sockets.length;
+  const pending = locks.request(
+    randomName("wlabort"),
+    { signal: controller.signal },
+    () => "ran",
+  );
+  controller.abort(new Error("changed my mind"));
+  const outcome = await pending.then((v) => v, (e) => e);
+  assert(outcome instanceof Error, `request gave ${String(outcome)}`);
+  await delay(3_000);
+  const open = sockets.slice(before).filter((s) => s.readyState === 1).length;
+  assert(
+    open === 0,
+    `${open} socket(s) still open 3 s after the aborted request settled`,
+  );
 }, 20_000);
 
 const root = new URL("../../", import.meta.url).pathname;
