@@ -45,8 +45,12 @@ export default { fetch: async () => new Response(String(await lock.withLock((l) 
     name:
       "durable-object client with the lock service's client, and its object (unilock/durable-object/client + unilock/durable-object)",
     // The client that also reaches the lock service by url (its HTTP and
-    // WebSocket client, about 1.8 KiB gzip): held where it is.
-    budget: 14 * KiB,
+    // WebSocket client, about 1.8 KiB gzip): held where it is, but for a
+    // quarter KiB given on 2 December to reckon a grant from its call's send
+    // and to close a socket whose first call was given up while it opened
+    // (14,304 bytes before, 14,377 after; the binding's 12 KiB, the issue's
+    // target, still holds).
+    budget: 14.25 * KiB,
     source: durableObjectWorker("unilock/durable-object/client"),
   },
   {

@@ -846,6 +846,27 @@ export class LockDurableObject extends DurableObject {
     } as ResponseInit);
   }
 
+  /**
+   * The tokens socket `ws` holds or waits for, with room for `token`: past
+   * {@linkcode MAX_SOCKET_TOKENS} (once the lapsed ones are forgotten) a new
+   * token is refused.
+   */
+  #owned(ws: WebSocket, token: string): Set<string> {
+    const owned = this.#socketTokens.get(ws) ?? new Set<string>();
+    this.#socketTokens.set(ws, owned);
+    if (!owned.has(token) && owned.size >= MAX_SOCKET_TOKENS) {
+      this.#expire(Date.now());
+      this.#prune(owned);
+      if (owned.size >= MAX_SOCKET_TOKENS) {
+        throw new ProtocolError(
+          STATUS.tooManyCalls,
+          `One socket may hold or wait for at most ${MAX_SOCKET_TOKENS} tokens at once: release or cancel some first, or call over another socket or HTTP`,
+        );
+      }
+    }
+    return owned;
+  }
+
   /** Forgets the tokens of `owned` that no longer hold or wait. */
   #prune(owned: Set<string>): void {
     for (const token of owned) {
@@ -912,18 +933,7 @@ export class LockDurableObject extends DurableObject {
       switch (call.op) {
         case "acquire": {
           const request = checkAcquireRequest(call);
-          const owned = this.#socketTokens.get(ws) ?? new Set<string>();
-          this.#socketTokens.set(ws, owned);
-          if (!owned.has(token) && owned.size >= MAX_SOCKET_TOKENS) {
-            this.#expire(Date.now());
-            this.#prune(owned);
-            if (owned.size >= MAX_SOCKET_TOKENS) {
-              throw new ProtocolError(
-                STATUS.tooManyCalls,
-                `One socket may hold or wait for at most ${MAX_SOCKET_TOKENS} tokens at once: release or cancel some first, or call over another socket or HTTP`,
-              );
-            }
-          }
+          const owned = this.#owned(ws, token);
           owned.add(token);
           const waits = this.#socketWaits.get(ws) ?? new Set<string>();
           this.#socketWaits.set(ws, waits);
@@ -938,18 +948,7 @@ export class LockDurableObject extends DurableObject {
         }
         case "steal": {
           const request = checkAcquireRequest(call);
-          const owned = this.#socketTokens.get(ws) ?? new Set<string>();
-          this.#socketTokens.set(ws, owned);
-          if (!owned.has(token) && owned.size >= MAX_SOCKET_TOKENS) {
-            this.#expire(Date.now());
-            this.#prune(owned);
-            if (owned.size >= MAX_SOCKET_TOKENS) {
-              throw new ProtocolError(
-                STATUS.tooManyCalls,
-                `One socket may hold or wait for at most ${MAX_SOCKET_TOKENS} tokens at once: release or cancel some first, or call over another socket or HTTP`,
-              );
-            }
-          }
+          const owned = this.#owned(ws, token);
           const reply = this.steal(request);
           if (reply.ok) owned.add(token);
           return answer(reply);

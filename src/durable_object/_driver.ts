@@ -100,8 +100,11 @@ export function durableObjectDriver(
       const { token, mode, leaseMs, join, priority, owner, capacity } = request;
       // Only a token's first call needs to find its place in order.
       const first = !queued.has(token);
-      /** When the call that answered went out (the lease runs from then). */
-      let sentAt: number | undefined;
+      /**
+       * When the call that answered went out (the lease runs from then):
+       * stamped here, and again by the lock service as it sends.
+       */
+      let sentAt = 0;
       const sent = (at: number) => void (sentAt = at);
       const ask = (waitMs: number, inOrder?: (queued: boolean) => void) =>
         call(signal, (s) => {
@@ -116,11 +119,10 @@ export function durableObjectDriver(
               ? {}
               : { permits: request.permits ?? 1, capacity }),
           };
-          if (http) {
-            return (s.acquire as AcquireWith)(body, signal, inOrder, sent);
-          }
-          sentAt = performance.now();
-          return (s.acquire as AcquireWith)(body);
+          sent(performance.now());
+          return http
+            ? (s.acquire as AcquireWith)(body, signal, inOrder, sent)
+            : (s.acquire as AcquireWith)(body);
         });
       // The object queues a call that may wait; one that may not is
       // answered "busy" without queueing.
@@ -146,7 +148,7 @@ export function durableObjectDriver(
           fence: reply.fence,
           leaseMs: reply.leaseMs,
           waited: reply.waited === true,
-          ...(sentAt === undefined ? {} : { sentAt }),
+          sentAt,
         };
       }
       switch (reply.reason as string) {
@@ -177,20 +179,20 @@ export function durableObjectDriver(
         priority,
         ...(owner === undefined ? {} : { owner }),
       };
-      let sentAt: number | undefined;
-      const reply = await call(signal, (s) => {
-        if (http) {
-          return (s.steal as StealWith)(body, signal, (at) => sentAt = at);
-        }
-        sentAt = performance.now();
-        return s.steal(body);
-      });
+      let sentAt = performance.now();
+      const reply = await call(
+        signal,
+        (s) =>
+          http
+            ? (s.steal as StealWith)(body, signal, (at) => sentAt = at)
+            : s.steal(body),
+      );
       if (reply?.ok === true && typeof reply.fence === "number") {
         return {
           state: "granted",
           fence: reply.fence,
           leaseMs: reply.leaseMs,
-          ...(sentAt === undefined ? {} : { sentAt }),
+          sentAt,
         };
       }
       if (reply?.ok === false && reply.reason === "gone") {
@@ -213,13 +215,6 @@ export function durableObjectDriver(
         return { held: false, leaseMs: 0, stolen: reply.stolen === true };
       }
       return { held: true, leaseMs: reply.leaseMs ?? leaseMs };
-    },
-    async cancel(token, signal) {
-      queued.delete(token);
-      return (await call(signal, (s) => s.cancel(token, ...local(signal))))
-          .held
-        ? "held"
-        : "cancelled";
     },
     async status(signal) {
       const reply = await call(signal, (s) => s.status(...local(signal)));

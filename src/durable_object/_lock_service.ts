@@ -129,8 +129,8 @@ export class LockService implements LockDurableObjectStub {
    * calls: at once on the socket (its messages arrive in order); over HTTP,
    * where requests may overtake each other, a first call that may wait is
    * sent with a 1 ms wait, whose "wait" answer says it is queued, and then
-   * again to wait. `sent` is told (`performance.now()`) as each call goes
-   * out, the last time for the call that answers.
+   * again to wait. `sent` is told (`performance.now()`) before the call
+   * that answers goes out, after any wait here.
    */
   async acquire(
     request: Acquire,
@@ -140,6 +140,7 @@ export class LockService implements LockDurableObjectStub {
   ): Promise<AcquireReply> {
     if (this.#opening !== undefined) await this.#opening;
     signal?.throwIfAborted();
+    sent?.(performance.now());
     if (
       this.#socket === undefined && request.waitMs > 0 && this.#socketable()
     ) {
@@ -147,27 +148,24 @@ export class LockService implements LockDurableObjectStub {
         { op: "acquire", ...request },
         signal,
         ordered,
-        sent,
       );
       if (reply !== undefined) return readReply("acquire", reply);
     }
     if (this.#socket !== undefined) {
-      const reply = this.#call("acquire", request, signal, sent);
+      const reply = this.#call("acquire", request, signal);
       ordered?.(false);
       return readReply("acquire", await reply);
     }
     if (ordered !== undefined && request.waitMs > 1) {
       const reply = readReply(
         "acquire",
-        await this.#call("acquire", { ...request, waitMs: 1 }, signal, sent),
+        await this.#call("acquire", { ...request, waitMs: 1 }, signal),
       );
       if (reply.ok || reply.reason !== "wait") return reply;
       ordered(true);
+      sent?.(performance.now());
     }
-    return readReply(
-      "acquire",
-      await this.#call("acquire", request, signal, sent),
-    );
+    return readReply("acquire", await this.#call("acquire", request, signal));
   }
 
   /** A steal is one call (it never waits), over the socket if one is open. */
@@ -178,10 +176,8 @@ export class LockService implements LockDurableObjectStub {
   ): Promise<AcquireReply> {
     if (this.#opening !== undefined) await this.#opening;
     signal?.throwIfAborted();
-    return readReply(
-      "steal",
-      await this.#call("steal", request, signal, sent),
-    );
+    sent?.(performance.now());
+    return readReply("steal", await this.#call("steal", request, signal));
   }
 
   async release(token: string, signal?: AbortSignal): Promise<ReleaseReply> {
@@ -236,20 +232,11 @@ export class LockService implements LockDurableObjectStub {
       upgradeAllowed(this.#service);
   }
 
-  #call(
-    op: string,
-    body?: Reply,
-    signal?: AbortSignal,
-    sent?: (at: number) => void,
-  ): Promise<Reply> {
+  #call(op: string, body?: Reply, signal?: AbortSignal): Promise<Reply> {
     const socket = this.#socket;
-    if (socket === undefined) {
-      sent?.(performance.now());
-      return this.#http(op, body, signal);
-    }
+    if (socket === undefined) return this.#http(op, body, signal);
     return new Promise<Reply>((resolve, reject) => {
       const id = this.#expect(socket, op, body, resolve, reject, signal);
-      sent?.(performance.now());
       socket.send(JSON.stringify({ id, op, ...body }));
     });
   }
@@ -330,7 +317,6 @@ export class LockService implements LockDurableObjectStub {
     first: Reply,
     signal?: AbortSignal,
     ordered?: (queued: boolean) => void,
-    sent?: (at: number) => void,
   ): Promise<Reply | undefined> {
     let state: "opening" | "open" | "failed" = "opening";
     let settled = () => {};
@@ -346,7 +332,6 @@ export class LockService implements LockDurableObjectStub {
         signal,
       );
       const call = encodeURIComponent(JSON.stringify({ id, ...first }));
-      sent?.(performance.now());
       const socket = new WebSocket(
         `${this.#url.replace(/^http/, "ws")}/socket?call=${call}`,
         [
@@ -385,6 +370,8 @@ export class LockService implements LockDurableObjectStub {
         // A lock that gave this stub up has called again on another.
         if (this.#closed) return socket.close(1000);
         this.#socket = socket;
+        // Its first call may have been given up while it opened.
+        if (this.#pending.size === 0) this.#closeWhenIdle();
       };
       socket.onmessage = (event) => {
         if (state === "open") this.#answer(event.data);
