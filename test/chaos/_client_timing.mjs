@@ -19,13 +19,29 @@
 import { now } from "./_rng.mjs";
 
 /**
- * A call this slow is kept: the checker excuses a loss by a call of a sixth
- * of the lease in force, and a lease may be shortened to 100 ms.
+ * A call this slow is kept (here and by the fault proxy): the checker
+ * excuses a loss by a call of a sixth of the lease in force, and a lease may
+ * be shortened to 100 ms, lost to a call of 17.
  */
-const SLOW_MS = 10;
+export const SLOW_MS = 10;
 
 /** How many are kept, the first ones (the report must stay small). */
 const KEPT = 20_000;
+
+/**
+ * How long a call waited in the server's queue, by its answer: none for a
+ * call that may not wait; for a long-poll that was granted, its lease's
+ * length past the length asked for (a grant's lease runs from the call's
+ * arrival); undefined for any other answer to a long-poll (still waiting,
+ * cancelled: it may have waited all along).
+ */
+export function queueWaitMs(asked, answer) {
+  if (!(Number(asked?.waitMs) > 0)) return 0;
+  if (answer?.ok !== true || typeof answer.leaseMs !== "number") {
+    return undefined;
+  }
+  return Math.max(0, answer.leaseMs - Number(asked.leaseMs));
+}
 
 /**
  * Starts timing this process's calls to the backend; returns the slow ones
@@ -41,18 +57,13 @@ export function timeBackendCalls(names, process) {
     const named = names.filter((n) => text.includes(n));
     return named.length === 0 ? every : named.join(" ");
   };
-  /** Keeps a call that took long, less what the server said it waited. */
-  const keep = (lock, from, asked, answer) => {
+  /** Keeps a call that took long, less what it `waited` in the queue. */
+  const keep = (lock, from, waited) => {
     const to = now();
-    let waited = 0;
-    if (asked !== undefined && Number(asked.waitMs) > 0) {
-      // A long-poll: only a grant says how long it waited; any other answer
-      // (still waiting, cancelled) may have waited all along.
-      if (answer?.ok !== true || typeof answer.leaseMs !== "number") return;
-      waited = Math.max(0, answer.leaseMs - Number(asked.leaseMs));
+    if (waited === undefined || to - from - waited < SLOW_MS) return;
+    if (slow.length < KEPT) {
+      slow.push({ lock, from: from + waited, to, process });
     }
-    if (to - from - waited < SLOW_MS || slow.length >= KEPT) return;
-    slow.push({ lock, from: from + waited, to, process });
   };
   const parse = (text) => {
     try {
@@ -93,20 +104,18 @@ export function timeBackendCalls(names, process) {
         while ((nl = buffer.indexOf("\n")) !== -1) {
           const line = buffer.slice(0, nl).trim();
           buffer = buffer.slice(nl + 1);
+          if (!line.startsWith("data: message,")) continue;
           const parts = line.split(" ");
           const call = parts.pop();
           const runMs = Number(parts.pop());
           parts.pop(); // the fence
-          const token = parts.join(" ").split(",").pop();
-          const asked = acquires.get(`${token} ${call}`);
-          if (!line.startsWith("data: message,") || asked === undefined) {
-            continue;
-          }
-          acquires.delete(`${token} ${call}`);
-          keep(asked.lock, asked.from, { waitMs: 1, leaseMs: asked.leaseMs }, {
-            ok: true,
-            leaseMs: runMs,
-          });
+          const key = `${parts.join(" ").split(",").pop()} ${call}`;
+          const asked = acquires.get(key);
+          if (asked === undefined) continue;
+          acquires.delete(key);
+          // The lease runs runMs from the named call's arrival: what is past
+          // the length asked for, it waited in the queue.
+          keep(asked.lock, asked.from, Math.max(0, runMs - asked.leaseMs));
         }
       }
     } catch { /* the stream was closed */ }
@@ -127,10 +136,11 @@ export function timeBackendCalls(names, process) {
       return new Response(mine, response);
     }
     const lock = locksOf(decodeURIComponent(url) + body);
-    noteAcquire(parse(body), from, lock);
+    const asked = parse(body);
+    noteAcquire(asked, from, lock);
     const response = await fetch(input, init);
     void response.clone().text().then(
-      (text) => keep(lock, from, parse(body), parse(text)),
+      (text) => keep(lock, from, queueWaitMs(asked, parse(text))),
       () => {},
     );
     return response;
@@ -157,7 +167,7 @@ export function timeBackendCalls(names, process) {
           const call = this.#calls.get(answer?.id);
           if (call === undefined) return;
           this.#calls.delete(answer.id);
-          keep(this.#lock, call.from, call.asked, answer);
+          keep(this.#lock, call.from, queueWaitMs(call.asked, answer));
         });
       }
       send(data) {

@@ -41,6 +41,7 @@
 import { createHash } from "node:crypto";
 import { createServer, request } from "node:http";
 import { connect } from "node:net";
+import { queueWaitMs, SLOW_MS } from "./_client_timing.mjs";
 import { now, seeded } from "./_rng.mjs";
 
 /** The faults of the acquire/release scenarios. */
@@ -70,14 +71,6 @@ const MESSAGE_KINDS = new Set([
   "delay",
   "reorder",
 ]);
-
-/**
- * A request this slow is kept as slow. The checker excuses a lost lease by
- * a request of a sixth of the lease in force (half a renewal's period), and
- * a lease may be shortened to 100 ms: a 17 ms request can explain a loss
- * there, so the bar sits below that.
- */
-const SLOW_MS = 10;
 
 /** How many slow requests are kept (the oldest go first). */
 const SLOW_KEPT = 200_000;
@@ -279,12 +272,13 @@ export async function startFaultProxy(targetUrl, faults) {
     open.add(call);
     return call;
   };
-  const timed = (call) => {
-    if (!open.delete(call)) return;
-    const to = now();
-    if (to - call.from < SLOW_MS) return;
-    slow.push({ lock: call.lock, from: call.from, to });
+  const keep = (lock, from, to) => {
+    if (to - from < SLOW_MS) return;
+    slow.push({ lock, from, to });
     if (slow.length > SLOW_KEPT) slow.shift();
+  };
+  const timed = (call) => {
+    if (open.delete(call)) keep(call.lock, call.from, now());
   };
   /**
    * A long-poll that ended in a grant is timed too, less its wait: the
@@ -294,21 +288,11 @@ export async function startFaultProxy(targetUrl, faults) {
    * back. A grant that took long to reach its waiter leaves it a short lease,
    * as a slow renewal does.
    */
-  const grantTimed = (lock, from, askedMs, text) => {
-    let reply;
-    try {
-      reply = JSON.parse(text);
-    } catch {
-      return;
-    }
-    if (reply?.ok !== true || typeof reply.leaseMs !== "number") return;
-    const to = now();
+  const grantTimed = (lock, from, asked, text) => {
     // A grant found held on arrival (re-asked) answers at once: all of it
     // counts. One from the queue says how long it waited.
-    const waited = Math.max(0, reply.leaseMs - askedMs);
-    if (to - from - waited < SLOW_MS) return;
-    slow.push({ lock, from: from + waited, to });
-    if (slow.length > SLOW_KEPT) slow.shift();
+    const waited = queueWaitMs(asked, parseBody(text));
+    if (waited !== undefined) keep(lock, from + waited, now());
   };
   /** Whether a call may wait on purpose (a long-poll for a grant): not timed. */
   const waits = (op, call) => op === "acquire" && Number(call?.waitMs) > 0;
@@ -417,8 +401,8 @@ export async function startFaultProxy(targetUrl, faults) {
               grantTimed(
                 info.lock,
                 arrived,
-                Number(asked.leaseMs),
-                String(Buffer.concat(chunks)),
+                asked,
+                Buffer.concat(chunks),
               );
             }
           });
@@ -477,13 +461,13 @@ export async function startFaultProxy(targetUrl, faults) {
     const swallow = new Set();
     /** When each call on the socket arrived, by id (the first: the upgrade). */
     const sent = new Map();
-    /** Long-polls on the socket, by id: when each arrived, and its lease. */
+    /** Long-polls on the socket, by id: when each arrived, and what it asked. */
     const polls = new Map();
     /** Times a call from the client, by its kind. */
     const opening = (call) => {
       if (call?.id === undefined) return;
       if (!waits(String(call.op), call)) sent.set(call.id, opened(info.lock));
-      else polls.set(call.id, { from: now(), leaseMs: Number(call.leaseMs) });
+      else polls.set(call.id, { from: now(), asked: call });
     };
     try {
       opening(JSON.parse(
@@ -543,7 +527,7 @@ export async function startFaultProxy(targetUrl, faults) {
         const poll = polls.get(id);
         if (poll !== undefined) {
           polls.delete(id);
-          grantTimed(info.lock, poll.from, poll.leaseMs, text);
+          grantTimed(info.lock, poll.from, poll.asked, text);
         }
         if (swallow.has(id)) return void swallow.delete(id);
       }
