@@ -129,8 +129,9 @@ export class LockService implements LockDurableObjectStub {
    * calls: at once on the socket (its messages arrive in order); over HTTP,
    * where requests may overtake each other, a first call that may wait is
    * sent with a 1 ms wait, whose "wait" answer says it is queued, and then
-   * again to wait. `sent` is told (`performance.now()`) before the call
-   * that answers goes out, after any wait here.
+   * again to wait. `sent` is told (`performance.now()`) after the wait for
+   * an opening socket and before the second HTTP call: at or before the
+   * send of the call that answers.
    */
   async acquire(
     request: Acquire,

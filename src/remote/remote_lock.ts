@@ -806,7 +806,7 @@ export class RemoteLock implements Lock {
         );
         answered(false);
         polling = false;
-        contact = reply.state === "granted" ? sentFrom(start, reply) : start;
+        contact = start;
         if (reply.state === "granted") {
           if (reply.waited === true) this.#rec.waiting(mode, at);
           return lease = this.#lease(
@@ -815,7 +815,7 @@ export class RemoteLock implements Lock {
             permits,
             reply.fence,
             leaseMs,
-            contact + reply.leaseMs - drift(reply.leaseMs),
+            sentFrom(start, reply) + reply.leaseMs - drift(reply.leaseMs),
             at,
           );
         }
