@@ -12,15 +12,12 @@
 // (the second case below); ee14ea7 makes it reachable from the most
 // ordinary abort pattern, and a process that aborts at once no longer exits.
 import { WebSocket as UndiciWebSocket } from "undici";
-import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
 import { afterAll, beforeAll, inject, test } from "vitest";
 import { createLock, createWebLocks } from "../../mod.ts";
 import { assert, delay } from "../_assert.ts";
 import { randomName } from "../_contract.ts";
+import { bundleChild, timeExitAfter } from "./_exit_timing.ts";
 
 const service = inject("lockService");
 const sockets: WebSocket[] = [];
@@ -112,46 +109,18 @@ console.log("settled");
 test(
   "DurableObjectLock.acquire() lets a Deno process exit soon after when aborted at once",
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), "unilock-review-"));
-    writeFileSync(join(dir, "child.ts"), CHILD);
-    await build({
-      entryPoints: [join(dir, "child.ts")],
-      bundle: true,
-      platform: "neutral",
-      format: "esm",
-      outfile: join(dir, "child.mjs"),
-      external: ["node:*", "@upstash/redis", "cloudflare:*"],
-      logLevel: "error",
-    });
-    const ms = await new Promise<number>((resolve, reject) => {
-      const proc = spawn(
-        join(root, "node_modules/.bin/deno"),
-        ["run", "-A", join(dir, "child.mjs"), service.url, service.token],
-        {
-          stdio: ["ignore", "pipe", "pipe"],
-          env: { ...process.env, NO_COLOR: "1" },
-        },
-      );
-      let settled = 0, output = "";
-      const killer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
-      proc.stdout.on("data", (d) => {
-        output += d;
-        if (String(d).includes("settled")) settled = performance.now();
-      });
-      proc.stderr.on("data", (d) => (output += d));
-      proc.on("exit", (code, sig) => {
-        clearTimeout(killer);
-        if (settled === 0) reject(new Error(`exited ${code}: ${output}`));
-        else {resolve(
-            sig === "SIGKILL" ? Infinity : performance.now() - settled,
-          );}
-      });
-    });
+    const { ms, killed, code, output } = await timeExitAfter(
+      join(root, "node_modules/.bin/deno"),
+      ["run", "-A", await bundleChild(CHILD), service.url, service.token],
+      "settled",
+      15_000,
+    );
+    assert(!Number.isNaN(ms), `the child exited ${code}: ${output}`);
     assert(
-      ms < 3_000,
-      `the process exited ${
-        Math.round(ms)
-      } ms after its acquire settled (killed at 15 s: Infinity)`,
+      !killed && ms < 3_000,
+      killed
+        ? "the process was still alive 15 s after it started (killed)"
+        : `the process exited ${Math.round(ms)} ms after its acquire settled`,
     );
   },
   30_000,

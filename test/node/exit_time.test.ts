@@ -5,13 +5,10 @@
 // process against the real backends (redis-server behind the REST bridge,
 // the lock service on wrangler dev). Before, a waiter's lingering wake-up
 // subscription kept a Node process alive 1.3–1.9 s after its last release.
-import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
 import { inject, test } from "vitest";
 import { assert } from "../_assert.ts";
+import { bundleChild, timeExitAfter } from "./_exit_timing.ts";
 
 const upstash = inject("upstash");
 const service = inject("lockService");
@@ -39,22 +36,7 @@ console.log("released");
 let bundled: Promise<string> | undefined;
 /** The child as one ESM file, so every runtime runs the same code. */
 function child(): Promise<string> {
-  return bundled ??= (async () => {
-    const dir = mkdtempSync(join(tmpdir(), "unilock-exit-"));
-    const source = join(dir, "child.ts");
-    writeFileSync(source, CHILD);
-    const outfile = join(dir, "child.mjs");
-    await build({
-      entryPoints: [source],
-      bundle: true,
-      platform: "neutral",
-      format: "esm",
-      outfile,
-      external: ["node:*", "@upstash/redis", "cloudflare:*"],
-      logLevel: "error",
-    });
-    return outfile;
-  })();
+  return bundled ??= bundleChild(CHILD);
 }
 
 const runtimes: Record<string, (file: string) => [string, string[]]> = {
@@ -70,24 +52,16 @@ async function exitAfterRelease(
   target: { url: string; token: string },
 ): Promise<number> {
   const [command, args] = runtimes[runtime]!(await child());
-  return await new Promise<number>((resolve, reject) => {
-    const proc = spawn(command, [...args, type, target.url, target.token], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
-    });
-    let released = 0, output = "";
-    const killer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
-    proc.stdout.on("data", (d) => {
-      output += d;
-      if (String(d).includes("released")) released = performance.now();
-    });
-    proc.stderr.on("data", (d) => (output += d));
-    proc.on("exit", (code) => {
-      clearTimeout(killer);
-      if (code === 0 && released > 0) resolve(performance.now() - released);
-      else reject(new Error(`${runtime} exited ${code}: ${output}`));
-    });
-  });
+  const { ms, code, output } = await timeExitAfter(
+    command,
+    [...args, type, target.url, target.token],
+    "released",
+    30_000,
+  );
+  if (code !== 0 || Number.isNaN(ms)) {
+    throw new Error(`${runtime} exited ${code}: ${output}`);
+  }
+  return ms;
 }
 
 for (const runtime of Object.keys(runtimes)) {
