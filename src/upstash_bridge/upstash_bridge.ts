@@ -228,10 +228,18 @@ export async function startUpstashBridge(
   const side = new Set<RespConnection>();
   const streams = new Set<() => void>();
   let shared: RespConnection | undefined;
+  let closed = false;
+  /**
+   * A new connection to Redis; none once the bridge is closed, so that a
+   * request still under way then (one held back by `delay-request`, say)
+   * cannot open one that nothing would close.
+   */
+  const connect = (): RespConnection => {
+    if (closed) throw new Error("the bridge is closed");
+    return new RespConnection(redis.host, redis.port);
+  };
   const main = () => {
-    if (shared === undefined || shared.closed) {
-      shared = new RespConnection(redis.host, redis.port);
-    }
+    if (shared === undefined || shared.closed) shared = connect();
     return shared;
   };
 
@@ -294,7 +302,7 @@ export async function startUpstashBridge(
         }
         // A connection of its own: MULTI…EXEC must not interleave with
         // other clients' commands.
-        const conn = new RespConnection(redis.host, redis.port);
+        const conn = connect();
         side.add(conn);
         try {
           const replies = await conn.sendAll([
@@ -329,7 +337,7 @@ export async function startUpstashBridge(
       connection: "keep-alive",
     });
     res.flushHeaders();
-    const conn = new RespConnection(redis.host, redis.port);
+    const conn = connect();
     side.add(conn);
     let open = true;
     const end = () => {
@@ -483,6 +491,7 @@ export async function startUpstashBridge(
       } as Required<BridgeFault>);
     },
     close() {
+      closed = true;
       // Streams end cleanly, as a server going away politely would.
       for (const end of [...streams]) end();
       for (const conn of side) conn.close();
