@@ -52,28 +52,57 @@ export async function semaphoreContended(
   };
 }
 
-/** Prints one row per peer of the 10-on-3 table; returns the results. */
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1];
+}
+
+/**
+ * Prints one row per peer of the 10-on-3 table; returns the results. Each
+ * peer first runs the workload once unmeasured (its code compiled, its
+ * connections open, as in a process that has been serving a while), then
+ * `rounds` times; a row gives the medians and the spread of utilization.
+ * The most permits out and the over-admissions are over every round.
+ */
 export async function printSemaphoreTable(peers, requests, options) {
-  const { contenders = 10, capacity = 3, holdMs = 10, settleMs = 0 } = options;
+  const {
+    contenders = 10,
+    capacity = 3,
+    holdMs = 10,
+    settleMs = 0,
+    rounds = 1,
+  } = options;
   console.log(
-    `\n## ${contenders} clients on ${capacity} permits, each holding one ${holdMs} ms`,
+    `\n## ${contenders} clients on ${capacity} permits, each holding one ${holdMs} ms${
+      rounds > 1 ? ` (median of ${rounds} rounds after a warm-up round)` : ""
+    }`,
   );
   console.log(
-    "| semaphore | requests per acquisition | permit utilization | handoff p50 | most permits out | over-admissions |\n|---|---|---|---|---|---|",
+    "| semaphore | requests per acquisition | permit utilization | utilization per round | handoff p50 | most permits out | over-admissions |\n|---|---|---|---|---|---|---|",
   );
   const results = {};
   for (const [label, make] of Object.entries(peers)) {
-    const r = results[label] = await semaphoreContended(
-      make,
-      requests,
-      options,
-    );
+    const runs = [];
+    for (let round = rounds > 1 ? -1 : 0; round < rounds; round++) {
+      const r = await semaphoreContended(make, requests, options);
+      if (round >= 0) runs.push(r);
+      if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
+    }
+    const r = results[label] = {
+      perAcquisition: median(runs.map((x) => x.perAcquisition)),
+      handoffP50: median(runs.map((x) => x.handoffP50)),
+      utilization: median(runs.map((x) => x.utilization)),
+      utilizations: runs.map((x) => x.utilization),
+      most: Math.max(...runs.map((x) => x.most)),
+      over: runs.reduce((sum, x) => sum + x.over, 0),
+    };
     console.log(
       `| ${label} | ${r.perAcquisition.toFixed(2)} | ${
         (r.utilization * 100).toFixed(0)
-      }% | ${r.handoffP50.toFixed(1)} ms | ${r.most} | ${r.over} |`,
+      }% | ${
+        r.utilizations.map((u) => (u * 100).toFixed(0)).join(", ")
+      } | ${r.handoffP50.toFixed(1)} ms | ${r.most} | ${r.over} |`,
     );
-    if (settleMs > 0) await new Promise((r) => setTimeout(r, settleMs));
   }
   return results;
 }
