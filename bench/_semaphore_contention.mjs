@@ -99,9 +99,9 @@ export async function printSemaphoreTable(peers, requests, options) {
     console.log(
       `| ${label} | ${r.perAcquisition.toFixed(2)} | ${
         (r.utilization * 100).toFixed(0)
-      }% | ${
-        r.utilizations.map((u) => (u * 100).toFixed(0)).join(", ")
-      } | ${r.handoffP50.toFixed(1)} ms | ${r.most} | ${r.over} |`,
+      }% | ${r.utilizations.map((u) => (u * 100).toFixed(0)).join(", ")} | ${
+        r.handoffP50.toFixed(1)
+      } ms | ${r.most} | ${r.over} |`,
     );
   }
   return results;
