@@ -23,6 +23,7 @@ import {
   registerLockType,
   registerSemaphoreType,
   type Runtime,
+  SemaphoreTimeoutError,
   type SemaphoreType,
   withLock,
 } from "../mod.ts";
@@ -704,6 +705,7 @@ export function apiSuite(test: RegisterTest, runtime: Runtime): void {
     const cause = new Error("ECONNRESET");
     const errors: [LockError, string][] = [
       [new LockTimeoutError("a", 5), "TimeoutError"],
+      [new SemaphoreTimeoutError("a", 5), "TimeoutError"],
       [new LockLostError("a", "lease expired", { cause }), "LockLostError"],
       [new LockReleasedError("a", "extend"), "LockReleasedError"],
       [new LockBackendError("a", "unreachable", { cause }), "LockBackendError"],
@@ -715,8 +717,13 @@ export function apiSuite(test: RegisterTest, runtime: Runtime): void {
       assertEquals(error.lockName, "a");
       assert(error.message.length > 0 && !error.message.endsWith("."));
     }
-    assertEquals(errors[1]![0].cause, cause);
-    assertEquals(errors[3]![0].cause, cause);
+    assert(errors[1]![0] instanceof LockTimeoutError);
+    assertEquals(
+      errors[1]![0].message,
+      'Cannot acquire semaphore "a": timed out after 5ms',
+    );
+    assertEquals(errors[2]![0].cause, cause);
+    assertEquals(errors[4]![0].cause, cause);
     return Promise.resolve();
   });
 

@@ -17,6 +17,7 @@ import {
   LockTimeoutError,
   type LockType,
   type LockTypes,
+  SemaphoreTimeoutError,
   type ThreadLock,
 } from "../mod.ts";
 import {
@@ -263,6 +264,7 @@ export function lockContract(
     assert(error instanceof LockError);
     assertEquals((error as LockTimeoutError).timeoutMs, 20);
     assertEquals((error as LockTimeoutError).lockName, lock.name);
+    assert(!(error instanceof SemaphoreTimeoutError));
     await holder.release();
   });
 

@@ -18,6 +18,7 @@ import {
   MAX_PERMITS,
   type Semaphore,
   type SemaphoreLease,
+  SemaphoreTimeoutError,
   type SemaphoreType,
   type SemaphoreTypes,
 } from "../mod.ts";
@@ -290,16 +291,20 @@ export function semaphoreContract(
     const name = randomName("sem");
     const sem = make(name, 2);
     const holder = await sem.acquire({ permits: 2 });
+    // A waiter's timeout and one at once both name the semaphore as one.
     const error = await assertRejects(
       make(name, 2).acquire({ timeoutMs: 20 }),
       LockTimeoutError,
-      [name, "20ms"],
+      [`Cannot acquire semaphore "${name}": timed out after 20ms`],
     );
     assertEquals(error.name, "TimeoutError");
-    await assertRejects(
+    assert(error instanceof SemaphoreTimeoutError);
+    const atOnce = await assertRejects(
       make(name, 2).acquire({ timeoutMs: 0 }),
       LockTimeoutError,
+      [`Cannot acquire semaphore "${name}": timed out after 0ms`],
     );
+    assert(atOnce instanceof SemaphoreTimeoutError);
     const reason = new Error("stop");
     await assertRejects(
       make(name, 2).acquire({ signal: AbortSignal.abort(reason) }),
@@ -511,10 +516,12 @@ export function semaphoreContract(
     // A bare semaphore takes one permit; a full one times out and nothing
     // stays held.
     const blocker = await make(name, 2).acquire({ permits: 2 });
-    await assertRejects(
+    const timedOut = await assertRejects(
       acquireAll([sem, lock], { timeoutMs: quietMs * 2 }),
       LockTimeoutError,
+      [`Cannot acquire semaphore "${name}": timed out after ${quietMs * 2}ms`],
     );
+    assert(timedOut instanceof SemaphoreTimeoutError);
     assertEquals(await lock.isLocked(), false);
     await blocker.release();
     const one = await acquireAll([sem]);

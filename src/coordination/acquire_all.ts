@@ -1,7 +1,7 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import { LockTimeoutError } from "../core/errors.ts";
+import { LockTimeoutError, SemaphoreTimeoutError } from "../core/errors.ts";
 import type {
   AcquireOptions,
   Lease,
@@ -129,7 +129,9 @@ export async function acquireAll(
       } catch (error) {
         // The member saw only what was left of the budget; report the whole.
         if (error instanceof LockTimeoutError && timeoutMs !== undefined) {
-          throw new LockTimeoutError(lock.name, timeoutMs);
+          throw error instanceof SemaphoreTimeoutError
+            ? new SemaphoreTimeoutError(lock.name, timeoutMs)
+            : new LockTimeoutError(lock.name, timeoutMs);
         }
         throw error;
       }

@@ -228,3 +228,36 @@ export class LockDeadlockError extends LockError {
     this.cycle = cycle;
   }
 }
+
+/**
+ * Raised by a semaphore when `timeoutMs` passes before its permits could be
+ * acquired: a {@linkcode LockTimeoutError} whose message speaks of the
+ * semaphore.
+ *
+ * @example Catching a semaphore's timeout
+ * ```ts
+ * import { createSemaphore, SemaphoreTimeoutError } from "@unilock/unilock";
+ * import assert from "node:assert/strict";
+ *
+ * const sem = createSemaphore("local", { name: "exports", permits: 1 });
+ * const lease = await sem.acquire();
+ * const error = await sem.acquire({ timeoutMs: 10 }).catch((e) => e);
+ * assert.ok(error instanceof SemaphoreTimeoutError);
+ * assert.equal(error.message, 'Cannot acquire semaphore "exports": timed out after 10ms');
+ * await lease.release();
+ * ```
+ */
+export class SemaphoreTimeoutError extends LockTimeoutError {
+  /**
+   * Constructs a new instance.
+   *
+   * @param semaphoreName The name of the semaphore whose permits were not
+   * acquired in time.
+   * @param timeoutMs How long the caller waited, in milliseconds.
+   */
+  constructor(semaphoreName: string, timeoutMs: number) {
+    super(semaphoreName, timeoutMs);
+    this.message =
+      `Cannot acquire semaphore "${semaphoreName}": timed out after ${timeoutMs}ms`;
+  }
+}

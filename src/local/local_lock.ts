@@ -5,6 +5,7 @@ import {
   LockLostError,
   LockReleasedError,
   LockTimeoutError,
+  SemaphoreTimeoutError,
 } from "../core/errors.ts";
 import type {
   AcquireOptions,
@@ -50,6 +51,8 @@ let unnamed = 0;
 // Filled in by LocalLock's static block: lets leases and waiters reach the
 // lock's private state without making it public.
 let releaseHold: (lock: LocalLock, lease: LocalLease) => void;
+/** The timeout of a lock, or of a semaphore's permits (by its capacity). */
+let timeoutError: (lock: LocalLock, timeoutMs: number) => LockTimeoutError;
 let leaveQueue: (
   lock: LocalLock,
   waiter: Waiter,
@@ -136,6 +139,10 @@ export class LocalLock implements Lock {
   #watched: LocalLease | undefined = undefined;
 
   static {
+    timeoutError = (lock, timeoutMs) =>
+      lock.#holders.capacity === Infinity
+        ? new LockTimeoutError(lock.name, timeoutMs)
+        : new SemaphoreTimeoutError(lock.name, timeoutMs);
     releaseHold = (lock, lease) => {
       // Kept small, so that it inlines: the rare paths are calls.
       if (lease.fence <= lock.#revoked) return; // stolen: not ours to free
@@ -275,7 +282,7 @@ export class LocalLock implements Lock {
     this.#rec.emit("acquire", "shared", owner);
     if (timeoutMs === 0) {
       this.#rec.failed("timeout", "shared", atOnce(owner));
-      return Promise.reject(new LockTimeoutError(this.name, 0));
+      return Promise.reject(timeoutError(this, 0));
     }
     return this.#enqueue(
       "shared",
@@ -805,7 +812,7 @@ function timeOut(waiter: Waiter, timeoutMs: number): void {
     leaveQueue(
       waiter.lock,
       waiter,
-      new LockTimeoutError(waiter.lock.name, timeoutMs),
+      timeoutError(waiter.lock, timeoutMs),
       "timeout",
     );
   }

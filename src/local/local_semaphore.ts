@@ -124,7 +124,7 @@ export class LocalSemaphore implements Semaphore {
    *
    * @param options Permits, timeout, signal, priority and owner.
    * @returns The lease; release it when done.
-   * @throws {LockTimeoutError} When `timeoutMs` passes first.
+   * @throws {SemaphoreTimeoutError} When `timeoutMs` passes first.
    */
   acquire(options?: SemaphoreAcquireOptions): Promise<SemaphoreLease> {
     if (options === undefined) {

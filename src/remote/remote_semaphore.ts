@@ -1,7 +1,11 @@
 // Copyright 2026 the unilock authors. MIT license.
 // This module is browser compatible.
 
-import { LockBackendError } from "../core/errors.ts";
+import {
+  LockBackendError,
+  LockTimeoutError,
+  SemaphoreTimeoutError,
+} from "../core/errors.ts";
 import type {
   LockInfo,
   LockListener,
@@ -22,6 +26,18 @@ import {
 import type { RemoteDriver } from "./driver.ts";
 import type { RemoteLock, RemoteLockOptions } from "./remote_lock.ts";
 import { remoteInternals } from "./_remote_internals.ts";
+
+/**
+ * The core times out as a lock (it does not know semaphores' words, so that
+ * a Worker's lock-only bundle carries none); a semaphore's caller reads of
+ * its semaphore.
+ */
+function asSemaphoreTimeout(error: unknown): never {
+  throw error instanceof LockTimeoutError &&
+      !(error instanceof SemaphoreTimeoutError)
+    ? new SemaphoreTimeoutError(error.lockName, error.timeoutMs)
+    : error;
+}
 
 /** Options of {@linkcode RemoteSemaphore}, given by a backend's semaphore class. */
 export interface RemoteSemaphoreOptions extends RemoteLockOptions {
@@ -142,16 +158,16 @@ export class RemoteSemaphore implements Semaphore {
    *
    * @param options Permits, timeout, signal, lease length, priority and owner.
    * @returns The lease; it renews itself until released.
-   * @throws {LockTimeoutError} When `timeoutMs` passes first.
+   * @throws {SemaphoreTimeoutError} When `timeoutMs` passes first.
    * @throws {RangeError} When the name's holders and waiters have another capacity.
    * @throws {LockBackendError} When the backend cannot be reached or answers oddly.
    */
   acquire(options?: SemaphoreAcquireOptions): Promise<SemaphoreLease> {
     try {
-      return remoteInternals.acquire(
+      return (remoteInternals.acquire(
         this.#lock,
         checkSemaphoreOptions(this.name, this.permits, options),
-      ) as Promise<SemaphoreLease>;
+      ) as Promise<SemaphoreLease>).catch(asSemaphoreTimeout);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -5,7 +5,7 @@ import {
   LockError,
   LockLostError,
   LockReleasedError,
-  LockTimeoutError,
+  SemaphoreTimeoutError,
 } from "../core/errors.ts";
 import type {
   LockListener,
@@ -453,7 +453,7 @@ export class ThreadSemaphore implements Semaphore {
    *
    * @param options Permits, timeout, signal, lease, priority and owner.
    * @returns The lease; release it when done.
-   * @throws {LockTimeoutError} When `timeoutMs` passes first.
+   * @throws {SemaphoreTimeoutError} When `timeoutMs` passes first.
    */
   acquire(options?: SemaphoreAcquireOptions): Promise<SemaphoreLease> {
     let checked;
@@ -475,7 +475,7 @@ export class ThreadSemaphore implements Semaphore {
     const at = rec.begin("shared", owner, false);
     if (timeoutMs === 0) {
       rec.failed("timeout", "shared", at);
-      return Promise.reject(new LockTimeoutError(this.name, 0));
+      return Promise.reject(new SemaphoreTimeoutError(this.name, 0));
     }
     return this.#queue(
       permits,
@@ -536,12 +536,12 @@ export class ThreadSemaphore implements Semaphore {
   ): Promise<SemaphoreLease> {
     const known = this.#known, rec = known.rec, state = this.#state;
     const gate = this.#gateState;
-    const timedOut = () => new LockTimeoutError(this.name, timeoutMs ?? 0);
+    const timedOut = () => new SemaphoreTimeoutError(this.name, timeoutMs ?? 0);
     const gaveUp = (): unknown =>
       signal?.aborted
         ? signal.reason
         : deadline !== undefined && performance.now() >= deadline
-        ? new LockTimeoutError(this.name, timeoutMs ?? 0)
+        ? new SemaphoreTimeoutError(this.name, timeoutMs ?? 0)
         : undefined;
     const sleeper: Sleeper = { wake: undefined, polls: 0 };
     const onAbort = () => sleeper.wake?.();
