@@ -33,8 +33,7 @@ import { remoteInternals } from "./_remote_internals.ts";
  * its semaphore.
  */
 function asSemaphoreTimeout(error: unknown): never {
-  throw error instanceof LockTimeoutError &&
-      !(error instanceof SemaphoreTimeoutError)
+  throw error instanceof LockTimeoutError
     ? new SemaphoreTimeoutError(error.lockName, error.timeoutMs)
     : error;
 }

@@ -541,7 +541,7 @@ export class ThreadSemaphore implements Semaphore {
       signal?.aborted
         ? signal.reason
         : deadline !== undefined && performance.now() >= deadline
-        ? new SemaphoreTimeoutError(this.name, timeoutMs ?? 0)
+        ? timedOut()
         : undefined;
     const sleeper: Sleeper = { wake: undefined, polls: 0 };
     const onAbort = () => sleeper.wake?.();
