@@ -287,6 +287,57 @@ export function semaphoreContract(
     });
   }
 
+  it("Semaphore.acquire() rejects with the caller's abort reason itself when it is a LockTimeoutError", async () => {
+    const name = randomName("sem");
+    const holder = await make(name, 1).acquire();
+    class Elsewhere extends LockTimeoutError {
+      readonly extra = 42;
+    }
+    const reasons = [
+      new LockTimeoutError("elsewhere", 3),
+      new SemaphoreTimeoutError("elsewhere", 3),
+      new Elsewhere("elsewhere", 3),
+    ];
+    for (const reason of reasons) {
+      const what = reason.constructor.name;
+      const before = await make(name, 1)
+        .acquire({ signal: AbortSignal.abort(reason) })
+        .catch((e) => e);
+      assert(before === reason, `aborted before, ${what}: ${before}`);
+      // Aborted while waiting, with a deadline still ahead, through
+      // acquire, withPermits and acquireAll (which reports its whole budget
+      // for a timeout of its own, not for the caller's reason).
+      const waits: [string, (signal: AbortSignal) => Promise<unknown>][] = [
+        [
+          "acquire",
+          (signal) => make(name, 1).acquire({ signal, timeoutMs: 10_000 }),
+        ],
+        [
+          "withPermits",
+          (signal) =>
+            make(name, 1).withPermits(() => 1, { signal, timeoutMs: 10_000 }),
+        ],
+        [
+          "acquireAll",
+          (signal) =>
+            acquireAll([make(name, 1)], { signal, timeoutMs: 10_000 }),
+        ],
+      ];
+      for (const [method, wait] of waits) {
+        const controller = new AbortController();
+        const waiting = wait(controller.signal).catch((e) => e);
+        await delay(quietMs);
+        controller.abort(reason);
+        const error = await waiting;
+        assert(error === reason, `${method}, ${what}: ${error}`);
+      }
+    }
+    await holder.release();
+    const after = await make(name, 1).tryAcquire();
+    assert(after !== undefined, "a permit is free once the holder left");
+    await after.release();
+  });
+
   it("Semaphore.acquire() times out, honours timeoutMs 0 and signal, and leaves nothing queued", async () => {
     const name = randomName("sem");
     const sem = make(name, 2);

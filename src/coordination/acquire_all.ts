@@ -128,7 +128,11 @@ export async function acquireAll(
         );
       } catch (error) {
         // The member saw only what was left of the budget; report the whole.
-        if (error instanceof LockTimeoutError && timeoutMs !== undefined) {
+        // A reason the caller aborted with is theirs, whatever its class.
+        if (
+          error instanceof LockTimeoutError && timeoutMs !== undefined &&
+          error !== signal?.reason
+        ) {
           throw error instanceof SemaphoreTimeoutError
             ? new SemaphoreTimeoutError(lock.name, timeoutMs)
             : new LockTimeoutError(lock.name, timeoutMs);

@@ -27,17 +27,6 @@ import type { RemoteDriver } from "./driver.ts";
 import type { RemoteLock, RemoteLockOptions } from "./remote_lock.ts";
 import { remoteInternals } from "./_remote_internals.ts";
 
-/**
- * The core times out as a lock (it does not know semaphores' words, so that
- * a Worker's lock-only bundle carries none); a semaphore's caller reads of
- * its semaphore.
- */
-function asSemaphoreTimeout(error: unknown): never {
-  throw error instanceof LockTimeoutError
-    ? new SemaphoreTimeoutError(error.lockName, error.timeoutMs)
-    : error;
-}
-
 /** Options of {@linkcode RemoteSemaphore}, given by a backend's semaphore class. */
 export interface RemoteSemaphoreOptions extends RemoteLockOptions {
   /**
@@ -162,14 +151,24 @@ export class RemoteSemaphore implements Semaphore {
    * @throws {LockBackendError} When the backend cannot be reached or answers oddly.
    */
   acquire(options?: SemaphoreAcquireOptions): Promise<SemaphoreLease> {
+    let checked;
     try {
-      return (remoteInternals.acquire(
-        this.#lock,
-        checkSemaphoreOptions(this.name, this.permits, options),
-      ) as Promise<SemaphoreLease>).catch(asSemaphoreTimeout);
+      checked = checkSemaphoreOptions(this.name, this.permits, options);
     } catch (error) {
       return Promise.reject(error);
     }
+    const { signal } = checked;
+    return (remoteInternals.acquire(this.#lock, checked) as Promise<
+      SemaphoreLease
+    >).catch((error: unknown) => {
+      // The core times out as a lock: giving it a semaphore's class would
+      // put one in every Worker's lock bundle, which is at its budget
+      // (test/check_sizes.mjs). A reason the caller aborted with is theirs,
+      // passed on as it is, whatever its class.
+      throw error instanceof LockTimeoutError && error !== signal?.reason
+        ? new SemaphoreTimeoutError(error.lockName, error.timeoutMs)
+        : error;
+    });
   }
 
   /**
